@@ -1,0 +1,1 @@
+"""Jobs: each module exposes `run(spark, config)` and a thin `main(argv)`."""

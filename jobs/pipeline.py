@@ -1,0 +1,39 @@
+"""`pipeline`: run the configured steps in one Spark session, then print every table."""
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from collections.abc import Sequence
+
+from pyspark.sql import SparkSession
+
+from libs.config import Config
+from libs.errors import ConfigError
+from libs.log import get_logger
+
+log = get_logger(__name__)
+STEPS = {"generate": "jobs.generate", "ingest": "jobs.ingest"}
+
+
+def run(spark: SparkSession, config: Config) -> None:
+    unknown = [s for s in config.pipeline.steps if s not in STEPS]
+    if unknown:
+        raise ConfigError(f"config key 'pipeline.steps' names unknown step '{unknown[0]}' (steps: {', '.join(STEPS)})")
+    start = time.perf_counter()
+    for step in config.pipeline.steps:
+        importlib.import_module(STEPS[step]).run(spark, config)
+    from jobs import tables
+
+    log.info("pipeline %s finished in %.1fs", " -> ".join(config.pipeline.steps), time.perf_counter() - start)
+    tables.run(spark, config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from libs.cli import run_job
+
+    return run_job("pipeline", sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

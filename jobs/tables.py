@@ -1,0 +1,45 @@
+"""`tables`: every Delta table in the catalogue with its version and row count."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from pyspark.sql import SparkSession
+
+from libs import tables
+from libs.config import Config
+from libs.lake import Lake, count_rows
+
+
+def summary(spark: SparkSession, config: Config) -> list[tuple[str, int, int, str]]:
+    """(table, version, rows, location) for each table that exists."""
+    lake = Lake(spark, config.lake)
+    rows = []
+    for table in tables.CATALOGUE:
+        version = lake.version(table)
+        if version is not None:
+            rows.append((str(table), version, count_rows(lake, table), lake.location(table)))
+    return rows
+
+
+def render(rows: Sequence[tuple[str, int, int, str]]) -> str:
+    head = ("table", "version", "rows", "location")
+    body = [(t, str(v), f"{n:,}", loc) for t, v, n, loc in rows]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(4)]
+    fmt = "  ".join(f"{{:{'>' if i in (1, 2) else '<'}{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths)), *(fmt.format(*r) for r in body)])
+
+
+def run(spark: SparkSession, config: Config) -> None:
+    rows = summary(spark, config)
+    print(render(rows) if rows else f"no Delta tables under {config.lake.root}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from libs.cli import run_job
+
+    return run_job("tables", sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The platform's configuration: frozen dataclasses built from `conf/*.yaml` plus `--set` overrides."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from libs import schemas
+from libs.conf_loader import apply_override, build, read_yaml
+from libs.errors import ConfigError
+
+DEFAULT_CONF = Path("conf/local.yaml")
+READ_FORMATS = ("csv", "json", "parquet", "text")
+
+
+def _empty() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    """Where tables live: path-based under `root`, or metastore tables when `catalog` is set."""
+
+    root: str = "lakehouse"
+    catalog: str | None = None  # e.g. "main" (Unity Catalog) or "spark_catalog"
+    schema_prefix: str = "pmkt_"  # metastore schemas are <prefix><layer>, e.g. pmkt_silver
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    app_name: str = "pmkt"
+    master: str | None = None  # None: spark-submit, the environment or the notebook decides
+    log_level: str = "WARN"
+    delta_jars: str = "auto"  # auto: .jars/ folder if present, else Maven coordinates; provided: add none
+    delta_version: str = "4.0.0"
+    jars_dir: str | None = None  # default: <project>/.jars
+    checkpoint_dir: str | None = None  # default: <lake.root>/_checkpoints
+    options: Mapping[str, str] = field(default_factory=_empty)
+
+    def __post_init__(self) -> None:
+        if self.delta_jars not in ("auto", "provided"):
+            raise ConfigError(f"config key 'spark.delta_jars' must be auto or provided, got '{self.delta_jars}'")
+        bad = [k for k in self.options if not k.startswith("spark.")]
+        if bad:
+            raise ConfigError(f"config key 'spark.options.{bad[0]}' is not a Spark option (must start with 'spark.')")
+
+
+@dataclass(frozen=True)
+class PiiConfig:
+    key_env: str = "PMKT_PII_KEY"
+    allow_dev_key: bool = True  # local only; conf/cluster.yaml turns it off
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    seed: int = 42
+    customers: int = 20000
+    products: int = 400
+    segments: int = 4
+    start_date: str = "2025-01-01"
+    months: int = 15
+    landing: str = "data/generated"
+    files_per_table: int = 4
+    bad_rows: bool = True
+
+    def __post_init__(self) -> None:
+        if self.customers < 50:
+            raise ConfigError("config key 'generate.customers' must be at least 50")
+        if self.products < 40:
+            raise ConfigError("config key 'generate.products' must be at least 40")
+        if not 2 <= self.segments <= 6:
+            raise ConfigError("config key 'generate.segments' must be between 2 and 6")
+        if not 3 <= self.months <= 36:
+            raise ConfigError("config key 'generate.months' must be between 3 and 36")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One input export: where it is, how to read it and how its columns map to the canonical ones."""
+
+    path: str
+    format: str = "csv"
+    options: Mapping[str, str] = field(default_factory=_empty)  # reader options, e.g. sep, header
+    columns: Mapping[str, str] = field(default_factory=_empty)  # canonical name -> source column
+    extra: Mapping[str, str] = field(default_factory=_empty)  # extra source column -> type, kept in silver
+    timestamp_format: str | None = None  # Spark datetime pattern; None: ISO 8601
+    date_format: str | None = None
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    sources: Mapping[str, SourceConfig] = field(default_factory=lambda: MappingProxyType({}))
+    max_string_length: int = 512
+    future_tolerance_hours: int = 24
+    event_types: tuple[str, ...] = schemas.EVENT_TYPES
+    check_references: bool = True
+
+    def __post_init__(self) -> None:
+        for name, src in self.sources.items():
+            _validate_source(name, src)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    steps: tuple[str, ...] = ("generate", "ingest")
+
+
+@dataclass(frozen=True)
+class Config:
+    lake: LakeConfig = field(default_factory=LakeConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    pii: PiiConfig = field(default_factory=PiiConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+
+def load_config(conf_file: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Load a conf file (default `$PMKT_CONF` or conf/local.yaml) and apply `key=value` overrides."""
+    path = conf_file or os.environ.get("PMKT_CONF")
+    if path is None and DEFAULT_CONF.is_file():
+        path = DEFAULT_CONF
+    data: dict[str, Any] = read_yaml(path) if path is not None else {}
+    for assignment in overrides:
+        data = apply_override(Config, data, assignment)
+    return build(Config, data)
+
+
+def _validate_source(name: str, src: SourceConfig) -> None:
+    where = f"ingest.sources.{name}"
+    entity = schemas.ENTITIES.get(name)
+    if entity is None:
+        raise ConfigError(f"unknown config key '{where}' (sources are {', '.join(schemas.ENTITIES)})")
+    if src.format not in READ_FORMATS:
+        raise ConfigError(f"config key '{where}.format' must be one of {', '.join(READ_FORMATS)}, got '{src.format}'")
+    for canonical in src.columns:
+        if canonical not in entity.column_names:
+            raise ConfigError(f"unknown config key '{where}.columns.{canonical}' (not a column of {name})")
+    for column in (c for c in entity.columns if c.required and c.name not in src.columns):
+        raise ConfigError(f"config key '{where}.columns' must map required column '{column.name}'")
+    for key in (k for k in entity.keys if k not in src.columns and k not in entity.derived_keys):
+        raise ConfigError(f"config key '{where}.columns' must map key column '{key}'")
+    for group in entity.one_of:
+        if not any(g in src.columns for g in group):
+            raise ConfigError(f"config key '{where}.columns' must map one of {', '.join(group)}")
+    for extra, kind in src.extra.items():
+        if kind not in schemas.EXTRA_TYPES:
+            raise ConfigError(f"config key '{where}.extra.{extra}' must be one of {', '.join(schemas.EXTRA_TYPES)}")
+        if extra in entity.column_names:
+            raise ConfigError(f"config key '{where}.extra.{extra}' clashes with a canonical column")
+    for canonical in src.values:
+        if canonical not in entity.column_names:
+            raise ConfigError(f"unknown config key '{where}.values.{canonical}'")

@@ -1,0 +1,14 @@
+"""Errors a user can fix; the CLI prints them as one line and exits with code 2."""
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input, configuration or environment, as opposed to a bug."""
+
+
+class ConfigError(UserError):
+    """A configuration key, value or file is wrong."""
+
+
+class ReconciliationError(Exception):
+    """Ingest counts don't add up: a bug or a data loss, never a user error to shrug off."""

@@ -1,0 +1,1 @@
+"""Raw files to bronze to silver: readers, validation and reconciliation."""

@@ -1,0 +1,183 @@
+"""Bronze rows to typed silver rows: mapping, PII pseudonyms, typing and one rejection reason per bad row."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from libs import pii, schemas
+from libs.config import IngestConfig, SourceConfig
+from libs.ingest.readers import CORRUPT
+from libs.schemas import Entity
+
+REASON, DETAIL, RAW = "_reason", "_detail", "_raw"
+LINEAGE = ("_source_file", "_ingest_id", "_ingested_at")
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+PII_OUT = {"name": "name_pseudo", "email": "email_pseudo", "phone": "phone_pseudo"}
+
+
+def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes) -> DataFrame:
+    """What landed, as strings under canonical names, with PII already pseudonymised (raw PII never lands)."""
+    pii_sources = {src.columns[c.name]: c.name for c in entity.columns if c.pii and c.name in src.columns}
+    source_cols = [c for c in df.columns if not c.startswith("_")]
+
+    def safe(col: str) -> Column:
+        return pii.pseudonym(pii_sources[col], F.col(f"`{col}`"), key) if col in pii_sources else F.col(f"`{col}`")
+
+    mapped = []
+    for column in entity.columns:
+        if column.name not in src.columns:
+            continue
+        value = F.col(f"`{src.columns[column.name]}`")
+        if column.pii:
+            mapped.append(pii.pseudonym(column.name, value, key).alias(PII_OUT[column.name]))
+            if column.name == "email":
+                mapped.append(pii.email_domain(value).alias("email_domain"))
+        else:
+            mapped.append(value.alias(column.name))
+    raw = F.to_json(F.struct(*[safe(c).alias(c) for c in source_cols]))
+    corrupt = F.col(CORRUPT)
+    if pii_sources:
+        # A broken line can't be parsed into fields, so it can't be pseudonymised field by field.
+        corrupt = F.when(corrupt.isNotNull(), F.concat(F.lit("redacted line, hmac="), pii.hmac_sha256(corrupt, key)))
+    return df.select(
+        *mapped,
+        *[F.col(f"`{extra}`").alias(extra) for extra in src.extra],
+        corrupt.alias(CORRUPT), raw.alias(RAW), "_source_file", "_file_size", "_file_mtime",
+    )
+
+
+def _clean(text: Column) -> Column:
+    trimmed = F.trim(text)
+    return F.when(trimmed != "", trimmed)
+
+
+def typed_value(kind: str, text: Column, fmt: str | None) -> Column:
+    """Parse a cleaned string as `kind`; null where it does not parse."""
+    if kind in (schemas.ID, schemas.STRING):
+        return text
+    if kind == schemas.INT:
+        number = text.try_cast("double")
+        return F.when(number == F.floor(number), number.try_cast("int"))
+    if kind == schemas.DOUBLE:
+        return text.try_cast("double")
+    if kind == schemas.BOOL:
+        low = F.lower(text)
+        return F.when(low.isin(*TRUE_WORDS), True).when(low.isin(*FALSE_WORDS), False)
+    stamp = F.try_to_timestamp(text, F.lit(fmt)) if fmt else F.try_to_timestamp(text)
+    return stamp if kind == schemas.TS else F.to_date(stamp)
+
+
+def classify(bronze: DataFrame, entity: Entity, src: SourceConfig, cfg: IngestConfig, known: dict[str, DataFrame]) -> DataFrame:
+    """Typed canonical columns plus `_reason` (null for a good row) and `_detail`."""
+    texts: dict[str, Column] = {}
+    for column in entity.columns:
+        if column.pii:
+            continue
+        text = _clean(F.col(column.name)) if column.name in src.columns else F.lit(None).cast("string")
+        mapping = src.values.get(column.name)
+        if mapping:
+            text = F.coalesce(F.create_map(*[F.lit(x) for kv in mapping.items() for x in kv])[text], text)
+        texts[column.name] = text
+    texts.update(_derived_keys(entity, src, texts))
+    df = bronze.select("*", *[t.alias(f"_t_{n}") for n, t in texts.items()])
+    values = {}
+    for column in entity.columns:
+        if column.pii:
+            continue
+        fmt = src.date_format if column.kind == schemas.DATE else src.timestamp_format
+        values[column.name] = typed_value(column.kind, F.col(f"_t_{column.name}"), fmt)
+    extras = {n: typed_value(k, _clean(F.col(n)), src.timestamp_format if k == schemas.TS else src.date_format) for n, k in src.extra.items()}
+    df = df.select("*", *[v.alias(f"_v_{n}") for n, v in {**values, **extras}.items()])
+    df = _references(df, entity, cfg, known)
+    checks = _checks(entity, src, cfg, list(values), list(extras))
+    reason = F.coalesce(*[F.when(cond, F.lit(r)) for r, cond, _ in checks], F.lit(None).cast("string"))
+    detail = F.coalesce(*[F.when(cond, d) for _, cond, d in checks], F.lit(None).cast("string"))
+    return df.withColumn(REASON, reason).withColumn(DETAIL, detail)
+
+
+def _derived_keys(entity: Entity, src: SourceConfig, texts: dict[str, Column]) -> dict[str, Column]:
+    """Keys a source may lack: hashes of the fields that identify the row."""
+    def digest(*cols: str) -> Column:
+        return F.substring(F.sha2(F.concat_ws("|", *[F.coalesce(texts[c], F.lit("")) for c in cols]), 256), 1, 32)
+
+    derived = {}
+    for key in entity.derived_keys:
+        if key in src.columns:
+            continue
+        if key == "event_id":
+            derived[key] = digest("customer_id", "product_id", "event_type", "event_ts", "session_id")
+        elif key == "order_id":  # an order is a customer's purchase at one moment
+            derived[key] = F.when(texts["customer_id"].isNotNull() & texts["order_ts"].isNotNull(), digest("customer_id", "order_ts"))
+        elif key == "line_id":  # identical lines within an order count as duplicates
+            derived[key] = digest("product_id", "quantity", "unit_price", "amount")
+        elif key == "contact_id":
+            derived[key] = F.when(texts["campaign_id"].isNotNull() & texts["customer_id"].isNotNull(), F.concat_ws("-", texts["campaign_id"], texts["customer_id"]))
+    return derived
+
+
+def _references(df: DataFrame, entity: Entity, cfg: IngestConfig, known: dict[str, DataFrame]) -> DataFrame:
+    for column, target in entity.references:
+        ref = known.get(target)
+        flag = f"_ref_{column}"
+        if not cfg.check_references or ref is None:
+            df = df.withColumn(flag, F.lit(True))
+            continue
+        keys = ref.select(F.col(schemas.ENTITIES[target].keys[0]).alias(f"_k_{column}"), F.lit(True).alias(flag)).distinct()
+        df = df.join(keys, on=F.col(f"_v_{column}") == F.col(f"_k_{column}"), how="left").drop(f"_k_{column}")
+        df = df.withColumn(flag, F.col(f"_v_{column}").isNull() | F.col(flag).isNotNull())
+    return df
+
+
+def _checks(entity: Entity, src: SourceConfig, cfg: IngestConfig, cols: Sequence[str], extras: Sequence[str]) -> list[tuple[str, Column, Column]]:
+    """(reason, condition, detail) in priority order: a row gets the first reason that applies."""
+    checks: list[tuple[str, Column, Column]] = [("malformed", F.col(CORRUPT).isNotNull(), F.lit("line does not parse"))]
+    for name in cols:
+        column = entity.column(name)
+        mapped = name in src.columns or name in entity.derived_keys
+        if mapped and (name in entity.keys or (column.required and column.kind == schemas.ID)):
+            checks.append(("null_key", F.col(f"_v_{name}").isNull(), F.lit(f"{name} is empty")))
+        elif column.required:
+            checks.append(("missing_value", F.col(f"_t_{name}").isNull(), F.lit(f"{name} is empty")))
+    for name in cols:
+        if entity.column(name).kind in (schemas.ID, schemas.STRING):
+            checks.append(("too_long", F.length(F.col(f"_t_{name}")) > cfg.max_string_length, F.lit(f"{name} longer than {cfg.max_string_length}")))
+    for name in cols:
+        checks.append(("wrong_type", F.col(f"_t_{name}").isNotNull() & F.col(f"_v_{name}").isNull(), F.lit(f"{name} is not a {entity.column(name).kind}")))
+    for name in extras:
+        checks.append(("wrong_type", _clean(F.col(name)).isNotNull() & F.col(f"_v_{name}").isNull(), F.lit(f"{name} is not a {src.extra[name]}")))
+    for name in (c for c in cols if entity.column(c).non_negative):
+        checks.append(("negative_value", F.col(f"_v_{name}") < 0, F.lit(f"{name} is negative")))
+    if entity.timestamp:
+        horizon = F.current_timestamp() + F.make_interval(hours=F.lit(cfg.future_tolerance_hours))
+        checks.append(("future_timestamp", F.col(f"_v_{entity.timestamp}") > horizon, F.lit(f"{entity.timestamp} is in the future")))
+    if entity is schemas.EVENTS:
+        checks.append(("unknown_event_type", ~F.col("_v_event_type").isin(*cfg.event_types), F.lit("event_type not in ingest.event_types")))
+    if entity is schemas.CAMPAIGN_CONTACTS:
+        checks.append(("invalid_value", F.col("_v_group").isNotNull() & ~F.col("_v_group").isin(*schemas.CONTACT_GROUPS), F.lit("group is not treatment or control")))
+    for column, target in entity.references:
+        checks.append((f"unknown_{target.rstrip('s')}", ~F.col(f"_ref_{column}"), F.lit(f"{column} not in silver {target}")))
+    return checks
+
+
+def silver_columns(df: DataFrame, entity: Entity, src: SourceConfig) -> DataFrame:
+    """The silver schema contract: canonical typed columns, pseudonyms, extras, a content hash and lineage."""
+    named: dict[str, Column] = {}
+    for column in entity.columns:
+        if column.pii:
+            out = PII_OUT[column.name]
+            named[out] = F.col(out) if column.name in src.columns else F.lit(None).cast("string")
+            if column.name == "email":
+                named["email_domain"] = F.col("email_domain") if "email" in src.columns else F.lit(None).cast("string")
+        else:
+            named[column.name] = F.col(f"_v_{column.name}").cast(column.spark_type)
+    if entity is schemas.TRANSACTIONS:
+        # Line amount from quantity x unit price when the source gives only one of them.
+        q, p, a = F.col("_v_quantity"), F.col("_v_unit_price"), F.col("_v_amount")
+        named["unit_price"] = F.coalesce(p, F.when(q > 0, F.round(a / q, 4)))
+        named["amount"] = F.coalesce(a, F.round(q * p, 4))
+    named.update({n: F.col(f"_v_{n}") for n in src.extra})
+    out = df.select(*[c.alias(n) for n, c in named.items()], *LINEAGE)
+    return out.withColumn("_row_hash", F.sha2(F.to_json(F.struct(*[F.col(f"`{n}`") for n in named])), 256))

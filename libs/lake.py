@@ -1,0 +1,129 @@
+"""The one module that reads and writes Delta tables, path-based or in a metastore catalog."""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from urllib.parse import urlparse
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from libs.config import LakeConfig
+from libs.errors import UserError
+from libs.tables import TableId
+
+
+class Lake:
+    """Resolves `TableId`s to Delta locations and owns every write mode the jobs use."""
+
+    def __init__(self, spark: SparkSession, config: LakeConfig) -> None:
+        self.spark = spark
+        self.config = config
+
+    @property
+    def by_name(self) -> bool:
+        return self.config.catalog is not None
+
+    def location(self, table: TableId) -> str:
+        if self.by_name:
+            return f"{self.config.catalog}.{self.config.schema_prefix}{table.layer}.{table.name}"
+        return f"{self.config.root.rstrip('/')}/{table.layer}/{table.name}"
+
+    def exists(self, table: TableId) -> bool:
+        if self.by_name:
+            return self.spark.catalog.tableExists(self.location(table))
+        return DeltaTable.isDeltaTable(self.spark, self.location(table))
+
+    def read(self, table: TableId) -> DataFrame:
+        if not self.exists(table):
+            raise UserError(f"table {table} does not exist yet at {self.location(table)}: run the job that writes it first")
+        if self.by_name:
+            return self.spark.read.table(self.location(table))
+        return self.spark.read.format("delta").load(self.location(table))
+
+    def delta(self, table: TableId) -> DeltaTable:
+        if self.by_name:
+            return DeltaTable.forName(self.spark, self.location(table))
+        return DeltaTable.forPath(self.spark, self.location(table))
+
+    def version(self, table: TableId) -> int | None:
+        if not self.exists(table):
+            return None
+        return int(self.delta(table).history(1).select("version").first()[0])
+
+    def last_metrics(self, table: TableId) -> dict[str, int]:
+        """Operation metrics Delta recorded for the latest commit (rows inserted, updated, written)."""
+        row = self.delta(table).history(1).select("operationMetrics").first()
+        return {k: int(v) for k, v in (row[0] or {}).items() if str(v).lstrip("-").isdigit()}
+
+    def write(
+        self,
+        df: DataFrame,
+        table: TableId,
+        mode: str,
+        replace_where: str | None = None,
+        partition_by: Sequence[str] = (),
+        merge_schema: bool = False,
+    ) -> None:
+        """Write with an explicit mode: overwrite, append, or overwrite of the `replace_where` slice."""
+        if mode not in ("overwrite", "append"):
+            raise ValueError(f"unsupported write mode {mode}")
+        writer = df.write.format("delta").mode(mode)
+        if replace_where is not None and self.exists(table):
+            writer = writer.option("replaceWhere", replace_where)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        if merge_schema:
+            writer = writer.option("mergeSchema", "true")
+        if self.by_name:
+            self._ensure_schema(table)
+            writer.saveAsTable(self.location(table))
+        else:
+            writer.save(self.location(table))
+
+    def merge(self, df: DataFrame, table: TableId, keys: Sequence[str], update: bool, change_col: str | None = None) -> dict[str, int]:
+        """Upsert `df` (unique on `keys`) into `table`; returns rows inserted and updated.
+
+        With `update`, a matched row is replaced only when `change_col` (a content hash) differs,
+        so re-merging identical rows changes nothing.
+        """
+        if not self.exists(table):
+            self.write(df, table, mode="overwrite")
+            written = self.last_metrics(table).get("numOutputRows", 0)
+            return {"inserted": written, "updated": 0}
+        condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        merge = self.delta(table).alias("t").merge(df.alias("s"), condition)
+        if update:
+            changed = f"NOT (t.`{change_col}` <=> s.`{change_col}`)" if change_col else None
+            merge = merge.whenMatchedUpdateAll(condition=changed)
+        merge.whenNotMatchedInsertAll().execute()
+        metrics = self.last_metrics(table)
+        return {"inserted": metrics.get("numTargetRowsInserted", 0), "updated": metrics.get("numTargetRowsUpdated", 0)}
+
+    def check_writable(self) -> None:
+        """Fail early, with one line, when a local lake root can't be written."""
+        if self.by_name:
+            return
+        parsed = urlparse(self.config.root)
+        if parsed.scheme not in ("", "file"):
+            return  # object stores and DBFS report their own errors on first write
+        root = parsed.path if parsed.scheme else self.config.root
+        try:
+            os.makedirs(root, exist_ok=True)
+            probe = os.path.join(root, f".write-probe-{uuid.uuid4().hex}")
+            with open(probe, "w"):
+                pass
+            os.remove(probe)
+        except OSError as exc:
+            raise UserError(f"lake root '{self.config.root}' is not writable: {exc.strerror}") from None
+
+    def _ensure_schema(self, table: TableId) -> None:
+        schema = f"{self.config.catalog}.{self.config.schema_prefix}{table.layer}"
+        self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+
+
+def count_rows(lake: Lake, table: TableId) -> int:
+    """Row count of a table, computed by Spark (never collected row by row)."""
+    return int(lake.read(table).select(F.count(F.lit(1))).first()[0])

@@ -1,0 +1,125 @@
+"""Canonical input entities: their columns, types, keys, PII and references.
+
+Every source, generated or brought by a user, is mapped onto these through the column map in
+the conf. Silver tables carry exactly these columns (PII replaced by pseudonyms) plus lineage.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyspark.sql import types as T
+
+ID, STRING, INT, DOUBLE, BOOL, TS, DATE = "id", "string", "int", "double", "boolean", "timestamp", "date"
+_SPARK_TYPES = {
+    ID: T.StringType(), STRING: T.StringType(), INT: T.IntegerType(), DOUBLE: T.DoubleType(),
+    BOOL: T.BooleanType(), TS: T.TimestampType(), DATE: T.DateType(),
+}
+# Columns in a user's export that the conf maps as extras may only take these types.
+EXTRA_TYPES = (STRING, INT, DOUBLE, BOOL, TS, DATE)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str
+    required: bool = False
+    pii: bool = False
+    non_negative: bool = False
+
+    @property
+    def spark_type(self) -> T.DataType:
+        return _SPARK_TYPES[self.kind]
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One canonical input: `keys` identify a row; `derived_keys` may be computed when unmapped."""
+
+    name: str
+    table: str
+    columns: tuple[Column, ...]
+    keys: tuple[str, ...]
+    on_existing: str  # "update": a newer row replaces the stored one; "ignore": first one wins
+    timestamp: str | None = None
+    references: tuple[tuple[str, str], ...] = ()  # (column, entity) pairs checked against silver
+    derived_keys: tuple[str, ...] = ()
+    one_of: tuple[tuple[str, ...], ...] = field(default=())  # at least one of each group mapped
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+CUSTOMERS = Entity(
+    "customers", "customers",
+    (
+        Column("customer_id", ID, required=True),
+        Column("name", STRING, pii=True), Column("email", STRING, pii=True), Column("phone", STRING, pii=True),
+        Column("birth_date", DATE), Column("gender", STRING), Column("city", STRING),
+        Column("signup_date", DATE), Column("channel", STRING), Column("consent", BOOL),
+        Column("churn_label", BOOL),
+    ),
+    keys=("customer_id",), on_existing="update",
+)
+PRODUCTS = Entity(
+    "products", "products",
+    (
+        Column("product_id", ID, required=True), Column("product_name", STRING),
+        Column("category", STRING), Column("brand", STRING),
+        Column("price", DOUBLE, non_negative=True), Column("margin", DOUBLE),
+        Column("description", STRING), Column("active", BOOL),
+    ),
+    keys=("product_id",), on_existing="update",
+)
+EVENTS = Entity(
+    "events", "events",
+    (
+        Column("event_id", ID), Column("customer_id", ID, required=True), Column("product_id", ID),
+        Column("event_type", STRING, required=True), Column("event_ts", TS, required=True),
+        Column("device", STRING), Column("session_id", STRING),
+    ),
+    keys=("event_id",), on_existing="ignore", timestamp="event_ts",
+    references=(("product_id", "products"),), derived_keys=("event_id",),
+)
+TRANSACTIONS = Entity(
+    "transactions", "order_lines",
+    (
+        Column("order_id", ID), Column("line_id", ID), Column("customer_id", ID, required=True),
+        Column("order_ts", TS, required=True), Column("product_id", ID),
+        Column("quantity", INT, required=True, non_negative=True),
+        Column("unit_price", DOUBLE, non_negative=True), Column("amount", DOUBLE, non_negative=True),
+    ),
+    keys=("order_id", "line_id"), on_existing="ignore", timestamp="order_ts",
+    references=(("product_id", "products"),), derived_keys=("order_id", "line_id"),
+    one_of=(("unit_price", "amount"),),
+)
+CAMPAIGNS = Entity(
+    "campaigns", "campaigns",
+    (
+        Column("campaign_id", ID, required=True), Column("campaign_name", STRING), Column("channel", STRING),
+        Column("start_date", DATE), Column("end_date", DATE), Column("offer_category", STRING),
+        Column("cost_per_contact", DOUBLE, non_negative=True),
+    ),
+    keys=("campaign_id",), on_existing="update",
+)
+CAMPAIGN_CONTACTS = Entity(
+    "campaign_contacts", "campaign_contacts",
+    (
+        Column("contact_id", ID), Column("campaign_id", ID, required=True),
+        Column("customer_id", ID, required=True), Column("channel", STRING),
+        Column("sent_ts", TS, required=True), Column("group", STRING),
+        Column("opened", BOOL), Column("clicked", BOOL), Column("converted", BOOL),
+        Column("cost", DOUBLE, non_negative=True), Column("revenue", DOUBLE, non_negative=True),
+    ),
+    keys=("contact_id",), on_existing="update", timestamp="sent_ts", derived_keys=("contact_id",),
+)
+
+# Ingest order matters: references are checked against entities ingested earlier.
+ENTITIES: dict[str, Entity] = {
+    e.name: e for e in (PRODUCTS, CUSTOMERS, CAMPAIGNS, EVENTS, TRANSACTIONS, CAMPAIGN_CONTACTS)
+}
+EVENT_TYPES = ("view", "click", "add_to_cart", "purchase")
+CONTACT_GROUPS = ("treatment", "control")

@@ -1,0 +1,84 @@
+"""The one place a SparkSession is made: the active one if any, else one built from the conf with Delta."""
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from libs.config import Config
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+LOG4J_CONF = Path(__file__).resolve().parent / "resources" / "log4j2.properties"
+
+# Suits a 2-core laptop; any key can be overridden from `spark.options` in the conf.
+LOCAL_DEFAULTS = {
+    "spark.sql.shuffle.partitions": "8",
+    "spark.default.parallelism": "4",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.session.timeZone": "UTC",
+}
+ALWAYS = {
+    "spark.sql.extensions": DELTA_EXTENSION,
+    "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+}
+
+
+def delta_jars(config: Config) -> dict[str, str]:
+    """Where Delta's JVM jars come from: the Maven-fetched folder, else Maven coordinates."""
+    if config.spark.delta_jars == "provided":
+        return {}
+    folder = Path(config.spark.jars_dir) if config.spark.jars_dir else PROJECT_ROOT / ".jars"
+    jars = sorted(glob.glob(str(folder / "*.jar")))
+    if jars:
+        return {"spark.jars": ",".join(jars)}
+    return {"spark.jars.packages": f"io.delta:delta-spark_2.13:{config.spark.delta_version}"}
+
+
+def session_options(config: Config) -> dict[str, str]:
+    """Every option the factory sets on a new session, in order of precedence (later wins)."""
+    options: dict[str, str] = {}
+    master = config.spark.master or ""
+    if master.startswith("local") or not master:
+        options.update(LOCAL_DEFAULTS)
+    options.update(ALWAYS)
+    options.update(delta_jars(config))
+    if LOG4J_CONF.is_file():
+        java_opt = f"-Dlog4j2.configurationFile=file:{LOG4J_CONF}"
+        options["spark.driver.extraJavaOptions"] = java_opt
+    options.update(config.spark.options)
+    return options
+
+
+def get_spark(config: Config) -> SparkSession:
+    """Return the active session (Databricks, notebook, tests), or build one from the conf."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.appName(config.spark.app_name)
+    if config.spark.master:
+        builder = builder.master(config.spark.master)
+    for key, value in session_options(config).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(config.spark.log_level)
+    checkpoint = config.spark.checkpoint_dir or f"{config.lake.root.rstrip('/')}/_checkpoints"
+    spark.sparkContext.setCheckpointDir(checkpoint)
+    return spark
+
+
+def is_local(spark: SparkSession) -> bool:
+    return spark.sparkContext.master.startswith("local")
+
+
+def quiet_env() -> None:
+    """Keep the JVM's start-up chatter out of a user's terminal."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

@@ -1,0 +1,1 @@
+"""Synthetic marketing data with planted truth, generated with Spark so it scales."""

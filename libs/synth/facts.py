@@ -1,0 +1,162 @@
+"""Fact tables derived from the world: events, order lines (with planted rules), campaigns and contacts."""
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from libs.synth import profiles as P
+from libs.synth.world import World
+
+EVENT_GAP_SECONDS = 10
+
+
+def events(views: DataFrame, rule_lines: DataFrame) -> DataFrame:
+    """Funnel events per view (view, click, add_to_cart, purchase) plus purchases added by planted rules."""
+    kinds = F.array_compact(F.array(
+        F.lit("view"), F.when(F.col("clicked"), F.lit("click")),
+        F.when(F.col("carted"), F.lit("add_to_cart")), F.when(F.col("purchased"), F.lit("purchase")),
+    ))
+    funnel = views.select(
+        "session_id", "customer_id", "product_id", "device", "view_ts", "v",
+        F.posexplode(kinds).alias("pos", "event_type"),
+    ).select(
+        F.concat(F.lit("E"), F.col("session_id"), F.lit("-"), F.col("v").cast("string"), F.lit("-"), F.col("pos").cast("string")).alias("event_id"),
+        "customer_id", "product_id", "event_type",
+        (F.col("view_ts") + F.make_interval(secs=F.col("pos") * EVENT_GAP_SECONDS)).alias("event_ts"),
+        "device", "session_id",
+    )
+    planted = rule_lines.select(
+        F.concat(F.lit("E"), F.col("session_id"), F.lit("-"), F.col("line_id")).alias("event_id"),
+        "customer_id", "product_id", F.lit("purchase").alias("event_type"),
+        F.col("order_ts").alias("event_ts"), "device", "session_id",
+    )
+    return funnel.unionByName(planted)
+
+
+def order_lines(world: World, views: DataFrame, products: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Order lines from purchased views, plus lines added by the planted co-purchase rules."""
+    r = world.rng
+    key = (F.col("cid"), F.col("s"), F.col("v"))
+    prices = F.broadcast(products.select("pid", "price"))
+    bought = (
+        views.where(F.col("purchased"))
+        .join(prices, on="pid", how="left")
+        .select(
+            F.concat(F.lit("O-"), F.col("session_id")).alias("order_id"),
+            F.col("v").cast("string").alias("line_id"),
+            "customer_id", "session_id", "device", "pid", "product_id",
+            (F.col("ts") + F.expr("INTERVAL 20 MINUTES")).alias("order_ts"),
+            (1 + (r.uniform("qty", *key) < 0.2).cast("int") + (r.uniform("qty2", *key) < 0.05).cast("int")).alias("quantity"),
+            F.col("price").alias("unit_price"),
+            "cid",
+        )
+    )
+    rules = F.broadcast(world.spark.createDataFrame(
+        [(i, _pid(world, ca, ra), _pid(world, cb, rb), conf) for i, (ca, ra, cb, rb, conf) in enumerate(P.RULES)],
+        "rule int, a_pid long, b_pid long, confidence double",
+    ))
+    added = (
+        bought.join(rules, on=bought["pid"] == rules["a_pid"], how="inner")
+        .where(r.uniform("rule_fires", F.col("order_id"), F.col("rule")) < F.col("confidence"))
+        .select(
+            "order_id", F.concat(F.lit("R"), F.col("rule").cast("string")).alias("line_id"),
+            "customer_id", "session_id", "device", F.col("b_pid").alias("pid"),
+            world.product_id(F.col("b_pid")).alias("product_id"), "order_ts",
+            F.lit(1).alias("quantity"), "cid",
+        )
+        .join(prices, on="pid", how="left")
+        .withColumnRenamed("price", "unit_price")
+        .dropDuplicates(["order_id", "line_id"])  # an order holding the antecedent twice fires the rule once
+    )
+    lines = bought.unionByName(added)
+    return lines, added
+
+
+def rule_truth(world: World, lines: DataFrame) -> DataFrame:
+    """Planted rules with their confidence and lift as realised in the clean order lines."""
+    baskets = lines.select("order_id", "product_id").distinct()
+    truth = world.spark.createDataFrame(
+        [(i, _pid(world, ca, ra), _pid(world, cb, rb), conf) for i, (ca, ra, cb, rb, conf) in enumerate(P.RULES)],
+        "rule int, a long, b long, planted_confidence double",
+    ).select(
+        "rule", world.product_id(F.col("a")).alias("antecedent"), world.product_id(F.col("b")).alias("consequent"),
+        "planted_confidence",
+    )
+    has = baskets.groupBy("order_id").agg(F.collect_set("product_id").alias("items"))
+    total = has.count()  # one number
+    stats = (
+        has.crossJoin(F.broadcast(truth))
+        .groupBy("rule", "antecedent", "consequent", "planted_confidence")
+        .agg(
+            F.sum(F.array_contains("items", F.col("antecedent")).cast("int")).alias("n_a"),
+            F.sum(F.array_contains("items", F.col("consequent")).cast("int")).alias("n_b"),
+            F.sum((F.array_contains("items", F.col("antecedent")) & F.array_contains("items", F.col("consequent"))).cast("int")).alias("n_ab"),
+        )
+    )
+    return stats.select(
+        "antecedent", "consequent", "planted_confidence",
+        (F.col("n_ab") / F.lit(total)).alias("support"),
+        (F.col("n_ab") / F.col("n_a")).alias("confidence"),
+        ((F.col("n_ab") / F.col("n_a")) / (F.col("n_b") / F.lit(total))).alias("lift"),
+        "n_a", "n_b", "n_ab", F.lit(total).alias("n_baskets"),
+    )
+
+
+def campaigns(world: World) -> DataFrame:
+    rows = []
+    for i, c in enumerate(P.CAMPAIGNS):
+        start = _month(world.start, c.start_month)
+        if start >= world.end:
+            continue
+        rows.append((f"CMP{i + 1:02d}", c.name, c.channel, start, start + dt.timedelta(days=c.days), c.offer_category, c.cost))
+    return world.spark.createDataFrame(
+        rows, "campaign_id string, campaign_name string, channel string, start_date date, end_date date, offer_category string, cost_per_contact double")
+
+
+def uplift_truth(world: World, campaign_df: DataFrame) -> DataFrame:
+    rows = [(f"CMP{i + 1:02d}", s, a.name, c.uplift[s]) for i, c in enumerate(P.CAMPAIGNS) for s, a in enumerate(world.archetypes)]
+    truth = world.spark.createDataFrame(rows, "campaign_id string, segment int, segment_name string, uplift double")
+    return truth.join(campaign_df.select("campaign_id"), on="campaign_id", how="inner")
+
+
+def contacts(world: World, customers: DataFrame, campaign_df: DataFrame) -> DataFrame:
+    """Campaign contacts with a random control group; conversion = base rate + planted uplift if treated."""
+    r = world.rng
+    key = (F.col("cid"), F.col("campaign_id"))
+    uplift = F.broadcast(uplift_truth(world, campaign_df).select("campaign_id", "segment", "uplift"))
+    days = F.datediff(F.col("end_date"), F.col("start_date"))
+    treated = F.col("group") == "treatment"
+    opened = treated & (r.uniform("open", *key) < F.element_at(F.create_map(*[F.lit(x) for kv in P.OPEN_RATE.items() for x in kv]), F.col("channel")))
+    p_convert = F.col("p_base_conv") + F.when(treated, F.col("uplift")).otherwise(0.0)
+    return (
+        customers.where(F.col("consent") & (F.col("signup_date") <= F.lit(world.end)))
+        .select("cid", "customer_id", "segment", "p_base_conv")
+        .crossJoin(F.broadcast(campaign_df))
+        .where(r.uniform("reach", *key) < P.CAMPAIGN_REACH)
+        .join(uplift, on=["campaign_id", "segment"], how="left")
+        .withColumn("group", F.when(r.uniform("control", *key) < P.CONTROL_SHARE, F.lit("control")).otherwise(F.lit("treatment")))
+        .select(
+            F.concat(F.col("campaign_id"), F.lit("-"), F.col("customer_id")).alias("contact_id"),
+            "campaign_id", "customer_id", "channel",
+            F.timestamp_seconds(F.unix_timestamp(F.col("start_date").cast("timestamp")) + F.floor(r.uniform("sent", *key) * days * 86400)).alias("sent_ts"),
+            "group",
+            opened.alias("opened"),
+            (opened & (r.uniform("click", *key) < P.CLICK_RATE)).alias("clicked"),
+            (r.uniform("convert", *key) < p_convert).alias("converted"),
+            F.when(treated, F.col("cost_per_contact")).otherwise(0.0).alias("cost"),
+            "cid",
+        )
+        .withColumn("revenue", F.when(F.col("converted"), F.round(40.0 * F.exp(0.4 * r.normal("revenue", F.col("cid"), F.col("campaign_id"))), 2)).otherwise(0.0))
+        .drop("cid")
+    )
+
+
+def _pid(world: World, category: str, rank: int) -> int:
+    return rank * world.n_cat + P.CATEGORIES.index(category)
+
+
+def _month(day: dt.date, months: int) -> dt.date:
+    month = day.month - 1 + months
+    return dt.date(day.year + month // 12, month % 12 + 1, 1)

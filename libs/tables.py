@@ -1,0 +1,38 @@
+"""Every table the platform writes, named `layer.table` as in the docs and issues."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from libs import schemas
+
+
+@dataclass(frozen=True, order=True)
+class TableId:
+    layer: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+BRONZE = {name: TableId("bronze", e.table) for name, e in schemas.ENTITIES.items()}
+SILVER = {name: TableId("silver", e.table) for name, e in schemas.ENTITIES.items()}
+QUARANTINE = TableId("silver", "quarantine")
+INGESTED_FILES = TableId("bronze", "ingested_files")
+INGEST_RUNS = TableId("bronze", "ingest_runs")
+MODEL_METRICS = TableId("gold", "model_metrics")
+
+TRUTH_SEGMENTS = TableId("truth", "customer_segments")
+TRUTH_CHURN = TableId("truth", "churners")
+TRUTH_RULES = TableId("truth", "copurchase_rules")
+TRUTH_UPLIFT = TableId("truth", "campaign_uplift")
+TRUTH_PRODUCTS = TableId("truth", "product_clusters")
+TRUTH_BAD_ROWS = TableId("truth", "bad_rows")
+
+# The catalogue `pmkt tables` reports on, in pipeline order.
+CATALOGUE: tuple[TableId, ...] = (
+    *BRONZE.values(), INGESTED_FILES, INGEST_RUNS,
+    *SILVER.values(), QUARANTINE,
+    MODEL_METRICS,
+    TRUTH_SEGMENTS, TRUTH_CHURN, TRUTH_RULES, TRUTH_UPLIFT, TRUTH_PRODUCTS, TRUTH_BAD_ROWS,
+)

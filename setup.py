@@ -1,0 +1,31 @@
+"""Precision-marketing platform on Apache Spark and Delta Lake."""
+from __future__ import annotations
+
+from setuptools import find_packages, setup
+
+# pyspark 4.0.x with delta-spark 4.0.x is the pairing in Databricks Runtime 17;
+# the other pins are the versions checked to import pyspark.ml and pyspark.testing cleanly.
+INSTALL_REQUIRES = [
+    "pyspark==4.0.1",
+    "delta-spark==4.0.0",
+    "pandas==3.1.1",
+    "numpy==2.4.6",
+    "pyarrow==26.0.1",
+    "PyYAML==6.0.3",
+]
+DEV_REQUIRES = [
+    "chispa==0.12.0",
+    "pytest==9.2.0",
+]
+
+setup(
+    name="pmkt",
+    version="0.1.0",
+    description="Precision-marketing platform on Apache Spark and Delta Lake",
+    python_requires=">=3.10",
+    packages=find_packages(include=["jobs", "jobs.*", "libs", "libs.*"]),
+    package_data={"libs": ["resources/*"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"dev": DEV_REQUIRES},
+    entry_points={"console_scripts": ["pmkt = libs.cli:main"]},
+)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from libs.config import load_config
+from libs.errors import ConfigError
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def test_local_conf_parses_into_typed_frozen_sections() -> None:
+    config = load_config(CONF / "local.yaml")
+    assert config.generate.customers == 20000
+    assert config.spark.options["spark.sql.shuffle.partitions"] == "8"
+    assert config.ingest.sources["events"].columns["event_ts"] == "event_ts"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.generate.customers = 1  # type: ignore[misc]
+
+
+def test_set_overrides_nested_keys_with_yaml_typing() -> None:
+    config = load_config(CONF / "local.yaml", [
+        "generate.customers=1234", "spark.options.spark.sql.shuffle.partitions=3",
+        "ingest.sources.events.path=/x/y", "pipeline.steps=[ingest]", "lake.catalog=main",
+    ])
+    assert config.generate.customers == 1234
+    assert config.spark.options["spark.sql.shuffle.partitions"] == "3"
+    assert config.ingest.sources["events"].path == "/x/y"
+    assert config.pipeline.steps == ("ingest",)
+    assert config.lake.catalog == "main"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["generate.customerz=5"], "unknown config key 'generate.customerz'"),
+        (["nope.x=1"], "unknown config key 'nope'"),
+        (["generate.customers=many"], "config key 'generate.customers' expects int, got str"),
+        (["pii.allow_dev_key=1"], "config key 'pii.allow_dev_key' expects bool"),
+        (["spark.options.sql.shuffle.partitions=2"], "spark.options.sql.shuffle.partitions"),
+        (["ingest.sources.events.format=xlsx"], "config key 'ingest.sources.events.format' must be one of"),
+        (["ingest.sources.events.columns.colour=c"], "unknown config key 'ingest.sources.events.columns.colour'"),
+        (["ingest.sources.orders.path=/x"], "unknown config key 'ingest.sources.orders'"),
+        (["generate.segments=9"], "'generate.segments' must be between 2 and 6"),
+        (["generate.customers"], "--set expects key=value"),
+    ],
+)
+def test_bad_config_names_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(CONF / "local.yaml", overrides)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_source_must_map_required_columns(tmp_path: Path) -> None:
+    conf = tmp_path / "c.yaml"
+    conf.write_text("ingest:\n  sources:\n    transactions:\n      path: x\n      columns: {customer_id: c, order_ts: t, quantity: q}\n")
+    with pytest.raises(ConfigError, match="must map one of unit_price, amount"):
+        load_config(conf)
+
+
+def test_missing_file_and_invalid_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found: .*absent.yaml"):
+        load_config(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("lake: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_config(broken)
+
+
+def test_extends_merges_and_null_drops_inherited_sources() -> None:
+    config = load_config(CONF / "cdnow.yaml")
+    assert set(config.ingest.sources) == {"transactions"}
+    assert config.ingest.sources["transactions"].columns["amount"] == "dollar_value"
+    assert config.ingest.max_string_length == 512  # inherited from local.yaml
+    assert config.lake.root == "lakehouse/cdnow"
+
+
+def test_cluster_conf_requires_a_real_key_and_leaves_master_to_spark_submit() -> None:
+    config = load_config(CONF / "cluster.yaml")
+    assert config.pii.allow_dev_key is False
+    assert config.spark.master is None
+    assert config.spark.options["spark.sql.shuffle.partitions"] == "200"

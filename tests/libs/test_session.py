@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from libs.config import load_config
+from libs.session import DELTA_EXTENSION, delta_jars, get_spark, session_options
+
+
+def test_jars_folder_wins_when_it_holds_jars(tmp_path: Path) -> None:
+    (tmp_path / "delta-spark_2.13-4.0.0.jar").write_text("")
+    (tmp_path / "delta-storage-4.0.0.jar").write_text("")
+    config = load_config(None, [f"spark.jars_dir={tmp_path}"])
+    jars = delta_jars(config)
+    assert list(jars) == ["spark.jars"]
+    assert jars["spark.jars"].split(",") == [str(tmp_path / "delta-spark_2.13-4.0.0.jar"), str(tmp_path / "delta-storage-4.0.0.jar")]
+
+
+def test_maven_coordinates_without_a_jars_folder(tmp_path: Path) -> None:
+    config = load_config(None, [f"spark.jars_dir={tmp_path / 'none'}", "spark.delta_version=4.0.1"])
+    assert delta_jars(config) == {"spark.jars.packages": "io.delta:delta-spark_2.13:4.0.1"}
+
+
+def test_provided_adds_no_jars_and_conf_options_win(tmp_path: Path) -> None:
+    config = load_config(None, ["spark.delta_jars=provided", "spark.options.spark.sql.shuffle.partitions=3", "spark.master=local[1]"])
+    options = session_options(config)
+    assert "spark.jars" not in options and "spark.jars.packages" not in options
+    assert options["spark.sql.shuffle.partitions"] == "3"
+    assert options["spark.sql.extensions"] == DELTA_EXTENSION
+
+
+def test_cluster_master_gets_no_laptop_defaults() -> None:
+    config = load_config(None, ["spark.master=spark://host:7077"])
+    assert "spark.default.parallelism" not in session_options(config)
+    laptop = load_config(None, ["spark.master=local[2]"])
+    assert session_options(laptop)["spark.default.parallelism"] == "4"
+
+
+def test_active_session_is_returned_as_is(spark: SparkSession) -> None:
+    config = load_config(None, ["spark.app_name=another", "spark.master=local[1]"])
+    assert get_spark(config) is spark
+    assert spark.conf.get("spark.sql.extensions") == DELTA_EXTENSION
