@@ -1,0 +1,49 @@
+"""`gold.model_metrics`: every model job appends its evaluation here; the report reads it."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from libs import tables
+from libs.lake import Lake
+
+SCHEMA = "model string, variant string, metric string, value double, split string, run_id string"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number: e.g. Metric("recommend", "als", "ndcg@10", 0.31, "test")."""
+
+    model: str
+    variant: str
+    metric: str
+    value: float
+    split: str  # a data split ("test", "validation") or a snapshot date
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.value):
+            raise ValueError(f"metric {self.model}/{self.variant}/{self.metric} is not finite: {self.value}")
+
+
+def new_run_id(model: str) -> str:
+    return f"{model}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def append_metrics(spark: SparkSession, lake: Lake, metrics: Sequence[Metric], run_id: str) -> None:
+    """Append a run's metrics with one shared run id and timestamp."""
+    rows = [(*astuple(m), run_id) for m in metrics]
+    df = spark.createDataFrame(rows, SCHEMA).withColumn("created_at", F.current_timestamp())
+    lake.write(df, tables.MODEL_METRICS, mode="append")
+
+
+def latest_metrics(lake: Lake, model: str) -> DataFrame:
+    """The metrics of the most recent run of `model`."""
+    runs = lake.read(tables.MODEL_METRICS).where(F.col("model") == model)
+    last = runs.agg(F.max("created_at").alias("created_at"))
+    return runs.join(last, on="created_at", how="inner")

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from libs.config import LakeConfig
+from libs.lake import Lake
+from libs.metrics import Metric, append_metrics, latest_metrics
+
+
+def test_append_and_read_latest_run(spark: SparkSession, tmp_path: Path) -> None:
+    lake = Lake(spark, LakeConfig(root=str(tmp_path)))
+    append_metrics(spark, lake, [Metric("recommend", "als", "ndcg@10", 0.2, "test")], "r1")
+    append_metrics(spark, lake, [Metric("recommend", "als", "ndcg@10", 0.3, "test"),
+                                 Metric("recommend", "popularity", "ndcg@10", 0.1, "test")], "r2")
+    append_metrics(spark, lake, [Metric("churn", "logreg", "roc_auc", 0.9, "2025-06-01")], "r3")
+    latest = {(r.variant, r.value, r.run_id) for r in latest_metrics(lake, "recommend").collect()}
+    assert latest == {("als", 0.3, "r2"), ("popularity", 0.1, "r2")}
+    assert lake.version(lake_table := __import__("libs.tables", fromlist=["MODEL_METRICS"]).MODEL_METRICS) == 2
+    assert lake.read(lake_table).columns == ["model", "variant", "metric", "value", "split", "run_id", "created_at"]
+
+
+def test_non_finite_metric_is_refused() -> None:
+    with pytest.raises(ValueError, match="not finite"):
+        Metric("churn", "logreg", "roc_auc", float("nan"), "test")
