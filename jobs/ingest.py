@@ -146,7 +146,7 @@ def _log_summary(reports: Sequence[EntityReport]) -> None:
     if not reports:
         log.info("nothing new to ingest")
     for r in reports:
-        log.info("%-17s %9s in = %9s inserted + %7s updated + %6s quarantined + %6s duplicates + %6s unchanged (%d files)",
+        log.info("%s: %s in = %s inserted + %s updated + %s quarantined + %s duplicates + %s unchanged (%d files)",
                  r.entity, f"{r.input:,}", f"{r.inserted:,}", f"{r.updated:,}", f"{r.quarantined:,}",
                  f"{r.duplicates:,}", f"{r.unchanged:,}", r.files)
 

@@ -16,8 +16,12 @@ T = TypeVar("T")
 _SCALARS = (str, int, float, bool)
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, following an optional top-level `extends:` (relative to the file)."""
+def read_yaml(path: str | Path, cls: type | None = None) -> dict[str, Any]:
+    """Read a YAML mapping, following an optional top-level `extends:` (relative to the file).
+
+    With `cls`, the merge follows its types: config sections merge key by key, while free-form
+    maps (a column map, reader options) are replaced whole, so a child never inherits stray columns.
+    """
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"config file not found: {file}")
@@ -32,20 +36,40 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    return deep_merge(read_yaml(file.parent / str(parent)), data)
+    return deep_merge(read_yaml(file.parent / str(parent), cls), data, cls)
 
 
-def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge `top` over `base`; nested mappings merge, `null` drops the inherited key, the rest replaces."""
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any], tp: Any = None) -> dict[str, Any]:
+    """Merge `top` over `base`; `null` drops the inherited key (falling back to the default).
+
+    Untyped (`tp` None), nested mappings merge. Typed, a mapping of plain values is replaced whole.
+    """
     out = dict(base)
     for key, value in top.items():
+        child = _child_type(tp, key)
         if value is None and key in out:
             del out[key]
-        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and _merges(child):
+            out[key] = deep_merge(out[key], value, child)
         else:
             out[key] = value
     return out
+
+
+def _child_type(tp: Any, key: str) -> Any:
+    if tp is None:
+        return None
+    if dataclasses.is_dataclass(tp):
+        return _unwrap(_hints(tp)[key]) if key in _hints(tp) else None
+    return _unwrap(typing.get_args(tp)[1])  # a Mapping[str, X]
+
+
+def _merges(tp: Any) -> bool:
+    """Sections and maps of sections merge; free-form maps of plain values don't."""
+    if tp is None or dataclasses.is_dataclass(tp):
+        return True
+    args = typing.get_args(tp)
+    return len(args) == 2 and dataclasses.is_dataclass(_unwrap(args[1]))
 
 
 def apply_override(cls: type, data: dict[str, Any], assignment: str) -> dict[str, Any]:

@@ -124,7 +124,7 @@ def load_config(conf_file: str | Path | None = None, overrides: Sequence[str] = 
     path = conf_file or os.environ.get("PMKT_CONF")
     if path is None and DEFAULT_CONF.is_file():
         path = DEFAULT_CONF
-    data: dict[str, Any] = read_yaml(path) if path is not None else {}
+    data: dict[str, Any] = read_yaml(path, Config) if path is not None else {}
     for assignment in overrides:
         data = apply_override(Config, data, assignment)
     return build(Config, data)

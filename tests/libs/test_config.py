@@ -73,7 +73,9 @@ def test_missing_file_and_invalid_yaml(tmp_path: Path) -> None:
 def test_extends_merges_and_null_drops_inherited_sources() -> None:
     config = load_config(CONF / "cdnow.yaml")
     assert set(config.ingest.sources) == {"transactions"}
-    assert config.ingest.sources["transactions"].columns["amount"] == "dollar_value"
+    # A column map is replaced whole: nothing of local.yaml's transactions columns leaks in.
+    assert dict(config.ingest.sources["transactions"].columns) == {
+        "customer_id": "customer_id", "order_ts": "date", "quantity": "number_of_cds", "amount": "dollar_value"}
     assert config.ingest.max_string_length == 512  # inherited from local.yaml
     assert config.lake.root == "lakehouse/cdnow"
 
