@@ -16,9 +16,11 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 ifeq ($(DATA),cdnow)
 DEMO_CONF := conf/cdnow.yaml
 DEMO_DEPS := data/cdnow/CDNOW_master.txt
+DEMO_LAKE := lakehouse_cdnow
 else ifeq ($(DATA),demo)
 DEMO_CONF := conf/local.yaml
 DEMO_DEPS :=
+DEMO_LAKE := lakehouse data/generated
 else
 $(error DATA must be 'demo' or 'cdnow', got '$(DATA)')
 endif
@@ -49,7 +51,9 @@ data/cdnow/CDNOW_master.txt: $(VENV)/.installed
 	$(PY) -m pip download --quiet --no-deps lifetimes==0.11.3 -d data/cdnow/wheel
 	$(PY) -c "import glob, zipfile; z = zipfile.ZipFile(glob.glob('data/cdnow/wheel/*.whl')[0]); open('$@', 'wb').write(z.read('lifetimes/datasets/CDNOW_master.txt'))"
 
+# The demo starts from a clean demo lake, so every run shows the same, reproducible tables.
 demo: setup $(DEMO_DEPS)
+	rm -rf $(DEMO_LAKE)
 	$(PMKT) pipeline --conf-file $(DEMO_CONF)
 
 test: setup
@@ -62,4 +66,4 @@ benchmark: setup
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf lakehouse data spark-warehouse .pytest_cache
+	rm -rf lakehouse lakehouse_cdnow data build spark-warehouse .pytest_cache

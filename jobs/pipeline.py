@@ -13,7 +13,7 @@ from libs.errors import ConfigError
 from libs.log import get_logger
 
 log = get_logger(__name__)
-STEPS = {"generate": "jobs.generate", "ingest": "jobs.ingest"}
+STEPS = {name: f"jobs.{name}" for name in ("generate", "ingest", "features", "profiles", "segment")}
 
 
 def run(spark: SparkSession, config: Config) -> None:

@@ -12,6 +12,9 @@ from libs.errors import ReconciliationError, UserError
 JOBS = {
     "generate": ("jobs.generate", "synthetic raw exports with planted ground truth"),
     "ingest": ("jobs.ingest", "raw files -> bronze -> silver, with quarantine and reconciliation"),
+    "features": ("jobs.features", "gold.customer_features: point-in-time features per snapshot"),
+    "profiles": ("jobs.profiles", "gold.customer_profiles: RFM scores, named RFM segments, tags"),
+    "segment": ("jobs.segment", "gold.segments and gold.segment_profiles (--mode fit|assign)"),
     "pipeline": ("jobs.pipeline", "run the steps in pipeline.steps, then print every table"),
     "tables": ("jobs.tables", "list every Delta table with its version and row count"),
 }
@@ -28,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--conf-file", help="YAML config (default: $PMKT_CONF or conf/local.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config key, e.g. --set generate.customers=1000")
+    parser.add_argument("--mode", help="shorthand for --set <job>.mode=MODE (e.g. segment --mode assign)")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks, including the JVM's")
     return parser
 
@@ -49,7 +53,8 @@ def run_job(job: str, argv: Sequence[str]) -> int:
         from libs.config import load_config
         from libs.session import get_spark
 
-        config = load_config(args.conf_file, args.overrides)
+        overrides = [*args.overrides, *([f"{job}.mode={args.mode}"] if args.mode else [])]
+        config = load_config(args.conf_file, overrides)
         module = importlib.import_module(JOBS[job][0])
         spark = get_spark(config)
         module.run(spark, config)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import types
 import typing
 from collections.abc import Mapping
@@ -163,6 +164,8 @@ def _scalar(tp: Any, value: Any, path: str) -> Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is str and isinstance(value, dt.date):
+        return value.isoformat()  # YAML reads an unquoted 2025-06-01 as a date
     if tp is str and isinstance(value, bool):
         return "true" if value else "false"  # e.g. a Spark option written as YAML `false`
     if tp is str and isinstance(value, _SCALARS):

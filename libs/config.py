@@ -1,6 +1,7 @@
 """The platform's configuration: frozen dataclasses built from `conf/*.yaml` plus `--set` overrides."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,92 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class FeaturesConfig:
+    cutoffs: tuple[str, ...] = ()  # ISO dates; empty: the day after the latest activity in silver
+    windows: tuple[int, ...] = (30, 90, 365)
+    top_categories: int = 8
+
+    def __post_init__(self) -> None:
+        for i, day in enumerate(self.cutoffs):
+            _iso_date(day, f"features.cutoffs[{i}]")
+        if sorted(self.windows) != list(self.windows) or not self.windows or min(self.windows) <= 0:
+            raise ConfigError("config key 'features.windows' must be increasing positive day counts")
+
+
+@dataclass(frozen=True)
+class RfmRule:
+    """A named RFM segment: the R and F score ranges (inclusive) it covers."""
+
+    name: str
+    r: tuple[int, ...]
+    f: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        for key, span in (("r", self.r), ("f", self.f)):
+            if len(span) != 2 or not 1 <= span[0] <= span[1] <= 5:
+                raise ConfigError(f"rfm segment '{self.name}': '{key}' must be [low, high] within 1..5")
+
+
+@dataclass(frozen=True)
+class TagRule:
+    """A profile tag: `when` is a Spark SQL condition over profile columns; `name` may use {column}."""
+
+    name: str
+    when: str
+
+
+@dataclass(frozen=True)
+class ProfilesConfig:
+    rfm_segments: tuple[RfmRule, ...] = ()
+    non_buyer_segment: str = "Prospect"
+    tags: tuple[TagRule, ...] = ()
+    snapshot: str | None = None  # None: the latest snapshot in gold.customer_features
+
+    def __post_init__(self) -> None:
+        cells = {(r, f) for rule in self.rfm_segments for r in range(rule.r[0], rule.r[1] + 1) for f in range(rule.f[0], rule.f[1] + 1)}
+        if self.rfm_segments and len(cells) != 25:
+            raise ConfigError("config key 'profiles.rfm_segments' must cover all 25 R x F cells")
+        if self.snapshot:
+            _iso_date(self.snapshot, "profiles.snapshot")
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    mode: str = "fit"  # fit: choose k and fit; assign: reuse the latest saved model
+    algorithm: str = "kmeans"  # kmeans | bisecting_kmeans | gaussian_mixture
+    features: tuple[str, ...] = ()
+    log_features: tuple[str, ...] = ()  # log1p-transformed before scaling (skewed money and counts)
+    profile_features: tuple[str, ...] = ()  # shown in gold.segment_profiles, in original units
+    k_min: int = 2
+    k_max: int = 8
+    selection_sample: float = 1.0  # fraction of customers used to choose k; the final fit uses all
+    pca_components: int = 0  # 0: no PCA
+    max_iter: int = 40
+    seed: int = 7
+    outlier_quantile: float = 0.99
+    snapshot: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("fit", "assign"):
+            raise ConfigError(f"config key 'segment.mode' must be fit or assign, got '{self.mode}'")
+        if self.algorithm not in ("kmeans", "bisecting_kmeans", "gaussian_mixture"):
+            raise ConfigError(f"config key 'segment.algorithm' must be kmeans, bisecting_kmeans or gaussian_mixture, got '{self.algorithm}'")
+        if not 2 <= self.k_min <= self.k_max <= 30:
+            raise ConfigError("config keys 'segment.k_min' and 'segment.k_max' must satisfy 2 <= k_min <= k_max <= 30")
+        if not 0 < self.selection_sample <= 1:
+            raise ConfigError("config key 'segment.selection_sample' must be in (0, 1]")
+        if not 0.5 < self.outlier_quantile < 1:
+            raise ConfigError("config key 'segment.outlier_quantile' must be in (0.5, 1)")
+        if not set(self.log_features) <= set(self.features):
+            raise ConfigError("config key 'segment.log_features' must be a subset of segment.features")
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    root: str | None = None  # default: <lake.root>/models
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     steps: tuple[str, ...] = ("generate", "ingest")
 
@@ -116,6 +203,10 @@ class Config:
     pii: PiiConfig = field(default_factory=PiiConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    profiles: ProfilesConfig = field(default_factory=ProfilesConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 
@@ -128,6 +219,13 @@ def load_config(conf_file: str | Path | None = None, overrides: Sequence[str] = 
     for assignment in overrides:
         data = apply_override(Config, data, assignment)
     return build(Config, data)
+
+
+def _iso_date(value: str, key: str) -> None:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"config key '{key}' must be an ISO date (YYYY-MM-DD), got '{value}'") from None
 
 
 def _validate_source(name: str, src: SourceConfig) -> None:

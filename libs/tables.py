@@ -21,6 +21,12 @@ QUARANTINE = TableId("silver", "quarantine")
 INGESTED_FILES = TableId("bronze", "ingested_files")
 INGEST_RUNS = TableId("bronze", "ingest_runs")
 MODEL_METRICS = TableId("gold", "model_metrics")
+MODEL_REGISTRY = TableId("gold", "model_registry")
+CUSTOMER_FEATURES = TableId("gold", "customer_features")
+CUSTOMER_PROFILES = TableId("gold", "customer_profiles")
+SEGMENTS = TableId("gold", "segments")
+SEGMENT_PROFILES = TableId("gold", "segment_profiles")
+SEGMENT_K_SELECTION = TableId("gold", "segment_k_selection")
 
 TRUTH_SEGMENTS = TableId("truth", "customer_segments")
 TRUTH_CHURN = TableId("truth", "churners")
@@ -33,6 +39,7 @@ TRUTH_BAD_ROWS = TableId("truth", "bad_rows")
 CATALOGUE: tuple[TableId, ...] = (
     *BRONZE.values(), INGESTED_FILES, INGEST_RUNS,
     *SILVER.values(), QUARANTINE,
-    MODEL_METRICS,
+    CUSTOMER_FEATURES, CUSTOMER_PROFILES, SEGMENTS, SEGMENT_PROFILES, SEGMENT_K_SELECTION,
+    MODEL_METRICS, MODEL_REGISTRY,
     TRUTH_SEGMENTS, TRUTH_CHURN, TRUTH_RULES, TRUTH_UPLIFT, TRUTH_PRODUCTS, TRUTH_BAD_ROWS,
 )

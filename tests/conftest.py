@@ -70,3 +70,14 @@ def generated(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> 
     generate.run(spark, config)
     reports = ingest.run(spark, config)
     return GeneratedLake(base, config, reports)
+
+
+@pytest.fixture(scope="session")
+def c360(spark: SparkSession, generated: GeneratedLake) -> GeneratedLake:
+    """features -> profiles -> segment (fit) on the generated lake."""
+    from jobs import features, profiles, segment
+
+    features.run(spark, generated.config)
+    profiles.run(spark, generated.config)
+    segment.run(spark, generated.config)
+    return generated

@@ -136,10 +136,12 @@ class World:
         slots = math.ceil(self.per_cat / tpc)
         per_tier = F.greatest(F.floor((slots - tier - 1) / 3) + 1, F.lit(1))
         slot = tier + 3 * F.floor(F.pow(r.uniform("slot", *key), 1.5) * per_tier)
-        rank = (cluster % tpc) + tpc * slot
-        taste_pid = rank * n_cat + F.floor(cluster / tpc)
-        popular_pid = F.floor(F.pow(r.uniform("popular", *key), 2.5) * self.n_products)
-        pid = F.when(r.uniform("affinity", *key) < AFFINITY_SHARE, taste_pid).otherwise(popular_pid)
+        # Popular views come from popular clusters, but at the customer's own price tier.
+        n_clusters = n_cat * tpc
+        popular_cluster = F.floor(F.pow(r.uniform("popular", *key), 2.0) * n_clusters)
+        chosen = F.when(r.uniform("affinity", *key) < AFFINITY_SHARE, cluster).otherwise(popular_cluster)
+        rank = (chosen % tpc) + tpc * slot
+        pid = rank * n_cat + F.floor(chosen / tpc)
         clicked = r.uniform("click", *key) < F.col("p_click")
         carted = clicked & (r.uniform("cart", *key) < F.col("p_cart"))
         n_views = F.greatest(r.count("n_views", F.col("p_views"), F.col("cid"), F.col("s")), F.lit(1))

@@ -77,7 +77,7 @@ def test_extends_merges_and_null_drops_inherited_sources() -> None:
     assert dict(config.ingest.sources["transactions"].columns) == {
         "customer_id": "customer_id", "order_ts": "date", "quantity": "number_of_cds", "amount": "dollar_value"}
     assert config.ingest.max_string_length == 512  # inherited from local.yaml
-    assert config.lake.root == "lakehouse/cdnow"
+    assert config.lake.root == "lakehouse_cdnow"
 
 
 def test_cluster_conf_requires_a_real_key_and_leaves_master_to_spark_submit() -> None:

@@ -1,0 +1,44 @@
+"""`features`: gold.customer_features, one row per customer per snapshot, computed as of each cutoff."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Sequence
+
+from pyspark.sql import SparkSession
+
+from libs import tables
+from libs.c360 import inputs as c360_inputs
+from libs.c360 import snapshot
+from libs.config import Config
+from libs.lake import Lake
+from libs.log import get_logger, timed
+
+log = get_logger(__name__)
+
+
+def run(spark: SparkSession, config: Config) -> list[dt.date]:
+    """Write (or replace) one snapshot per configured cutoff; returns the cutoffs written."""
+    lake = Lake(spark, config.lake)
+    inputs = c360_inputs.load(lake)
+    cutoffs = [dt.date.fromisoformat(c) for c in config.features.cutoffs] or [c360_inputs.default_cutoff(inputs)]
+    for cutoff in cutoffs:
+        with timed(log, f"features as of {cutoff}") as stats:
+            write_snapshot(lake, snapshot.build(inputs, cutoff, config.features), cutoff)
+            stats["rows"] = lake.read(tables.CUSTOMER_FEATURES).where(f"snapshot_date = '{cutoff}'").count()
+    return cutoffs
+
+
+def write_snapshot(lake: Lake, df, cutoff: dt.date, table: tables.TableId = tables.CUSTOMER_FEATURES) -> None:
+    """Replace exactly one snapshot; other snapshots stay as they are."""
+    lake.write(df, table, mode="overwrite", replace_where=f"snapshot_date = '{cutoff.isoformat()}'", partition_by=["snapshot_date"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from libs.cli import run_job
+
+    return run_job("features", sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

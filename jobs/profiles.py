@@ -1,0 +1,40 @@
+"""`profiles`: gold.customer_profiles, RFM scores, named RFM segments and conf-defined tags."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jobs.features import write_snapshot
+from libs import tables
+from libs.c360 import profiles
+from libs.c360.inputs import latest_snapshot
+from libs.config import Config
+from libs.lake import Lake
+from libs.log import get_logger, timed
+
+log = get_logger(__name__)
+
+
+def run(spark: SparkSession, config: Config) -> None:
+    lake = Lake(spark, config.lake)
+    day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, config.profiles.snapshot)
+    features = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day))
+    with timed(log, f"profiles for snapshot {day}") as stats:
+        write_snapshot(lake, profiles.build(features, config.profiles), day, tables.CUSTOMER_PROFILES)
+        written = lake.read(tables.CUSTOMER_PROFILES).where(F.col("snapshot_date") == F.lit(day))
+        stats["rows"] = written.count()
+    counts = written.groupBy("rfm_segment").count().orderBy(F.desc("count")).collect()  # at most a dozen segments
+    log.info("RFM segments: %s", ", ".join(f"{r.rfm_segment} {r['count']:,}" for r in counts))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from libs.cli import run_job
+
+    return run_job("profiles", sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

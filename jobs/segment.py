@@ -1,0 +1,96 @@
+"""`segment`: fit (k chosen by silhouette) or assign with the saved model; gold.segments and gold.segment_profiles."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.features import write_snapshot
+from libs import models, tables
+from libs.c360 import segment_profiles, segmentation
+from libs.c360.inputs import latest_snapshot
+from libs.config import Config
+from libs.errors import UserError
+from libs.lake import Lake
+from libs.log import get_logger, timed
+from libs.metrics import Metric, append_metrics, new_run_id
+
+log = get_logger(__name__)
+MODEL = "segment"
+
+
+def run(spark: SparkSession, config: Config) -> None:
+    cfg = config.segment
+    lake = Lake(spark, config.lake)
+    day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, cfg.snapshot)
+    features = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day))
+    run_id = new_run_id(MODEL)
+    with timed(log, f"segment ({cfg.mode}) snapshot {day}") as stats:
+        if cfg.mode == "fit":
+            model, meta, version = _fit(spark, lake, config, features, day, run_id)
+        else:
+            model, meta, version = models.load(lake, MODEL)
+            log.info("assigning with saved segment model v%d (k=%d)", version, meta["k"])
+        used = meta["features"]
+        assigned = (segmentation.assign(model, segmentation.prepare(features, used), cfg, meta["centroids"])
+                    .unionByName(segmentation.no_activity(features, used)).cache())
+        segments = assigned.select(
+            "snapshot_date", "customer_id", "segment_id",
+            "distance", F.coalesce(F.col("nearest_distance") > F.lit(meta["outlier_threshold"]), F.lit(False)).alias("is_outlier"),
+            F.lit(version).alias("model_version"),
+        )
+        names = {int(k): v for k, v in meta["names_by_id"].items()} | {segmentation.NO_ACTIVITY_ID: segmentation.NO_ACTIVITY_NAME}
+        name_of = F.create_map(*[F.lit(x) for k, v in names.items() for x in (k, v)])
+        segments = segments.select("snapshot_date", "customer_id", "segment_id", F.element_at(name_of, F.col("segment_id")).alias("segment_name"),
+                                   "distance", "is_outlier", "model_version")
+        write_snapshot(lake, segments, day, tables.SEGMENTS)
+        joined = features.join(assigned.select("customer_id", "segment_id"), on="customer_id", how="inner")
+        shown = [f for f in cfg.profile_features if f in features.columns]
+        profile_df, _ = segment_profiles.build(spark, joined, shown, names)
+        write_snapshot(lake, profile_df.select(F.lit(day).alias("snapshot_date"), "*", F.lit(version).alias("model_version")), day, tables.SEGMENT_PROFILES)
+        stats["rows"] = lake.read(tables.SEGMENTS).where(F.col("snapshot_date") == F.lit(day)).count()
+        assigned.unpersist()
+    for row in lake.read(tables.SEGMENT_PROFILES).where(F.col("snapshot_date") == F.lit(day)).orderBy("segment_id").collect():  # k rows
+        log.info("segment %d %-32s %7s customers (%4.1f%%)", row.segment_id, row.segment_name, f"{row.size:,}", 100 * row.share)
+
+
+def _fit(spark: SparkSession, lake: Lake, config: Config, features: DataFrame, day: dt.date, run_id: str):
+    cfg = config.segment
+    used = segmentation.usable_features(features, cfg.features)
+    if len(used) < 2:
+        raise UserError(f"segmentation needs at least two of segment.features with data; found {used or 'none'}")
+    data = segmentation.prepare(features, used).cache()
+    scores = segmentation.select_k(data, cfg, used)
+    k = segmentation.best_k(scores)
+    log.info("k selection: %s -> k=%d", ", ".join(f"k={s.k} silhouette={s.silhouette:.3f}" for s in scores), k)
+    model = segmentation.fit(data, cfg, used, k)
+    centres = segmentation.centroids(model)
+    assigned = segmentation.assign(model, data, cfg, centres)
+    threshold = segmentation.outlier_threshold(assigned, cfg.outlier_quantile)
+    joined = features.join(assigned.select("customer_id", "segment_id"), on="customer_id", how="inner")
+    shown = [f for f in cfg.profile_features if f in features.columns]
+    _, names = segment_profiles.build(spark, joined, shown)
+    curve = spark.createDataFrame([(s.k, s.silhouette, s.cost, s.k == k, run_id) for s in scores],
+                                  "k int, silhouette double, cost double, chosen boolean, run_id string")
+    write_snapshot(lake, curve.select(F.lit(day).alias("snapshot_date"), "*"), day, tables.SEGMENT_K_SELECTION)
+    chosen = next(s for s in scores if s.k == k)
+    append_metrics(spark, lake, [Metric(MODEL, cfg.algorithm, "silhouette", chosen.silhouette, day.isoformat()),
+                                 Metric(MODEL, cfg.algorithm, "k", float(k), day.isoformat())], run_id)
+    meta = {"k": k, "features": used, "algorithm": cfg.algorithm, "centroids": centres, "outlier_threshold": threshold,
+            "names_by_id": {str(i): n for i, n in names.items()}, "snapshot": day.isoformat()}
+    version = models.save(spark, lake, config, MODEL, model, run_id, meta)
+    data.unpersist()
+    return model, meta, version
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from libs.cli import run_job
+
+    return run_job("segment", sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Point-in-time customer features: everything is computed from data strictly before the cutoff."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import Window
+
+AGE_BANDS = ((0, 18, "<18"), (18, 25, "18-24"), (25, 35, "25-34"), (35, 45, "35-44"), (45, 55, "45-54"), (55, 65, "55-64"), (65, 200, "65+"))
+WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
+TREND_EPSILON = 0.01  # events per day added to both rates, so a quiet customer's trend is 0, not undefined
+
+
+def before(df: DataFrame, ts_col: str, cutoff: dt.date) -> DataFrame:
+    """Rows strictly before the cutoff day: the one place point-in-time is enforced."""
+    return df.where(F.col(ts_col) < F.lit(dt.datetime.combine(cutoff, dt.time())))
+
+
+def _days_ago(ts_col: str, cutoff: dt.date) -> Column:
+    return F.datediff(F.lit(cutoff), F.to_date(F.col(ts_col)))
+
+
+def _in_window(ts_col: str, cutoff: dt.date, days: int, skip: int = 0) -> Column:
+    ago = _days_ago(ts_col, cutoff)
+    return (ago > skip) & (ago <= skip + days)
+
+
+def order_features(lines: DataFrame, products: DataFrame | None, cutoff: dt.date, windows: Sequence[int]) -> DataFrame:
+    """RFM, value and windowed order counts from order lines before the cutoff."""
+    priced = before(lines, "order_ts", cutoff)
+    if products is not None:
+        priced = priced.join(F.broadcast(products.select("product_id", "margin")), on="product_id", how="left")
+    else:
+        priced = priced.withColumn("margin", F.lit(None).cast("double"))
+    orders = priced.groupBy("customer_id", "order_id").agg(
+        F.min("order_ts").alias("order_ts"), F.sum("amount").alias("amount"),
+        F.sum(F.col("amount") * F.col("margin")).alias("margin_value"), F.sum("quantity").alias("items"),
+    )
+    aggs = [
+        F.datediff(F.lit(cutoff), F.to_date(F.max("order_ts"))).alias("recency_days"),
+        F.datediff(F.lit(cutoff), F.to_date(F.min("order_ts"))).alias("first_order_days"),
+        F.count(F.lit(1)).alias("frequency"),
+        F.sum("amount").alias("monetary"),
+        F.sum("margin_value").alias("margin_total"),
+        F.avg("items").alias("avg_items_per_order"),
+    ]
+    for days in windows:
+        inside = _in_window("order_ts", cutoff, days)
+        aggs += [F.sum(inside.cast("int")).alias(f"orders_{days}d"), F.sum(F.when(inside, F.col("amount")).otherwise(0.0)).alias(f"revenue_{days}d")]
+    return orders.groupBy("customer_id").agg(*aggs).withColumn(
+        "avg_order_value", F.col("monetary") / F.col("frequency"))
+
+
+def event_features(events: DataFrame, cutoff: dt.date, windows: Sequence[int]) -> DataFrame:
+    """Funnel counts and rates, sessions, device mix and the activity trend from events before the cutoff."""
+    kind = F.col("event_type")
+    aggs = [F.sum((kind == k).cast("int")).alias(f"{k}s") for k in ("view", "click", "purchase")]
+    aggs += [
+        F.sum((kind == "add_to_cart").cast("int")).alias("carts"),
+        F.countDistinct("session_id").alias("sessions"),
+        F.count(F.lit(1)).alias("events"),
+        F.avg((F.col("device") == "mobile").cast("double")).alias("mobile_share"),
+        F.datediff(F.lit(cutoff), F.to_date(F.max("event_ts"))).alias("days_since_last_event"),
+        F.datediff(F.lit(cutoff), F.to_date(F.min("event_ts"))).alias("_observed_days"),
+    ]
+    for days in windows:
+        aggs.append(F.sum(_in_window("event_ts", cutoff, days).cast("int")).alias(f"events_{days}d"))
+    aggs.append(F.sum(_in_window("event_ts", cutoff, 90, skip=30).cast("int")).alias("_events_prior_90d"))
+    out = before(events, "event_ts", cutoff).groupBy("customer_id").agg(*aggs)
+    rate_30 = F.coalesce(F.col("events_30d"), F.lit(0)) / 30.0 + TREND_EPSILON
+    rate_prior = F.col("_events_prior_90d") / 90.0 + TREND_EPSILON
+    return out.select(
+        "*",
+        F.when(F.col("carts") > 0, F.greatest(F.lit(0.0), 1 - F.col("purchases") / F.col("carts"))).alias("cart_abandonment_rate"),
+        F.when(F.col("views") > 0, F.col("purchases") / F.col("views")).alias("conversion_rate"),
+        F.when(F.col("sessions") > 0, F.col("views") / F.col("sessions")).alias("views_per_session"),
+        F.log(rate_30 / rate_prior).alias("activity_trend"),
+        # Visits per month since the first event: late sign-ups compare fairly with early ones.
+        (F.col("sessions") / F.greatest(F.col("_observed_days") / 30.44, F.lit(1.0))).alias("sessions_per_month"),
+    ).drop("_events_prior_90d", "_observed_days")
+
+
+def price_index(events: DataFrame, products: DataFrame, cutoff: dt.date) -> DataFrame:
+    """Mean price of the products a customer viewed, relative to their category's mean price (1 = typical).
+
+    A price-sensitivity measure that doesn't depend on which categories a customer likes.
+    """
+    category_mean = products.groupBy("category").agg(F.avg("price").alias("_cat_price"))
+    relative = products.join(category_mean, on="category", how="inner").select(
+        "product_id", (F.col("price") / F.col("_cat_price")).alias("_rel_price"))
+    views = before(events, "event_ts", cutoff).where(F.col("event_type") == "view")
+    return views.join(F.broadcast(relative), on="product_id", how="inner").groupBy("customer_id").agg(
+        F.avg("_rel_price").alias("price_index"))
+
+
+def _mode(df: DataFrame, value: Column, name: str) -> DataFrame:
+    """The most frequent value per customer (ties go to the smallest value)."""
+    counts = df.groupBy("customer_id", value.alias(name)).agg(F.count(F.lit(1)).alias("_n"))
+    best = F.row_number().over(Window.partitionBy("customer_id").orderBy(F.desc("_n"), F.col(name)))
+    return counts.withColumn("_r", best).where(F.col("_r") == 1).select("customer_id", name)
+
+
+def timing_features(events: DataFrame | None, lines: DataFrame | None, cutoff: dt.date) -> DataFrame | None:
+    """Preferred weekday and hour, from events and orders before the cutoff."""
+    parts = []
+    if events is not None:
+        parts.append(before(events, "event_ts", cutoff).select("customer_id", F.col("event_ts").alias("ts")))
+    if lines is not None:
+        parts.append(before(lines, "order_ts", cutoff).select("customer_id", F.col("order_ts").alias("ts")).distinct())
+    if not parts:
+        return None
+    stamps = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    weekday = F.element_at(F.array(*map(F.lit, WEEKDAYS)), F.dayofweek("ts"))
+    return _mode(stamps, weekday, "preferred_weekday").join(_mode(stamps, F.hour("ts"), "preferred_hour"), on="customer_id", how="inner")
+
+
+def category_features(lines: DataFrame, products: DataFrame, cutoff: dt.date, top_n: int) -> DataFrame:
+    """Revenue share per category (a map over the top N categories) and the favourite category."""
+    bought = before(lines, "order_ts", cutoff).join(F.broadcast(products.select("product_id", "category")), on="product_id", how="inner")
+    top = [r.category for r in bought.groupBy("category").agg(F.sum("amount").alias("r")).orderBy(F.desc("r"), "category").limit(top_n).collect()]
+    per_cat = bought.groupBy("customer_id", "category").agg(F.sum("amount").alias("revenue"))
+    total = Window.partitionBy("customer_id")
+    shares = per_cat.withColumn("share", F.col("revenue") / F.sum("revenue").over(total))
+    best = F.row_number().over(Window.partitionBy("customer_id").orderBy(F.desc("share"), "category"))
+    favourite = shares.withColumn("_r", best).where(F.col("_r") == 1).select("customer_id", F.col("category").alias("top_category"), F.col("share").alias("top_category_share"))
+    mix = shares.where(F.col("category").isin(*top) if top else F.lit(False)).groupBy("customer_id").agg(
+        F.map_from_entries(F.collect_list(F.struct("category", "share"))).alias("category_shares"))
+    return favourite.join(mix, on="customer_id", how="left")
+
+
+def campaign_features(contacts: DataFrame, cutoff: dt.date) -> DataFrame:
+    """Responsiveness to past campaigns: opens, clicks and conversions per treated contact."""
+    treated = before(contacts, "sent_ts", cutoff).where(F.coalesce(F.col("group"), F.lit("treatment")) == "treatment")
+    return treated.groupBy("customer_id").agg(
+        F.count(F.lit(1)).alias("campaign_contacts"),
+        F.avg(F.col("opened").cast("double")).alias("campaign_open_rate"),
+        F.avg(F.col("clicked").cast("double")).alias("campaign_click_rate"),
+        F.avg(F.col("converted").cast("double")).alias("campaign_conversion_rate"),
+    )
+
+
+def age_band(birth_date: Column, cutoff: dt.date) -> Column:
+    age = F.floor(F.months_between(F.lit(cutoff), birth_date) / 12)
+    expr = F.when(F.lit(False), F.lit(None))
+    for low, high, label in AGE_BANDS:
+        expr = expr.when((age >= low) & (age < high), F.lit(label))
+    return expr.otherwise(F.lit(None).cast("string"))

@@ -1,0 +1,52 @@
+"""Loading the silver inputs of Customer 360 and choosing snapshot dates."""
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import functions as F
+
+from libs import tables
+from libs.c360.snapshot import Inputs
+from libs.errors import UserError
+from libs.lake import Lake
+
+
+def load(lake: Lake) -> Inputs:
+    def maybe(entity: str):
+        table = tables.SILVER[entity]
+        return lake.read(table) if lake.exists(table) else None
+
+    inputs = Inputs(lines=maybe("transactions"), events=maybe("events"), customers=maybe("customers"),
+                    products=maybe("products"), contacts=maybe("campaign_contacts"))
+    if inputs.lines is None and inputs.events is None:
+        raise UserError("no silver.order_lines or silver.events yet: run ingest first")
+    return inputs
+
+
+def default_cutoff(inputs: Inputs) -> dt.date:
+    """The day after the latest order or event: a snapshot of everything ingested."""
+    latest = []
+    if inputs.lines is not None:
+        latest.append(inputs.lines.agg(F.max("order_ts")).first()[0])
+    if inputs.events is not None:
+        latest.append(inputs.events.agg(F.max("event_ts")).first()[0])
+    stamps = [t for t in latest if t is not None]
+    if not stamps:
+        raise UserError("silver has no orders or events to build features from")
+    return max(stamps).date() + dt.timedelta(days=1)
+
+
+def latest_snapshot(lake: Lake, table: tables.TableId, requested: str | None) -> dt.date:
+    """The requested snapshot date if it exists in `table`, else the latest one."""
+    if not lake.exists(table):
+        raise UserError(f"{table} does not exist yet: run the job that writes it first")
+    dates = lake.read(table).select("snapshot_date").distinct()
+    if requested:
+        wanted = dt.date.fromisoformat(requested)
+        if dates.where(F.col("snapshot_date") == F.lit(wanted)).count() == 0:
+            raise UserError(f"snapshot {requested} not found in {table}")
+        return wanted
+    latest = dates.agg(F.max("snapshot_date")).first()[0]
+    if latest is None:
+        raise UserError(f"{table} is empty")
+    return latest

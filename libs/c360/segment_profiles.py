@@ -1,0 +1,85 @@
+"""Segment profiles: size, share, feature means in original units, what sets each segment apart, and a name."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+PROFILE_SCHEMA = (
+    "segment_id int, segment_name string, size long, share double, "
+    "feature_means map<string,double>, distinguishing array<string>"
+)
+Z_STRONG = 0.5  # standard deviations from the population mean that count as "high" or "low"
+
+
+def segment_stats(joined: DataFrame, features: Sequence[str]) -> tuple[dict[int, dict[str, float]], dict[str, tuple[float, float]], dict[int, int]]:
+    """Per-segment means, population (mean, std) and sizes; all bounded by k x features."""
+    per_segment = joined.groupBy("segment_id").agg(F.count(F.lit(1)).alias("_size"), *[F.avg(F.col(f)).alias(f) for f in features]).collect()
+    pop = joined.agg(*[F.avg(F.col(f)).alias(f"m_{f}") for f in features], *[F.stddev_pop(F.col(f)).alias(f"s_{f}") for f in features]).first()
+    means = {int(r.segment_id): {f: r[f] for f in features if r[f] is not None} for r in per_segment}
+    population = {f: (float(pop[f"m_{f}"] or 0.0), float(pop[f"s_{f}"] or 0.0)) for f in features}
+    sizes = {int(r.segment_id): int(r["_size"]) for r in per_segment}
+    return means, population, sizes
+
+
+def z_scores(means: Mapping[str, float], population: Mapping[str, tuple[float, float]]) -> dict[str, float]:
+    return {f: (v - population[f][0]) / population[f][1] for f, v in means.items() if population[f][1] > 0}
+
+
+def auto_name(z: Mapping[str, float]) -> str:
+    """A readable name from how the segment differs from the population, e.g. 'Lapsing bargain hunters'."""
+    def high(f: str) -> bool:
+        return z.get(f, 0.0) > Z_STRONG
+
+    def low(f: str) -> bool:
+        return z.get(f, 0.0) < -Z_STRONG
+
+    if low("conversion_rate") and (high("views_per_session") or high("cart_abandonment_rate")):
+        noun = "window shoppers"
+    elif low("price_index") or low("avg_order_value"):
+        noun = "bargain hunters"
+    elif high("frequency") or high("sessions"):
+        noun = "frequent buyers"
+    elif low("frequency") or low("sessions"):
+        noun = "occasional buyers"
+    elif high("mobile_share"):
+        noun = "mobile shoppers"
+    else:
+        noun = "customers"
+    if high("recency_days"):
+        prefix = "Lapsing"
+    elif high("monetary") or high("avg_order_value"):
+        prefix = "High-value"
+    elif low("monetary"):
+        prefix = "Low-value"
+    else:
+        prefix = "Mid-value"
+    return f"{prefix} {noun}"
+
+
+def distinguishing(z: Mapping[str, float], top: int = 3) -> list[str]:
+    ranked = sorted(z.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[:top]
+    return [f"{f} {v:+.1f} sd" for f, v in ranked]
+
+
+def unique_names(names: Mapping[int, str]) -> dict[int, str]:
+    """Suffix repeated names with the segment id so every segment's name is unique."""
+    seen: dict[str, int] = {}
+    for name in names.values():
+        seen[name] = seen.get(name, 0) + 1
+    return {sid: (f"{n} ({sid})" if seen[n] > 1 else n) for sid, n in names.items()}
+
+
+def build(spark: SparkSession, joined: DataFrame, features: Sequence[str], names: Mapping[int, str] | None = None) -> tuple[DataFrame, dict[int, str]]:
+    """gold.segment_profiles rows (without the snapshot column) and the names used."""
+    means, population, sizes = segment_stats(joined, features)
+    total = sum(sizes.values())
+    zs = {sid: z_scores(m, population) for sid, m in means.items()}
+    chosen = dict(names) if names else unique_names({sid: auto_name(z) for sid, z in zs.items()})
+    rows = [
+        (sid, chosen.get(sid, f"Segment {sid}"), sizes[sid], sizes[sid] / total,
+         {f: float(v) for f, v in means[sid].items()}, distinguishing(zs[sid]))
+        for sid in sorted(sizes)
+    ]
+    return spark.createDataFrame(rows, PROFILE_SCHEMA), chosen

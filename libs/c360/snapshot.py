@@ -1,0 +1,100 @@
+"""One feature snapshot: a row per customer known at the cutoff, with every feature group joined."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from libs.c360 import features as fx
+from libs.config import FeaturesConfig
+
+# Counts are 0 for a customer without that activity; rates stay null (undefined) and are imputed by models.
+COUNT_COLUMNS = ("frequency", "monetary", "views", "clicks", "carts", "purchases", "sessions", "events", "campaign_contacts")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Silver tables a snapshot reads; any may be missing (CDNOW has only order lines)."""
+
+    lines: DataFrame | None
+    events: DataFrame | None = None
+    customers: DataFrame | None = None
+    products: DataFrame | None = None
+    contacts: DataFrame | None = None
+
+
+def universe(inputs: Inputs, cutoff: dt.date) -> DataFrame:
+    """Customers known at the cutoff: signed up before it, or active before it."""
+    ids = []
+    if inputs.customers is not None:
+        known = inputs.customers.where(F.col("signup_date").isNull() | (F.col("signup_date") < F.lit(cutoff)))
+        ids.append(known.select("customer_id"))
+    if inputs.lines is not None:
+        ids.append(fx.before(inputs.lines, "order_ts", cutoff).select("customer_id"))
+    if inputs.events is not None:
+        ids.append(fx.before(inputs.events, "event_ts", cutoff).select("customer_id"))
+    out = ids[0]
+    for part in ids[1:]:
+        out = out.unionByName(part)
+    return out.distinct()
+
+
+def build(inputs: Inputs, cutoff: dt.date, cfg: FeaturesConfig) -> DataFrame:
+    """The feature row of every customer as of `cutoff` (exclusive)."""
+    if inputs.lines is None and inputs.events is None:
+        raise ValueError("a snapshot needs order lines or events")
+    df = universe(inputs, cutoff)
+    if inputs.lines is not None:
+        df = df.join(fx.order_features(inputs.lines, inputs.products, cutoff, cfg.windows), on="customer_id", how="left")
+        if inputs.products is not None:
+            df = df.join(fx.category_features(inputs.lines, inputs.products, cutoff, cfg.top_categories), on="customer_id", how="left")
+    if inputs.events is not None:
+        df = df.join(fx.event_features(inputs.events, cutoff, cfg.windows), on="customer_id", how="left")
+        if inputs.products is not None:
+            df = df.join(fx.price_index(inputs.events, inputs.products, cutoff), on="customer_id", how="left")
+    timing = fx.timing_features(inputs.events, inputs.lines, cutoff)
+    if timing is not None:
+        df = df.join(timing, on="customer_id", how="left")
+    if inputs.contacts is not None:
+        df = df.join(fx.campaign_features(inputs.contacts, cutoff), on="customer_id", how="left")
+    if inputs.customers is not None:
+        c = inputs.customers
+        df = df.join(c.select("customer_id", "birth_date", "gender", "city", "email_domain", "consent", F.col("channel").alias("signup_channel"), "signup_date"),
+                     on="customer_id", how="left")
+    return _contract(df, cutoff, cfg)
+
+
+def _contract(df: DataFrame, cutoff: dt.date, cfg: FeaturesConfig) -> DataFrame:
+    """The gold.customer_features schema, whatever inputs were present."""
+    def col(name: str, kind: str) -> F.Column:
+        present = F.col(name) if name in df.columns else F.lit(None)
+        present = present.cast(kind)
+        return (F.coalesce(present, F.lit(0).cast(kind)) if name in COUNT_COLUMNS or name.startswith(("orders_", "revenue_", "events_")) else present).alias(name)
+
+    first_seen = F.least(*[F.col(c) for c in ("first_order_days",) if c in df.columns], F.lit(None).cast("int"))
+    tenure = F.datediff(F.lit(cutoff), F.col("signup_date")) if "signup_date" in df.columns else F.lit(None)
+    windows = [c for d in cfg.windows for c in (f"orders_{d}d", f"revenue_{d}d", f"events_{d}d")]
+    kinds = {f"orders_{d}d": "int" for d in cfg.windows} | {f"revenue_{d}d": "double" for d in cfg.windows} | {f"events_{d}d": "int" for d in cfg.windows}
+    return df.select(
+        F.lit(cutoff).alias("snapshot_date"), "customer_id",
+        col("recency_days", "int"), col("frequency", "int"), col("monetary", "double"),
+        col("avg_order_value", "double"), col("avg_items_per_order", "double"), col("price_index", "double"), col("margin_total", "double"),
+        F.coalesce(tenure, first_seen).cast("int").alias("tenure_days"),
+        col("first_order_days", "int"),
+        col("views", "int"), col("clicks", "int"), col("carts", "int"), col("purchases", "int"),
+        col("sessions", "int"), col("events", "int"), col("sessions_per_month", "double"),
+        col("cart_abandonment_rate", "double"), col("conversion_rate", "double"), col("views_per_session", "double"),
+        col("days_since_last_event", "int"),
+        *[col(c, kinds[c]) for c in windows],
+        col("activity_trend", "double"),
+        col("top_category", "string"), col("top_category_share", "double"),
+        (F.col("category_shares") if "category_shares" in df.columns else F.lit(None).cast("map<string,double>")).alias("category_shares"),
+        col("mobile_share", "double"), col("preferred_weekday", "string"), col("preferred_hour", "int"),
+        col("campaign_contacts", "int"), col("campaign_open_rate", "double"), col("campaign_click_rate", "double"),
+        col("campaign_conversion_rate", "double"),
+        (fx.age_band(F.col("birth_date"), cutoff) if "birth_date" in df.columns else F.lit(None).cast("string")).alias("age_band"),
+        col("gender", "string"), col("city", "string"), col("email_domain", "string"), col("signup_channel", "string"),
+        col("consent", "boolean"),
+    )

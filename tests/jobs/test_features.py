@@ -1,0 +1,108 @@
+"""Point-in-time features and hand-computed RFM."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs import features
+from libs import tables
+from libs.c360 import inputs as c360_inputs
+from libs.c360 import profiles, snapshot
+from libs.config import FeaturesConfig, load_config
+from libs.errors import ConfigError
+from libs.lake import Lake
+from tests.conftest import GeneratedLake
+
+CUTOFF = dt.date(2025, 7, 1)
+
+
+def _shift_after(df: DataFrame, ts: str, key: str, cutoff: dt.date) -> DataFrame:
+    """Copies of rows moved to the cutoff instant itself and later, with new keys."""
+    start = dt.datetime.combine(cutoff, dt.time())
+    moved = df.withColumn(ts, F.lit(start) + F.make_interval(days=(F.abs(F.hash(F.col(key))) % 60).cast("int")))
+    return moved.withColumn(key, F.concat(F.lit("future-"), F.col(key)))
+
+
+@pytest.mark.slow
+def test_rows_after_the_cutoff_change_nothing(spark: SparkSession, generated: GeneratedLake) -> None:
+    lake = Lake(spark, generated.config.lake)
+    base = c360_inputs.load(lake)
+    cutoff = dt.date(2025, 10, 1)
+    later = snapshot.Inputs(
+        lines=base.lines.unionByName(_shift_after(base.lines, "order_ts", "order_id", cutoff)),
+        events=base.events.unionByName(_shift_after(base.events, "event_ts", "event_id", cutoff)),
+        customers=base.customers, products=base.products,
+        contacts=base.contacts.unionByName(_shift_after(base.contacts, "sent_ts", "contact_id", cutoff)),
+    )
+    cfg = FeaturesConfig()
+    before = snapshot.build(base, cutoff, cfg)
+    after = snapshot.build(later, cutoff, cfg)
+    assert before.count() == after.count() > 500
+    assert_df_equality(before.drop("category_shares"), after.drop("category_shares"), ignore_row_order=True)
+    shares = before.select("customer_id", F.to_json("category_shares").alias("s"))
+    assert shares.exceptAll(after.select("customer_id", F.to_json("category_shares").alias("s"))).count() == 0
+    # ...while a later cutoff does see them: the comparison above is not vacuous.
+    moved_on = snapshot.build(later, cutoff + dt.timedelta(days=61), cfg)
+    assert moved_on.agg(F.sum("frequency")).first()[0] > before.agg(F.sum("frequency")).first()[0]
+
+
+def _tiny(spark: SparkSession) -> snapshot.Inputs:
+    orders = [  # customer, number of orders, last order, amount per order
+        ("A", 5, dt.date(2025, 6, 30), 100.0), ("B", 4, dt.date(2025, 6, 20), 50.0), ("C", 3, dt.date(2025, 5, 1), 30.0),
+        ("D", 2, dt.date(2025, 3, 1), 20.0), ("E", 1, dt.date(2024, 12, 1), 10.0),
+    ]
+    rows = []
+    for cust, n, last, amount in orders:
+        for i in range(n):
+            day = last - dt.timedelta(days=7 * i)
+            rows.append((f"{cust}{i}", "1", cust, dt.datetime.combine(day, dt.time(12)), "P1", 1, amount, amount))
+    rows.append(("A-late", "1", "A", dt.datetime(2025, 7, 5, 9), "P1", 1, 999.0, 999.0))  # after the cutoff
+    lines = spark.createDataFrame(rows, "order_id string, line_id string, customer_id string, order_ts timestamp, product_id string, quantity int, unit_price double, amount double")
+    customers = spark.createDataFrame(
+        [(c, dt.date(2024, 1, 1), dt.date(1990, 5, 5)) for c in "ABCDEF"], "customer_id string, signup_date date, birth_date date"
+    ).select("customer_id", "signup_date", "birth_date", *[F.lit(None).cast("string").alias(c) for c in ("gender", "city", "email_domain", "channel")],
+             F.lit(True).alias("consent"))
+    return snapshot.Inputs(lines=lines, customers=customers)
+
+
+def test_rfm_values_scores_and_named_segments_by_hand(spark: SparkSession) -> None:
+    feats = snapshot.build(_tiny(spark), CUTOFF, FeaturesConfig())
+    rfm = {r.customer_id: (r.recency_days, r.frequency, r.monetary, r.tenure_days, r.age_band) for r in feats.collect()}
+    assert rfm == {
+        "A": (1, 5, 500.0, 547, "35-44"), "B": (11, 4, 200.0, 547, "35-44"), "C": (61, 3, 90.0, 547, "35-44"),
+        "D": (122, 2, 40.0, 547, "35-44"), "E": (212, 1, 10.0, 547, "35-44"), "F": (None, 0, 0.0, 547, "35-44"),
+    }
+    cfg = load_config(None).profiles
+    out = {r.customer_id: (r.r_score, r.f_score, r.m_score, r.rfm_cell, r.rfm_segment, r.tags) for r in profiles.build(feats, cfg).collect()}
+    assert out == {
+        "A": (5, 5, 5, "555", "Champions", ["high value"]),
+        "B": (4, 4, 4, "444", "Loyal", []),
+        "C": (3, 3, 3, "333", "Need Attention", []),
+        "D": (2, 2, 2, "222", "Hibernating", []),
+        "E": (1, 1, 1, "111", "Lost", []),
+        "F": (None, None, None, None, "Prospect", []),
+    }
+
+
+def test_bad_tag_condition_names_the_key(spark: SparkSession) -> None:
+    feats = snapshot.build(_tiny(spark), CUTOFF, FeaturesConfig())
+    cfg = load_config(None, ["profiles.tags=[{name: x, when: 'no_such_column > 1'}]"]).profiles
+    with pytest.raises(ConfigError, match=r"config key 'profiles.tags\[0\]' \(x\) does not resolve"):
+        profiles.build(feats, cfg)
+
+
+def test_rerunning_a_cutoff_replaces_only_that_snapshot(spark: SparkSession, tmp_path: Path) -> None:
+    config = load_config(None, [f"lake.root={tmp_path}", "features.cutoffs=[2025-06-01, 2025-07-01]"])
+    lake = Lake(spark, config.lake)
+    tiny = _tiny(spark)
+    for cutoff in (dt.date(2025, 6, 1), CUTOFF):
+        features.write_snapshot(lake, snapshot.build(tiny, cutoff, config.features), cutoff)
+    features.write_snapshot(lake, snapshot.build(tiny, CUTOFF, config.features), CUTOFF)
+    counts = {r.snapshot_date: r["count"] for r in lake.read(tables.CUSTOMER_FEATURES).groupBy("snapshot_date").count().collect()}
+    assert counts == {dt.date(2025, 6, 1): 6, CUTOFF: 6}
+    assert lake.version(tables.CUSTOMER_FEATURES) == 2

@@ -1,0 +1,62 @@
+"""Segmentation against the planted segments, and the saved model's round trip."""
+from __future__ import annotations
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from sklearn.metrics import adjusted_rand_score
+
+from jobs import segment
+from libs import models, tables
+from libs.c360 import segmentation
+from libs.config import load_config
+from libs.lake import Lake
+from tests.conftest import GeneratedLake
+
+pytestmark = pytest.mark.slow
+ARI_SAMPLE = 5000  # the ARI is computed on a bounded sample collected to the driver
+
+
+def test_chosen_k_is_the_planted_k_and_segments_are_recovered(spark: SparkSession, c360: GeneratedLake) -> None:
+    lake = Lake(spark, c360.config.lake)
+    curve = lake.read(tables.SEGMENT_K_SELECTION)
+    chosen = curve.where(F.col("chosen")).collect()
+    assert [r.k for r in chosen] == [c360.config.generate.segments]
+    assert curve.count() == c360.config.segment.k_max - c360.config.segment.k_min + 1
+    pairs = (lake.read(tables.SEGMENTS).where(F.col("segment_id") >= 0)
+             .join(lake.read(tables.TRUTH_SEGMENTS), on="customer_id", how="inner")
+             .select("segment_id", "segment").limit(ARI_SAMPLE).collect())
+    assert len(pairs) > 500
+    ari = adjusted_rand_score([r.segment for r in pairs], [r.segment_id for r in pairs])
+    assert ari >= 0.9, ari
+
+
+def test_segments_outliers_and_profiles_are_consistent(spark: SparkSession, c360: GeneratedLake) -> None:
+    lake = Lake(spark, c360.config.lake)
+    seg = lake.read(tables.SEGMENTS)
+    n = seg.count()
+    assert n == lake.read(tables.CUSTOMER_FEATURES).count()
+    idle = seg.where(F.col("segment_id") == segmentation.NO_ACTIVITY_ID).join(lake.read(tables.CUSTOMER_FEATURES), on="customer_id", how="inner")
+    assert idle.where(F.col("events") > 0).count() == 0
+    outliers = seg.where(F.col("is_outlier")).count()
+    assert 0 < outliers <= 0.03 * n
+    profiles = lake.read(tables.SEGMENT_PROFILES).collect()
+    assert sum(p.size for p in profiles) == n
+    assert len({p.segment_name for p in profiles}) == len(profiles)
+    assert all(set(p.feature_means) >= {"monetary", "frequency"} for p in profiles if p.segment_id >= 0)
+    loyal = max((p for p in profiles if p.segment_id >= 0), key=lambda p: p.feature_means["monetary"])
+    assert loyal.segment_name.startswith("High-value")
+
+
+def test_saved_model_round_trip_and_assign_mode(spark: SparkSession, c360: GeneratedLake) -> None:
+    lake = Lake(spark, c360.config.lake)
+    fitted = lake.read(tables.SEGMENTS).select("customer_id", "segment_id", "segment_name", "distance").cache()
+    fitted.count()
+    model, meta, version = models.load(lake, segment.MODEL)
+    assert meta["k"] == c360.config.generate.segments and version >= 1
+    segment.run(spark, load_config(None, [f"lake.root={c360.config.lake.root}", "segment.mode=assign"]))
+    assigned = lake.read(tables.SEGMENTS).select("customer_id", "segment_id", "segment_name", "distance")
+    assert_df_equality(assigned, fitted, ignore_row_order=True, ignore_nullable=True)
+    assert lake.read(tables.MODEL_REGISTRY).where(F.col("model") == "segment").count() == version
+    fitted.unpersist()
