@@ -30,8 +30,10 @@ def run(spark: SparkSession, config: Config) -> list[dt.date]:
 
 
 def write_snapshot(lake: Lake, df, cutoff: dt.date, table: tables.TableId = tables.CUSTOMER_FEATURES) -> None:
-    """Replace exactly one snapshot; other snapshots stay as they are."""
-    lake.write(df, table, mode="overwrite", replace_where=f"snapshot_date = '{cutoff.isoformat()}'", partition_by=["snapshot_date"])
+    """Replace exactly one snapshot; other snapshots stay as they are. New columns are added to the
+    table (older snapshots read them as null), so a feature set can grow without a rebuild."""
+    lake.write(df, table, mode="overwrite", replace_where=f"snapshot_date = '{cutoff.isoformat()}'",
+               partition_by=["snapshot_date"], merge_schema=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from libs.errors import ConfigError
 from libs.log import get_logger
 
 log = get_logger(__name__)
-STEPS = {name: f"jobs.{name}" for name in ("generate", "ingest", "features", "profiles", "segment")}
+STEPS = {name: f"jobs.{name}" for name in ("generate", "ingest", "features", "profiles", "segment", "basket", "churn", "propensity", "response")}
 
 
 def run(spark: SparkSession, config: Config) -> None:
@@ -27,6 +27,12 @@ def run(spark: SparkSession, config: Config) -> None:
 
     log.info("pipeline %s finished in %.1fs", " -> ".join(config.pipeline.steps), time.perf_counter() - start)
     tables.run(spark, config)
+    from libs.lake import Lake
+    from libs.metrics import render, summary_table
+
+    rows = summary_table(Lake(spark, config.lake))
+    if rows:
+        print("\nmodel metrics (latest run of each model)\n" + render(rows))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,10 @@ JOBS = {
     "features": ("jobs.features", "gold.customer_features: point-in-time features per snapshot"),
     "profiles": ("jobs.profiles", "gold.customer_profiles: RFM scores, named RFM segments, tags"),
     "segment": ("jobs.segment", "gold.segments and gold.segment_profiles (--mode fit|assign)"),
+    "basket": ("jobs.basket", "FPGrowth rules, frequently-bought-together and cross-sell"),
+    "churn": ("jobs.churn", "churn model: rolling point-in-time labels (or a supplied label), scores with reasons"),
+    "propensity": ("jobs.propensity", "P(buying in each top category within D days)"),
+    "response": ("jobs.response", "P(click) and P(convert) of a campaign contact"),
     "pipeline": ("jobs.pipeline", "run the steps in pipeline.steps, then print every table"),
     "tables": ("jobs.tables", "list every Delta table with its version and row count"),
 }

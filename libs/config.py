@@ -187,6 +187,85 @@ class SegmentConfig:
 
 
 @dataclass(frozen=True)
+class BasketConfig:
+    level: str = "product"  # product | category
+    per_customer: bool = False  # baskets per customer over window_days instead of per order
+    window_days: int = 90
+    min_support: float = 0.001
+    min_count: int = 10  # and at least this many baskets, so chance pairs in small data aren't rules
+    min_confidence: float = 0.1
+    num_partitions: int = 0  # 0: Spark's default
+    max_itemsets: int = 200000  # explosion guard: support is raised until the itemset bound fits
+    support_step: float = 2.0
+    max_itemset_length: int = 0  # 0: no limit (filters the output; the guard bounds the work)
+    max_item_support: float = 1.0  # items in a larger share of baskets are dropped before mining
+    together_top_n: int = 5
+    together_min_confidence: float = 0.05
+    crosssell_last_orders: int = 3
+    crosssell_top_n: int = 10
+
+    def __post_init__(self) -> None:
+        if self.level not in ("product", "category"):
+            raise ConfigError(f"config key 'basket.level' must be product or category, got '{self.level}'")
+        for key in ("min_support", "min_confidence", "max_item_support"):
+            if not 0 < getattr(self, key) <= 1:
+                raise ConfigError(f"config key 'basket.{key}' must be in (0, 1]")
+        if self.support_step <= 1:
+            raise ConfigError("config key 'basket.support_step' must be greater than 1")
+        if self.max_itemsets < 1:
+            raise ConfigError("config key 'basket.max_itemsets' must be positive")
+
+
+@dataclass(frozen=True)
+class ChurnConfig:
+    mode: str = "train"  # train: build labels, fit, evaluate, score; score: reuse the latest saved model
+    horizon_days: int = 120  # a churner makes no purchase in this many days after the cutoff
+    activity_days: int = 180  # only customers who bought in this many days before the cutoff are labelled
+    train_cutoffs: int = 3  # rolling training cutoffs before the test cutoff
+    step_days: int = 30
+    label_column: str | None = None  # e.g. churn_label: use a supplied label instead of building one
+    test_fraction: float = 0.25  # supplied labels: stratified random split
+    numeric_features: tuple[str, ...] = ()
+    categorical_features: tuple[str, ...] = ()
+    reg_params: tuple[float, ...] = (0.0, 0.01, 0.1)
+    elastic_net_params: tuple[float, ...] = (0.0, 0.5)
+    folds: int = 3
+    compare_gbt: bool = True
+    risk_bands: tuple[float, ...] = (0.3, 0.6)  # low < 0.3 <= medium < 0.6 <= high
+    reason_names: Mapping[str, str] = field(default_factory=_empty)  # feature -> readable words
+    seed: int = 11
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("train", "score"):
+            raise ConfigError(f"config key 'churn.mode' must be train or score, got '{self.mode}'")
+        if self.horizon_days <= 0 or self.activity_days <= 0 or self.train_cutoffs < 1 or self.step_days <= 0:
+            raise ConfigError("config keys churn.horizon_days, activity_days, train_cutoffs and step_days must be positive")
+        if list(self.risk_bands) != sorted(self.risk_bands) or not all(0 < b < 1 for b in self.risk_bands) or len(self.risk_bands) != 2:
+            raise ConfigError("config key 'churn.risk_bands' must be two increasing probabilities, e.g. [0.3, 0.6]")
+        if not self.numeric_features and not self.categorical_features:
+            raise ConfigError("config key 'churn.numeric_features' or 'churn.categorical_features' must list features")
+        if self.folds < 2:
+            raise ConfigError("config key 'churn.folds' must be at least 2")
+
+
+@dataclass(frozen=True)
+class PropensityConfig:
+    top_categories: int = 3
+    horizon_days: int = 30  # P(buying in the category within this many days)
+    train_cutoffs: int = 3
+    step_days: int = 30
+    numeric_features: tuple[str, ...] = ("recency_days", "frequency", "monetary", "category_share", "sessions_per_month", "events_30d")
+    reg_param: float = 0.01
+
+
+@dataclass(frozen=True)
+class ResponseConfig:
+    numeric_features: tuple[str, ...] = ("recency_days", "frequency", "monetary", "campaign_open_rate", "campaign_conversion_rate", "offer_category_share", "sessions_per_month")
+    categorical_features: tuple[str, ...] = ("channel", "offer_category")
+    reg_param: float = 0.01
+
+
+@dataclass(frozen=True)
 class ModelsConfig:
     root: str | None = None  # default: <lake.root>/models
 
@@ -206,6 +285,10 @@ class Config:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     profiles: ProfilesConfig = field(default_factory=ProfilesConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
+    basket: BasketConfig = field(default_factory=BasketConfig)
+    churn: ChurnConfig = field(default_factory=lambda: ChurnConfig(numeric_features=("recency_days", "frequency")))
+    propensity: PropensityConfig = field(default_factory=PropensityConfig)
+    response: ResponseConfig = field(default_factory=ResponseConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
@@ -242,6 +325,10 @@ def _validate_source(name: str, src: SourceConfig) -> None:
         raise ConfigError(f"config key '{where}.columns' must map required column '{column.name}'")
     for key in (k for k in entity.keys if k not in src.columns and k not in entity.derived_keys):
         raise ConfigError(f"config key '{where}.columns' must map key column '{key}'")
+    if name == "transactions" and "order_id" not in src.columns and not {"customer_id", "order_ts"} <= set(src.columns):
+        raise ConfigError(f"config key '{where}.columns' must map order_id, or customer_id and order_ts")
+    if name == "transactions" and "product_id" not in src.columns and not {"unit_price", "amount"} & set(src.columns):
+        raise ConfigError(f"config key '{where}.columns' must map product_id or a price (unit_price or amount)")
     for group in entity.one_of:
         if not any(g in src.columns for g in group):
             raise ConfigError(f"config key '{where}.columns' must map one of {', '.join(group)}")

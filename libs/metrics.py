@@ -47,3 +47,23 @@ def latest_metrics(lake: Lake, model: str) -> DataFrame:
     runs = lake.read(tables.MODEL_METRICS).where(F.col("model") == model)
     last = runs.agg(F.max("created_at").alias("created_at"))
     return runs.join(last, on="created_at", how="inner")
+
+
+def summary_table(lake: Lake) -> list[tuple[str, str, str, float, str]]:
+    """(model, variant, metric, value, split) of every model's latest run, for printing (bounded)."""
+    from pyspark.sql import Window
+
+    if not lake.exists(tables.MODEL_METRICS):
+        return []
+    runs = lake.read(tables.MODEL_METRICS)
+    latest = F.max("created_at").over(Window.partitionBy("model"))
+    rows = runs.withColumn("_latest", latest).where(F.col("created_at") == F.col("_latest"))
+    return [(r.model, r.variant, r.metric, float(r.value), r.split) for r in rows.orderBy("model", "variant", "metric").collect()]
+
+
+def render(rows: Sequence[tuple[str, str, str, float, str]]) -> str:
+    head = ("model", "variant", "metric", "value", "split")
+    body = [(m, v, k, f"{x:,.4f}" if abs(x) < 1000 else f"{x:,.0f}", s) for m, v, k, x, s in rows]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(5)]
+    fmt = "  ".join(f"{{:{'>' if i == 3 else '<'}{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths)), *(fmt.format(*r) for r in body)])

@@ -87,14 +87,13 @@ EVENTS = Entity(
 TRANSACTIONS = Entity(
     "transactions", "order_lines",
     (
-        Column("order_id", ID), Column("line_id", ID), Column("customer_id", ID, required=True),
-        Column("order_ts", TS, required=True), Column("product_id", ID),
-        Column("quantity", INT, required=True, non_negative=True),
+        Column("order_id", ID), Column("line_id", ID), Column("customer_id", ID),
+        Column("order_ts", TS), Column("product_id", ID),
+        Column("quantity", INT, non_negative=True),  # 1 when the export has no quantity
         Column("unit_price", DOUBLE, non_negative=True), Column("amount", DOUBLE, non_negative=True),
     ),
     keys=("order_id", "line_id"), on_existing="ignore", timestamp="order_ts",
     references=(("product_id", "products"),), derived_keys=("order_id", "line_id"),
-    one_of=(("unit_price", "amount"),),
 )
 CAMPAIGNS = Entity(
     "campaigns", "campaigns",

@@ -27,6 +27,15 @@ CUSTOMER_PROFILES = TableId("gold", "customer_profiles")
 SEGMENTS = TableId("gold", "segments")
 SEGMENT_PROFILES = TableId("gold", "segment_profiles")
 SEGMENT_K_SELECTION = TableId("gold", "segment_k_selection")
+FREQUENT_ITEMSETS = TableId("gold", "frequent_itemsets")
+ASSOCIATION_RULES = TableId("gold", "association_rules")
+BOUGHT_TOGETHER = TableId("gold", "frequently_bought_together")
+CROSS_SELL = TableId("gold", "cross_sell")
+CHURN_SCORES = TableId("gold", "churn_scores")
+CHURN_EVALUATION = TableId("gold", "churn_evaluation")
+CHURN_COEFFICIENTS = TableId("gold", "churn_coefficients")
+PROPENSITY_SCORES = TableId("gold", "propensity_scores")
+RESPONSE_SCORES = TableId("gold", "response_scores")
 
 TRUTH_SEGMENTS = TableId("truth", "customer_segments")
 TRUTH_CHURN = TableId("truth", "churners")
@@ -40,6 +49,8 @@ CATALOGUE: tuple[TableId, ...] = (
     *BRONZE.values(), INGESTED_FILES, INGEST_RUNS,
     *SILVER.values(), QUARANTINE,
     CUSTOMER_FEATURES, CUSTOMER_PROFILES, SEGMENTS, SEGMENT_PROFILES, SEGMENT_K_SELECTION,
+    FREQUENT_ITEMSETS, ASSOCIATION_RULES, BOUGHT_TOGETHER, CROSS_SELL,
+    CHURN_SCORES, CHURN_EVALUATION, CHURN_COEFFICIENTS, PROPENSITY_SCORES, RESPONSE_SCORES,
     MODEL_METRICS, MODEL_REGISTRY,
     TRUTH_SEGMENTS, TRUTH_CHURN, TRUTH_RULES, TRUTH_UPLIFT, TRUTH_PRODUCTS, TRUTH_BAD_ROWS,
 )

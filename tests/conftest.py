@@ -13,7 +13,7 @@ from libs.config import Config, load_config
 from libs.session import get_spark
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = {"generate.customers": 600, "generate.products": 80, "generate.files_per_table": 2}
+SMALL = {"generate.customers": 600, "generate.products": 200, "generate.files_per_table": 2}
 ENTITIES = ("products", "customers", "campaigns", "events", "transactions", "campaign_contacts")
 
 

@@ -49,8 +49,11 @@ def order_features(lines: DataFrame, products: DataFrame | None, cutoff: dt.date
     for days in windows:
         inside = _in_window("order_ts", cutoff, days)
         aggs += [F.sum(inside.cast("int")).alias(f"orders_{days}d"), F.sum(F.when(inside, F.col("amount")).otherwise(0.0)).alias(f"revenue_{days}d")]
-    return orders.groupBy("customer_id").agg(*aggs).withColumn(
-        "avg_order_value", F.col("monetary") / F.col("frequency"))
+    out = orders.groupBy("customer_id").agg(*aggs).withColumn("avg_order_value", F.col("monetary") / F.col("frequency"))
+    # A customer's own rhythm: the mean gap between orders, and how overdue the next one is.
+    gap = F.when(F.col("frequency") > 1, (F.col("first_order_days") - F.col("recency_days")) / (F.col("frequency") - 1))
+    return out.withColumn("days_between_orders", gap).withColumn(
+        "overdue_ratio", F.col("recency_days") / F.greatest(F.col("days_between_orders"), F.lit(1.0)))
 
 
 def event_features(events: DataFrame, cutoff: dt.date, windows: Sequence[int]) -> DataFrame:

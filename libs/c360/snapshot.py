@@ -82,7 +82,7 @@ def _contract(df: DataFrame, cutoff: dt.date, cfg: FeaturesConfig) -> DataFrame:
         col("recency_days", "int"), col("frequency", "int"), col("monetary", "double"),
         col("avg_order_value", "double"), col("avg_items_per_order", "double"), col("price_index", "double"), col("margin_total", "double"),
         F.coalesce(tenure, first_seen).cast("int").alias("tenure_days"),
-        col("first_order_days", "int"),
+        col("first_order_days", "int"), col("days_between_orders", "double"), col("overdue_ratio", "double"),
         col("views", "int"), col("clicks", "int"), col("carts", "int"), col("purchases", "int"),
         col("sessions", "int"), col("events", "int"), col("sessions_per_month", "double"),
         col("cart_abandonment_rate", "double"), col("conversion_rate", "double"), col("views_per_session", "double"),

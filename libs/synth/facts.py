@@ -84,7 +84,8 @@ def rule_truth(world: World, lines: DataFrame) -> DataFrame:
         "rule", world.product_id(F.col("a")).alias("antecedent"), world.product_id(F.col("b")).alias("consequent"),
         "planted_confidence",
     )
-    has = baskets.groupBy("order_id").agg(F.collect_set("product_id").alias("items"))
+    # Same basket definition as the miner: distinct products per order, singletons dropped.
+    has = baskets.groupBy("order_id").agg(F.collect_set("product_id").alias("items")).where(F.size("items") >= 2)
     total = has.count()  # one number
     stats = (
         has.crossJoin(F.broadcast(truth))
@@ -154,6 +155,9 @@ def contacts(world: World, customers: DataFrame, campaign_df: DataFrame) -> Data
 
 
 def _pid(world: World, category: str, rank: int) -> int:
+    """Product id of the item at popularity `rank` in `category` (negative: from the least popular)."""
+    if rank < 0:
+        rank += world.per_cat
     return rank * world.n_cat + P.CATEGORIES.index(category)
 
 

@@ -109,7 +109,10 @@ class World:
         start_s = F.unix_timestamp(F.col("active_from").cast("timestamp"))
         span_s = F.unix_timestamp(F.lit(self.end).cast("timestamp")) - start_s
         key = (F.col("cid"), F.col("s"))
-        day = F.to_date(F.timestamp_seconds(start_s + F.floor(r.uniform("day", *key) * span_s)))
+        # Habitual shoppers: session s of n falls in the s-th of n equal slices of the active period
+        # (jittered within it), so a regular customer's gaps stay near their own rhythm.
+        slot = (F.col("s") - 1 + r.uniform("day", *key)) / F.greatest(F.col("n_sessions"), F.lit(1))
+        day = F.to_date(F.timestamp_seconds(start_s + F.floor(slot * span_s)))
         weekend_shift = F.when((F.dayofweek(day).between(2, 6)) & (r.uniform("weekend", *key) < 0.25), F.next_day(day, "Sat")).otherwise(day)
         hour = r.choice("hour", [str(h) for h in range(24)], [1, 1, 1, 1, 1, 2, 3, 5, 6, 6, 6, 7, 8, 7, 6, 6, 7, 8, 10, 12, 12, 10, 6, 3], *key).cast("int")
         ts = F.timestamp_seconds(F.unix_timestamp(weekend_shift.cast("timestamp")) + hour * 3600 + F.floor(r.uniform("sec", *key) * 3600))

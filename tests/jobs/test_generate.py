@@ -49,7 +49,7 @@ def test_planted_segments_behave_as_designed(spark: SparkSession, generated: Gen
     }
     assert set(stats) == {a.name for a in P.ARCHETYPES[:4]}
     assert stats["Window shoppers"].buy_per_view < 0.5 * min(stats[n].buy_per_view for n in stats if n != "Window shoppers")
-    assert stats["Occasional buyers"].events_per_customer < 0.4 * min(stats[n].events_per_customer for n in stats if n != "Occasional buyers")
+    assert stats["Occasional buyers"].events_per_customer < 0.6 * min(stats[n].events_per_customer for n in stats if n != "Occasional buyers")
     assert stats["Window shoppers"].mobile > stats["High-value loyalists"].mobile + 0.3
 
 
@@ -59,7 +59,8 @@ def test_planted_rules_and_bad_row_counts(spark: SparkSession, generated: Genera
     assert len(rules) == len(P.RULES)
     for rule in rules:
         assert rule.n_a >= 20, rule
-        assert rule.confidence == pytest.approx(rule.planted_confidence, abs=0.15)
+        # Organic co-purchases can only add to a planted rule's confidence.
+        assert rule.planted_confidence - 0.05 <= rule.confidence <= rule.planted_confidence + 0.2, rule
         assert rule.lift > 5
     counts = {(r.entity, r.reason): r["count"] for r in lake.read(tables.TRUTH_BAD_ROWS).groupBy("entity", "reason").count().collect()}
     per_class = generate._per_class(generated.config.generate.customers)

@@ -36,8 +36,9 @@ def test_segments_outliers_and_profiles_are_consistent(spark: SparkSession, c360
     lake = Lake(spark, c360.config.lake)
     seg = lake.read(tables.SEGMENTS)
     n = seg.count()
-    assert n == lake.read(tables.CUSTOMER_FEATURES).count()
-    idle = seg.where(F.col("segment_id") == segmentation.NO_ACTIVITY_ID).join(lake.read(tables.CUSTOMER_FEATURES), on="customer_id", how="inner")
+    same_snapshot = lake.read(tables.CUSTOMER_FEATURES).join(seg.select("snapshot_date").distinct(), on="snapshot_date", how="inner")
+    assert n == same_snapshot.count()
+    idle = seg.where(F.col("segment_id") == segmentation.NO_ACTIVITY_ID).join(same_snapshot, on=["customer_id", "snapshot_date"], how="inner")
     assert idle.where(F.col("events") > 0).count() == 0
     outliers = seg.where(F.col("is_outlier")).count()
     assert 0 < outliers <= 0.03 * n

@@ -56,8 +56,11 @@ def test_bad_config_names_the_key(overrides: list[str], message: str) -> None:
 
 def test_source_must_map_required_columns(tmp_path: Path) -> None:
     conf = tmp_path / "c.yaml"
-    conf.write_text("ingest:\n  sources:\n    transactions:\n      path: x\n      columns: {customer_id: c, order_ts: t, quantity: q}\n")
-    with pytest.raises(ConfigError, match="must map one of unit_price, amount"):
+    conf.write_text("ingest:\n  sources:\n    transactions:\n      path: x\n      columns: {customer_id: c, quantity: q, product_id: p}\n")
+    with pytest.raises(ConfigError, match="must map order_id, or customer_id and order_ts"):
+        load_config(conf)
+    conf.write_text("ingest:\n  sources:\n    events:\n      path: x\n      columns: {customer_id: c, event_ts: t}\n")
+    with pytest.raises(ConfigError, match="must map required column 'event_type'"):
         load_config(conf)
 
 

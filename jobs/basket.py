@@ -1,0 +1,67 @@
+"""`basket`: FPGrowth rules with an explosion guard; itemsets, rules, bought-together and cross-sell tables."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from pyspark.ml import PipelineModel
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from libs import models, tables
+from libs.basket import crosssell, mining
+from libs.config import Config
+from libs.errors import UserError
+from libs.lake import Lake
+from libs.log import get_logger, timed
+from libs.metrics import Metric, append_metrics, new_run_id
+
+log = get_logger(__name__)
+MODEL = "basket"
+
+
+def run(spark: SparkSession, config: Config) -> None:
+    cfg = config.basket
+    lake = Lake(spark, config.lake)
+    if not lake.exists(tables.SILVER["transactions"]):
+        raise UserError("no silver.order_lines yet: run ingest first")
+    lines = lake.read(tables.SILVER["transactions"])
+    products = lake.read(tables.SILVER["products"]) if lake.exists(tables.SILVER["products"]) else None
+    run_id = new_run_id(MODEL)
+    with timed(log, f"basket rules ({cfg.level} level)") as stats:
+        baskets = mining.drop_frequent_items(mining.baskets_from(lines, products, cfg), cfg.max_item_support).cache()
+        guarded = mining.guard(baskets, cfg)
+        if guarded.steps:
+            log.warning("explosion guard: min_support raised %d times, from %g to %g (itemset bound %.0f <= cap %d)",
+                        guarded.steps, cfg.min_support, guarded.min_support, guarded.bound, cfg.max_itemsets)
+        log.info("mining %s baskets at min_support %g (at most %.0f frequent itemsets)", f"{guarded.baskets:,}", guarded.min_support, guarded.bound)
+        model = mining.fit(baskets, cfg, guarded.min_support)
+        lake.write(mining.itemsets(model, guarded.baskets, cfg, guarded.min_support), tables.FREQUENT_ITEMSETS, mode="overwrite")
+        lake.write(mining.rules(model, guarded.baskets, cfg, guarded.min_support), tables.ASSOCIATION_RULES, mode="overwrite")
+        rules = lake.read(tables.ASSOCIATION_RULES)
+        lake.write(mining.bought_together(rules, cfg), tables.BOUGHT_TOGETHER, mode="overwrite")
+        if cfg.level == "product":
+            recent = crosssell.recent_items(lines, cfg.crosssell_last_orders)
+            lake.write(crosssell.candidates(model, rules, recent, cfg.crosssell_top_n), tables.CROSS_SELL, mode="overwrite")
+        n_rules = rules.count()
+        stats["rows"] = n_rules
+        baskets.unpersist()
+    models.save(spark, lake, config, MODEL, PipelineModel(stages=[model]), run_id,
+                {"min_support_used": guarded.min_support, "baskets": guarded.baskets, "level": cfg.level})
+    append_metrics(spark, lake, [
+        Metric(MODEL, "fpgrowth", "rules", float(n_rules), cfg.level),
+        Metric(MODEL, "fpgrowth", "min_support_used", guarded.min_support, cfg.level),
+        Metric(MODEL, "fpgrowth", "baskets", float(guarded.baskets), cfg.level),
+    ], run_id)
+    for r in rules.orderBy(F.desc("lift")).limit(5).collect():  # the five strongest rules, for the log
+        log.info("rule %s -> %s  support %.4f confidence %.2f lift %.1f", "+".join(r.antecedent), "+".join(r.consequent), r.support, r.confidence, r.lift)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from libs.cli import run_job
+
+    return run_job("basket", sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""`churn`: point-in-time churn model (or a supplied label), evaluated out of time, with explained scores."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.features import write_snapshot
+from libs import models, tables
+from libs.c360 import inputs as c360_inputs
+from libs.c360 import snapshot
+from libs.c360.inputs import latest_snapshot
+from libs.churn import evaluate, labels
+from libs.churn import model as cm
+from libs.churn.labels import LABEL
+from libs.config import Config
+from libs.errors import UserError
+from libs.lake import Lake
+from libs.log import get_logger, timed
+from libs.metrics import Metric, append_metrics, new_run_id
+
+log = get_logger(__name__)
+MODEL = "churn"
+
+
+def run(spark: SparkSession, config: Config) -> None:
+    cfg = config.churn
+    lake = Lake(spark, config.lake)
+    if cfg.mode == "score":
+        model, meta, version = models.load(lake, MODEL)
+        _score(spark, lake, config, model, cm.Spec(tuple(meta["numeric"]), tuple(meta["categorical"])), version)
+        return
+    run_id = new_run_id(MODEL)
+    with timed(log, "churn model") as stats:
+        train, test, split = (_supplied(lake, config) if cfg.label_column else _rolling(lake, config))
+        spec = _spec(config, train)
+        train, test = cm.prepare(train, spec).cache(), cm.prepare(test, spec).cache()
+        log.info("training on %s labelled rows (churn rate %.1f%%), testing on %s (%s)", f"{train.count():,}",
+                 100 * train.agg(F.avg(LABEL)).first()[0], f"{test.count():,}", split)
+        best = cm.tune(train, spec, cfg.reg_params, cfg.elastic_net_params, cfg.folds, cfg.seed)
+        variants = {"logreg": best}
+        if cfg.compare_gbt:
+            variants["gbt"] = cm.gbt(train, spec, cfg.seed)
+        metrics, curve_parts = [], []
+        for variant, fitted in variants.items():
+            predicted = fitted.transform(test)
+            scored = predicted.withColumn(cm.PROBABILITY, cm.probability(predicted))
+            values = evaluate.scalar_metrics(scored, cm.PROBABILITY)
+            curve = evaluate.curves(spark, scored, cm.PROBABILITY, variant)
+            values["top_decile_lift"] = evaluate.top_decile_lift(curve)
+            metrics += [Metric(MODEL, variant, k, v, split) for k, v in values.items()]
+            curve_parts.append(curve)
+            if variant == "logreg":
+                curve_parts.append(evaluate.roc_points(spark, fitted, test, variant))
+            log.info("%s: ROC AUC %.3f, PR AUC %.3f, Brier %.3f, top-decile lift %.2f", variant, values["roc_auc"], values["pr_auc"], values["brier"], values["top_decile_lift"])
+        lake.write(_union(curve_parts).withColumn("run_id", F.lit(run_id)), tables.CHURN_EVALUATION, mode="overwrite")
+        coefs = spark.createDataFrame(cm.coefficients(best, spec), "feature string, coefficient double")
+        lake.write(coefs.withColumn("odds_ratio_per_sd", F.exp("coefficient")).withColumn("run_id", F.lit(run_id)), tables.CHURN_COEFFICIENTS, mode="overwrite")
+        append_metrics(spark, lake, metrics, run_id)
+        version = models.save(spark, lake, config, MODEL, best, run_id, {"numeric": list(spec.numeric), "categorical": list(spec.categorical), "split": split})
+        train.unpersist()
+        test.unpersist()
+        stats["rows"] = _score(spark, lake, config, best, spec, version)
+
+
+def _spec(config: Config, df: DataFrame) -> cm.Spec:
+    cfg = config.churn
+    numeric = tuple(c for c in cfg.numeric_features if c in df.columns)
+    categorical = tuple(c for c in cfg.categorical_features if c in df.columns)
+    missing = sorted(set(cfg.numeric_features + cfg.categorical_features) - set(numeric + categorical))
+    if missing:
+        log.info("churn features not in the data, skipped: %s", ", ".join(missing))
+    if not numeric and not categorical:
+        raise UserError("none of churn.numeric_features / churn.categorical_features exist in the data")
+    return cm.Spec(numeric, categorical)
+
+
+def _rolling(lake: Lake, config: Config) -> tuple[DataFrame, DataFrame, str]:
+    """Training rows from several earlier cutoffs, test rows from a later one; features strictly before
+    each cutoff (stored as gold.customer_features snapshots), labels strictly after."""
+    cfg = config.churn
+    inputs = c360_inputs.load(lake)
+    if inputs.lines is None:
+        raise UserError("churn labels need silver.order_lines (or set churn.label_column to a supplied label)")
+    last_day = c360_inputs.default_cutoff(inputs)
+    train_days, test_day = labels.labelled_cutoffs(last_day, cfg.horizon_days, cfg.train_cutoffs, cfg.step_days)
+    frames = {}
+    for cutoff in [*train_days, test_day]:
+        labels.check_observable(last_day, cutoff, cfg.horizon_days)
+        write_snapshot(lake, snapshot.build(inputs, cutoff, config.features), cutoff)
+        feats = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(cutoff))
+        frames[cutoff] = feats.join(labels.churn_labels(inputs.lines, cutoff, cfg.horizon_days, cfg.activity_days),
+                                    on=["customer_id", "snapshot_date"], how="inner")
+    train = _union([frames[d] for d in train_days])
+    split = f"train {train_days[0]}..{train_days[-1]}, test {test_day}"
+    return train, frames[test_day], split
+
+
+def _supplied(lake: Lake, config: Config) -> tuple[DataFrame, DataFrame, str]:
+    """A supplied label column (e.g. a telco churn flag): stratified random split of one table."""
+    cfg = config.churn
+    customers = lake.read(tables.SILVER["customers"])
+    if cfg.label_column not in customers.columns:
+        raise UserError(f"churn.label_column '{cfg.label_column}' is not a column of silver.customers")
+    base = customers.where(F.col(cfg.label_column).isNotNull()).withColumn(LABEL, F.col(cfg.label_column).cast("double"))
+    base = base.withColumn("snapshot_date", F.current_date())
+    if lake.exists(tables.CUSTOMER_FEATURES):
+        day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
+        feats = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)).drop("snapshot_date")
+        base = base.join(feats.drop(*[c for c in feats.columns if c in base.columns and c != "customer_id"]), on="customer_id", how="left")
+    fraction = 1 - cfg.test_fraction
+    train = base.sampleBy(LABEL, {0.0: fraction, 1.0: fraction}, seed=cfg.seed)
+    test = base.join(train.select("customer_id"), on="customer_id", how="left_anti")
+    return train, test, f"stratified {int(100 * fraction)}/{int(100 * cfg.test_fraction)} split"
+
+
+def _score(spark: SparkSession, lake: Lake, config: Config, model, spec: cm.Spec, version: int) -> int:
+    """gold.churn_scores for the latest snapshot (or today's customers with a supplied label)."""
+    cfg = config.churn
+    if cfg.label_column:
+        rows = lake.read(tables.SILVER["customers"]).withColumn("snapshot_date", F.current_date())
+        if lake.exists(tables.CUSTOMER_FEATURES):
+            day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
+            feats = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)).drop("snapshot_date")
+            rows = rows.join(feats.drop(*[c for c in feats.columns if c in rows.columns and c != "customer_id"]), on="customer_id", how="left")
+        day = dt.date.today()
+    else:
+        day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
+        rows = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day))
+    scored = model.transform(cm.prepare(rows.drop(LABEL) if LABEL in rows.columns else rows, spec))
+    low, high = cfg.risk_bands
+    p = cm.probability(scored)
+    out = scored.select(
+        "customer_id", "snapshot_date", p.alias("probability"),
+        F.when(p >= high, "high").when(p >= low, "medium").otherwise("low").alias("risk_band"),
+        cm.reason_codes(model, spec, cfg.reason_names).alias("reasons"), F.lit(version).alias("model_version"),
+    )
+    write_snapshot(lake, out, day, tables.CHURN_SCORES)
+    bands = lake.read(tables.CHURN_SCORES).where(F.col("snapshot_date") == F.lit(day)).groupBy("risk_band").count().collect()  # three rows
+    log.info("churn scores for %s: %s", day, ", ".join(f"{r.risk_band} {r['count']:,}" for r in sorted(bands, key=lambda r: r.risk_band)))
+    return sum(r["count"] for r in bands)
+
+
+def _union(frames: Sequence[DataFrame]) -> DataFrame:
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from libs.cli import run_job
+
+    return run_job("churn", sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

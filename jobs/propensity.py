@@ -1,0 +1,99 @@
+"""`propensity`: P(buying in each top category within D days), one model with category as a feature."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.features import write_snapshot
+from libs import models, tables
+from libs.c360 import inputs as c360_inputs
+from libs.c360 import snapshot
+from libs.churn import evaluate, labels
+from libs.churn import model as cm
+from libs.churn.labels import LABEL
+from libs.config import Config
+from libs.errors import UserError
+from libs.lake import Lake
+from libs.log import get_logger, timed
+from libs.metrics import Metric, append_metrics, new_run_id
+
+log = get_logger(__name__)
+MODEL = "propensity"
+
+
+def category_rows(features: DataFrame, categories: Sequence[str]) -> DataFrame:
+    """One row per customer and category, with that customer's revenue share of the category."""
+    cats = F.array(*[F.lit(c) for c in categories])
+    return features.select("*", F.explode(cats).alias("category")).withColumn(
+        "category_share", F.coalesce(F.element_at(F.col("category_shares"), F.col("category")), F.lit(0.0)))
+
+
+def category_labels(lines: DataFrame, products: DataFrame, cutoff: dt.date, horizon_days: int) -> DataFrame:
+    start = dt.datetime.combine(cutoff, dt.time())
+    end = start + dt.timedelta(days=horizon_days)
+    bought = lines.where((F.col("order_ts") >= F.lit(start)) & (F.col("order_ts") < F.lit(end)))
+    return (bought.join(F.broadcast(products.select("product_id", "category")), on="product_id", how="inner")
+            .select("customer_id", "category").distinct().withColumn("_bought", F.lit(1.0)))
+
+
+def run(spark: SparkSession, config: Config) -> None:
+    cfg = config.propensity
+    lake = Lake(spark, config.lake)
+    inputs = c360_inputs.load(lake)
+    if inputs.lines is None or inputs.products is None:
+        raise UserError("propensity needs silver.order_lines and silver.products")
+    top = inputs.lines.join(F.broadcast(inputs.products.select("product_id", "category")), on="product_id", how="inner")
+    categories = [r.category for r in top.groupBy("category").agg(F.sum("amount").alias("r")).orderBy(F.desc("r")).limit(cfg.top_categories).collect()]
+    last_day = c360_inputs.default_cutoff(inputs)
+    train_days, test_day = labels.labelled_cutoffs(last_day, cfg.horizon_days, cfg.train_cutoffs, cfg.step_days)
+    spec = cm.Spec(tuple(cfg.numeric_features), ("category",))
+    run_id = new_run_id(MODEL)
+    with timed(log, f"propensity for {', '.join(categories)} within {cfg.horizon_days} days") as stats:
+        frames = {}
+        for cutoff in [*train_days, test_day]:
+            write_snapshot(lake, snapshot.build(inputs, cutoff, config.features), cutoff)
+            feats = category_rows(lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(cutoff)), categories)
+            frames[cutoff] = (feats.join(category_labels(inputs.lines, inputs.products, cutoff, cfg.horizon_days), on=["customer_id", "category"], how="left")
+                              .withColumn(LABEL, F.coalesce(F.col("_bought"), F.lit(0.0))))
+        train = frames[train_days[0]]
+        for day in train_days[1:]:
+            train = train.unionByName(frames[day])
+        train, test = _prepare(train, spec).cache(), _prepare(frames[test_day], spec).cache()
+        fitted = cm.fit_logistic(train, spec, reg=cfg.reg_param)
+        predicted = fitted.transform(test)
+        scored = predicted.withColumn(cm.PROBABILITY, cm.probability(predicted))
+        values = evaluate.scalar_metrics(scored, cm.PROBABILITY)
+        split = f"train {train_days[0]}..{train_days[-1]}, test {test_day}"
+        append_metrics(spark, lake, [Metric(MODEL, "logreg", k, v, split) for k, v in values.items()], run_id)
+        log.info("propensity: ROC AUC %.3f, PR AUC %.3f (base rate %.3f)", values["roc_auc"], values["pr_auc"], values["base_rate"])
+        version = models.save(spark, lake, config, MODEL, fitted, run_id, {"categories": categories, "numeric": list(spec.numeric)})
+        stats["rows"] = _score(lake, fitted, spec, categories, version)
+        train.unpersist()
+        test.unpersist()
+
+
+def _prepare(df: DataFrame, spec: cm.Spec) -> DataFrame:
+    return cm.prepare(df, spec)
+
+
+def _score(lake: Lake, fitted, spec: cm.Spec, categories: Sequence[str], version: int) -> int:
+    day = c360_inputs.latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
+    rows = category_rows(lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)), categories)
+    scored = fitted.transform(cm.prepare(rows, spec))
+    out = scored.select("customer_id", "snapshot_date", "category", cm.probability(scored).alias("probability"), F.lit(version).alias("model_version"))
+    write_snapshot(lake, out, day, tables.PROPENSITY_SCORES)
+    return lake.read(tables.PROPENSITY_SCORES).where(F.col("snapshot_date") == F.lit(day)).count()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from libs.cli import run_job
+
+    return run_job("propensity", sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""`response`: P(click) and P(convert) for a campaign contact, from features as of each campaign's start."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.features import write_snapshot
+from libs import models, tables
+from libs.c360 import inputs as c360_inputs
+from libs.c360 import snapshot
+from libs.churn import evaluate
+from libs.churn import model as cm
+from libs.churn.labels import LABEL
+from libs.config import Config
+from libs.errors import UserError
+from libs.lake import Lake
+from libs.log import get_logger, timed
+from libs.metrics import Metric, append_metrics, new_run_id
+
+log = get_logger(__name__)
+OUTCOMES = ("clicked", "converted")
+
+
+def contact_rows(features: DataFrame, contacts: DataFrame, campaigns: DataFrame) -> DataFrame:
+    """Treated contacts with the customer's features as of the campaign start and the offer's attributes."""
+    offers = campaigns.select("campaign_id", "offer_category", F.col("start_date").alias("snapshot_date"))
+    treated = contacts.where(F.coalesce(F.col("group"), F.lit("treatment")) == "treatment").join(F.broadcast(offers), on="campaign_id", how="inner")
+    joined = treated.join(features.drop("campaign_contacts"), on=["customer_id", "snapshot_date"], how="left")
+    return joined.withColumn("offer_category_share", F.coalesce(F.element_at(F.col("category_shares"), F.col("offer_category")), F.lit(0.0)))
+
+
+def run(spark: SparkSession, config: Config) -> None:
+    cfg = config.response
+    lake = Lake(spark, config.lake)
+    for needed in ("campaign_contacts", "campaigns"):
+        if not lake.exists(tables.SILVER[needed]):
+            raise UserError(f"response models need silver.{tables.SILVER[needed].name}")
+    inputs = c360_inputs.load(lake)
+    campaigns = lake.read(tables.SILVER["campaigns"])
+    starts = sorted({r.start_date for r in campaigns.select("start_date").distinct().collect()})  # one per campaign
+    if len(starts) < 2:
+        raise UserError("response models need at least two campaigns: earlier ones to train on, the last to test on")
+    spec = cm.Spec(tuple(cfg.numeric_features), tuple(cfg.categorical_features))
+    run_id = new_run_id("response")
+    with timed(log, f"response models on {len(starts)} campaigns") as stats:
+        for start in starts:
+            write_snapshot(lake, snapshot.build(inputs, start, config.features), start)
+        feats = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date").isin(*starts))
+        rows = contact_rows(feats, lake.read(tables.SILVER["campaign_contacts"]), campaigns).cache()
+        metrics, written = [], 0
+        for outcome in OUTCOMES:
+            labelled = rows.withColumn(LABEL, F.col(outcome).cast("double"))
+            train = cm.prepare(labelled.where(F.col("snapshot_date") < F.lit(starts[-1])), spec)
+            test = cm.prepare(labelled.where(F.col("snapshot_date") == F.lit(starts[-1])), spec)
+            fitted = cm.fit_logistic(train, spec, reg=cfg.reg_param)
+            predicted = fitted.transform(test)
+            values = evaluate.scalar_metrics(predicted.withColumn(cm.PROBABILITY, cm.probability(predicted)), cm.PROBABILITY)
+            split = f"train campaigns before {starts[-1]}, test {starts[-1]}"
+            metrics += [Metric(f"response_{outcome}", "logreg", k, v, split) for k, v in values.items()]
+            log.info("P(%s): ROC AUC %.3f (base rate %.3f)", outcome, values["roc_auc"], values["base_rate"])
+            models.save(spark, lake, config, f"response_{outcome}", fitted, run_id, {"numeric": list(spec.numeric), "categorical": list(spec.categorical)})
+        append_metrics(spark, lake, metrics, run_id)
+        rows.unpersist()
+        stats["rows"] = written
+
+
+def score(models_by_outcome: dict[str, PipelineModel], spec: cm.Spec, candidates: DataFrame) -> DataFrame:
+    """Add p_clicked and p_converted to candidate contacts (customer features plus channel and offer)."""
+    out = candidates
+    for outcome, fitted in models_by_outcome.items():
+        scored = fitted.transform(cm.prepare(out, spec))
+        out = out.join(scored.select("customer_id", cm.probability(scored).alias(f"p_{outcome}")), on="customer_id", how="left")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from libs.cli import run_job
+
+    return run_job("response", sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Market-basket analysis with MLlib FPGrowth: baskets, a bounded miner, rules and cross-sell."""

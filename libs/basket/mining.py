@@ -1,0 +1,135 @@
+"""Baskets, the explosion guard and FPGrowth rule mining with full rule metrics."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pyspark.ml.fpm import FPGrowth, FPGrowthModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from libs.config import BasketConfig
+from libs.errors import UserError
+
+ITEMS = "items"
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    min_support: float  # the support actually used
+    bound: float  # upper bound on the number of frequent itemsets at that support
+    steps: int  # how many times the support was raised
+    baskets: int
+
+
+def baskets_from(lines: DataFrame, products: DataFrame | None, cfg: BasketConfig) -> DataFrame:
+    """`basket_id`, `items`: the distinct products (or categories) of an order, or of a customer over
+    the last `window_days`; duplicates inside a basket are dropped, and so are singletons."""
+    if cfg.level == "category":
+        if products is None:
+            raise UserError("basket.level 'category' needs silver.products")
+        lines = lines.join(F.broadcast(products.select("product_id", "category")), on="product_id", how="inner").withColumn("product_id", F.col("category"))
+    lines = lines.where(F.col("product_id").isNotNull())
+    if cfg.per_customer:
+        latest = lines.agg(F.max("order_ts")).first()[0]
+        lines = lines.where(F.col("order_ts") > F.lit(latest) - F.make_interval(days=F.lit(cfg.window_days)))
+        key = F.col("customer_id")
+    else:
+        key = F.col("order_id")
+    baskets = lines.groupBy(key.alias("basket_id")).agg(F.array_sort(F.collect_set("product_id")).alias(ITEMS))
+    return baskets.where(F.size(ITEMS) >= 2)
+
+
+def drop_frequent_items(baskets: DataFrame, max_item_support: float) -> DataFrame:
+    """Remove items in more than `max_item_support` of baskets (a carrier bag tells nothing)."""
+    if max_item_support >= 1.0:
+        return baskets
+    n = baskets.count()
+    common = baskets.select(F.explode(ITEMS).alias("item")).groupBy("item").count().where(F.col("count") > max_item_support * n)
+    dropped = [r.item for r in common.collect()]  # items above a support share: at most 1/max_item_support of them
+    if not dropped:
+        return baskets
+    kept = baskets.withColumn(ITEMS, F.array_except(ITEMS, F.array(*[F.lit(i) for i in dropped])))
+    return kept.where(F.size(ITEMS) >= 2)
+
+
+def itemset_bound(baskets: DataFrame, n: int, min_support: float) -> float:
+    """An upper bound on the number of frequent itemsets at `min_support`, computed without mining.
+
+    Every frequent itemset holds only frequent items and appears in at least ceil(s * n) baskets; a
+    basket with m frequent items contains 2^m - 1 itemsets of them. Summing over baskets and
+    dividing by the minimum count bounds the number of distinct frequent itemsets.
+    """
+    min_count = max(1, math.ceil(min_support * n))
+    frequent = (baskets.select(F.explode(ITEMS).alias("item")).groupBy("item").count()
+                .where(F.col("count") >= min_count).select("item"))
+    per_basket = (baskets.select("basket_id", F.explode(ITEMS).alias("item"))
+                  .join(frequent, on="item", how="left_semi").groupBy("basket_id").count())
+    total = per_basket.agg(F.sum(F.pow(F.lit(2.0), F.col("count")) - 1).alias("t")).first()["t"] or 0.0
+    return float(total) / min_count
+
+
+def guard(baskets: DataFrame, cfg: BasketConfig) -> GuardResult:
+    """The lowest support, from `cfg.min_support` upwards, at which mining provably stays within the cap."""
+    n = baskets.count()
+    if n == 0:
+        raise UserError("no baskets with two or more items to mine")
+    support, steps = max(cfg.min_support, cfg.min_count / n), 0
+    bound = itemset_bound(baskets, n, support)
+    while bound > cfg.max_itemsets:
+        if support >= 1.0:
+            raise UserError(f"even at support 1.0 the itemset bound {bound:.0f} exceeds basket.max_itemsets")
+        support, steps = min(1.0, support * cfg.support_step), steps + 1
+        bound = itemset_bound(baskets, n, support)
+    return GuardResult(support, bound, steps, n)
+
+
+def fit(baskets: DataFrame, cfg: BasketConfig, min_support: float) -> FPGrowthModel:
+    fp = FPGrowth(itemsCol=ITEMS, minSupport=min_support, minConfidence=cfg.min_confidence, predictionCol="prediction")
+    if cfg.num_partitions:
+        fp = fp.setNumPartitions(cfg.num_partitions)
+    return fp.fit(baskets)
+
+
+def itemsets(model: FPGrowthModel, n: int, cfg: BasketConfig, min_support: float) -> DataFrame:
+    out = model.freqItemsets.select(F.array_sort("items").alias("items"), F.col("freq").cast("long").alias("freq"))
+    out = out.select("items", "freq", (F.col("freq") / F.lit(n)).alias("support"), F.size("items").alias("size"), F.lit(min_support).alias("min_support_used"))
+    return out.where(F.col("size") <= cfg.max_itemset_length) if cfg.max_itemset_length else out
+
+
+def rules(model: FPGrowthModel, n: int, cfg: BasketConfig, min_support: float) -> DataFrame:
+    """Rules with support, confidence, lift, leverage, conviction and the counts they come from."""
+    counts = model.freqItemsets.select(F.array_sort("items").alias("items"), F.col("freq").cast("long").alias("freq"))
+    ante = counts.select(F.col("items").alias("antecedent"), F.col("freq").alias("antecedent_count"))
+    cons = counts.where(F.size("items") == 1).select(F.col("items").alias("consequent"), F.col("freq").alias("consequent_count"))
+    both = counts.select(F.col("items").alias("_union"), F.col("freq").alias("rule_count"))
+    out = (
+        model.associationRules.select(F.array_sort("antecedent").alias("antecedent"), F.array_sort("consequent").alias("consequent"), "confidence")
+        .withColumn("_union", F.array_sort(F.array_union("antecedent", "consequent")))
+        .join(ante, on="antecedent", how="inner").join(cons, on="consequent", how="inner").join(both, on="_union", how="inner")
+    )
+    p_b = F.col("consequent_count") / F.lit(n)
+    support = F.col("rule_count") / F.lit(n)
+    out = out.select(
+        "antecedent", "consequent",
+        support.alias("support"), "confidence", (F.col("confidence") / p_b).alias("lift"),
+        (support - (F.col("antecedent_count") / F.lit(n)) * p_b).alias("leverage"),
+        F.when(F.col("confidence") < 1, (1 - p_b) / (1 - F.col("confidence"))).alias("conviction"),
+        "antecedent_count", "consequent_count", "rule_count", F.lit(n).cast("long").alias("basket_count"), F.lit(min_support).alias("min_support_used"),
+    )
+    if cfg.max_itemset_length:
+        out = out.where(F.size("antecedent") + F.size("consequent") <= cfg.max_itemset_length)
+    return out
+
+
+def bought_together(rule_df: DataFrame, cfg: BasketConfig) -> DataFrame:
+    """Per product, the top consequents of single-item rules by lift, above a minimum confidence."""
+    from pyspark.sql import Window
+
+    singles = rule_df.where((F.size("antecedent") == 1) & (F.col("confidence") >= cfg.together_min_confidence))
+    rank = F.row_number().over(Window.partitionBy("product_id").orderBy(F.desc("lift"), F.desc("confidence"), "together_with"))
+    return (
+        singles.select(F.col("antecedent")[0].alias("product_id"), F.col("consequent")[0].alias("together_with"), "lift", "confidence", "support")
+        .withColumn("rank", rank).where(F.col("rank") <= cfg.together_top_n)
+        .select("product_id", "rank", "together_with", "lift", "confidence", "support")
+    )

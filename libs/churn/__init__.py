@@ -1,0 +1,1 @@
+"""Behaviour prediction: churn, purchase propensity and campaign response, all point in time."""

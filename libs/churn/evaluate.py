@@ -1,0 +1,63 @@
+"""Out-of-sample evaluation: ROC and PR AUC, Brier score, calibration and lift/gain by decile."""
+from __future__ import annotations
+
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from libs.churn.labels import LABEL
+
+CURVE_SCHEMA = "variant string, kind string, point int, x double, y double, customers long"
+DECILES = [i / 10 for i in range(1, 10)]
+
+
+def scalar_metrics(scored: DataFrame, prob: str) -> dict[str, float]:
+    """roc_auc and pr_auc from MLlib's evaluator on the probability, plus the Brier score."""
+    as_raw = scored.select(F.col(LABEL).cast("double").alias(LABEL), F.col(prob).cast("double").alias("_p"))
+    out = {}
+    for metric, name in (("areaUnderROC", "roc_auc"), ("areaUnderPR", "pr_auc")):
+        out[name] = float(BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="_p", metricName=metric).evaluate(as_raw))
+    out["brier"] = float(as_raw.agg(F.avg((F.col("_p") - F.col(LABEL)) ** 2)).first()[0])
+    out["base_rate"] = float(as_raw.agg(F.avg(LABEL)).first()[0])
+    return out
+
+
+def with_decile(scored: DataFrame, prob: str) -> DataFrame:
+    """decile 1 = the 10% with the highest predicted probability (cut points from percentile_approx)."""
+    cuts = scored.agg(F.percentile_approx(prob, DECILES, 10000)).first()[0]  # nine numbers
+    below = sum((F.col(prob) > F.lit(float(c))).cast("int") for c in cuts)
+    return scored.withColumn("decile", F.lit(10) - below)
+
+
+def curves(spark: SparkSession, scored: DataFrame, prob: str, variant: str) -> DataFrame:
+    """Calibration (mean predicted vs observed) and lift / cumulative gain per decile: at most 30 rows."""
+    by_decile = with_decile(scored, prob).groupBy("decile").agg(
+        F.avg(prob).alias("predicted"), F.avg(LABEL).alias("observed"), F.count(F.lit(1)).alias("n"), F.sum(LABEL).alias("pos"),
+    ).orderBy("decile").collect()
+    total = sum(r.n for r in by_decile)
+    positives = sum(r.pos for r in by_decile) or 1.0
+    base = positives / total
+    rows, cumulative = [], 0.0
+    for r in by_decile:
+        cumulative += r.pos
+        rows += [
+            (variant, "calibration", int(r.decile), float(r.predicted), float(r.observed), int(r.n)),
+            (variant, "lift", int(r.decile), float(r.decile), float(r.observed / base), int(r.n)),
+            (variant, "gain", int(r.decile), float(r.decile), float(cumulative / positives), int(r.n)),
+        ]
+    return spark.createDataFrame(rows, CURVE_SCHEMA)
+
+
+def top_decile_lift(curve: DataFrame) -> float:
+    row = curve.where((F.col("kind") == "lift") & (F.col("point") == 1)).first()
+    return float(row.y) if row else 0.0
+
+
+def roc_points(spark: SparkSession, fitted, test: DataFrame, variant: str) -> DataFrame:
+    """The ROC curve of a fitted logistic pipeline on `test`, from MLlib's summary (about 100 points)."""
+    from pyspark.ml import PipelineModel
+
+    prepared = PipelineModel(stages=fitted.stages[:-1]).transform(test)
+    roc = fitted.stages[-1].evaluate(prepared).roc.collect()  # bounded: MLlib bins the curve
+    rows = [(variant, "roc", i, float(r.FPR), float(r.TPR), 0) for i, r in enumerate(roc)]
+    return spark.createDataFrame(rows, CURVE_SCHEMA)

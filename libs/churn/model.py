@@ -1,0 +1,107 @@
+"""The churn / propensity classifier: build the pipeline (no data), then fit, evaluate and explain."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import GBTClassifier, LogisticRegression
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.ml.feature import Imputer, OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from libs.churn.labels import LABEL
+
+WEIGHT, SCALED, PROBABILITY = "_weight", "_scaled", "probability_churn"
+
+
+@dataclass(frozen=True)
+class Spec:
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    def slots(self, model: PipelineModel) -> list[str]:
+        """Readable names of the assembled vector's slots: numerics, then one per category level."""
+        names = list(self.numeric)
+        for stage in model.stages:
+            if hasattr(stage, "labelsArray"):  # the fitted StringIndexer
+                # With handleInvalid="keep" on both the indexer and the encoder, every seen level keeps
+                # a slot and one more slot stands for levels unseen in training.
+                for col, labels in zip(self.categorical, stage.labelsArray):
+                    names += [f"{col}={level}" for level in labels] + [f"{col}=unseen"]
+        return names
+
+
+def feature_stages(spec: Spec) -> list:
+    stages: list = []
+    inputs = []
+    if spec.numeric:
+        stages.append(Imputer(strategy="median", inputCols=list(spec.numeric), outputCols=[f"_imp_{c}" for c in spec.numeric]))
+        inputs += [f"_imp_{c}" for c in spec.numeric]
+    if spec.categorical:
+        stages.append(StringIndexer(inputCols=list(spec.categorical), outputCols=[f"_idx_{c}" for c in spec.categorical], handleInvalid="keep"))
+        stages.append(OneHotEncoder(inputCols=[f"_idx_{c}" for c in spec.categorical], outputCols=[f"_ohe_{c}" for c in spec.categorical], handleInvalid="keep"))
+        inputs += [f"_ohe_{c}" for c in spec.categorical]
+    stages.append(VectorAssembler(inputCols=inputs, outputCol="_assembled", handleInvalid="keep"))
+    stages.append(StandardScaler(inputCol="_assembled", outputCol=SCALED, withMean=True, withStd=True))
+    return stages
+
+
+def logistic(seed: int) -> LogisticRegression:
+    return LogisticRegression(featuresCol=SCALED, labelCol=LABEL, weightCol=WEIGHT, probabilityCol="_probability",
+                              rawPredictionCol="_raw", predictionCol="_prediction", maxIter=100)
+
+
+def prepare(df: DataFrame, spec: Spec) -> DataFrame:
+    """Typed model inputs plus class weights that balance churners and stayers."""
+    cols = [F.col(c).cast("double").alias(c) for c in spec.numeric] + [F.coalesce(F.col(c).cast("string"), F.lit("unknown")).alias(c) for c in spec.categorical]
+    out = df.select("customer_id", "snapshot_date", *cols, *([F.col(LABEL)] if LABEL in df.columns else []))
+    if LABEL not in df.columns:
+        return out
+    rate = out.agg(F.avg(LABEL)).first()[0] or 0.5  # one number
+    return out.withColumn(WEIGHT, F.when(F.col(LABEL) == 1, 0.5 / rate).otherwise(0.5 / (1 - rate)))
+
+
+def tune(train: DataFrame, spec: Spec, reg: Sequence[float], enet: Sequence[float], folds: int, seed: int) -> PipelineModel:
+    """Logistic regression with regParam x elasticNetParam chosen by k-fold cross-validated ROC AUC."""
+    lr = logistic(seed)
+    pipeline = Pipeline(stages=[*feature_stages(spec), lr])
+    grid = ParamGridBuilder().addGrid(lr.regParam, list(reg)).addGrid(lr.elasticNetParam, list(enet)).build()
+    evaluator = BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="_raw", weightCol=WEIGHT, metricName="areaUnderROC")
+    cv = CrossValidator(estimator=pipeline, estimatorParamMaps=grid, evaluator=evaluator, numFolds=folds, seed=seed, parallelism=2)
+    return cv.fit(train).bestModel
+
+
+def fit_logistic(train: DataFrame, spec: Spec, reg: float = 0.01, enet: float = 0.0) -> PipelineModel:
+    """One weighted logistic regression with fixed regularisation (no tuning)."""
+    return Pipeline(stages=[*feature_stages(spec), logistic(0).setRegParam(reg).setElasticNetParam(enet)]).fit(train)
+
+
+def gbt(train: DataFrame, spec: Spec, seed: int) -> PipelineModel:
+    clf = GBTClassifier(featuresCol=SCALED, labelCol=LABEL, weightCol=WEIGHT, maxIter=40, maxDepth=4, seed=seed, predictionCol="_prediction")
+    clf = clf.setProbabilityCol("_probability").setRawPredictionCol("_raw")
+    return Pipeline(stages=[*feature_stages(spec), clf]).fit(train)
+
+
+def probability(scored: DataFrame) -> Column:
+    return vector_to_array(F.col("_probability"))[1]
+
+
+def reason_codes(model: PipelineModel, spec: Spec, names: Mapping[str, str], top: int = 3) -> Column:
+    """The `top` features whose coefficient x standardised value pushes the score up most, in words."""
+    coefs = [float(c) for c in model.stages[-1].coefficients]
+    slots = spec.slots(model)
+    words = [names.get(s.split("=")[0], s.split("=")[0].replace("_", " ")) + (f" ({s.split('=', 1)[1]})" if "=" in s else "") for s in slots]
+    contributions = F.zip_with(vector_to_array(F.col(SCALED)), F.array(*[F.lit(c) for c in coefs]), lambda x, c: x * c)
+    labelled = F.arrays_zip(contributions.alias("push"), F.array(*[F.lit(w) for w in words]).alias("why"))
+    ranked = F.array_sort(F.filter(labelled, lambda e: e["push"] > 0), lambda a, b: F.when(a["push"] > b["push"], -1).when(a["push"] < b["push"], 1).otherwise(0))
+    return F.transform(F.slice(ranked, 1, top), lambda e: e["why"])
+
+
+def coefficients(model: PipelineModel, spec: Spec) -> list[tuple[str, float]]:
+    """(slot name, coefficient on the standardised scale), largest magnitude first; bounded by the features."""
+    pairs = list(zip(spec.slots(model), [float(c) for c in model.stages[-1].coefficients]))
+    return sorted(pairs, key=lambda p: -abs(p[1]))

@@ -1,0 +1,122 @@
+"""FPGrowth rules against a brute-force oracle, the planted rules, and the explosion guard."""
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jobs import basket, ingest
+from libs import tables
+from libs.basket import mining
+from libs.config import BasketConfig, load_config
+from libs.lake import Lake
+from tests.conftest import GeneratedLake
+
+
+def _random_baskets(seed: int, n: int) -> list[list[str]]:
+    rng = random.Random(seed)
+    items = [f"i{k:02d}" for k in range(12)]
+    baskets = []
+    for _ in range(n):
+        basket = {i for i in items if rng.random() < 0.12 + 0.02 * int(i[1:]) % 5}
+        if "i01" in basket and rng.random() < 0.7:
+            basket.add("i07")
+        if len(basket) >= 2:
+            baskets.append(sorted(basket))
+    return baskets
+
+
+def _brute_force(baskets: list[list[str]], min_support: float, min_confidence: float) -> dict:
+    n = len(baskets)
+    counts: Counter = Counter()
+    for b in baskets:
+        for size in range(1, len(b) + 1):
+            counts.update(frozenset(c) for c in itertools.combinations(b, size))
+    frequent = {s: c for s, c in counts.items() if c >= min_support * n}
+    rules = {}
+    for itemset, count in frequent.items():
+        for consequent in itemset if len(itemset) > 1 else ():
+            antecedent = itemset - {consequent}
+            confidence = count / frequent[antecedent]
+            if confidence >= min_confidence:
+                p_b = frequent[frozenset([consequent])] / n
+                conviction = (1 - p_b) / (1 - confidence) if confidence < 1 else None
+                rules[(tuple(sorted(antecedent)), consequent)] = (count / n, confidence, confidence / p_b, count / n - frequent[antecedent] / n * p_b, conviction)
+    return {"itemsets": {tuple(sorted(s)): c for s, c in frequent.items()}, "rules": rules}
+
+
+def test_rules_match_a_brute_force_count(spark: SparkSession) -> None:
+    baskets = _random_baskets(seed=11, n=400)
+    cfg = BasketConfig(min_support=0.04, min_count=1, min_confidence=0.3)
+    df = spark.createDataFrame([(str(i), b) for i, b in enumerate(baskets)], "basket_id string, items array<string>")
+    oracle = _brute_force(baskets, cfg.min_support, cfg.min_confidence)
+    model = mining.fit(df, cfg, cfg.min_support)
+    found_sets = {tuple(r.items): r.freq for r in mining.itemsets(model, len(baskets), cfg, cfg.min_support).collect()}
+    assert found_sets == oracle["itemsets"]
+    found = {(tuple(r.antecedent), r.consequent[0]): r for r in mining.rules(model, len(baskets), cfg, cfg.min_support).collect()}
+    assert set(found) == set(oracle["rules"]) and len(found) > 20
+    for key, (support, confidence, lift, leverage, conviction) in oracle["rules"].items():
+        r = found[key]
+        assert (r.support, r.confidence, r.lift, r.leverage) == pytest.approx((support, confidence, lift, leverage), rel=1e-9, abs=1e-12)
+        assert r.conviction == (None if conviction is None else pytest.approx(conviction, rel=1e-9))
+        assert r.basket_count == len(baskets)
+
+
+def test_explosion_guard_raises_support_on_long_dense_baskets(spark: SparkSession) -> None:
+    rng = random.Random(3)
+    items = [f"p{k}" for k in range(40)]
+    baskets = [rng.sample(items, 28) for _ in range(300)]  # 2^28 subsets per basket at low support
+    df = spark.createDataFrame([(str(i), sorted(b)) for i, b in enumerate(baskets)], "basket_id string, items array<string>")
+    cfg = BasketConfig(min_support=0.001, min_count=1, max_itemsets=5000)
+    guarded = mining.guard(df, cfg)
+    assert guarded.steps > 0 and guarded.min_support > cfg.min_support and guarded.bound <= cfg.max_itemsets
+    model = mining.fit(df, cfg, guarded.min_support)
+    assert model.freqItemsets.count() <= cfg.max_itemsets
+
+
+@pytest.mark.slow
+def test_planted_rules_are_found_with_their_lift(spark: SparkSession, generated: GeneratedLake) -> None:
+    basket.run(spark, generated.config)
+    lake = Lake(spark, generated.config.lake)
+    truth = lake.read(tables.TRUTH_RULES).collect()
+    rules = lake.read(tables.ASSOCIATION_RULES)
+    single = {(r.antecedent[0], r.consequent[0]): r for r in rules.where(F.size("antecedent") == 1).collect()}
+    planted_pairs = [{t.antecedent, t.consequent} for t in truth]
+    for t in truth:
+        found = single.get((t.antecedent, t.consequent))
+        assert found is not None, f"planted rule {t.antecedent} -> {t.consequent} not found"
+        assert found.lift == pytest.approx(t.lift, rel=0.10)
+    weakest = min(t.lift for t in truth)
+    spurious = [r for r in rules.collect() if not any(p <= set(r.antecedent) | set(r.consequent) for p in planted_pairs)]
+    assert spurious and max(r.lift for r in spurious) < weakest
+    together = lake.read(tables.BOUGHT_TOGETHER)
+    for t in truth:
+        assert together.where((F.col("product_id") == t.antecedent) & (F.col("together_with") == t.consequent)).count() == 1
+    cross = lake.read(tables.CROSS_SELL)
+    planted_antecedent = truth[0].antecedent
+    buyers = lake.read(tables.SILVER["transactions"]).where(F.col("product_id") == planted_antecedent).select("customer_id").distinct()
+    offered = cross.where(F.col("product_id") == truth[0].consequent).join(buyers, on="customer_id", how="inner")
+    assert offered.count() > 0
+    assert offered.where(~F.col("reason").contains(planted_antecedent)).count() == 0
+
+
+def test_orders_and_products_alone_are_enough(spark: SparkSession, tmp_path: Path) -> None:
+    rows = ["InvoiceNo,StockCode"] + [f"{o},{p}" for o in range(60) for p in (["A", "B"] if o % 2 else ["A", "C", "D"])]
+    (tmp_path / "baskets").mkdir()
+    (tmp_path / "baskets" / "orders.csv").write_text("\n".join(rows) + "\n")
+    conf = tmp_path / "c.yaml"
+    conf.write_text(f"lake: {{root: {tmp_path / 'lake'}}}\ningest:\n  check_references: false\n  sources:\n    transactions:\n"
+                    f"      path: {tmp_path / 'baskets'}\n      columns: {{order_id: InvoiceNo, product_id: StockCode}}\n"
+                    "basket: {min_support: 0.2, min_count: 1, min_confidence: 0.5}\n")
+    config = load_config(conf)
+    [report] = ingest.run(spark, config)
+    assert report.inserted == 150
+    basket.run(spark, config)
+    rules = {(tuple(r.antecedent), r.consequent[0]): (r.confidence, r.lift) for r in Lake(spark, config.lake).read(tables.ASSOCIATION_RULES).collect()}
+    assert rules[(("C",), "D")] == pytest.approx((1.0, 2.0))
+    assert rules[(("B",), "A")] == pytest.approx((1.0, 1.0))
