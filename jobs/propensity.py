@@ -77,7 +77,7 @@ def run(spark: SparkSession, config: Config) -> None:
 
 
 def _prepare(df: DataFrame, spec: cm.Spec) -> DataFrame:
-    return cm.prepare(df, spec)
+    return cm.prepare(df, spec, balance=False)
 
 
 def _score(lake: Lake, fitted, spec: cm.Spec, categories: Sequence[str], version: int) -> int:

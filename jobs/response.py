@@ -54,8 +54,8 @@ def run(spark: SparkSession, config: Config) -> None:
         metrics, written = [], 0
         for outcome in OUTCOMES:
             labelled = rows.withColumn(LABEL, F.col(outcome).cast("double"))
-            train = cm.prepare(labelled.where(F.col("snapshot_date") < F.lit(starts[-1])), spec)
-            test = cm.prepare(labelled.where(F.col("snapshot_date") == F.lit(starts[-1])), spec)
+            train = cm.prepare(labelled.where(F.col("snapshot_date") < F.lit(starts[-1])), spec, balance=False)
+            test = cm.prepare(labelled.where(F.col("snapshot_date") == F.lit(starts[-1])), spec, balance=False)
             fitted = cm.fit_logistic(train, spec, reg=cfg.reg_param)
             predicted = fitted.transform(test)
             values = evaluate.scalar_metrics(predicted.withColumn(cm.PROBABILITY, cm.probability(predicted)), cm.PROBABILITY)

@@ -39,9 +39,9 @@ def auto_name(z: Mapping[str, float]) -> str:
         noun = "window shoppers"
     elif low("price_index") or low("avg_order_value"):
         noun = "bargain hunters"
-    elif high("frequency") or high("sessions"):
+    elif high("frequency") or high("sessions") or high("sessions_per_month"):
         noun = "frequent buyers"
-    elif low("frequency") or low("sessions"):
+    elif low("frequency") or low("sessions") or low("sessions_per_month"):
         noun = "occasional buyers"
     elif high("mobile_share"):
         noun = "mobile shoppers"

@@ -55,12 +55,15 @@ def logistic(seed: int) -> LogisticRegression:
                               rawPredictionCol="_raw", predictionCol="_prediction", maxIter=100)
 
 
-def prepare(df: DataFrame, spec: Spec) -> DataFrame:
-    """Typed model inputs plus class weights that balance churners and stayers."""
+def prepare(df: DataFrame, spec: Spec, balance: bool = True) -> DataFrame:
+    """Typed model inputs plus class weights: balanced for churn; all 1 where probabilities must stay
+    calibrated (propensity and response feed expected-value calculations)."""
     cols = [F.col(c).cast("double").alias(c) for c in spec.numeric] + [F.coalesce(F.col(c).cast("string"), F.lit("unknown")).alias(c) for c in spec.categorical]
     out = df.select("customer_id", "snapshot_date", *cols, *([F.col(LABEL)] if LABEL in df.columns else []))
     if LABEL not in df.columns:
         return out
+    if not balance:
+        return out.withColumn(WEIGHT, F.lit(1.0))
     rate = out.agg(F.avg(LABEL)).first()[0] or 0.5  # one number
     return out.withColumn(WEIGHT, F.when(F.col(LABEL) == 1, 0.5 / rate).otherwise(0.5 / (1 - rate)))
 
