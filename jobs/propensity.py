@@ -43,6 +43,10 @@ def category_labels(lines: DataFrame, products: DataFrame, cutoff: dt.date, hori
 def run(spark: SparkSession, config: Config) -> None:
     cfg = config.propensity
     lake = Lake(spark, config.lake)
+    if cfg.mode == "score":
+        fitted, meta, version = models.load(lake, MODEL)
+        _score(lake, fitted, cm.Spec(tuple(meta["numeric"]), ("category",)), meta["categories"], version)
+        return
     inputs = c360_inputs.load(lake)
     if inputs.lines is None or inputs.products is None:
         raise UserError("propensity needs silver.order_lines and silver.products")

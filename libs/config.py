@@ -250,6 +250,7 @@ class ChurnConfig:
 
 @dataclass(frozen=True)
 class PropensityConfig:
+    mode: str = "train"  # train, or score the latest snapshot with the latest saved model
     top_categories: int = 3
     horizon_days: int = 30  # P(buying in the category within this many days)
     train_cutoffs: int = 3
