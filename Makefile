@@ -25,7 +25,7 @@ else
 $(error DATA must be 'demo' or 'cdnow', got '$(DATA)')
 endif
 
-.PHONY: setup demo test test-fast cluster-test benchmark clean help
+.PHONY: setup demo test test-fast clean help
 
 help:
 	@echo "make demo [DATA=cdnow]   set up, then run the pipeline and print every table"
@@ -61,9 +61,6 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not cluster" $(PYTEST_ARGS) tests
-
-benchmark: setup
-	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf lakehouse lakehouse_cdnow data build spark-warehouse .pytest_cache

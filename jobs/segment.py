@@ -35,7 +35,7 @@ def run(spark: SparkSession, config: Config) -> None:
             model, meta, version = models.load(lake, MODEL)
             log.info("assigning with saved segment model v%d (k=%d)", version, meta["k"])
         used = meta["features"]
-        assigned = (segmentation.assign(model, segmentation.prepare(features, used), cfg, meta["centroids"])
+        assigned = (segmentation.assign(model, segmentation.prepare(features, used), cfg, meta["centroids"], meta.get("feature_col"))
                     .unionByName(segmentation.no_activity(features, used)).cache())
         segments = assigned.select(
             "snapshot_date", "customer_id", "segment_id",
@@ -80,6 +80,7 @@ def _fit(spark: SparkSession, lake: Lake, config: Config, features: DataFrame, d
     append_metrics(spark, lake, [Metric(MODEL, cfg.algorithm, "silhouette", chosen.silhouette, day.isoformat()),
                                  Metric(MODEL, cfg.algorithm, "k", float(k), day.isoformat())], run_id)
     meta = {"k": k, "features": used, "algorithm": cfg.algorithm, "centroids": centres, "outlier_threshold": threshold,
+            "feature_col": segmentation.feature_col(cfg),
             "names_by_id": {str(i): n for i, n in names.items()}, "snapshot": day.isoformat()}
     version = models.save(spark, lake, config, MODEL, model, run_id, meta)
     data.unpersist()

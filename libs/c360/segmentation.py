@@ -125,9 +125,12 @@ def _distance(vec: Column, centre: Sequence[float]) -> Column:
     return F.sqrt(F.aggregate(diffs, F.lit(0.0), lambda acc, x: acc + x))
 
 
-def assign(model: PipelineModel, df: DataFrame, cfg: SegmentConfig, centres: Sequence[Sequence[float]]) -> DataFrame:
-    """Segment id, distance to its centroid and distance to the nearest centroid, per customer."""
-    scored = model.transform(df).withColumn("_vec", vector_to_array(F.col(feature_col(cfg))))
+def assign(model: PipelineModel, df: DataFrame, cfg: SegmentConfig, centres: Sequence[Sequence[float]], vector_col: str | None = None) -> DataFrame:
+    """Segment id, distance to its centroid and distance to the nearest centroid, per customer.
+
+    `vector_col` is the space the model clusters in (as saved with it); by default, the conf's.
+    """
+    scored = model.transform(df).withColumn("_vec", vector_to_array(F.col(vector_col or feature_col(cfg))))
     per_centre = [_distance(F.col("_vec"), c) for c in centres]
     return scored.select(
         "customer_id", "snapshot_date", F.col(PREDICTION).cast("int").alias(PREDICTION),
