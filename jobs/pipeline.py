@@ -8,12 +8,14 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
+from libs.cli import JOBS
 from libs.config import Config
 from libs.errors import ConfigError
 from libs.log import get_logger
 
 log = get_logger(__name__)
-STEPS = {name: f"jobs.{name}" for name in ("generate", "ingest", "features", "profiles", "segment", "basket", "churn", "propensity", "response")}
+# Every registered job except the two that aren't pipeline steps, in registration order.
+STEPS = {name: module for name, (module, _) in JOBS.items() if name not in ("pipeline", "tables")}
 
 
 def run(spark: SparkSession, config: Config) -> None:

@@ -184,6 +184,8 @@ class SegmentConfig:
             raise ConfigError("config key 'segment.outlier_quantile' must be in (0.5, 1)")
         if not set(self.log_features) <= set(self.features):
             raise ConfigError("config key 'segment.log_features' must be a subset of segment.features")
+        if self.snapshot:
+            _iso_date(self.snapshot, "segment.snapshot")
 
 
 @dataclass(frozen=True)
@@ -330,9 +332,6 @@ def _validate_source(name: str, src: SourceConfig) -> None:
         raise ConfigError(f"config key '{where}.columns' must map order_id, or customer_id and order_ts")
     if name == "transactions" and "product_id" not in src.columns and not {"unit_price", "amount"} & set(src.columns):
         raise ConfigError(f"config key '{where}.columns' must map product_id or a price (unit_price or amount)")
-    for group in entity.one_of:
-        if not any(g in src.columns for g in group):
-            raise ConfigError(f"config key '{where}.columns' must map one of {', '.join(group)}")
     for extra, kind in src.extra.items():
         if kind not in schemas.EXTRA_TYPES:
             raise ConfigError(f"config key '{where}.extra.{extra}' must be one of {', '.join(schemas.EXTRA_TYPES)}")

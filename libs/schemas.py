@@ -5,7 +5,7 @@ the conf. Silver tables carry exactly these columns (PII replaced by pseudonyms)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyspark.sql import types as T
 
@@ -25,6 +25,7 @@ class Column:
     required: bool = False
     pii: bool = False
     non_negative: bool = False
+    default: str | None = None  # the raw value used when a source doesn't map the column
 
     @property
     def spark_type(self) -> T.DataType:
@@ -43,7 +44,6 @@ class Entity:
     timestamp: str | None = None
     references: tuple[tuple[str, str], ...] = ()  # (column, entity) pairs checked against silver
     derived_keys: tuple[str, ...] = ()
-    one_of: tuple[tuple[str, ...], ...] = field(default=())  # at least one of each group mapped
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -89,7 +89,7 @@ TRANSACTIONS = Entity(
     (
         Column("order_id", ID), Column("line_id", ID), Column("customer_id", ID),
         Column("order_ts", TS), Column("product_id", ID),
-        Column("quantity", INT, non_negative=True),  # 1 when the export has no quantity
+        Column("quantity", INT, non_negative=True, default="1"),  # an export without quantities lists one unit per line
         Column("unit_price", DOUBLE, non_negative=True), Column("amount", DOUBLE, non_negative=True),
     ),
     keys=("order_id", "line_id"), on_existing="ignore", timestamp="order_ts",

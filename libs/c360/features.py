@@ -122,7 +122,8 @@ def timing_features(events: DataFrame | None, lines: DataFrame | None, cutoff: d
 def category_features(lines: DataFrame, products: DataFrame, cutoff: dt.date, top_n: int) -> DataFrame:
     """Revenue share per category (a map over the top N categories) and the favourite category."""
     bought = before(lines, "order_ts", cutoff).join(F.broadcast(products.select("product_id", "category")), on="product_id", how="inner")
-    top = [r.category for r in bought.groupBy("category").agg(F.sum("amount").alias("r")).orderBy(F.desc("r"), "category").limit(top_n).collect()]
+    by_revenue = bought.groupBy("category").agg(F.sum("amount").alias("r")).orderBy(F.desc("r"), "category")
+    top = [r.category for r in by_revenue.limit(top_n).collect()]  # top N categories
     per_cat = bought.groupBy("customer_id", "category").agg(F.sum("amount").alias("revenue"))
     total = Window.partitionBy("customer_id")
     shares = per_cat.withColumn("share", F.col("revenue") / F.sum("revenue").over(total))

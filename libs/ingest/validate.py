@@ -76,9 +76,7 @@ def classify(bronze: DataFrame, entity: Entity, src: SourceConfig, cfg: IngestCo
     for column in entity.columns:
         if column.pii:
             continue
-        text = _clean(F.col(column.name)) if column.name in src.columns else F.lit(None).cast("string")
-        if entity is schemas.TRANSACTIONS and column.name == "quantity" and column.name not in src.columns:
-            text = F.lit("1")  # an export without quantities lists one unit per line
+        text = _clean(F.col(column.name)) if column.name in src.columns else F.lit(column.default).cast("string")
         mapping = src.values.get(column.name)
         if mapping:
             text = F.coalesce(F.create_map(*[F.lit(x) for kv in mapping.items() for x in kv])[text], text)
