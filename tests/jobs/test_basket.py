@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from jobs import basket, ingest
 from libs import tables
-from libs.basket import mining
+from libs.basket import crosssell, mining
 from libs.config import BasketConfig, load_config
 from libs.lake import Lake
 from tests.conftest import GeneratedLake
@@ -97,12 +97,15 @@ def test_planted_rules_are_found_with_their_lift(spark: SparkSession, generated:
     together = lake.read(tables.BOUGHT_TOGETHER)
     for t in truth:
         assert together.where((F.col("product_id") == t.antecedent) & (F.col("together_with") == t.consequent)).count() == 1
-    cross = lake.read(tables.CROSS_SELL)
-    planted_antecedent = truth[0].antecedent
-    buyers = lake.read(tables.SILVER["transactions"]).where(F.col("product_id") == planted_antecedent).select("customer_id").distinct()
-    offered = cross.where(F.col("product_id") == truth[0].consequent).join(buyers, on="customer_id", how="inner")
-    assert offered.count() > 0
-    assert offered.where(~F.col("reason").contains(planted_antecedent)).count() == 0
+    # Exactly the customers whose recent orders hold the planted antecedent but not its consequent
+    # are offered the consequent, and each because of the antecedent.
+    rule = truth[0]
+    recent = crosssell.recent_items(lake.read(tables.SILVER["transactions"]), generated.config.basket.crosssell_last_orders)
+    expected = {r.customer_id for r in recent.where(F.array_contains("items", rule.antecedent) & ~F.array_contains("items", rule.consequent)).collect()}
+    offered = lake.read(tables.CROSS_SELL).where(F.col("product_id") == rule.consequent).collect()
+    assert len(expected) >= 10
+    assert {r.customer_id for r in offered} == expected
+    assert {r.reason for r in offered} == {f"often bought with {rule.antecedent}"}
 
 
 def test_orders_and_products_alone_are_enough(spark: SparkSession, tmp_path: Path) -> None:
