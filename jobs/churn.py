@@ -4,14 +4,13 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Sequence
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.features import write_snapshot
 from libs import models, tables
 from libs.c360 import inputs as c360_inputs
-from libs.c360 import snapshot
 from libs.c360.inputs import latest_snapshot
 from libs.churn import evaluate, labels
 from libs.churn import model as cm
@@ -46,17 +45,16 @@ def run(spark: SparkSession, config: Config) -> None:
             variants["gbt"] = cm.gbt(train, spec, cfg.seed)
         metrics, curve_parts = [], []
         for variant, fitted in variants.items():
-            predicted = fitted.transform(test)
-            scored = predicted.withColumn(cm.PROBABILITY, cm.probability(predicted))
-            values = evaluate.scalar_metrics(scored, cm.PROBABILITY)
+            scored, values = evaluate.holdout(fitted, test)
             curve = evaluate.curves(spark, scored, cm.PROBABILITY, variant)
+            scored.unpersist()
             values["top_decile_lift"] = evaluate.top_decile_lift(curve)
             metrics += [Metric(MODEL, variant, k, v, split) for k, v in values.items()]
             curve_parts.append(curve)
             if variant == "logreg":
                 curve_parts.append(evaluate.roc_points(spark, fitted, test, variant))
             log.info("%s: ROC AUC %.3f, PR AUC %.3f, Brier %.3f, top-decile lift %.2f", variant, values["roc_auc"], values["pr_auc"], values["brier"], values["top_decile_lift"])
-        lake.write(_union(curve_parts).withColumn("run_id", F.lit(run_id)), tables.CHURN_EVALUATION, mode="overwrite")
+        lake.write(reduce(DataFrame.unionByName, curve_parts).withColumn("run_id", F.lit(run_id)), tables.CHURN_EVALUATION, mode="overwrite")
         coefs = spark.createDataFrame(cm.coefficients(best, spec), "feature string, coefficient double")
         lake.write(coefs.withColumn("odds_ratio_per_sd", F.exp("coefficient")).withColumn("run_id", F.lit(run_id)), tables.CHURN_COEFFICIENTS, mode="overwrite")
         append_metrics(spark, lake, metrics, run_id)
@@ -90,11 +88,10 @@ def _rolling(lake: Lake, config: Config) -> tuple[DataFrame, DataFrame, str]:
     frames = {}
     for cutoff in [*train_days, test_day]:
         labels.check_observable(last_day, cutoff, cfg.horizon_days)
-        write_snapshot(lake, snapshot.build(inputs, cutoff, config.features), cutoff)
-        feats = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(cutoff))
+        feats = c360_inputs.materialise_snapshot(lake, inputs, cutoff, config.features)
         frames[cutoff] = feats.join(labels.churn_labels(inputs.lines, cutoff, cfg.horizon_days, cfg.activity_days),
                                     on=["customer_id", "snapshot_date"], how="inner")
-    train = _union([frames[d] for d in train_days])
+    train = reduce(DataFrame.unionByName, [frames[d] for d in train_days])
     split = f"train {train_days[0]}..{train_days[-1]}, test {test_day}"
     return train, frames[test_day], split
 
@@ -105,28 +102,28 @@ def _supplied(lake: Lake, config: Config) -> tuple[DataFrame, DataFrame, str]:
     customers = lake.read(tables.SILVER["customers"])
     if cfg.label_column not in customers.columns:
         raise UserError(f"churn.label_column '{cfg.label_column}' is not a column of silver.customers")
-    base = customers.where(F.col(cfg.label_column).isNotNull()).withColumn(LABEL, F.col(cfg.label_column).cast("double"))
-    base = base.withColumn("snapshot_date", F.current_date())
-    if lake.exists(tables.CUSTOMER_FEATURES):
-        day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
-        feats = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)).drop("snapshot_date")
-        base = base.join(feats.drop(*[c for c in feats.columns if c in base.columns and c != "customer_id"]), on="customer_id", how="left")
+    base = _customers_with_features(lake).where(F.col(cfg.label_column).isNotNull()).withColumn(LABEL, F.col(cfg.label_column).cast("double"))
     fraction = 1 - cfg.test_fraction
     train = base.sampleBy(LABEL, {0.0: fraction, 1.0: fraction}, seed=cfg.seed)
     test = base.join(train.select("customer_id"), on="customer_id", how="left_anti")
     return train, test, f"stratified {int(100 * fraction)}/{int(100 * cfg.test_fraction)} split"
 
 
+def _customers_with_features(lake: Lake) -> DataFrame:
+    """silver.customers (labels and extra columns) dated today, with the latest feature snapshot if any."""
+    rows = lake.read(tables.SILVER["customers"]).withColumn("snapshot_date", F.current_date())
+    if not lake.exists(tables.CUSTOMER_FEATURES):
+        return rows
+    day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
+    feats = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)).drop("snapshot_date")
+    return rows.join(feats.drop(*[c for c in feats.columns if c in rows.columns and c != "customer_id"]), on="customer_id", how="left")
+
+
 def _score(spark: SparkSession, lake: Lake, config: Config, model, spec: cm.Spec, version: int) -> int:
     """gold.churn_scores for the latest snapshot (or today's customers with a supplied label)."""
     cfg = config.churn
     if cfg.label_column:
-        rows = lake.read(tables.SILVER["customers"]).withColumn("snapshot_date", F.current_date())
-        if lake.exists(tables.CUSTOMER_FEATURES):
-            day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
-            feats = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)).drop("snapshot_date")
-            rows = rows.join(feats.drop(*[c for c in feats.columns if c in rows.columns and c != "customer_id"]), on="customer_id", how="left")
-        day = dt.date.today()
+        rows, day = _customers_with_features(lake), dt.date.today()
     else:
         day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
         rows = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day))
@@ -138,17 +135,10 @@ def _score(spark: SparkSession, lake: Lake, config: Config, model, spec: cm.Spec
         F.when(p >= high, "high").when(p >= low, "medium").otherwise("low").alias("risk_band"),
         cm.reason_codes(model, spec, cfg.reason_names).alias("reasons"), F.lit(version).alias("model_version"),
     )
-    write_snapshot(lake, out, day, tables.CHURN_SCORES)
+    lake.write_snapshot(out, tables.CHURN_SCORES, day)
     bands = lake.read(tables.CHURN_SCORES).where(F.col("snapshot_date") == F.lit(day)).groupBy("risk_band").count().collect()  # three rows
     log.info("churn scores for %s: %s", day, ", ".join(f"{r.risk_band} {r['count']:,}" for r in sorted(bands, key=lambda r: r.risk_band)))
     return sum(r["count"] for r in bands)
-
-
-def _union(frames: Sequence[DataFrame]) -> DataFrame:
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame)
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

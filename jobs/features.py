@@ -7,9 +7,7 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from libs import tables
 from libs.c360 import inputs as c360_inputs
-from libs.c360 import snapshot
 from libs.config import Config
 from libs.lake import Lake
 from libs.log import get_logger, timed
@@ -24,16 +22,8 @@ def run(spark: SparkSession, config: Config) -> list[dt.date]:
     cutoffs = [dt.date.fromisoformat(c) for c in config.features.cutoffs] or [c360_inputs.default_cutoff(inputs)]
     for cutoff in cutoffs:
         with timed(log, f"features as of {cutoff}") as stats:
-            write_snapshot(lake, snapshot.build(inputs, cutoff, config.features), cutoff)
-            stats["rows"] = lake.read(tables.CUSTOMER_FEATURES).where(f"snapshot_date = '{cutoff}'").count()
+            stats["rows"] = c360_inputs.materialise_snapshot(lake, inputs, cutoff, config.features).count()
     return cutoffs
-
-
-def write_snapshot(lake: Lake, df, cutoff: dt.date, table: tables.TableId = tables.CUSTOMER_FEATURES) -> None:
-    """Replace exactly one snapshot; other snapshots stay as they are. New columns are added to the
-    table (older snapshots read them as null), so a feature set can grow without a rebuild."""
-    lake.write(df, table, mode="overwrite", replace_where=f"snapshot_date = '{cutoff.isoformat()}'",
-               partition_by=["snapshot_date"], merge_schema=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.features import write_snapshot
 from libs import tables
 from libs.c360 import profiles
 from libs.c360.inputs import latest_snapshot
@@ -23,7 +22,7 @@ def run(spark: SparkSession, config: Config) -> None:
     day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, config.profiles.snapshot)
     features = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day))
     with timed(log, f"profiles for snapshot {day}") as stats:
-        write_snapshot(lake, profiles.build(features, config.profiles), day, tables.CUSTOMER_PROFILES)
+        lake.write_snapshot(profiles.build(features, config.profiles), tables.CUSTOMER_PROFILES, day)
         written = lake.read(tables.CUSTOMER_PROFILES).where(F.col("snapshot_date") == F.lit(day))
         stats["rows"] = written.count()
     counts = written.groupBy("rfm_segment").count().orderBy(F.desc("count")).collect()  # at most a dozen segments

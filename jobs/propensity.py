@@ -4,14 +4,13 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Sequence
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.features import write_snapshot
 from libs import models, tables
 from libs.c360 import inputs as c360_inputs
-from libs.c360 import snapshot
 from libs.churn import evaluate, labels
 from libs.churn import model as cm
 from libs.churn.labels import LABEL
@@ -51,7 +50,8 @@ def run(spark: SparkSession, config: Config) -> None:
     if inputs.lines is None or inputs.products is None:
         raise UserError("propensity needs silver.order_lines and silver.products")
     top = inputs.lines.join(F.broadcast(inputs.products.select("product_id", "category")), on="product_id", how="inner")
-    categories = [r.category for r in top.groupBy("category").agg(F.sum("amount").alias("r")).orderBy(F.desc("r")).limit(cfg.top_categories).collect()]
+    by_revenue = top.groupBy("category").agg(F.sum("amount").alias("r")).orderBy(F.desc("r"), "category")
+    categories = [r.category for r in by_revenue.limit(cfg.top_categories).collect()]  # top N categories
     last_day = c360_inputs.default_cutoff(inputs)
     train_days, test_day = labels.labelled_cutoffs(last_day, cfg.horizon_days, cfg.train_cutoffs, cfg.step_days)
     spec = cm.Spec(tuple(cfg.numeric_features), ("category",))
@@ -59,18 +59,14 @@ def run(spark: SparkSession, config: Config) -> None:
     with timed(log, f"propensity for {', '.join(categories)} within {cfg.horizon_days} days") as stats:
         frames = {}
         for cutoff in [*train_days, test_day]:
-            write_snapshot(lake, snapshot.build(inputs, cutoff, config.features), cutoff)
-            feats = category_rows(lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(cutoff)), categories)
+            feats = category_rows(c360_inputs.materialise_snapshot(lake, inputs, cutoff, config.features), categories)
             frames[cutoff] = (feats.join(category_labels(inputs.lines, inputs.products, cutoff, cfg.horizon_days), on=["customer_id", "category"], how="left")
                               .withColumn(LABEL, F.coalesce(F.col("_bought"), F.lit(0.0))))
-        train = frames[train_days[0]]
-        for day in train_days[1:]:
-            train = train.unionByName(frames[day])
-        train, test = _prepare(train, spec).cache(), _prepare(frames[test_day], spec).cache()
+        train = reduce(DataFrame.unionByName, [frames[d] for d in train_days])
+        train, test = cm.prepare(train, spec, balance=False).cache(), cm.prepare(frames[test_day], spec, balance=False).cache()
         fitted = cm.fit_logistic(train, spec, reg=cfg.reg_param)
-        predicted = fitted.transform(test)
-        scored = predicted.withColumn(cm.PROBABILITY, cm.probability(predicted))
-        values = evaluate.scalar_metrics(scored, cm.PROBABILITY)
+        scored, values = evaluate.holdout(fitted, test)
+        scored.unpersist()
         split = f"train {train_days[0]}..{train_days[-1]}, test {test_day}"
         append_metrics(spark, lake, [Metric(MODEL, "logreg", k, v, split) for k, v in values.items()], run_id)
         log.info("propensity: ROC AUC %.3f, PR AUC %.3f (base rate %.3f)", values["roc_auc"], values["pr_auc"], values["base_rate"])
@@ -80,16 +76,12 @@ def run(spark: SparkSession, config: Config) -> None:
         test.unpersist()
 
 
-def _prepare(df: DataFrame, spec: cm.Spec) -> DataFrame:
-    return cm.prepare(df, spec, balance=False)
-
-
 def _score(lake: Lake, fitted, spec: cm.Spec, categories: Sequence[str], version: int) -> int:
     day = c360_inputs.latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
     rows = category_rows(lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)), categories)
     scored = fitted.transform(cm.prepare(rows, spec))
     out = scored.select("customer_id", "snapshot_date", "category", cm.probability(scored).alias("probability"), F.lit(version).alias("model_version"))
-    write_snapshot(lake, out, day, tables.PROPENSITY_SCORES)
+    lake.write_snapshot(out, tables.PROPENSITY_SCORES, day)
     return lake.read(tables.PROPENSITY_SCORES).where(F.col("snapshot_date") == F.lit(day)).count()
 
 

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from functools import reduce
 
-from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.features import write_snapshot
 from libs import models, tables
 from libs.c360 import inputs as c360_inputs
-from libs.c360 import snapshot
 from libs.churn import evaluate
 from libs.churn import model as cm
 from libs.churn.labels import LABEL
@@ -46,35 +44,23 @@ def run(spark: SparkSession, config: Config) -> None:
         raise UserError("response models need at least two campaigns: earlier ones to train on, the last to test on")
     spec = cm.Spec(tuple(cfg.numeric_features), tuple(cfg.categorical_features))
     run_id = new_run_id("response")
-    with timed(log, f"response models on {len(starts)} campaigns") as stats:
-        for start in starts:
-            write_snapshot(lake, snapshot.build(inputs, start, config.features), start)
-        feats = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date").isin(*starts))
+    with timed(log, f"response models on {len(starts)} campaigns"):
+        feats = reduce(DataFrame.unionByName, [c360_inputs.materialise_snapshot(lake, inputs, start, config.features) for start in starts])
         rows = contact_rows(feats, lake.read(tables.SILVER["campaign_contacts"]), campaigns).cache()
-        metrics, written = [], 0
+        metrics = []
         for outcome in OUTCOMES:
             labelled = rows.withColumn(LABEL, F.col(outcome).cast("double"))
             train = cm.prepare(labelled.where(F.col("snapshot_date") < F.lit(starts[-1])), spec, balance=False)
             test = cm.prepare(labelled.where(F.col("snapshot_date") == F.lit(starts[-1])), spec, balance=False)
             fitted = cm.fit_logistic(train, spec, reg=cfg.reg_param)
-            predicted = fitted.transform(test)
-            values = evaluate.scalar_metrics(predicted.withColumn(cm.PROBABILITY, cm.probability(predicted)), cm.PROBABILITY)
+            scored, values = evaluate.holdout(fitted, test)
+            scored.unpersist()
             split = f"train campaigns before {starts[-1]}, test {starts[-1]}"
             metrics += [Metric(f"response_{outcome}", "logreg", k, v, split) for k, v in values.items()]
             log.info("P(%s): ROC AUC %.3f (base rate %.3f)", outcome, values["roc_auc"], values["base_rate"])
             models.save(spark, lake, config, f"response_{outcome}", fitted, run_id, {"numeric": list(spec.numeric), "categorical": list(spec.categorical)})
         append_metrics(spark, lake, metrics, run_id)
         rows.unpersist()
-        stats["rows"] = written
-
-
-def score(models_by_outcome: dict[str, PipelineModel], spec: cm.Spec, candidates: DataFrame) -> DataFrame:
-    """Add p_clicked and p_converted to candidate contacts (customer features plus channel and offer)."""
-    out = candidates
-    for outcome, fitted in models_by_outcome.items():
-        scored = fitted.transform(cm.prepare(out, spec))
-        out = out.join(scored.select("customer_id", cm.probability(scored).alias(f"p_{outcome}")), on="customer_id", how="left")
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

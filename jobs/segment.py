@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.features import write_snapshot
 from libs import models, tables
 from libs.c360 import segment_profiles, segmentation
 from libs.c360.inputs import latest_snapshot
@@ -30,27 +29,30 @@ def run(spark: SparkSession, config: Config) -> None:
     run_id = new_run_id(MODEL)
     with timed(log, f"segment ({cfg.mode}) snapshot {day}") as stats:
         if cfg.mode == "fit":
-            model, meta, version = _fit(spark, lake, config, features, day, run_id)
+            (model, meta), version = _fit(spark, lake, config, features, day, run_id), None
         else:
             model, meta, version = models.load(lake, MODEL)
             log.info("assigning with saved segment model v%d (k=%d)", version, meta["k"])
         used = meta["features"]
+        # One assignment serves the outlier threshold, the profiles and the segments table.
         assigned = (segmentation.assign(model, segmentation.prepare(features, used), cfg, meta["centroids"], meta.get("feature_col"))
                     .unionByName(segmentation.no_activity(features, used)).cache())
-        segments = assigned.select(
-            "snapshot_date", "customer_id", "segment_id",
-            "distance", F.coalesce(F.col("nearest_distance") > F.lit(meta["outlier_threshold"]), F.lit(False)).alias("is_outlier"),
-            F.lit(version).alias("model_version"),
-        )
-        names = {int(k): v for k, v in meta["names_by_id"].items()} | {segmentation.NO_ACTIVITY_ID: segmentation.NO_ACTIVITY_NAME}
-        name_of = F.create_map(*[F.lit(x) for k, v in names.items() for x in (k, v)])
-        segments = segments.select("snapshot_date", "customer_id", "segment_id", F.element_at(name_of, F.col("segment_id")).alias("segment_name"),
-                                   "distance", "is_outlier", "model_version")
-        write_snapshot(lake, segments, day, tables.SEGMENTS)
         joined = features.join(assigned.select("customer_id", "segment_id"), on="customer_id", how="inner")
         shown = [f for f in cfg.profile_features if f in features.columns]
-        profile_df, _ = segment_profiles.build(spark, joined, shown, names)
-        write_snapshot(lake, profile_df.select(F.lit(day).alias("snapshot_date"), "*", F.lit(version).alias("model_version")), day, tables.SEGMENT_PROFILES)
+        saved_names = {int(k): v for k, v in meta["names_by_id"].items()} if "names_by_id" in meta else None
+        profile_df, names = segment_profiles.build(spark, joined, shown, saved_names, fixed={segmentation.NO_ACTIVITY_ID: segmentation.NO_ACTIVITY_NAME})
+        if version is None:  # fit: the threshold and names are part of the saved model
+            meta["outlier_threshold"] = segmentation.outlier_threshold(assigned, cfg.outlier_quantile)
+            meta["names_by_id"] = {str(i): n for i, n in names.items() if i != segmentation.NO_ACTIVITY_ID}
+            version = models.save(spark, lake, config, MODEL, model, run_id, meta)
+        name_of = F.create_map(*[F.lit(x) for k, v in names.items() for x in (k, v)])
+        segments = assigned.select(
+            "snapshot_date", "customer_id", "segment_id", F.element_at(name_of, F.col("segment_id")).alias("segment_name"), "distance",
+            F.coalesce(F.col("nearest_distance") > F.lit(meta["outlier_threshold"]), F.lit(False)).alias("is_outlier"),
+            F.lit(version).alias("model_version"),
+        )
+        lake.write_snapshot(segments, tables.SEGMENTS, day)
+        lake.write_snapshot(profile_df.select(F.lit(day).alias("snapshot_date"), "*", F.lit(version).alias("model_version")), tables.SEGMENT_PROFILES, day)
         stats["rows"] = lake.read(tables.SEGMENTS).where(F.col("snapshot_date") == F.lit(day)).count()
         assigned.unpersist()
     for row in lake.read(tables.SEGMENT_PROFILES).where(F.col("snapshot_date") == F.lit(day)).orderBy("segment_id").collect():  # k rows
@@ -58,6 +60,7 @@ def run(spark: SparkSession, config: Config) -> None:
 
 
 def _fit(spark: SparkSession, lake: Lake, config: Config, features: DataFrame, day: dt.date, run_id: str):
+    """Choose k, fit on every customer with behaviour; returns the model and its metadata so far."""
     cfg = config.segment
     used = segmentation.usable_features(features, cfg.features)
     if len(used) < 2:
@@ -67,24 +70,16 @@ def _fit(spark: SparkSession, lake: Lake, config: Config, features: DataFrame, d
     k = segmentation.best_k(scores)
     log.info("k selection: %s -> k=%d", ", ".join(f"k={s.k} silhouette={s.silhouette:.3f}" for s in scores), k)
     model = segmentation.fit(data, cfg, used, k)
-    centres = segmentation.centroids(model)
-    assigned = segmentation.assign(model, data, cfg, centres)
-    threshold = segmentation.outlier_threshold(assigned, cfg.outlier_quantile)
-    joined = features.join(assigned.select("customer_id", "segment_id"), on="customer_id", how="inner")
-    shown = [f for f in cfg.profile_features if f in features.columns]
-    _, names = segment_profiles.build(spark, joined, shown)
+    data.unpersist()
     curve = spark.createDataFrame([(s.k, s.silhouette, s.cost, s.k == k, run_id) for s in scores],
                                   "k int, silhouette double, cost double, chosen boolean, run_id string")
-    write_snapshot(lake, curve.select(F.lit(day).alias("snapshot_date"), "*"), day, tables.SEGMENT_K_SELECTION)
+    lake.write_snapshot(curve.select(F.lit(day).alias("snapshot_date"), "*"), tables.SEGMENT_K_SELECTION, day)
     chosen = next(s for s in scores if s.k == k)
     append_metrics(spark, lake, [Metric(MODEL, cfg.algorithm, "silhouette", chosen.silhouette, day.isoformat()),
                                  Metric(MODEL, cfg.algorithm, "k", float(k), day.isoformat())], run_id)
-    meta = {"k": k, "features": used, "algorithm": cfg.algorithm, "centroids": centres, "outlier_threshold": threshold,
-            "feature_col": segmentation.feature_col(cfg),
-            "names_by_id": {str(i): n for i, n in names.items()}, "snapshot": day.isoformat()}
-    version = models.save(spark, lake, config, MODEL, model, run_id, meta)
-    data.unpersist()
-    return model, meta, version
+    meta = {"k": k, "features": used, "algorithm": cfg.algorithm, "centroids": segmentation.centroids(model),
+            "feature_col": segmentation.feature_col(cfg), "snapshot": day.isoformat()}
+    return model, meta
 
 
 def main(argv: Sequence[str] | None = None) -> int:

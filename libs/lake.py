@@ -1,6 +1,7 @@
 """The one module that reads and writes Delta tables, path-based or in a metastore catalog."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Sequence
@@ -101,6 +102,15 @@ class Lake:
         merge.whenNotMatchedInsertAll().execute()
         metrics = self.last_metrics(table)
         return {"inserted": metrics.get("numTargetRowsInserted", 0), "updated": metrics.get("numTargetRowsUpdated", 0)}
+
+    def write_snapshot(self, df: DataFrame, table: TableId, day: dt.date) -> None:
+        """Replace exactly one `snapshot_date` of a snapshot table; other snapshots stay as they are.
+
+        New columns are added to the table (older snapshots read them as null), so a feature set can
+        grow without a rebuild.
+        """
+        self.write(df, table, mode="overwrite", replace_where=f"snapshot_date = '{day.isoformat()}'",
+                   partition_by=["snapshot_date"], merge_schema=True)
 
     def check_writable(self) -> None:
         """Fail early, with one line, when a local lake root can't be written."""

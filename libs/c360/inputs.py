@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from libs import tables
+from libs.c360 import snapshot
 from libs.c360.snapshot import Inputs
+from libs.config import FeaturesConfig
 from libs.errors import UserError
 from libs.lake import Lake
 
@@ -21,6 +24,13 @@ def load(lake: Lake) -> Inputs:
     if inputs.lines is None and inputs.events is None:
         raise UserError("no silver.order_lines or silver.events yet: run ingest first")
     return inputs
+
+
+def materialise_snapshot(lake: Lake, inputs: Inputs, cutoff: dt.date, cfg: FeaturesConfig) -> DataFrame:
+    """Build the features as of `cutoff`, store them as that gold.customer_features snapshot, and
+    return the stored rows (so every model reads the same, versioned features)."""
+    lake.write_snapshot(snapshot.build(inputs, cutoff, cfg), tables.CUSTOMER_FEATURES, cutoff)
+    return lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(cutoff))
 
 
 def default_cutoff(inputs: Inputs) -> dt.date:

@@ -71,12 +71,19 @@ def unique_names(names: Mapping[int, str]) -> dict[int, str]:
     return {sid: (f"{n} ({sid})" if seen[n] > 1 else n) for sid, n in names.items()}
 
 
-def build(spark: SparkSession, joined: DataFrame, features: Sequence[str], names: Mapping[int, str] | None = None) -> tuple[DataFrame, dict[int, str]]:
-    """gold.segment_profiles rows (without the snapshot column) and the names used."""
+def build(spark: SparkSession, joined: DataFrame, features: Sequence[str], names: Mapping[int, str] | None = None,
+          fixed: Mapping[int, str] | None = None) -> tuple[DataFrame, dict[int, str]]:
+    """gold.segment_profiles rows (without the snapshot column) and the names used.
+
+    `names` (saved with a model) are reused as they are; otherwise segments are named automatically.
+    `fixed` names special segments (e.g. no activity) either way.
+    """
     means, population, sizes = segment_stats(joined, features)
     total = sum(sizes.values())
     zs = {sid: z_scores(m, population) for sid, m in means.items()}
-    chosen = dict(names) if names else unique_names({sid: auto_name(z) for sid, z in zs.items()})
+    fixed = dict(fixed or {})
+    chosen = dict(names) if names else unique_names({sid: auto_name(z) for sid, z in zs.items() if sid not in fixed})
+    chosen.update(fixed)
     rows = [
         (sid, chosen.get(sid, f"Segment {sid}"), sizes[sid], sizes[sid] / total,
          {f: float(v) for f, v in means[sid].items()}, distinguishing(zs[sid]))

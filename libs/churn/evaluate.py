@@ -17,9 +17,21 @@ def scalar_metrics(scored: DataFrame, prob: str) -> dict[str, float]:
     out = {}
     for metric, name in (("areaUnderROC", "roc_auc"), ("areaUnderPR", "pr_auc")):
         out[name] = float(BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="_p", metricName=metric).evaluate(as_raw))
-    out["brier"] = float(as_raw.agg(F.avg((F.col("_p") - F.col(LABEL)) ** 2)).first()[0])
-    out["base_rate"] = float(as_raw.agg(F.avg(LABEL)).first()[0])
+    row = as_raw.agg(F.avg((F.col("_p") - F.col(LABEL)) ** 2).alias("brier"), F.avg(LABEL).alias("base_rate")).first()
+    out["brier"], out["base_rate"] = float(row.brier), float(row.base_rate)
     return out
+
+
+def holdout(fitted, test: DataFrame) -> tuple[DataFrame, dict[str, float]]:
+    """Score `test` once (cached: every metric and curve reads it) and measure it.
+
+    The caller unpersists the returned DataFrame when done with it.
+    """
+    from libs.churn.model import PROBABILITY, probability
+
+    predicted = fitted.transform(test)
+    scored = predicted.withColumn(PROBABILITY, probability(predicted)).cache()
+    return scored, scalar_metrics(scored, PROBABILITY)
 
 
 def with_decile(scored: DataFrame, prob: str) -> DataFrame:

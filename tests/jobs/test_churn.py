@@ -16,7 +16,6 @@ from libs.c360 import inputs as c360_inputs
 from libs.c360 import snapshot
 from libs.churn import leakage
 from libs.churn import model as cm
-from libs.churn.labels import LABEL
 from libs.config import FeaturesConfig, load_config
 from libs.lake import Lake
 from tests.conftest import GeneratedLake

@@ -9,7 +9,6 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import features
 from libs import tables
 from libs.c360 import inputs as c360_inputs
 from libs.c360 import profiles, snapshot
@@ -101,8 +100,8 @@ def test_rerunning_a_cutoff_replaces_only_that_snapshot(spark: SparkSession, tmp
     lake = Lake(spark, config.lake)
     tiny = _tiny(spark)
     for cutoff in (dt.date(2025, 6, 1), CUTOFF):
-        features.write_snapshot(lake, snapshot.build(tiny, cutoff, config.features), cutoff)
-    features.write_snapshot(lake, snapshot.build(tiny, CUTOFF, config.features), CUTOFF)
+        lake.write_snapshot(snapshot.build(tiny, cutoff, config.features), tables.CUSTOMER_FEATURES, cutoff)
+    lake.write_snapshot(snapshot.build(tiny, CUTOFF, config.features), tables.CUSTOMER_FEATURES, CUTOFF)
     counts = {r.snapshot_date: r["count"] for r in lake.read(tables.CUSTOMER_FEATURES).groupBy("snapshot_date").count().collect()}
     assert counts == {dt.date(2025, 6, 1): 6, CUTOFF: 6}
     assert lake.version(tables.CUSTOMER_FEATURES) == 2
