@@ -25,11 +25,12 @@ else
 $(error DATA must be 'demo' or 'cdnow', got '$(DATA)')
 endif
 
-.PHONY: setup demo test test-fast clean help
+.PHONY: setup demo test test-fast benchmark clean help
 
 help:
 	@echo "make demo [DATA=cdnow]   set up, then run the pipeline and print every table"
 	@echo "make test                set up, then run the full test suite"
+	@echo "make benchmark           MLlib ALS against the implicit library (1M and 10M interactions)"
 
 setup: $(VENV)/.installed $(JARS)/.fetched
 
@@ -55,6 +56,11 @@ data/cdnow/CDNOW_master.txt: $(VENV)/.installed
 demo: setup $(DEMO_DEPS)
 	rm -rf $(DEMO_LAKE)
 	$(PMKT) pipeline --conf-file $(DEMO_CONF)
+
+# MLlib ALS against the implicit library at 1M and 10M interactions (about 15 minutes on 2 cores).
+benchmark: setup
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) benchmarks/als_vs_implicit.py $(BENCH_ARGS)
 
 test: setup
 	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS) tests

@@ -18,6 +18,9 @@ DEV_REQUIRES = [
     "pytest==9.2.0",
     "scikit-learn==1.9.1",  # tests only: adjusted Rand index against planted segments
 ]
+BENCH_REQUIRES = [
+    "implicit==0.7.3",  # benchmarks only: the single-node ALS that MLlib is measured against
+]
 
 setup(
     name="pmkt",
@@ -27,6 +30,6 @@ setup(
     packages=find_packages(include=["jobs", "jobs.*", "libs", "libs.*"]),
     package_data={"libs": ["resources/*"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"dev": DEV_REQUIRES},
+    extras_require={"dev": DEV_REQUIRES, "bench": BENCH_REQUIRES},
     entry_points={"console_scripts": ["pmkt = libs.cli:main"]},
 )

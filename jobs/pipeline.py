@@ -30,11 +30,14 @@ def run(spark: SparkSession, config: Config) -> None:
     log.info("pipeline %s finished in %.1fs", " -> ".join(config.pipeline.steps), time.perf_counter() - start)
     tables.run(spark, config)
     from libs.lake import Lake
-    from libs.metrics import render, summary_table
+    from libs.metrics import render, render_side_by_side, summary_table
 
     rows = summary_table(Lake(spark, config.lake))
     if rows:
         print("\nmodel metrics (latest run of each model)\n" + render(rows))
+    recommenders = render_side_by_side(rows, "recommend")
+    if recommenders:
+        print(f"\nrecommenders side by side (temporal test split, top {config.recommend.top_k})\n" + recommenders)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -269,6 +269,69 @@ class ResponseConfig:
 
 
 @dataclass(frozen=True)
+class AlsConfig:
+    rank: int = 32
+    reg_param: float = 1.0
+    alpha: float = 5.0
+    max_iter: int = 10
+    blocks: int = 0  # user and item blocks; 0: the default parallelism
+    checkpoint_interval: int = 5
+    tune_trials: int = 0  # >0: random search over ranks x reg_params x alphas on a validation split
+    ranks: tuple[int, ...] = (16, 32, 64)
+    reg_params: tuple[float, ...] = (0.1, 1.0, 3.0)
+    alphas: tuple[float, ...] = (1.0, 5.0, 20.0)
+    seed: int = 5
+
+
+@dataclass(frozen=True)
+class RecommendConfig:
+    """Interaction weights, the four candidate sources, the hybrid blend, serving rules and evaluation."""
+
+    event_weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(
+        {"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "purchase": 8.0}))
+    rating_weight: float = 1.0  # a rating adds rating_weight x rating
+    min_rating: float = 0.0  # ratings below this are not positive feedback and are ignored
+    half_life_days: float = 0.0  # exponential time decay of interaction strength; 0: none
+    top_k: int = 10
+    candidates: int = 50  # per source and customer, before the blend and the serving rules
+    als: AlsConfig = field(default_factory=AlsConfig)
+    itemcf_neighbours: int = 20
+    itemcf_min_common: int = 2  # customers two items must share to be neighbours
+    itemcf_user_items: int = 20  # each customer's strongest items that count for similarity and scoring
+    content_features: int = 4096
+    content_neighbours: int = 20
+    content_min_similarity: float = 0.05
+    lsh_above: int = 5000  # catalogues with more products use BucketedRandomProjectionLSH
+    lsh_bucket_length: float = 0.5
+    lsh_tables: int = 4
+    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(
+        {"als": 1.0, "itemcf": 0.5, "content": 0.1, "basket": 0.2, "popular": 0.05}))
+    rrf_k: int = 60  # blend by reciprocal rank, weight / (rrf_k + rank); 0: by score scaled to the best
+    exclude_purchased: bool = True
+    max_per_category: int = 3  # diversification: at most this many items of one category in a top-k
+    test_days: int = 30  # evaluation: train before the last test_days, test on them
+    validation_days: int = 30  # tuning: the last validation_days of the training period
+    min_relevance: float = 0.0  # test items need at least this strength to count as relevant
+
+    def __post_init__(self) -> None:
+        unknown = set(self.event_weights) - set(schemas.EVENT_TYPES)
+        if unknown:
+            raise ConfigError(f"unknown config key 'recommend.event_weights.{sorted(unknown)[0]}' (event types are {', '.join(schemas.EVENT_TYPES)})")
+        bad = set(self.weights) - set(RECOMMEND_SOURCES)
+        if bad:
+            raise ConfigError(f"unknown config key 'recommend.weights.{sorted(bad)[0]}' (sources are {', '.join(RECOMMEND_SOURCES)})")
+        if any(w < 0 for w in (*self.event_weights.values(), *self.weights.values())):
+            raise ConfigError("config keys 'recommend.event_weights' and 'recommend.weights' must not be negative")
+        if self.top_k < 1 or self.candidates < self.top_k:
+            raise ConfigError("config keys 'recommend.top_k' and 'recommend.candidates' must satisfy 1 <= top_k <= candidates")
+        if self.max_per_category < 1 or self.test_days < 1 or self.validation_days < 1:
+            raise ConfigError("config keys 'recommend.max_per_category', 'test_days' and 'validation_days' must be positive")
+
+
+RECOMMEND_SOURCES = ("als", "itemcf", "content", "basket", "popular")
+
+
+@dataclass(frozen=True)
 class ModelsConfig:
     root: str | None = None  # default: <lake.root>/models
 
@@ -292,6 +355,7 @@ class Config:
     churn: ChurnConfig = field(default_factory=lambda: ChurnConfig(numeric_features=("recency_days", "frequency")))
     propensity: PropensityConfig = field(default_factory=PropensityConfig)
     response: ResponseConfig = field(default_factory=ResponseConfig)
+    recommend: RecommendConfig = field(default_factory=RecommendConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 

@@ -67,3 +67,18 @@ def render(rows: Sequence[tuple[str, str, str, float, str]]) -> str:
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(5)]
     fmt = "  ".join(f"{{:{'>' if i == 3 else '<'}{w}}}" for i, w in enumerate(widths))
     return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths)), *(fmt.format(*r) for r in body)])
+
+
+def render_side_by_side(rows: Sequence[tuple[str, str, str, float, str]], model: str, split: str = "test") -> str:
+    """One line per variant of `model`, one column per metric: e.g. every recommender against popularity."""
+    picked = [(v, k, x) for m, v, k, x, s in rows if m == model and s == split]
+    variants = list(dict.fromkeys(v for v, k, _ in picked if v != "all"))
+    metrics = list(dict.fromkeys(k for v, k, _ in picked if v != "all"))
+    if not variants:
+        return ""
+    value = {(v, k): x for v, k, x in picked}
+    head = ["variant", *metrics]
+    body = [[v, *(f"{value[(v, k)]:.4f}" if (v, k) in value else "" for k in metrics)] for v in variants]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(r) for r in body)])

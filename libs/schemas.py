@@ -116,9 +116,19 @@ CAMPAIGN_CONTACTS = Entity(
     keys=("contact_id",), on_existing="update", timestamp="sent_ts", derived_keys=("contact_id",),
 )
 
+RATINGS = Entity(
+    "ratings", "ratings",
+    (
+        Column("customer_id", ID, required=True), Column("product_id", ID, required=True),
+        Column("rating", DOUBLE, required=True), Column("rated_ts", TS, required=True),
+    ),
+    keys=("customer_id", "product_id"), on_existing="update", timestamp="rated_ts",
+    references=(("product_id", "products"),),
+)
+
 # Ingest order matters: references are checked against entities ingested earlier.
 ENTITIES: dict[str, Entity] = {
-    e.name: e for e in (PRODUCTS, CUSTOMERS, CAMPAIGNS, EVENTS, TRANSACTIONS, CAMPAIGN_CONTACTS)
+    e.name: e for e in (PRODUCTS, CUSTOMERS, CAMPAIGNS, EVENTS, TRANSACTIONS, CAMPAIGN_CONTACTS, RATINGS)
 }
 EVENT_TYPES = ("view", "click", "add_to_cart", "purchase")
 CONTACT_GROUPS = ("treatment", "control")

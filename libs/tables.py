@@ -36,6 +36,10 @@ CHURN_EVALUATION = TableId("gold", "churn_evaluation")
 CHURN_COEFFICIENTS = TableId("gold", "churn_coefficients")
 PROPENSITY_SCORES = TableId("gold", "propensity_scores")
 RESPONSE_SCORES = TableId("gold", "response_scores")
+CUSTOMER_INDEX = TableId("gold", "customer_index")
+PRODUCT_INDEX = TableId("gold", "product_index")
+SIMILAR_ITEMS = TableId("gold", "similar_items")
+RECOMMENDATIONS = TableId("gold", "recommendations")
 
 TRUTH_SEGMENTS = TableId("truth", "customer_segments")
 TRUTH_CHURN = TableId("truth", "churners")
@@ -51,6 +55,7 @@ CATALOGUE: tuple[TableId, ...] = (
     CUSTOMER_FEATURES, CUSTOMER_PROFILES, SEGMENTS, SEGMENT_PROFILES, SEGMENT_K_SELECTION,
     FREQUENT_ITEMSETS, ASSOCIATION_RULES, BOUGHT_TOGETHER, CROSS_SELL,
     CHURN_SCORES, CHURN_EVALUATION, CHURN_COEFFICIENTS, PROPENSITY_SCORES, RESPONSE_SCORES,
+    CUSTOMER_INDEX, PRODUCT_INDEX, SIMILAR_ITEMS, RECOMMENDATIONS,
     MODEL_METRICS, MODEL_REGISTRY,
     TRUTH_SEGMENTS, TRUTH_CHURN, TRUTH_RULES, TRUTH_UPLIFT, TRUTH_PRODUCTS, TRUTH_BAD_ROWS,
 )

@@ -49,6 +49,9 @@ def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes)
     )
 
 
+EPOCH_FORMATS = {"epoch_seconds": 1_000_000, "epoch_millis": 1_000}
+
+
 def _clean(text: Column) -> Column:
     trimmed = F.trim(text)
     return F.when(trimmed != "", trimmed)
@@ -66,7 +69,11 @@ def typed_value(kind: str, text: Column, fmt: str | None) -> Column:
     if kind == schemas.BOOL:
         low = F.lower(text)
         return F.when(low.isin(*TRUE_WORDS), True).when(low.isin(*FALSE_WORDS), False)
-    stamp = F.try_to_timestamp(text, F.lit(fmt)) if fmt else F.try_to_timestamp(text)
+    if fmt in EPOCH_FORMATS:  # Unix time, as in most ratings exports
+        number = text.try_cast("double")
+        stamp = F.timestamp_micros((number * EPOCH_FORMATS[fmt]).try_cast("long"))
+    else:
+        stamp = F.try_to_timestamp(text, F.lit(fmt)) if fmt else F.try_to_timestamp(text)
     return stamp if kind == schemas.TS else F.to_date(stamp)
 
 

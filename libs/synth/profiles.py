@@ -38,6 +38,9 @@ TIER_PRICE = (0.5, 1.0, 2.4)
 TIER_MARGIN = (0.12, 0.25, 0.40)
 BRANDS_PER_CATEGORY = 5
 TASTE_CLUSTERS_PER_CATEGORY = 2
+# One style word per taste cluster of a category: product text says which line a product belongs to,
+# as real catalogues do, so content similarity has something true to find.
+STYLES = ("urban", "heritage")
 CATEGORY_WORDS = {
     "electronics": "wireless bluetooth battery screen charger smart digital audio",
     "fashion": "cotton slim fit jacket denim leather summer casual",

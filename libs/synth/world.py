@@ -62,6 +62,7 @@ class World:
             F.round(price_base * F.element_at(F.array(*map(F.lit, P.TIER_PRICE)), tier + 1) * F.exp(0.2 * r.normal("price", F.col("pid"))), 2).alias("price"),
             F.round(F.element_at(F.array(*map(F.lit, P.TIER_MARGIN)), tier + 1) + 0.03 * r.normal("margin", F.col("pid")), 3).alias("margin"),
             F.concat_ws(" ", r.pick("adj", self._arr(P.ADJECTIVES), F.col("pid")), F.element_at(self._arr(P.TIER_NAMES), tier + 1),
+                        F.element_at(self._arr(P.STYLES), (rank % tpc + 1).cast("int")),
                         r.pick("w1", words, F.col("pid")), r.pick("w2", words, F.col("pid")), r.pick("w3", words, F.col("pid"))).alias("description"),
             (r.uniform("active", F.col("pid")) > 0.03).alias("active"),
         ).withColumn("product_name", F.concat_ws(" ", F.col("brand"), F.element_at(F.split(F.col("description"), " "), 1), F.element_at(F.split(F.col("description"), " "), 3)))

@@ -25,3 +25,16 @@ def test_append_and_read_latest_run(spark: SparkSession, tmp_path: Path) -> None
 def test_non_finite_metric_is_refused() -> None:
     with pytest.raises(ValueError, match="not finite"):
         Metric("churn", "logreg", "roc_auc", float("nan"), "test")
+
+
+def test_side_by_side_puts_variants_in_rows_and_metrics_in_columns() -> None:
+    from libs.metrics import render_side_by_side
+
+    rows = [("recommend", "popular", "ndcg@10", 0.1, "test"), ("recommend", "popular", "map@10", 0.05, "test"),
+            ("recommend", "als", "ndcg@10", 0.3, "test"), ("recommend", "all", "test_customers", 90.0, "test"),
+            ("recommend", "als_r8", "ndcg@10", 0.25, "validation"), ("churn", "logreg", "roc_auc", 0.9, "test")]
+    lines = render_side_by_side(rows, "recommend").splitlines()
+    assert [line.split() for line in lines] == [
+        ["variant", "ndcg@10", "map@10"], ["-------", "-------", "------"],
+        ["popular", "0.1000", "0.0500"], ["als", "0.3000"],
+    ]

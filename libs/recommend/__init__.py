@@ -1,0 +1,1 @@
+"""Recommendations: implicit feedback, ALS, item-CF, content, the hybrid blend and its evaluation."""

@@ -1,0 +1,95 @@
+"""Implicit feedback: one strength per (customer, product) from events, orders and ratings.
+
+Orders are the record of purchases: when silver has order lines, each line counts once with the
+`purchase` weight and purchase *events* are ignored, so a purchase is never counted twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from libs import tables
+from libs.config import RecommendConfig
+from libs.errors import UserError
+from libs.lake import Lake
+
+# The strongest kind of contact decides the words in a reason ("because you bought X").
+KIND_RANK = {"view": 1, "click": 2, "add_to_cart": 3, "rating": 4, "purchase": 5}
+KIND_VERB = {"view": "viewed", "click": "clicked", "add_to_cart": "added to cart", "rating": "rated", "purchase": "bought"}
+CONSUMED = ("purchase", "rating")  # a bought or rated item is excluded from recommendations (if configured)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Raw weighted contacts (customer_id, product_id, ts, kind, weight) and the products, if known."""
+
+    contacts: DataFrame
+    products: DataFrame | None
+
+
+def load(lake: Lake, cfg: RecommendConfig) -> Feedback:
+    """Every weighted contact in silver; raises when there is none to learn from."""
+    def maybe(entity: str) -> DataFrame | None:
+        table = tables.SILVER[entity]
+        return lake.read(table) if lake.exists(table) else None
+
+    lines, events, ratings = maybe("transactions"), maybe("events"), maybe("ratings")
+    parts = []
+    weights = dict(cfg.event_weights)
+    if lines is not None and weights.get("purchase", 0) > 0:
+        parts.append(lines.where(F.col("product_id").isNotNull()).select(
+            "customer_id", "product_id", F.col("order_ts").alias("ts"), F.lit("purchase").alias("kind"),
+            F.lit(weights["purchase"]).alias("weight")))
+    if events is not None:
+        counted = {k: w for k, w in weights.items() if w > 0 and not (k == "purchase" and lines is not None)}
+        if counted:
+            weight = F.create_map(*[F.lit(x) for kv in counted.items() for x in kv])[F.col("event_type")]
+            parts.append(events.where(F.col("product_id").isNotNull() & F.col("event_type").isin(*counted)).select(
+                "customer_id", "product_id", F.col("event_ts").alias("ts"), F.col("event_type").alias("kind"),
+                weight.cast("double").alias("weight")))
+    if ratings is not None:
+        parts.append(ratings.where(F.col("rating") >= cfg.min_rating).select(
+            "customer_id", "product_id", F.col("rated_ts").alias("ts"), F.lit("rating").alias("kind"),
+            (F.col("rating") * cfg.rating_weight).alias("weight")))
+    if not parts:
+        raise UserError("no events, order lines with products or ratings in silver: nothing to recommend from (run ingest)")
+    contacts = parts[0]
+    for part in parts[1:]:
+        contacts = contacts.unionByName(part)
+    return Feedback(contacts.where(F.col("customer_id").isNotNull()), maybe("products"))
+
+
+def strengths(contacts: DataFrame, cfg: RecommendConfig, as_of: dt.datetime) -> DataFrame:
+    """(customer_id, product_id, strength, last_ts, kind, consumed): summed weights, decayed to `as_of`.
+
+    With a half-life h, a contact `age` days old counts weight x 0.5^(age/h).
+    """
+    age_days = (F.unix_timestamp(F.lit(as_of)) - F.unix_timestamp("ts")) / 86400.0
+    decay = F.pow(F.lit(0.5), F.greatest(age_days, F.lit(0.0)) / cfg.half_life_days) if cfg.half_life_days > 0 else F.lit(1.0)
+    rank = F.create_map(*[F.lit(x) for kv in KIND_RANK.items() for x in kv])[F.col("kind")]
+    return (
+        contacts.where(F.col("ts") < F.lit(as_of))
+        .groupBy("customer_id", "product_id")
+        .agg(
+            F.sum(F.col("weight") * decay).alias("strength"),
+            F.max("ts").alias("last_ts"),
+            F.max_by("kind", rank).alias("kind"),
+            F.max(F.col("kind").isin(*CONSUMED).cast("int")).cast("boolean").alias("consumed"),
+        )
+        .where(F.col("strength") > 0)
+    )
+
+
+def window(contacts: DataFrame, start: dt.datetime, end: dt.datetime) -> DataFrame:
+    """Contacts with start <= ts < end."""
+    return contacts.where((F.col("ts") >= F.lit(start)) & (F.col("ts") < F.lit(end)))
+
+
+def latest_ts(contacts: DataFrame) -> dt.datetime:
+    latest = contacts.agg(F.max("ts")).first()[0]  # one value
+    if latest is None:
+        raise UserError("interactions have no timestamps: cannot split train and test in time")
+    return latest

@@ -1,0 +1,122 @@
+"""Recommendations end to end: beating popularity on generated data, serving rules, a ratings file."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession, Window
+from pyspark.sql import functions as F
+
+from jobs import basket, ingest, recommend
+from libs import models, tables
+from libs.config import load_config
+from libs.lake import Lake
+from libs.metrics import latest_metrics
+from tests.conftest import GeneratedLake
+
+
+def test_hybrid_and_als_beat_popularity_and_serving_rules_hold(spark: SparkSession, c360: GeneratedLake) -> None:
+    config = c360.config
+    lake = Lake(spark, config.lake)
+    if not lake.exists(tables.ASSOCIATION_RULES):
+        basket.run(spark, config)
+    recommend.run(spark, config)
+    k = config.recommend.top_k
+    ndcg = {r.variant: r.value for r in latest_metrics(lake, "recommend").where(F.col("metric") == f"ndcg@{k}").collect()}
+    assert set(ndcg) == {"popular", "als", "itemcf", "content", "basket", "hybrid"}
+    assert ndcg["hybrid"] >= 1.5 * ndcg["popular"]
+    assert ndcg["als"] > ndcg["popular"]
+
+    recs = lake.read(tables.RECOMMENDATIONS)
+    customers = lake.read(tables.SILVER["customers"]).select("customer_id")
+    # Everyone gets a full list, cold-start customers included, ranked 1..k without gaps.
+    per_customer = recs.groupBy("customer_id").agg(F.count(F.lit(1)).alias("n"), F.max("rank").alias("top"))
+    assert per_customer.where((F.col("n") != k) | (F.col("top") != k)).count() == 0
+    assert customers.join(per_customer, on="customer_id", how="left_anti").count() == 0
+    bought = lake.read(tables.SILVER["transactions"]).select("customer_id", "product_id").distinct()
+    assert recs.join(bought, on=["customer_id", "product_id"], how="inner").count() == 0
+    products = lake.read(tables.SILVER["products"])
+    assert recs.join(products.where(~F.col("active")), on="product_id", how="inner").count() == 0
+    per_category = recs.join(products, on="product_id", how="inner").groupBy("customer_id", "category").count()
+    assert per_category.agg(F.max("count")).first()[0] <= config.recommend.max_per_category
+    # Scores fall with rank, and every row says why.
+    order = Window.partitionBy("customer_id").orderBy("rank")
+    assert recs.withColumn("prev", F.lag("score").over(order)).where(F.col("score") > F.col("prev")).count() == 0
+    assert recs.where(F.col("reason").isNull() | F.col("source").isNull()).count() == 0
+    assert {r.source for r in recs.select("source").distinct().collect()} >= {"als", "popular"}
+    assert recs.where(F.col("reason").startswith("itemcf: because you ")).count() > recs.count() / 2
+    # Customers with no contact at all get their segment's (or everyone's) popular items.
+    contacts = lake.read(tables.SILVER["events"]).select("customer_id").union(lake.read(tables.SILVER["transactions"]).select("customer_id"))
+    cold = recs.join(contacts.distinct(), on="customer_id", how="left_anti")
+    assert cold.count() > 0
+    assert {r.source for r in cold.select("source").distinct().collect()} == {"popular"}
+    neighbours = lake.read(tables.SIMILAR_ITEMS)
+    assert {r.method for r in neighbours.select("method").distinct().collect()} == {"itemcf", "content"}
+    assert neighbours.groupBy("method", "product_id").count().agg(F.max("count")).first()[0] == config.recommend.itemcf_neighbours
+    _, meta, _ = models.load(lake, "recommend_als")
+    assert meta["rank"] == config.recommend.als.rank
+
+
+def _ratings(seed: int, users: range, start: dt.datetime) -> list[str]:
+    """Two taste groups: even users rate 5 of items I00-I09 high, odd users 5 of I10-I19; plus 2 low
+    ratings in the other group, which min_rating turns away."""
+    rng = random.Random(seed)
+    rows = []
+    for u in users:
+        own = list(range(0, 10)) if u % 2 == 0 else list(range(10, 20))
+        other = [i for i in range(20) if i not in own]
+        for n, item in enumerate(rng.sample(own, 5) + rng.sample(other, 2)):
+            rating = rng.choice([4, 5]) if item in own else rng.choice([1, 2])
+            when = start + dt.timedelta(days=n * 10 + rng.random())
+            rows.append(f"{u},I{item:02d},{rating},{int(when.timestamp())}")
+    return rows
+
+
+def test_ratings_file_end_to_end_with_stable_ids(spark: SparkSession, tmp_path: Path) -> None:
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    (tmp_path / "ratings").mkdir()
+    first = _ratings(1, range(40), start)
+    (tmp_path / "ratings" / "part1.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(first) + "\n3,I01,five,1704067200\n")
+    conf = tmp_path / "ratings.yaml"
+    conf.write_text(f"""lake: {{root: {tmp_path / 'lake'}}}
+ingest:
+  check_references: false
+  sources:
+    ratings:
+      path: {tmp_path / 'ratings'}
+      timestamp_format: epoch_seconds
+      columns: {{customer_id: userId, product_id: movieId, rating: rating, rated_ts: timestamp}}
+recommend:
+  min_rating: 3.0
+  top_k: 3
+  candidates: 10
+  test_days: 15
+  itemcf_min_common: 1
+  als: {{rank: 4, max_iter: 8, reg_param: 0.1, alpha: 2.0}}
+""")
+    config = load_config(conf)
+    [report] = ingest.run(spark, config)
+    assert (report.input, report.inserted, report.quarantined) == (len(first) + 1, len(first), 1)
+    recommend.run(spark, config)
+    lake = Lake(spark, config.lake)
+    index = {r.customer_id: r.user_idx for r in lake.read(tables.CUSTOMER_INDEX).collect()}
+    assert len(index) == 40
+    recs = lake.read(tables.RECOMMENDATIONS).collect()
+    assert len(recs) == 40 * 3
+    own = [int(r.product_id[1:]) // 10 == int(r.customer_id) % 2 for r in recs]
+    assert sum(own) / len(own) >= 0.9  # the planted taste groups decide what is recommended
+    rated = {(c, p) for c, p, r, _ in (line.split(",") for line in first) if float(r) >= 3}
+    assert not {(r.customer_id, r.product_id) for r in recs} & rated  # a rated item counts as consumed
+    metrics = {(r.variant, r.metric) for r in latest_metrics(lake, "recommend").collect()}
+    assert ("als", "ndcg@3") in metrics and ("hybrid", "map@3") in metrics
+
+    # New customers arrive: they get new integers, and nobody's id changes.
+    (tmp_path / "ratings" / "part2.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(_ratings(2, range(40, 46), start)) + "\n")
+    ingest.run(spark, config)
+    recommend.run(spark, config)
+    again = {r.customer_id: r.user_idx for r in lake.read(tables.CUSTOMER_INDEX).collect()}
+    assert {c: again[c] for c in index} == index
+    assert sorted(again[str(u)] for u in range(40, 46)) == list(range(40, 46))
+    assert lake.read(tables.RECOMMENDATIONS).where(F.col("customer_id") == "45").count() == 3

@@ -1,0 +1,145 @@
+"""Tiny-input oracles for the recommendation building blocks."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from chispa import assert_df_equality
+from pyspark.ml import PipelineModel
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from libs import tables
+from libs.config import AlsConfig, LakeConfig, RecommendConfig
+from libs.lake import Lake
+from libs.recommend import als, hybrid, ids, interactions, similarity
+
+STRENGTHS = "customer_id string, product_id string, strength double, last_ts timestamp, kind string, consumed boolean"
+T0 = dt.datetime(2025, 6, 1)
+
+
+def _strengths(spark: SparkSession, rows: list[tuple[str, str, float]]) -> object:
+    return spark.createDataFrame([(c, p, s, T0, "view", False) for c, p, s in rows], STRENGTHS)
+
+
+def test_cooccurrence_cosine_matches_hand_computation(spark: SparkSession) -> None:
+    # U_A = {u1, u2, u3}, U_B = {u1, u2}, U_C = {u2, u3}, U_D = {u4}
+    items = _strengths(spark, [("u1", "A", 1.0), ("u1", "B", 1.0), ("u2", "A", 3.0), ("u2", "B", 1.0), ("u2", "C", 1.0),
+                               ("u3", "A", 1.0), ("u3", "C", 2.0), ("u4", "D", 1.0)])
+    got = {(r.product_id, r.neighbour_id): (r.similarity, r.common, r.rank) for r in similarity.cooccurrence(items, 5, 1).collect()}
+    ab, bc = 2 / math.sqrt(3 * 2), 1 / math.sqrt(2 * 2)
+    expected = {("A", "B"): (ab, 2, 1), ("A", "C"): (ab, 2, 2), ("B", "A"): (ab, 2, 1), ("B", "C"): (bc, 1, 2),
+                ("C", "A"): (ab, 2, 1), ("C", "B"): (bc, 1, 2)}
+    assert got.keys() == expected.keys()
+    for pair, (sim, common, rank) in expected.items():
+        assert got[pair] == (pytest.approx(sim), common, rank)
+    # min_common 2 drops B-C; neighbours 1 keeps only the best per item
+    strict = {(r.product_id, r.neighbour_id) for r in similarity.cooccurrence(items, 1, 2).collect()}
+    assert strict == {("A", "B"), ("B", "A"), ("C", "A")}
+
+
+def test_item_scores_sum_similarity_times_strength_and_name_the_anchor(spark: SparkSession) -> None:
+    neighbours = spark.createDataFrame([("A", "X", 0.5), ("B", "X", 0.25), ("B", "Y", 0.9)], "product_id string, neighbour_id string, similarity double")
+    items = spark.createDataFrame([("u1", "A", 2.0, "purchase"), ("u1", "B", 1.0, "view")], "customer_id string, product_id string, strength double, kind string")
+    got = {r.product_id: (r.score, r.anchor_id, r.anchor_kind) for r in similarity.score_customers(items, neighbours, 5, normalise=False).collect()}
+    assert got == {"X": (pytest.approx(2 * 0.5 + 1 * 0.25), "A", "purchase"), "Y": (pytest.approx(0.9), "B", "view")}
+    profile = {r.product_id: r.score for r in similarity.score_customers(items, neighbours, 5, normalise=True).collect()}
+    assert profile["X"] == pytest.approx(1.25 / 3) and profile["Y"] == pytest.approx(0.9 / 3)
+    reason = spark.range(1).select(similarity.because("itemcf", F.lit("A"), F.lit("purchase")).alias("r")).first().r
+    assert reason == "itemcf: because you bought A"
+
+
+def test_content_similarity_equals_the_dot_product_and_reaches_new_products(spark: SparkSession) -> None:
+    products = spark.createDataFrame([
+        ("P1", "Trail shoe", "waterproof trail running shoe", "shoes", "Apex"),
+        ("P2", "Road sandal", "light road sandal", "shoes", "Luma"),
+        ("P3", "Espresso cup", "ceramic espresso cup", "kitchen", "Luma"),
+        ("P4", "Trail boot", "waterproof trail hiking boot", "shoes", "Orbit"),  # new: nobody has touched it
+    ], "product_id string, product_name string, description string, category string, brand string")
+    model = similarity.content_model(products, 256)
+    vectors = similarity.content_vectors(model, products)
+    dense = {r.product_id: np.array(r.v) for r in vectors.select("product_id", vector_to_array("features").alias("v")).collect()}
+    exact = {(r.product_id, r.neighbour_id): r.similarity for r in similarity.content_exact(vectors, 3, 0.0).collect()}
+    for (a, b), sim in exact.items():
+        assert sim == pytest.approx(float(dense[a] @ dense[b]))
+        assert np.linalg.norm(dense[a]) == pytest.approx(1.0)
+    assert ("P1", "P3") not in exact  # no shared token, no similarity
+    lsh = {(r.product_id, r.neighbour_id): r.similarity for r in similarity.content_lsh(vectors, 3, 0.0, 4.0, 3, 1).collect()}
+    assert lsh and all(sim == pytest.approx(exact.get(pair, 0.0), abs=1e-9) for pair, sim in lsh.items())  # orthogonal pairs: 0
+    items = spark.createDataFrame([("u1", "P1", 1.0, "view")], "customer_id string, product_id string, strength double, kind string")
+    top = similarity.score_customers(items, similarity.content_exact(vectors, 3, 0.0), 1, normalise=True).first()
+    assert (top.product_id, top.anchor_id) == ("P4", "P1")
+
+
+def test_serving_excludes_purchased_and_inactive_caps_categories_and_ranks(spark: SparkSession) -> None:
+    candidates = spark.createDataFrame([
+        ("u1", "A1", 0.9), ("u1", "A2", 0.8), ("u1", "A3", 0.7), ("u1", "B1", 0.6), ("u1", "B2", 0.5), ("u1", "C1", 0.4), ("u1", "Z9", 0.3),
+        ("u2", "A1", 0.1),
+    ], "customer_id string, product_id string, score double").withColumn("source", F.lit("als")).withColumn("reason", F.lit("r"))
+    products = spark.createDataFrame([("A1", "a", True), ("A2", "a", True), ("A3", "a", True), ("B1", "b", False), ("B2", "b", True), ("C1", "c", True)],
+                                     "product_id string, category string, active boolean")
+    purchased = spark.createDataFrame([("u1", "A1")], "customer_id string, product_id string")
+    got = hybrid.serve(candidates, purchased, products, top_k=4, max_per_category=1)
+    expected = spark.createDataFrame([("u1", 1, "A2", 0.8), ("u1", 2, "B2", 0.5), ("u1", 3, "C1", 0.4), ("u1", 4, "Z9", 0.3), ("u2", 1, "A1", 0.1)],
+                                     "customer_id string, rank int, product_id string, score double")
+    assert_df_equality(got.select("customer_id", "rank", "product_id", "score"), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_cold_start_gets_segment_popular_else_overall_popular(spark: SparkSession) -> None:
+    strengths = _strengths(spark, [("a1", "X", 1.0), ("a2", "X", 1.0), ("a1", "Y", 1.0), ("b1", "Z", 1.0), ("b2", "Z", 1.0), ("b3", "Z", 1.0), ("b1", "Y", 1.0)])
+    segments = spark.createDataFrame([("a1", 0, "Savers"), ("a2", 0, "Savers"), ("b1", 1, "Spenders"), ("b2", 1, "Spenders"), ("b3", 1, "Spenders"), ("new_a", 0, "Savers")],
+                                     "customer_id string, segment_id int, segment_name string")
+    customers = spark.createDataFrame([("new_a",), ("stranger",)], "customer_id string")
+    got = {(r.customer_id, r.product_id): (r.score, r.reason) for r in hybrid.popular(strengths, customers, segments, 2).collect()}
+    assert got == {
+        ("new_a", "X"): (2.0, "popular with Savers"), ("new_a", "Y"): (1.0, "popular with Savers"),
+        ("stranger", "Z"): (3.0, "popular overall"), ("stranger", "X"): (2.0, "popular overall"),  # X ties Y, wins by id
+    }
+
+
+def test_reciprocal_rank_blend(spark: SparkSession) -> None:
+    cands = spark.createDataFrame([("u", "A", 5.0, "als", "ra"), ("u", "B", 4.0, "als", "rb"), ("u", "B", 0.2, "itemcf", "because B")],
+                                  "customer_id string, product_id string, score double, source string, reason string")
+    got = {r.product_id: (r.score, r.source, r.reason) for r in hybrid.blend([cands], {"als": 1.0, "itemcf": 3.0}, rrf_k=10).collect()}
+    assert got == {"A": (pytest.approx(1 / 11), "als", "ra"), "B": (pytest.approx(1 / 12 + 3 / 11), "itemcf", "because B")}
+    als_led = {r.product_id: (r.source, r.reason) for r in hybrid.blend([cands], {"als": 10.0, "itemcf": 1.0}, rrf_k=10).collect()}
+    assert als_led["B"] == ("als", "because B")  # ALS leads, the item-CF anchor explains
+    scaled = {r.product_id: r.score for r in hybrid.blend([cands], {"als": 1.0, "itemcf": 3.0}, rrf_k=0).collect()}
+    assert scaled == {"A": pytest.approx(1.0), "B": pytest.approx(0.8 + 3.0)}
+
+
+def test_strength_sums_weights_with_half_life_decay(spark: SparkSession) -> None:
+    contacts = spark.createDataFrame([
+        ("u", "A", T0 - dt.timedelta(days=10), "purchase", 8.0), ("u", "A", T0 - dt.timedelta(days=20), "view", 1.0),
+        ("u", "B", T0 + dt.timedelta(days=1), "view", 1.0),  # after as_of: not counted
+    ], "customer_id string, product_id string, ts timestamp, kind string, weight double")
+    got = interactions.strengths(contacts, RecommendConfig(half_life_days=10.0), T0).collect()
+    assert [(r.product_id, r.kind, r.consumed) for r in got] == [("A", "purchase", True)]
+    assert got[0].strength == pytest.approx(8 * 0.5 + 1 * 0.25)
+
+
+def test_id_index_is_stable_and_only_grows(spark: SparkSession, tmp_path: Path) -> None:
+    lake = Lake(spark, LakeConfig(root=str(tmp_path / "lake")))
+    first = ids.update(lake, tables.CUSTOMER_INDEX, spark.createDataFrame([("c",), ("a",), ("b",), ("a",)], "customer_id string"), "customer_id", "user_idx")
+    assert {r.customer_id: r.user_idx for r in first.collect()} == {"a": 0, "b": 1, "c": 2}
+    second = ids.update(lake, tables.CUSTOMER_INDEX, spark.createDataFrame([("d",), ("a",), ("0",)], "customer_id string"), "customer_id", "user_idx")
+    assert {r.customer_id: r.user_idx for r in second.collect()} == {"a": 0, "b": 1, "c": 2, "0": 3, "d": 4}
+
+
+def test_als_save_and_load_round_trip(spark: SparkSession, tmp_path: Path) -> None:
+    rows = [(u, i, 1.0 + (u + i) % 3) for u in range(12) for i in range(8) if (u + i) % 2 == 0]
+    train = spark.createDataFrame(rows, "user_idx int, item_idx int, strength double")
+    model = als.fit(spark, train, AlsConfig(rank=4, max_iter=5, reg_param=0.1, alpha=2.0, seed=3))
+    path = str(tmp_path / "als")
+    PipelineModel(stages=[model]).write().overwrite().save(path)
+    loaded = PipelineModel.load(path).stages[0]
+    assert (loaded.rank, loaded.getColdStartStrategy(), loaded.getUserCol()) == (4, "drop", "user_idx")
+    users = spark.createDataFrame([(u,) for u in range(3)], "user_idx int")
+    before = {(r.user_idx, r.item_idx): r.score for r in als.candidates(model, users, 3).collect()}
+    after = {(r.user_idx, r.item_idx): r.score for r in als.candidates(loaded, users, 3).collect()}
+    assert before.keys() == after.keys() and len(before) == 9
+    assert all(after[k] == pytest.approx(v, rel=1e-6) for k, v in before.items())
