@@ -27,6 +27,7 @@ from pyspark.sql import functions as F  # noqa: E402
 
 SIZES = {"1m": (20_000, 4_000, 1_000_000), "10m": (200_000, 40_000, 10_000_000)}
 RANK, ITERATIONS, REG, ALPHA, K, GROUPS = 32, 10, 0.05, 10.0, 10, 50
+RAW_PER_PAIR = 1.25  # draws per distinct (user, item) pair wanted: repeats merge into one stronger pair
 
 
 @dataclass
@@ -45,9 +46,9 @@ def generate(spark: SparkSession, users: int, items: int, n: int, seed: int = 7)
     per_group = items // GROUPS
     user = (F.abs(F.xxhash64(F.lit(seed), F.lit("user"), F.col("id"))) % users).cast("int")
     group = F.when(u("own") < 0.8, user % GROUPS).otherwise((u("other") * GROUPS).cast("int"))
-    rank_in_group = F.least((F.pow(u("zipf"), 2.5) * per_group).cast("int"), F.lit(per_group - 1))
+    rank_in_group = F.least((F.pow(u("zipf"), 1.5) * per_group).cast("int"), F.lit(per_group - 1))
     return (
-        spark.range(n).select(
+        spark.range(int(n * RAW_PER_PAIR)).select(
             user.alias("user"), (group * per_group + rank_in_group).cast("int").alias("item"),
             (1.0 + F.floor(u("w") * 4)).alias("strength"), (u("t") * 100).cast("int").alias("day"))
         .groupBy("user", "item").agg(F.sum("strength").alias("strength"), F.max("day").alias("day"))
@@ -84,14 +85,14 @@ def mllib(spark: SparkSession, train: DataFrame, truth: DataFrame, name: str, **
     return Result(name, fit_s, rec_s, ndcg(spark, recs, truth))
 
 
-def implicit_peer(spark: SparkSession, train_path: str, truth: DataFrame, users: int, items: int) -> Result:
+def implicit_peer(spark: SparkSession, train_path: str, truth: DataFrame, users: int, items: int, use_cg: bool) -> Result:
     import implicit
     import scipy.sparse as sp
 
     table = pq.read_table(train_path, columns=["user", "item", "strength"])
     user_items = sp.csr_matrix((table["strength"].to_numpy(), (table["user"].to_numpy(), table["item"].to_numpy())), shape=(users, items))
     model = implicit.cpu.als.AlternatingLeastSquares(factors=RANK, regularization=REG, alpha=ALPHA, iterations=ITERATIONS,
-                                                     random_state=1, num_threads=os.cpu_count() or 1)
+                                                     random_state=1, num_threads=os.cpu_count() or 1, use_cg=use_cg)
     start = time.perf_counter()
     model.fit(user_items, show_progress=False)
     fit_s = time.perf_counter() - start
@@ -101,7 +102,7 @@ def implicit_peer(spark: SparkSession, train_path: str, truth: DataFrame, users:
     rec_s = time.perf_counter() - start
     rows = [(int(u), [float(i) for i in row]) for u, row in zip(who, ids)]
     recs = spark.createDataFrame(rows, "user int, prediction array<double>")
-    return Result("implicit", fit_s, rec_s, ndcg(spark, recs, truth))
+    return Result("implicit (conjugate gradient)" if use_cg else "implicit (exact solve, as MLlib)", fit_s, rec_s, ndcg(spark, recs, truth))
 
 
 def run_size(spark: SparkSession, label: str, users: int, items: int, n: int, workdir: str) -> list[Result]:
@@ -113,11 +114,12 @@ def run_size(spark: SparkSession, label: str, users: int, items: int, n: int, wo
     train_path = os.path.join(workdir, f"{label}_train")
     train.write.mode("overwrite").parquet(train_path)
     train = spark.read.parquet(train_path).cache()
-    print(f"\n{label}: {train.count():,} train interactions, {users:,} users x {items:,} items", flush=True)
+    print(f"\n{label}: {data.count():,} interactions, {train.count():,} in train, {users:,} users x {items:,} items", flush=True)
     truth = truth_lists(test, train).cache()
     truth.count()
     cores = spark.sparkContext.defaultParallelism
-    results = [implicit_peer(spark, train_path, truth, users, items)]
+    results = [implicit_peer(spark, train_path, truth, users, items, use_cg=True),
+               implicit_peer(spark, train_path, truth, users, items, use_cg=False)]
     results.append(mllib(spark, train, truth, "mllib defaults (10x10 blocks)"))
     results.append(mllib(spark, train, truth, f"mllib {cores}x{cores} blocks", numUserBlocks=cores, numItemBlocks=cores))
     results.append(mllib(spark, train, truth, f"mllib {cores}x{cores} blocks, MEMORY_ONLY", numUserBlocks=cores, numItemBlocks=cores,
@@ -133,7 +135,7 @@ def main() -> None:
     args = parser.parse_args()
     spark = (SparkSession.builder.master(args.master).appName("als-benchmark")
              .config("spark.driver.memory", "12g").config("spark.sql.shuffle.partitions", "8")
-             .config("spark.ui.enabled", "false").getOrCreate())
+             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     with tempfile.TemporaryDirectory() as workdir:
         spark.sparkContext.setCheckpointDir(os.path.join(workdir, "checkpoints"))

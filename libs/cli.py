@@ -20,6 +20,7 @@ JOBS = {
     "propensity": ("jobs.propensity", "P(buying in each top category within D days)"),
     "response": ("jobs.response", "P(click) and P(convert) of a campaign contact"),
     "recommend": ("jobs.recommend", "ALS, item-CF, content and basket blended into gold.recommendations, evaluated vs popularity"),
+    "campaign": ("jobs.campaign", "audiences, budgeted next-best-offer plan, trigger actions, campaign evaluation"),
     "pipeline": ("jobs.pipeline", "run the steps in pipeline.steps, then print every table"),
     "tables": ("jobs.tables", "list every Delta table with its version and row count"),
 }

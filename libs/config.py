@@ -332,6 +332,87 @@ RECOMMEND_SOURCES = ("als", "itemcf", "content", "basket", "popular")
 
 
 @dataclass(frozen=True)
+class AudienceRule:
+    """A named audience: `when` is Spark SQL over the customer view (profiles, segments, scores)."""
+
+    name: str
+    when: str
+    reason: str = ""  # shown in gold.audiences; default: the condition itself
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    cost: float  # per contact
+    capacity: int  # contacts per campaign
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    id: str
+    audience: str
+    channels: tuple[str, ...]
+    budget: float
+    name: str = ""
+    control_share: float = 0.1
+    offer_types: tuple[str, ...] = ("product", "cross_sell", "category")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.control_share < 1:
+            raise ConfigError(f"campaign '{self.id}': control_share must be in [0, 1)")
+        if self.budget < 0:
+            raise ConfigError(f"campaign '{self.id}': budget must not be negative")
+        bad = set(self.offer_types) - set(OFFER_TYPES)
+        if bad:
+            raise ConfigError(f"campaign '{self.id}': unknown offer type '{sorted(bad)[0]}' (offer types are {', '.join(OFFER_TYPES)})")
+
+
+OFFER_TYPES = ("product", "cross_sell", "category")
+TRIGGER_KINDS = ("cart_abandoned", "churn_risk_high", "birthday", "first_purchase")
+
+
+@dataclass(frozen=True)
+class TriggerRule:
+    """An automation rule: `kind` is one of TRIGGER_KINDS; `hours`/`days` parameterise it."""
+
+    name: str
+    kind: str
+    action: str
+    channel: str = "email"
+    hours: int = 24  # cart_abandoned: no purchase within this many hours of the cart
+    days: int = 7  # birthday: in the next `days`; cart_abandoned and first_purchase: look back `days`
+
+    def __post_init__(self) -> None:
+        if self.kind not in TRIGGER_KINDS:
+            raise ConfigError(f"trigger '{self.name}': kind must be one of {', '.join(TRIGGER_KINDS)}, got '{self.kind}'")
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    snapshot: str | None = None  # None: the latest feature snapshot
+    suppression_path: str | None = None  # CSV (with header) or Parquet with a customer_id column
+    audiences: tuple[AudienceRule, ...] = ()
+    channels: Mapping[str, ChannelConfig] = field(default_factory=lambda: MappingProxyType({}))
+    campaigns: tuple[CampaignSpec, ...] = ()
+    max_contacts: int = 2  # frequency cap: at most this many contacts per customer ...
+    cap_window_days: int = 30  # ... in this many days, across campaigns
+    offers_per_source: int = 3
+    templates: Mapping[str, str] = field(default_factory=_empty)  # "<segment>/<offer type>", "<offer type>" or "default"
+    triggers: tuple[TriggerRule, ...] = ()
+    alpha: float = 0.05  # significance level of the treatment-vs-control tests (Holm-adjusted per campaign)
+
+    def __post_init__(self) -> None:
+        names = [a.name for a in self.audiences]
+        for spec in self.campaigns:
+            if spec.audience not in names:
+                raise ConfigError(f"campaign '{spec.id}': unknown audience '{spec.audience}' (audiences: {', '.join(names)})")
+            for channel in spec.channels:
+                if channel not in self.channels:
+                    raise ConfigError(f"campaign '{spec.id}': unknown channel '{channel}' (channels: {', '.join(self.channels)})")
+        if self.templates and "default" not in self.templates:
+            raise ConfigError("config key 'campaign.templates' must have a 'default' template")
+
+
+@dataclass(frozen=True)
 class ModelsConfig:
     root: str | None = None  # default: <lake.root>/models
 
@@ -356,6 +437,7 @@ class Config:
     propensity: PropensityConfig = field(default_factory=PropensityConfig)
     response: ResponseConfig = field(default_factory=ResponseConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    campaign: CampaignConfig = field(default_factory=CampaignConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 

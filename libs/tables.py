@@ -40,6 +40,10 @@ CUSTOMER_INDEX = TableId("gold", "customer_index")
 PRODUCT_INDEX = TableId("gold", "product_index")
 SIMILAR_ITEMS = TableId("gold", "similar_items")
 RECOMMENDATIONS = TableId("gold", "recommendations")
+AUDIENCES = TableId("gold", "audiences")
+CAMPAIGN_PLAN = TableId("gold", "campaign_plan")
+ACTIONS = TableId("gold", "actions")
+CAMPAIGN_METRICS = TableId("gold", "campaign_metrics")
 
 TRUTH_SEGMENTS = TableId("truth", "customer_segments")
 TRUTH_CHURN = TableId("truth", "churners")
@@ -56,6 +60,7 @@ CATALOGUE: tuple[TableId, ...] = (
     FREQUENT_ITEMSETS, ASSOCIATION_RULES, BOUGHT_TOGETHER, CROSS_SELL,
     CHURN_SCORES, CHURN_EVALUATION, CHURN_COEFFICIENTS, PROPENSITY_SCORES, RESPONSE_SCORES,
     CUSTOMER_INDEX, PRODUCT_INDEX, SIMILAR_ITEMS, RECOMMENDATIONS,
+    AUDIENCES, CAMPAIGN_PLAN, ACTIONS, CAMPAIGN_METRICS,
     MODEL_METRICS, MODEL_REGISTRY,
     TRUTH_SEGMENTS, TRUTH_CHURN, TRUTH_RULES, TRUTH_UPLIFT, TRUTH_PRODUCTS, TRUTH_BAD_ROWS,
 )
