@@ -25,7 +25,7 @@ else
 $(error DATA must be 'demo' or 'cdnow', got '$(DATA)')
 endif
 
-.PHONY: setup demo test test-fast benchmark clean help
+.PHONY: setup browser demo test test-fast benchmark clean help
 
 help:
 	@echo "make demo [DATA=cdnow]   set up, then run the pipeline and print every table"
@@ -62,7 +62,13 @@ benchmark: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/als_vs_implicit.py $(BENCH_ARGS)
 
-test: setup
+# The report test renders the page in headless Chromium (Debian's chromium package).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
 	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS) tests
 
 test-fast: setup

@@ -12,6 +12,7 @@ INSTALL_REQUIRES = [
     "numpy==2.4.6",
     "pyarrow==26.0.1",
     "PyYAML==6.0.3",
+    "matplotlib==3.11.2",  # the report's plots
 ]
 DEV_REQUIRES = [
     "chispa==0.12.0",

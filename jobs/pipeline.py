@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -38,6 +39,10 @@ def run(spark: SparkSession, config: Config) -> None:
     recommenders = render_side_by_side(rows, "recommend")
     if recommenders:
         print(f"\nrecommenders side by side (temporal test split, top {config.recommend.top_k})\n" + recommenders)
+    if "report" in config.pipeline.steps:
+        from jobs.report import report_path
+
+        print(f"\nreport: {os.path.abspath(report_path(config))}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ JOBS = {
     "response": ("jobs.response", "P(click) and P(convert) of a campaign contact"),
     "recommend": ("jobs.recommend", "ALS, item-CF, content and basket blended into gold.recommendations, evaluated vs popularity"),
     "campaign": ("jobs.campaign", "audiences, budgeted next-best-offer plan, trigger actions, campaign evaluation"),
+    "report": ("jobs.report", "one self-contained HTML report: data, segments, RFM, recommenders, rules, churn, campaigns"),
     "pipeline": ("jobs.pipeline", "run the steps in pipeline.steps, then print every table"),
     "tables": ("jobs.tables", "list every Delta table with its version and row count"),
 }

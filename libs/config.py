@@ -413,6 +413,12 @@ class CampaignConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    path: str | None = None  # default: <lake.root>/reports/index.html
+    top_rules: int = 10
+
+
+@dataclass(frozen=True)
 class ModelsConfig:
     root: str | None = None  # default: <lake.root>/models
 
@@ -438,6 +444,7 @@ class Config:
     response: ResponseConfig = field(default_factory=ResponseConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 

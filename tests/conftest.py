@@ -81,3 +81,13 @@ def c360(spark: SparkSession, generated: GeneratedLake) -> GeneratedLake:
     profiles.run(spark, generated.config)
     segment.run(spark, generated.config)
     return generated
+
+
+@pytest.fixture(scope="session")
+def modelled(spark: SparkSession, c360: GeneratedLake) -> GeneratedLake:
+    """Every model job, once, on the Customer 360 lake: the input of campaigns and the report."""
+    from jobs import basket, churn, propensity, recommend, response
+
+    for job in (basket, recommend, churn, propensity, response):
+        job.run(spark, c360.config)
+    return c360

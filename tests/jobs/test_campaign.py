@@ -1,7 +1,6 @@
 """The campaign job on generated data, planted uplift recovery, and the feedback loop into features."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs import campaign, recommend, response
+from jobs import campaign
 from libs import tables
 from libs.c360 import snapshot
 from libs.campaign import evaluation
@@ -17,15 +16,12 @@ from libs.config import FeaturesConfig, GenerateConfig, load_config
 from libs.lake import Lake
 from libs.synth import facts
 from libs.synth.world import World
-from tests.conftest import GeneratedLake, test_config
+from tests.conftest import GeneratedLake
 
 
-def test_consent_suppression_caps_control_and_idempotent_actions(spark: SparkSession, c360: GeneratedLake, tmp_path: Path) -> None:
-    base = c360.config
+def test_consent_suppression_caps_control_and_idempotent_actions(spark: SparkSession, modelled: GeneratedLake, tmp_path: Path) -> None:
+    base = modelled.config
     lake = Lake(spark, base.lake)
-    if not lake.exists(tables.RECOMMENDATIONS):
-        recommend.run(spark, base)
-    response.run(spark, base)
     view = lake.read(tables.CUSTOMER_PROFILES)
     # Suppress five consenting repeat buyers who would otherwise be in the audience.
     blocked = [r.customer_id for r in view.where(F.col("consent") & (F.col("frequency") >= 2)).orderBy("customer_id").limit(5).collect()]

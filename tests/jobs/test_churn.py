@@ -119,9 +119,8 @@ churn:
 
 
 @pytest.mark.slow
-def test_planted_churn_is_predicted_out_of_time_and_the_model_round_trips(spark: SparkSession, c360: GeneratedLake) -> None:
-    config = c360.config
-    churn.run(spark, config)
+def test_planted_churn_is_predicted_out_of_time_and_the_model_round_trips(spark: SparkSession, modelled: GeneratedLake) -> None:
+    config = modelled.config  # the fixture trained the churn model with this config
     lake = Lake(spark, config.lake)
     runs = lake.read(tables.MODEL_METRICS).where(F.col("model") == "churn")
     metrics = {(r.variant, r.metric): r.value for r in runs.collect()}

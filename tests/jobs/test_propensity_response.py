@@ -18,8 +18,8 @@ def _metrics(lake: Lake, model: str) -> dict[str, float]:
     return {r.metric: r.value for r in lake.read(tables.MODEL_METRICS).where(F.col("model") == model).collect()}
 
 
-def test_propensity_ranks_next_month_buyers_and_rescores_identically(spark: SparkSession, c360: GeneratedLake) -> None:
-    propensity.run(spark, c360.config)
+def test_propensity_ranks_next_month_buyers_and_rescores_identically(spark: SparkSession, modelled: GeneratedLake) -> None:
+    c360 = modelled  # the fixture trained and scored propensity with this config
     lake = Lake(spark, c360.config.lake)
     metrics = _metrics(lake, "propensity")
     assert metrics["roc_auc"] > 0.7
@@ -36,8 +36,8 @@ def test_propensity_ranks_next_month_buyers_and_rescores_identically(spark: Spar
     assert after.keys() == before.keys() and all(after[k] == pytest.approx(v, abs=1e-12) for k, v in before.items())
 
 
-def test_response_models_are_trained_out_of_time_and_saved(spark: SparkSession, c360: GeneratedLake) -> None:
-    response.run(spark, c360.config)
+def test_response_models_are_trained_out_of_time_and_saved(spark: SparkSession, modelled: GeneratedLake) -> None:
+    c360 = modelled  # the fixture trained the response models with this config
     lake = Lake(spark, c360.config.lake)
     converted = _metrics(lake, "response_converted")
     assert converted["roc_auc"] > 0.55  # planted: conversion depends on the segment

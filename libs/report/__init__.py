@@ -1,0 +1,1 @@
+"""The HTML report: bounded aggregates, plots and the page."""
