@@ -36,7 +36,8 @@ def run(spark: SparkSession, config: Config) -> None:
     rows = summary_table(Lake(spark, config.lake))
     if rows:
         print("\nmodel metrics (latest run of each model)\n" + render(rows))
-    recommenders = render_side_by_side(rows, "recommend")
+    recommenders = render_side_by_side(rows, "recommend", order=("popular", "als", "itemcf", "content", "basket", "hybrid",
+                                                                  "ndcg", "precision", "recall", "map", "coverage"))
     if recommenders:
         print(f"\nrecommenders side by side (temporal test split, top {config.recommend.top_k})\n" + recommenders)
     if "report" in config.pipeline.steps:

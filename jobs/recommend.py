@@ -14,10 +14,11 @@ from pyspark.sql import functions as F
 
 from libs import models, tables
 from libs.config import AlsConfig, Config
+from libs.errors import UserError
 from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.metrics import Metric, append_metrics, new_run_id
-from libs.recommend import evaluate, hybrid, ids, interactions, similarity, sources
+from libs.recommend import als, evaluate, hybrid, ids, interactions, similarity, sources
 
 log = get_logger(__name__)
 MODEL = "recommend"
@@ -86,7 +87,7 @@ def _context(spark: SparkSession, lake: Lake, config: Config, contacts: DataFram
             fp, meta, _ = models.load(lake, "basket")
             if meta.get("level") == "product":
                 basket = (fp.stages[0], lake.read(tables.ASSOCIATION_RULES))
-        except Exception:  # noqa: BLE001 - no basket model yet: the blend goes without it
+        except UserError:  # no basket model yet: the blend goes without it
             basket = None
     lines = lake.read(tables.SILVER["transactions"]) if lake.exists(tables.SILVER["transactions"]) else None
     return sources.Context(spark, cfg, customer_index, product_index, products, content, segments, lines, basket,
@@ -117,8 +118,14 @@ def _evaluate(ctx: sources.Context, contacts: DataFrame, split: dt.datetime, end
     train = interactions.strengths(contacts, cfg, split).persist(StorageLevel.MEMORY_AND_DISK)
     truth = _truth(contacts, ctx, split, end, train)
     users = truth.select("customer_id").distinct()
+    n_users = users.count()  # one number
+    if n_users == 0 or train.limit(1).count() == 0:
+        log.warning("no evaluation: the last %d days leave %s", cfg.test_days, "no training data" if n_users else "no test interactions")
+        train.unpersist()
+        truth.unpersist()
+        return []
     built = sources.build(ctx, train, users, split, als_cfg)
-    out = [Metric(MODEL, "all", "test_customers", float(users.count()), "test")]
+    out = [Metric(MODEL, "all", "test_customers", float(n_users), "test")]
     catalogue = ctx.products if ctx.products is not None else ctx.product_index
     for method, recs in _method_lists(ctx, built, train).items():
         recs = recs.cache()
@@ -134,8 +141,6 @@ def _evaluate(ctx: sources.Context, contacts: DataFrame, split: dt.datetime, end
 
 def _tune(ctx: sources.Context, contacts: DataFrame, split: dt.datetime, base: AlsConfig) -> tuple[AlsConfig, list[Metric]]:
     """Random search scored by ALS's own nDCG@k on the last validation_days before the test split."""
-    from libs.recommend import als
-
     cfg = ctx.cfg
     start = split - dt.timedelta(days=cfg.validation_days)
     train = interactions.strengths(contacts, cfg, start).persist(StorageLevel.MEMORY_AND_DISK)

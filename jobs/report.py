@@ -36,7 +36,6 @@ def run(spark: SparkSession, config: Config) -> str:
         with open(path, "w", encoding="utf-8") as out:
             out.write(body)
     log.info("report written to %s", os.path.abspath(path))
-    print(f"report: {os.path.abspath(path)}")
     return path
 
 

@@ -58,7 +58,7 @@ class PiiConfig:
 @dataclass(frozen=True)
 class GenerateConfig:
     seed: int = 42
-    customers: int = 20000
+    customers: int = 12000
     products: int = 400
     segments: int = 4
     start_date: str = "2025-01-01"

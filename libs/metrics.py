@@ -69,11 +69,18 @@ def render(rows: Sequence[tuple[str, str, str, float, str]]) -> str:
     return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths)), *(fmt.format(*r) for r in body)])
 
 
-def render_side_by_side(rows: Sequence[tuple[str, str, str, float, str]], model: str, split: str = "test") -> str:
-    """One line per variant of `model`, one column per metric: e.g. every recommender against popularity."""
+def render_side_by_side(rows: Sequence[tuple[str, str, str, float, str]], model: str, split: str = "test",
+                        order: Sequence[str] = ()) -> str:
+    """One line per variant of `model`, one column per metric: e.g. every recommender against popularity.
+
+    Variants and metrics named in `order` come first, in that order.
+    """
+    def rank(name: str) -> tuple[int, str]:
+        return (next((i for i, o in enumerate(order) if name == o or name.startswith(o + "@")), len(order)), name)
+
     picked = [(v, k, x) for m, v, k, x, s in rows if m == model and s == split]
-    variants = list(dict.fromkeys(v for v, k, _ in picked if v != "all"))
-    metrics = list(dict.fromkeys(k for v, k, _ in picked if v != "all"))
+    variants = sorted({v for v, k, _ in picked if v != "all"}, key=rank)
+    metrics = sorted({k for v, k, _ in picked if v != "all"}, key=rank)
     if not variants:
         return ""
     value = {(v, k): x for v, k, x in picked}

@@ -48,3 +48,23 @@ def test_readme_byod_example(spark: SparkSession, tmp_path: Path) -> None:
         ("B100", "A-7", 120.0, "Berlin"), ("B100", "A-9", 19.98, "Berlin")]
     assert [r.reason for r in lake.read(tables.QUARANTINE).select("reason").collect()] == ["negative_value"]
     assert silver.where(F.col("order_ts").isNull()).count() == 0
+
+
+def test_readme_ratings_example(spark: SparkSession, tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    shutil.copy(ROOT / "conf" / "local.yaml", tmp_path / "conf" / "local.yaml")
+    (tmp_path / "conf" / "ratings.yaml").write_text(readme_example("ratings.yaml"))
+    (tmp_path / "exports" / "ratings").mkdir(parents=True)
+    ratings = readme_example("ratings.csv")
+    (tmp_path / "exports" / "ratings" / "ratings.csv").write_text(ratings)
+    pmkt = [sys.executable, "-m", "libs.cli", "pipeline", "--conf-file", "conf/ratings.yaml"]
+    done = subprocess.run(pmkt, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    lake = Lake(spark, load_config(tmp_path / "conf" / "ratings.yaml", [f"lake.root={tmp_path / 'lakehouse' / 'ratings'}"]).lake)
+    recs = lake.read(tables.RECOMMENDATIONS).collect()
+    liked = {(u, m) for u, m, r, _ in (line.split(",") for line in ratings.strip().splitlines()[1:]) if float(r) >= 3.0}
+    users = {u for u, _ in liked}
+    assert sorted(r.customer_id for r in recs) == sorted(u for u in users for _ in range(3))  # three each, as the README says
+    assert not {(r.customer_id, r.product_id) for r in recs} & liked

@@ -33,8 +33,10 @@ def test_side_by_side_puts_variants_in_rows_and_metrics_in_columns() -> None:
     rows = [("recommend", "popular", "ndcg@10", 0.1, "test"), ("recommend", "popular", "map@10", 0.05, "test"),
             ("recommend", "als", "ndcg@10", 0.3, "test"), ("recommend", "all", "test_customers", 90.0, "test"),
             ("recommend", "als_r8", "ndcg@10", 0.25, "validation"), ("churn", "logreg", "roc_auc", 0.9, "test")]
-    lines = render_side_by_side(rows, "recommend").splitlines()
+    lines = render_side_by_side(rows, "recommend", order=("popular", "als", "ndcg", "map")).splitlines()
     assert [line.split() for line in lines] == [
         ["variant", "ndcg@10", "map@10"], ["-------", "-------", "------"],
         ["popular", "0.1000", "0.0500"], ["als", "0.3000"],
     ]
+    alphabetical = [line.split()[0] for line in render_side_by_side(rows, "recommend").splitlines()[2:]]
+    assert alphabetical == ["als", "popular"]
