@@ -293,7 +293,7 @@ class RecommendConfig:
     min_rating: float = 0.0  # ratings below this are not positive feedback and are ignored
     half_life_days: float = 0.0  # exponential time decay of interaction strength; 0: none
     top_k: int = 10
-    candidates: int = 50  # per source and customer, before the blend and the serving rules
+    candidates: int = 30  # per source and customer, before the blend and the serving rules
     als: AlsConfig = field(default_factory=AlsConfig)
     itemcf_neighbours: int = 20
     itemcf_min_common: int = 2  # customers two items must share to be neighbours
