@@ -146,6 +146,11 @@ def _tune(ctx: sources.Context, contacts: DataFrame, split: dt.datetime, base: A
     train = interactions.strengths(contacts, cfg, start).persist(StorageLevel.MEMORY_AND_DISK)
     truth = _truth(contacts, ctx, start, split, train)
     users = truth.select("customer_id").distinct().cache()
+    if users.count() == 0 or train.limit(1).count() == 0:
+        log.warning("no ALS tuning: the %d validation days leave no training data or no validation interactions", cfg.validation_days)
+        train.unpersist()
+        truth.unpersist()
+        return base, []
     purchased = train.where(F.col("consumed")) if cfg.exclude_purchased else None
 
     def score(model) -> float:

@@ -112,7 +112,13 @@ recommend:
     # New customers arrive: they get new integers, and nobody's id changes.
     (tmp_path / "ratings" / "part2.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(_ratings(2, range(40, 46), start)) + "\n")
     ingest.run(spark, config)
-    recommend.run(spark, config)
+    tuned = load_config(conf, ["recommend.als.tune_trials=2", "recommend.validation_days=10", "recommend.als.ranks=[2, 6]", "recommend.als.reg_params=[0.1]", "recommend.als.alphas=[2.0]"])
+    recommend.run(spark, tuned)
+    trials = latest_metrics(lake, "recommend").where(F.col("split") == "validation").collect()
+    assert sorted(r.variant for r in trials) == ["als_r2_l0.1_a2", "als_r6_l0.1_a2"]
+    best = max(trials, key=lambda r: r.value).variant
+    _, meta, _ = models.load(lake, "recommend_als")  # the serving model uses the winning trial's settings
+    assert f"als_r{meta['rank']}_l{meta['reg_param']:g}_a{meta['alpha']:g}" == best
     again = {r.customer_id: r.user_idx for r in lake.read(tables.CUSTOMER_INDEX).collect()}
     assert {c: again[c] for c in index} == index
     assert sorted(again[str(u)] for u in range(40, 46)) == list(range(40, 46))
