@@ -13,7 +13,9 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 
 def test_local_conf_parses_into_typed_frozen_sections() -> None:
     config = load_config(CONF / "local.yaml")
-    assert config.generate.customers == 20000
+    assert config.generate.customers == 12000
+    assert (config.campaign.channels["sms"].capacity, config.campaign.campaigns[0].channels) == (1500, ("email", "sms"))
+    assert (config.recommend.als.rank, config.recommend.weights["itemcf"]) == (32, 0.5)
     assert config.spark.options["spark.sql.shuffle.partitions"] == "8"
     assert config.ingest.sources["events"].columns["event_ts"] == "event_ts"
     with pytest.raises(dataclasses.FrozenInstanceError):
