@@ -57,7 +57,7 @@ demo: setup $(DEMO_DEPS)
 	rm -rf $(DEMO_LAKE)
 	$(PMKT) pipeline --conf-file $(DEMO_CONF)
 
-# MLlib ALS against the implicit library at 1M and 10M interactions (about 15 minutes on 2 cores).
+# MLlib ALS against the implicit library at 1M and 10M interactions (about 10 minutes on 2 cores).
 benchmark: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/als_vs_implicit.py $(BENCH_ARGS)
