@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from libs import models, tables
-from libs.c360.inputs import latest_snapshot
+from libs.c360.inputs import latest_rows, latest_snapshot
 from libs.campaign import audience, evaluation, messages, offers, triggers
 from libs.config import CampaignSpec, Config
 from libs.errors import UserError
@@ -53,7 +53,7 @@ def _plan(spark: SparkSession, lake: Lake, config: Config, spec: CampaignSpec, v
     products = lake.read(tables.SILVER["products"]) if lake.exists(tables.SILVER["products"]) else None
     if products is None:
         raise UserError("next best offer needs silver.products (prices and margins)")
-    candidates = offers.offers(_maybe(lake, tables.RECOMMENDATIONS), _maybe(lake, tables.CROSS_SELL), _latest(lake, tables.PROPENSITY_SCORES, day),
+    candidates = offers.offers(lake.read_if_exists(tables.RECOMMENDATIONS), lake.read_if_exists(tables.CROSS_SELL), _latest(lake, tables.PROPENSITY_SCORES, day),
                                products, cfg.offers_per_source, spec.offer_types)
     model, meta, _ = models.load(lake, "response_converted")
     known = [c for c in meta["numeric"] if c in view.columns]  # offer_category_share comes with the offer
@@ -126,10 +126,7 @@ def _actions(lake: Lake, config: Config, ok: DataFrame, day: dt.date) -> None:
 
 
 def _evaluate(spark: SparkSession, lake: Lake, config: Config) -> None:
-    segments = None
-    if lake.exists(tables.SEGMENTS):
-        seg = lake.read(tables.SEGMENTS)
-        segments = seg.where(F.col("snapshot_date") == seg.agg(F.max("snapshot_date")).first()[0])  # one value
+    segments = latest_rows(lake, tables.SEGMENTS)
     counted = evaluation.cells(lake.read(tables.SILVER["campaign_contacts"]), lake.read(tables.SILVER["campaigns"]), segments)
     lake.write(evaluation.metrics(spark, counted, config.campaign.alpha).withColumn("evaluated_at", F.current_timestamp()),
                tables.CAMPAIGN_METRICS, mode="overwrite")
@@ -137,10 +134,6 @@ def _evaluate(spark: SparkSession, lake: Lake, config: Config) -> None:
         log.info("%s %-28s uplift %+.3f [%+.3f, %+.3f] p %.2g  ROI %s", r.campaign_id, r.campaign_name, r.uplift or 0.0,
                  r.uplift_ci_low or 0.0, r.uplift_ci_high or 0.0, r.p_value if r.p_value is not None else float("nan"),
                  f"{r.roi:+.1f}" if r.roi is not None else "n/a")
-
-
-def _maybe(lake: Lake, table: tables.TableId) -> DataFrame | None:
-    return lake.read(table) if lake.exists(table) else None
 
 
 def _latest(lake: Lake, table: tables.TableId, day: dt.date) -> DataFrame | None:

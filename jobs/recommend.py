@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from libs import models, tables
+from libs.c360 import inputs as c360_inputs
 from libs.config import AlsConfig, Config
 from libs.errors import UserError
 from libs.lake import Lake
@@ -77,10 +78,7 @@ def _context(spark: SparkSession, lake: Lake, config: Config, contacts: DataFram
             content = similarity.content_exact(vectors, cfg.content_neighbours, cfg.content_min_similarity)
         content = content.cache()
         log.info("content neighbours for %s products (%s)", f"{n_products:,}", "LSH" if n_products > cfg.lsh_above else "exact")
-    segments = None
-    if lake.exists(tables.SEGMENTS):
-        seg = lake.read(tables.SEGMENTS)
-        segments = seg.where(F.col("snapshot_date") == seg.agg(F.max("snapshot_date")).first()[0])  # one value
+    segments = c360_inputs.latest_rows(lake, tables.SEGMENTS)
     basket = None
     if lake.exists(tables.ASSOCIATION_RULES) and lake.exists(tables.MODEL_REGISTRY):
         try:
@@ -89,7 +87,7 @@ def _context(spark: SparkSession, lake: Lake, config: Config, contacts: DataFram
                 basket = (fp.stages[0], lake.read(tables.ASSOCIATION_RULES))
         except UserError:  # no basket model yet: the blend goes without it
             basket = None
-    lines = lake.read(tables.SILVER["transactions"]) if lake.exists(tables.SILVER["transactions"]) else None
+    lines = lake.read_if_exists(tables.SILVER["transactions"])
     return sources.Context(spark, cfg, customer_index, product_index, products, content, segments, lines, basket,
                            config.basket.crosssell_last_orders)
 
@@ -126,7 +124,7 @@ def _evaluate(ctx: sources.Context, contacts: DataFrame, split: dt.datetime, end
         return []
     built = sources.build(ctx, train, users, split, als_cfg)
     out = [Metric(MODEL, "all", "test_customers", float(n_users), "test")]
-    catalogue = ctx.products if ctx.products is not None else ctx.product_index
+    catalogue = (ctx.products if ctx.products is not None else ctx.product_index).select("product_id").distinct().count()  # one number
     for method, recs in _method_lists(ctx, built, train).items():
         recs = recs.cache()
         scores = evaluate.ranking_metrics(evaluate.ranking_lists(recs, truth, ctx.product_index), cfg.top_k)

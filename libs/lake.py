@@ -44,6 +44,10 @@ class Lake:
             return self.spark.read.table(self.location(table))
         return self.spark.read.format("delta").load(self.location(table))
 
+    def read_if_exists(self, table: TableId) -> DataFrame | None:
+        """The table, or None when the job that writes it hasn't run (optional inputs)."""
+        return self.read(table) if self.exists(table) else None
+
     def delta(self, table: TableId) -> DeltaTable:
         if self.by_name:
             return DeltaTable.forName(self.spark, self.location(table))

@@ -15,9 +15,8 @@ from libs.lake import Lake
 
 
 def load(lake: Lake) -> Inputs:
-    def maybe(entity: str):
-        table = tables.SILVER[entity]
-        return lake.read(table) if lake.exists(table) else None
+    def maybe(entity: str) -> DataFrame | None:
+        return lake.read_if_exists(tables.SILVER[entity])
 
     inputs = Inputs(lines=maybe("transactions"), events=maybe("events"), customers=maybe("customers"),
                     products=maybe("products"), contacts=maybe("campaign_contacts"))
@@ -44,6 +43,13 @@ def default_cutoff(inputs: Inputs) -> dt.date:
     if not stamps:
         raise UserError("silver has no orders or events to build features from")
     return max(stamps).date() + dt.timedelta(days=1)
+
+
+def latest_rows(lake: Lake, table: tables.TableId) -> DataFrame | None:
+    """The newest snapshot's rows of a snapshot table, or None when the table doesn't exist."""
+    if not lake.exists(table):
+        return None
+    return lake.read(table).where(F.col("snapshot_date") == F.lit(latest_snapshot(lake, table, None)))
 
 
 def latest_snapshot(lake: Lake, table: tables.TableId, requested: str | None) -> dt.date:

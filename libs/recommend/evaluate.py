@@ -30,8 +30,7 @@ def ranking_metrics(lists: DataFrame, k: int) -> dict[str, float]:
         lists.unpersist()
 
 
-def coverage(recs: DataFrame, catalogue: DataFrame) -> float:
-    """Share of the catalogue that appears in at least one customer's list."""
-    shown = recs.select("product_id").distinct().count()  # one number each
-    total = catalogue.select("product_id").distinct().count()
-    return shown / total if total else 0.0
+def coverage(recs: DataFrame, catalogue_size: int) -> float:
+    """Share of a catalogue of `catalogue_size` products that appears in at least one customer's list."""
+    shown = recs.select("product_id").distinct().count()  # one number
+    return shown / catalogue_size if catalogue_size else 0.0

@@ -33,8 +33,7 @@ class Feedback:
 def load(lake: Lake, cfg: RecommendConfig) -> Feedback:
     """Every weighted contact in silver; raises when there is none to learn from."""
     def maybe(entity: str) -> DataFrame | None:
-        table = tables.SILVER[entity]
-        return lake.read(table) if lake.exists(table) else None
+        return lake.read_if_exists(tables.SILVER[entity])
 
     lines, events, ratings = maybe("transactions"), maybe("events"), maybe("ratings")
     parts = []

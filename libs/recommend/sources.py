@@ -36,9 +36,10 @@ class Built:
     candidates: dict[str, DataFrame]
     als_model: ALSModel
     itemcf_neighbours: DataFrame
+    strongest: DataFrame  # cached: the lazy candidates and neighbours read it when they first run
 
     def unpersist(self) -> None:
-        for df in (*self.candidates.values(), self.itemcf_neighbours):
+        for df in (*self.candidates.values(), self.itemcf_neighbours, self.strongest):
             df.unpersist()
 
 
@@ -63,8 +64,7 @@ def build(ctx: Context, strengths: DataFrame, users: DataFrame, as_of: dt.dateti
         found["basket"] = crosssell.candidates(fp_model, rules, recent.join(users, on="customer_id", how="left_semi"), n).select(*hybrid.CANDIDATE)
     for name, df in found.items():
         found[name] = df.persist(StorageLevel.MEMORY_AND_DISK)
-    top.unpersist()
-    return Built(found, model, neighbours)
+    return Built(found, model, neighbours, top)
 
 
 def with_indexes(ctx: Context, strengths: DataFrame) -> DataFrame:

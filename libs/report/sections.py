@@ -8,13 +8,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from libs import tables
+from libs.c360.inputs import latest_rows
 from libs.lake import Lake
 
 Rows = list[dict[str, Any]]
-
-
-def _latest_snapshot(df: DataFrame) -> DataFrame:
-    return df.where(F.col("snapshot_date") == df.agg(F.max("snapshot_date")).first()[0])  # one value
 
 
 def _latest_run(df: DataFrame) -> DataFrame:
@@ -43,9 +40,10 @@ def data_summary(lake: Lake) -> Rows:
 
 def segments(lake: Lake) -> tuple[Rows, Rows] | None:
     """Segment sizes and profiles, and the k-selection curve."""
-    if not lake.exists(tables.SEGMENT_PROFILES):
+    latest = latest_rows(lake, tables.SEGMENT_PROFILES)
+    if latest is None:
         return None
-    profiles = _latest_snapshot(lake.read(tables.SEGMENT_PROFILES)).orderBy("segment_id").collect()  # k rows
+    profiles = latest.orderBy("segment_id").collect()  # k rows
     shown = [{"segment": r.segment_name, "customers": r.size, "share": r.share, "distinguishing": ", ".join(r.distinguishing or []),
               **{k: v for k, v in sorted((r.feature_means or {}).items())}} for r in profiles]
     curve = []
@@ -57,9 +55,9 @@ def segments(lake: Lake) -> tuple[Rows, Rows] | None:
 
 def rfm_grid(lake: Lake) -> tuple[Rows, Rows] | None:
     """Customers per (R, F) score cell, and per named RFM segment."""
-    if not lake.exists(tables.CUSTOMER_PROFILES):
+    profiles = latest_rows(lake, tables.CUSTOMER_PROFILES)
+    if profiles is None:
         return None
-    profiles = _latest_snapshot(lake.read(tables.CUSTOMER_PROFILES))
     cells = profiles.where(F.col("r_score").isNotNull()).groupBy("r_score", "f_score").agg(F.count(F.lit(1)).alias("customers"))
     named = profiles.groupBy("rfm_segment").agg(F.count(F.lit(1)).alias("customers"), F.avg("monetary").alias("avg_spend"))
     return ([r.asDict() for r in cells.collect()],  # at most 25 cells
