@@ -6,6 +6,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -51,6 +52,8 @@ def run(spark: SparkSession, config: Config) -> list[EntityReport]:
     lake.check_writable()
     key = pii.resolve_key(config.pii, is_local(spark))
     ingest_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    if config.ingest.reingest:
+        _forget_files(lake, config.ingest.reingest)
     known: dict[str, DataFrame] = {}
     reports = []
     for name, entity in schemas.ENTITIES.items():
@@ -71,20 +74,20 @@ def _ingest_entity(spark: SparkSession, lake: Lake, config: Config, entity: sche
                    key: bytes, ingest_id: str, known: dict[str, DataFrame]) -> EntityReport | None:
     raw = read_source(spark, entity.name, src)
     new = _new_files_only(lake, entity.name, raw)
-    bronze_id = tables.BRONZE[entity.name]
     batch = validate.bronze_columns(new, entity, src, key).select(
-        F.lit(ingest_id).alias("_ingest_id"), F.current_timestamp().alias("_ingested_at"), "*")
-    lake.write(batch, bronze_id, mode="append", merge_schema=True)
-    # Counts are read back from the tables: an empty append commits nothing, so a commit's metrics can't be trusted.
-    landed = lake.read(bronze_id).where(F.col("_ingest_id") == ingest_id)
-    n_input = landed.count()
-    if n_input == 0:
-        if raw.limit(1).count() == 0:
-            raise UserError(f"source '{entity.name}' at {src.path} has no rows")
-        log.info("%s: no new files", entity.name)
-        return None
-    classified = validate.classify(landed, entity, src, config.ingest, known).persist(StorageLevel.MEMORY_AND_DISK)
+        F.lit(ingest_id).alias("_ingest_id"), F.current_timestamp().alias("_ingested_at"), "*",
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    classified = validate.classify(batch, entity, src, config.ingest, known).persist(StorageLevel.MEMORY_AND_DISK)
     try:
+        n_input = batch.count()
+        if n_input == 0:
+            if raw.limit(1).count() == 0:
+                raise UserError(f"source '{entity.name}' at {src.path} has no rows")
+            log.info("%s: no new files", entity.name)
+            return None
+        # Checked before anything is written: a conf that rejects most rows records nothing, so a fix re-ingests.
+        validate.check_quarantine_share(classified, entity, n_input, config.ingest.max_quarantine_share)
+        lake.write(batch, tables.BRONZE[entity.name], mode="append", merge_schema=True)
         n_quarantined = _quarantine(lake, classified, entity, ingest_id)
         valid = validate.silver_columns(classified.where(F.col(validate.REASON).isNull()), entity, src)
         n_valid = valid.count()
@@ -95,9 +98,10 @@ def _ingest_entity(spark: SparkSession, lake: Lake, config: Config, entity: sche
         if n_unique:
             merged = lake.merge(unique, tables.SILVER[entity.name], keys=entity.keys,
                                 update=entity.on_existing == "update", change_col="_row_hash")
+        n_files = _record_files(lake, batch, entity.name, ingest_id)
     finally:
         classified.unpersist()
-    n_files = _record_files(lake, landed, entity.name, ingest_id)
+        batch.unpersist()
     report = EntityReport(ingest_id, entity.name, n_files, n_input, merged["inserted"], merged["updated"],
                           n_quarantined, n_valid - n_unique, n_unique - merged["inserted"] - merged["updated"])
     if n_input != n_quarantined + n_valid or not report.reconciles:
@@ -106,6 +110,21 @@ def _ingest_entity(spark: SparkSession, lake: Lake, config: Config, entity: sche
     lake.write(spark.createDataFrame([asdict(report)]).withColumn("finished_at", F.current_timestamp()),
                tables.INGEST_RUNS, mode="append")
     return report
+
+
+def _forget_files(lake: Lake, targets: Sequence[str]) -> None:
+    """Drop recorded files (`all`, or files at or under a path) so this run reads them again."""
+    if not lake.exists(tables.INGESTED_FILES):
+        return
+    # Spark records local files as file:/abs/path (or file:///abs/path): compare plain paths.
+    recorded = F.regexp_replace(F.col("_source_file"), "^file:(//)?", "")
+    condition = F.lit("all" in targets)
+    for target in (t for t in targets if t != "all"):
+        path = target if "://" in target else str(Path(target.removeprefix("file:")).resolve())
+        condition = condition | (recorded == path) | recorded.startswith(path.rstrip("/") + "/")
+    n = lake.read(tables.INGESTED_FILES).where(condition).count()  # one number
+    lake.delete(tables.INGESTED_FILES, condition)
+    log.info("reingest: forgot %d recorded file(s) under %s", n, ", ".join(targets))
 
 
 def _new_files_only(lake: Lake, entity: str, raw: DataFrame) -> DataFrame:

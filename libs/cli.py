@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import importlib
 import logging
 import sys
@@ -39,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config key, e.g. --set generate.customers=1000")
     parser.add_argument("--mode", help="shorthand for --set <job>.mode=MODE (e.g. segment --mode assign)")
+    parser.add_argument("--reingest", action="append", default=[], metavar="PATH|all",
+                        help="ingest: forget recorded files at or under PATH (or all) so they are read again")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks, including the JVM's")
     return parser
 
@@ -60,7 +63,8 @@ def run_job(job: str, argv: Sequence[str]) -> int:
         from libs.config import load_config
         from libs.session import get_spark
 
-        overrides = [*args.overrides, *([f"{job}.mode={args.mode}"] if args.mode else [])]
+        overrides = [*args.overrides, *([f"{job}.mode={args.mode}"] if args.mode else []),
+                     *([f"ingest.reingest={json.dumps(args.reingest)}"] if args.reingest else [])]
         config = load_config(args.conf_file, overrides)
         module = importlib.import_module(JOBS[job][0])
         spark = get_spark(config)

@@ -17,17 +17,28 @@ T = TypeVar("T")
 _SCALARS = (str, int, float, bool)
 
 
-def read_yaml(path: str | Path, cls: type | None = None) -> dict[str, Any]:
+MERGE_ENTRY = "extends_source"  # an entry of a named map (a source) that merges with the inherited one
+
+
+def read_yaml(path: str | Path, cls: type | None = None, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a YAML mapping, following an optional top-level `extends:` (relative to the file).
 
     With `cls`, the merge follows its types: config sections merge key by key, while free-form
-    maps (a column map, reader options) are replaced whole, so a child never inherits stray columns.
+    maps (a column map, reader options) and the entries of named maps (a source, a channel) are
+    replaced whole, so a child never inherits a stray column or timestamp format. A source that
+    says `extends_source: true` merges with the inherited source of the same name instead.
     """
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"config file not found: {file}")
+        where = f" (extended by {_chain[-1]})" if _chain else ""
+        raise ConfigError(f"config file not found: {file}{where}")
+    if file.resolve() in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, file.resolve()))
+        raise ConfigError(f"config files extend each other in a cycle: {cycle}")
     try:
-        data = yaml.safe_load(file.read_text()) or {}
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {file} is not UTF-8 text (bad byte at offset {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -37,20 +48,23 @@ def read_yaml(path: str | Path, cls: type | None = None) -> dict[str, Any]:
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    return deep_merge(read_yaml(file.parent / str(parent), cls), data, cls)
+    return deep_merge(read_yaml(file.parent / str(parent), cls, (*_chain, file.resolve())), data, cls)
 
 
 def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any], tp: Any = None) -> dict[str, Any]:
     """Merge `top` over `base`; `null` drops the inherited key (falling back to the default).
 
-    Untyped (`tp` None), nested mappings merge. Typed, a mapping of plain values is replaced whole.
+    Untyped (`tp` None), nested mappings merge. Typed, a mapping of plain values is replaced whole,
+    and so is an entry of a named map of sections unless it sets `extends_source: true`.
     """
     out = dict(base)
+    named_map = tp is not None and not dataclasses.is_dataclass(tp)
     for key, value in top.items():
         child = _child_type(tp, key)
+        inherit = not named_map or (isinstance(value, Mapping) and value.get(MERGE_ENTRY) is True)
         if value is None and key in out:
             del out[key]
-        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and _merges(child):
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and _merges(child) and inherit:
             out[key] = deep_merge(out[key], value, child)
         else:
             out[key] = value

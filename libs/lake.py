@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from urllib.parse import urlparse
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from libs.config import LakeConfig
@@ -106,6 +106,10 @@ class Lake:
         merge.whenNotMatchedInsertAll().execute()
         metrics = self.last_metrics(table)
         return {"inserted": metrics.get("numTargetRowsInserted", 0), "updated": metrics.get("numTargetRowsUpdated", 0)}
+
+    def delete(self, table: TableId, condition: Column) -> None:
+        """Delete the rows matching `condition` (one Delta commit)."""
+        self.delta(table).delete(condition)
 
     def write_snapshot(self, df: DataFrame, table: TableId, day: dt.date) -> None:
         """Replace exactly one `snapshot_date` of a snapshot table; other snapshots stay as they are.

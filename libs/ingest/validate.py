@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from libs import pii, schemas
 from libs.config import IngestConfig, SourceConfig
+from libs.errors import UserError
 from libs.ingest.readers import CORRUPT
 from libs.schemas import Entity
 
@@ -118,11 +119,23 @@ def _derived_keys(entity: Entity, src: SourceConfig, texts: dict[str, Column]) -
             derived[key] = digest("customer_id", "product_id", "event_type", "event_ts", "session_id")
         elif key == "order_id":  # an order is a customer's purchase at one moment
             derived[key] = F.when(texts["customer_id"].isNotNull() & texts["order_ts"].isNotNull(), digest("customer_id", "order_ts"))
-        elif key == "line_id":  # identical lines within an order count as duplicates
-            derived[key] = digest("product_id", "quantity", "unit_price", "amount")
+        elif key == "line_id":
+            derived[key] = F.substring(F.sha2(F.concat_ws("|", digest("product_id", "quantity", "unit_price", "amount"),
+                                                          _occurrence(texts).cast("string")), 256), 1, 32)
         elif key == "contact_id":
             derived[key] = F.when(texts["campaign_id"].isNotNull() & texts["customer_id"].isNotNull(), F.concat_ws("-", texts["campaign_id"], texts["customer_id"]))
     return derived
+
+
+def _occurrence(texts: dict[str, Column]) -> Column:
+    """1, 2, ... over identical lines within one file: two identical items bought together are two lines.
+
+    The same file delivered again is skipped by file tracking, and a copy under another name gets the
+    same numbers (identical lines are interchangeable), so its lines still fall out as duplicates.
+    """
+    content = [F.coalesce(t, F.lit("")) for t in texts.values()]
+    same = Window.partitionBy(F.col("_source_file"), *content).orderBy(*content)
+    return F.row_number().over(same)
 
 
 def _references(df: DataFrame, entity: Entity, cfg: IngestConfig, known: dict[str, DataFrame]) -> DataFrame:
@@ -188,3 +201,23 @@ def silver_columns(df: DataFrame, entity: Entity, src: SourceConfig) -> DataFram
     named.update({n: F.col(f"_v_{n}") for n in src.extra})
     out = df.select(*[c.alias(n) for n, c in named.items()], *LINEAGE)
     return out.withColumn("_row_hash", F.sha2(F.to_json(F.struct(*[F.col(f"`{n}`") for n in named])), 256))
+
+
+def check_quarantine_share(classified: DataFrame, entity: schemas.Entity, n_input: int, max_share: float) -> None:
+    """Fail with the top reasons and an example when more than `max_share` of the rows would be quarantined."""
+    bad = classified.where(F.col(REASON).isNotNull())
+    n_bad = bad.count()  # one number
+    if n_bad <= max_share * n_input:
+        return
+    # Bounded: at most three (reason, detail) groups.
+    top = bad.groupBy(REASON, DETAIL).count().orderBy(F.desc("count"), REASON).limit(3).collect()
+    reasons = "; ".join(f"{r[REASON]} ({r[DETAIL]}) x{r['count']:,}" for r in top)
+    if any(c.pii for c in entity.columns):
+        example = "example withheld: this entity carries personal data"
+    else:  # one row, cut short
+        first = bad.where(F.col(DETAIL) == top[0][DETAIL]).select(F.coalesce(F.col(CORRUPT), F.col(RAW))).first()
+        example = f"example {str(first[0])[:200]}"
+    raise UserError(
+        f"{entity.name}: {n_bad:,} of {n_input:,} rows ({n_bad / n_input:.0%}) would be quarantined, more than "
+        f"ingest.max_quarantine_share {max_share:.0%}: {reasons}; {example}. Nothing was written or recorded: "
+        "fix the source's conf (formats, column map) and run ingest again")

@@ -58,16 +58,18 @@ def test_foreign_csv_through_the_column_map(spark: SparkSession, tmp_path: Path)
     lake = Lake(spark, config.lake)
     silver = lake.read(tables.SILVER["transactions"]).select("order_id", "customer_id", "order_ts", "product_id", "quantity", "unit_price", "amount", "Filiale")
     ts = dt.datetime
+    # The last line repeats B101's line: without line ids, identical lines in one file are two purchases.
     expected = spark.createDataFrame(
         [("B100", "K-1", ts(2025, 2, 3, 14, 5), "A-9", 2, 9.99, 19.98, "Berlin"),
          ("B100", "K-1", ts(2025, 2, 3, 14, 5), "A-7", 1, 120.0, 120.0, "Berlin"),
+         ("B101", "K-2", ts(2025, 2, 4, 9, 0), "A-9", 1, 9.99, 9.99, "Hamburg"),
          ("B101", "K-2", ts(2025, 2, 4, 9, 0), "A-9", 1, 9.99, 9.99, "Hamburg")],
         "order_id string, customer_id string, order_ts timestamp, product_id string, quantity int, unit_price double, amount double, Filiale string",
     )
     assert_df_equality(silver, expected, ignore_row_order=True, ignore_nullable=True)
     reasons = {r.reason for r in lake.read(tables.QUARANTINE).collect()}
     assert reasons == {"null_key", "negative_value", "wrong_type"}
-    assert (report.input, report.inserted, report.quarantined, report.duplicates) == (7, 3, 3, 1)
+    assert (report.input, report.inserted, report.quarantined, report.duplicates) == (7, 4, 3, 0)
 
 
 def test_cdnow_shaped_text_without_order_or_product_ids(spark: SparkSession, tmp_path: Path) -> None:
@@ -87,11 +89,12 @@ def test_cdnow_shaped_text_without_order_or_product_ids(spark: SparkSession, tmp
         ("00002", dt.date(1997, 1, 12), 1, 12.0, 12.0),
         ("00002", dt.date(1997, 1, 12), 5, 77.0, 15.4),
         ("00003", dt.date(1997, 1, 2), 2, 20.76, 10.38),
+        ("00003", dt.date(1997, 1, 2), 2, 20.76, 10.38),  # two identical lines are two purchases
     ]
     assert silver.where(F.col("customer_id") == "00002").select("order_id").distinct().count() == 1
     assert silver.select("order_id").distinct().count() == 3
     assert {(r.reason, r.raw) for r in lake.read(tables.QUARANTINE).select("reason", "raw").collect()} >= {("malformed", " 00005 19970105  3")}
-    assert (report.input, report.inserted, report.quarantined, report.duplicates) == (7, 4, 2, 1)
+    assert (report.input, report.inserted, report.quarantined, report.duplicates) == (7, 5, 2, 0)
 
 
 def test_new_file_only_adds_new_rows_and_pii_stays_out_of_logs(spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -126,3 +129,57 @@ def test_missing_path_and_empty_input_are_user_errors(spark: SparkSession, tmp_p
     (tmp_path / "empty" / "e.csv").write_text("x,y\n1,2\n")
     with pytest.raises(UserError, match="source 'events' has no column 'c' \\(found: x, y\\)"):
         ingest.run(spark, config)
+
+
+def test_identical_lines_survive_and_a_renamed_copy_adds_nothing(spark: SparkSession, tmp_path: Path) -> None:
+    folder = tmp_path / "cdnow"
+    folder.mkdir()
+    (folder / "part-1.txt").write_text(CDNOW_LIKE)
+    config = _config(tmp_path, f"""    transactions:
+      path: {folder}
+      format: text
+      timestamp_format: yyyyMMdd
+      columns: {{customer_id: customer_id, order_ts: date, quantity: number_of_cds, amount: dollar_value}}
+""")
+    [first] = ingest.run(spark, config)
+    (folder / "part-1 (copy).txt").write_text(CDNOW_LIKE)
+    [second] = ingest.run(spark, config)
+    silver = Lake(spark, config.lake).read(tables.SILVER["transactions"])
+    revenue = silver.agg(F.sum("amount")).first()[0]
+    # The file's five parseable lines, the two identical 20.76 lines included, to the cent.
+    assert round(revenue, 2) == round(11.77 + 12.00 + 77.00 + 20.76 + 20.76, 2)
+    assert (first.inserted, second.input, second.inserted, second.unchanged) == (5, 7, 0, 5)
+
+
+ISO_ORDERS = "order,customer,ts,item,price\nO1,C1,2025-02-03 14:05,A-9,9.99\nO2,C2,2025-02-04 09:00,A-7,120.00\nO2,C2,2025-02-04 09:00,A-9,9.99\n"
+
+
+def _orders_config(tmp_path: Path, folder: Path, ts_format: str) -> Config:
+    return _config(tmp_path, f"""    transactions:
+      path: {folder}
+      timestamp_format: "{ts_format}"
+      columns: {{order_id: order, customer_id: customer, order_ts: ts, product_id: item, unit_price: price}}
+""")
+
+
+def test_a_mostly_quarantined_source_fails_records_nothing_and_loads_after_a_fix(spark: SparkSession, tmp_path: Path) -> None:
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    (folder / "orders.csv").write_text(ISO_ORDERS)
+    wrong = _orders_config(tmp_path, folder, "dd.MM.yyyy HH:mm")
+    with pytest.raises(UserError) as err:
+        ingest.run(spark, wrong)
+    message = str(err.value)
+    assert "3 of 3 rows (100%) would be quarantined" in message and "wrong_type (order_ts is not a timestamp) x3" in message
+    assert "\n" not in message
+    lake = Lake(spark, wrong.lake)
+    assert not lake.exists(tables.INGESTED_FILES) and not lake.exists(tables.BRONZE["transactions"])
+
+    [fixed] = ingest.run(spark, _orders_config(tmp_path, folder, "yyyy-MM-dd HH:mm"))
+    assert (fixed.input, fixed.inserted, fixed.quarantined) == (3, 3, 0)
+    again = ingest.run(spark, _orders_config(tmp_path, folder, "yyyy-MM-dd HH:mm"))
+    assert again == []  # recorded: nothing new
+    forced = load_config(tmp_path / "byod.yaml", [f"ingest.reingest=['{folder}']"])
+    [reread] = ingest.run(spark, forced)
+    assert (reread.input, reread.inserted, reread.unchanged) == (3, 0, 3)
+    assert lake.read(tables.SILVER["transactions"]).count() == 3

@@ -85,6 +85,33 @@ def test_extends_merges_and_null_drops_inherited_sources() -> None:
     assert config.lake.root == "lakehouse_cdnow"
 
 
+def test_a_user_source_replaces_the_inherited_one_whole_unless_it_asks_to_extend(tmp_path: Path) -> None:
+    (tmp_path / "local.yaml").write_text((CONF / "local.yaml").read_text())
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("extends: local.yaml\ningest:\n  sources:\n    transactions:\n      path: baskets.csv\n"
+                    "      columns: {order_id: Invoice, product_id: StockCode}\n")
+    source = load_config(mine).ingest.sources["transactions"]
+    # local.yaml's transactions say timestamp_format "yyyy-MM-dd HH:mm:ss" and recursiveFileLookup: none of it is inherited.
+    assert (source.path, source.timestamp_format, dict(source.options)) == ("baskets.csv", None, {})
+    mine.write_text("extends: local.yaml\ningest:\n  sources:\n    transactions:\n      extends_source: true\n      path: b.csv\n")
+    source = load_config(mine).ingest.sources["transactions"]
+    assert (source.path, source.timestamp_format, source.columns["line_id"]) == ("b.csv", "yyyy-MM-dd HH:mm:ss", "line_id")
+
+
+def test_extends_errors_name_the_files(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("extends: b.yaml\n")
+    b.write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="extend each other in a cycle: .*a.yaml -> .*b.yaml -> .*a.yaml"):
+        load_config(a)
+    b.write_text("extends: ../nowhere/base.yaml\n")
+    with pytest.raises(ConfigError, match=r"config file not found: .*nowhere/base.yaml \(extended by .*b.yaml\)"):
+        load_config(a)
+    a.write_bytes(b"lake: {root: \xff}\n")
+    with pytest.raises(ConfigError, match="a.yaml is not UTF-8 text"):
+        load_config(a)
+
+
 def test_cluster_conf_requires_a_real_key_and_leaves_master_to_spark_submit() -> None:
     config = load_config(CONF / "cluster.yaml")
     assert config.pii.allow_dev_key is False
