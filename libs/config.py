@@ -90,6 +90,7 @@ class SourceConfig:
     timestamp_format: str | None = None  # Spark datetime pattern; None: ISO 8601
     date_format: str | None = None
     values: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+    extends_source: bool = False  # in a conf that extends another: merge with the inherited source of this name
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,14 @@ class IngestConfig:
     future_tolerance_hours: int = 24
     event_types: tuple[str, ...] = schemas.EVENT_TYPES
     check_references: bool = True
+    max_quarantine_share: float = 0.5  # more quarantined rows than this share fails the entity, nothing recorded
+    reingest: tuple[str, ...] = ()  # `--reingest PATH|all`: forget these recorded files first, so they load again
 
     def __post_init__(self) -> None:
         for name, src in self.sources.items():
             _validate_source(name, src)
+        if not 0 < self.max_quarantine_share <= 1:
+            raise ConfigError("config key 'ingest.max_quarantine_share' must be in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -197,10 +202,12 @@ class BasketConfig:
     min_count: int = 10  # and at least this many baskets, so chance pairs in small data aren't rules
     min_confidence: float = 0.1
     num_partitions: int = 0  # 0: Spark's default
-    max_itemsets: int = 200000  # explosion guard: support is raised until the itemset bound fits
+    max_itemsets: int = 200000  # explosion guard: support is raised until the exact itemset count fits
+    max_guard_rows: int = 50_000_000  # the guard's own work: a counting level larger than this counts as too many
     support_step: float = 2.0
     max_itemset_length: int = 0  # 0: no limit (filters the output; the guard bounds the work)
     max_item_support: float = 1.0  # items in a larger share of baskets are dropped before mining
+    drop_single_item_baskets: bool = False  # False: support is a share of all baskets, as in Spark and mlxtend
     together_top_n: int = 5
     together_min_confidence: float = 0.05
     crosssell_last_orders: int = 3
@@ -259,6 +266,7 @@ class PropensityConfig:
     step_days: int = 30
     numeric_features: tuple[str, ...] = ("recency_days", "frequency", "monetary", "category_share", "sessions_per_month", "events_30d")
     reg_param: float = 0.01
+    reason_names: Mapping[str, str] = field(default_factory=_empty)  # feature -> words; default: the name made human
 
 
 @dataclass(frozen=True)
@@ -280,6 +288,7 @@ class AlsConfig:
     ranks: tuple[int, ...] = (16, 32, 64)
     reg_params: tuple[float, ...] = (0.1, 1.0, 3.0)
     alphas: tuple[float, ...] = (1.0, 5.0, 20.0)
+    max_iters: tuple[int, ...] = ()  # empty: max_iter only
     seed: int = 5
 
 
@@ -289,8 +298,9 @@ class RecommendConfig:
 
     event_weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(
         {"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "purchase": 8.0}))
-    rating_weight: float = 1.0  # a rating adds rating_weight x rating
-    min_rating: float = 0.0  # ratings below this are not positive feedback and are ignored
+    rating_weight: float = 1.0  # a rating adds rating_weight x (rating - rating_centre)
+    rating_centre: float = 0.0  # e.g. 2.5 on a 1-5 scale: a 3 counts little, a 5 much more
+    min_rating: float = 0.0  # lower ratings carry no weight (never positive feedback), but still count as seen
     half_life_days: float = 0.0  # exponential time decay of interaction strength; 0: none
     top_k: int = 10
     candidates: int = 30  # per source and customer, before the blend and the serving rules
@@ -304,14 +314,18 @@ class RecommendConfig:
     lsh_above: int = 5000  # catalogues with more products use BucketedRandomProjectionLSH
     lsh_bucket_length: float = 0.5
     lsh_tables: int = 4
-    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(
-        {"als": 1.0, "itemcf": 0.5, "content": 0.1, "basket": 0.2, "popular": 0.05}))
+    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_WEIGHTS)))  # a source left out keeps its default
     rrf_k: int = 60  # blend by reciprocal rank, weight / (rrf_k + rank); 0: by score scaled to the best
-    exclude_purchased: bool = True
-    max_per_category: int = 3  # diversification: at most this many items of one category in a top-k
-    test_days: int = 30  # evaluation: train before the last test_days, test on them
-    validation_days: int = 30  # tuning: the last validation_days of the training period
-    min_relevance: float = 0.0  # test items need at least this strength to count as relevant
+    exclude: str = "seen"  # seen: every item the customer turned to; consumed: bought or rated; none
+    max_per_category: int = 3  # diversification: more of one category only when nothing else is left
+    split: str = "auto"  # evaluation and tuning: auto | global_time | per_user_last | per_user_random
+    test_days: int = 30  # global_time: train before the last test_days, test on them
+    validation_days: int = 30  # global_time tuning: the last validation_days of the training period
+    test_fraction: float = 0.2  # per-user splits: each customer's share of items on the test side
+    min_test_customers: int = 100  # fewer: auto falls back to per_user_last, and the test is flagged underpowered
+    min_test_pairs: int = 200  # fewer relevant test items: flagged underpowered
+    min_relevance: float = 0.0  # test items need more than 0 and at least this strength to count as relevant
+    weight_trials: int = 0  # >0: random search over blend weights on the validation split
 
     def __post_init__(self) -> None:
         unknown = set(self.event_weights) - set(schemas.EVENT_TYPES)
@@ -320,15 +334,26 @@ class RecommendConfig:
         bad = set(self.weights) - set(RECOMMEND_SOURCES)
         if bad:
             raise ConfigError(f"unknown config key 'recommend.weights.{sorted(bad)[0]}' (sources are {', '.join(RECOMMEND_SOURCES)})")
+        object.__setattr__(self, "weights", MappingProxyType({**DEFAULT_WEIGHTS, **self.weights}))
+        if self.weights["popular"] <= 0:
+            raise ConfigError("config key 'recommend.weights.popular' must be above 0: popularity fills every list")
         if any(w < 0 for w in (*self.event_weights.values(), *self.weights.values())):
             raise ConfigError("config keys 'recommend.event_weights' and 'recommend.weights' must not be negative")
         if self.top_k < 1 or self.candidates < self.top_k:
             raise ConfigError("config keys 'recommend.top_k' and 'recommend.candidates' must satisfy 1 <= top_k <= candidates")
         if self.max_per_category < 1 or self.test_days < 1 or self.validation_days < 1:
             raise ConfigError("config keys 'recommend.max_per_category', 'test_days' and 'validation_days' must be positive")
+        if self.exclude not in ("seen", "consumed", "none"):
+            raise ConfigError(f"config key 'recommend.exclude' must be seen, consumed or none, got '{self.exclude}'")
+        if self.split not in SPLITS:
+            raise ConfigError(f"config key 'recommend.split' must be one of {', '.join(SPLITS)}, got '{self.split}'")
+        if not 0 < self.test_fraction < 1:
+            raise ConfigError("config key 'recommend.test_fraction' must be in (0, 1)")
 
 
 RECOMMEND_SOURCES = ("als", "itemcf", "content", "basket", "popular")
+DEFAULT_WEIGHTS = {"als": 1.0, "itemcf": 0.5, "content": 0.1, "basket": 0.2, "popular": 0.05}
+SPLITS = ("auto", "global_time", "per_user_last", "per_user_random")
 
 
 @dataclass(frozen=True)

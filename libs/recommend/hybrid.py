@@ -9,29 +9,55 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from libs.frames import union_all
+
 CANDIDATE = ("customer_id", "product_id", "score", "source", "reason")
 ANCHORED = ("itemcf", "content", "basket")  # sources whose reason names the customer's own item
 OUTPUT = ("customer_id", "rank", "product_id", "score", "source", "reason")
 
 
-def popular(strengths: DataFrame, customers: DataFrame, segments: DataFrame | None, n: int) -> DataFrame:
-    """The `n` products most customers interacted with: in the customer's segment when it has one,
-    else overall. Every customer in `customers` gets candidates, so nobody starts cold."""
-    by_customers = F.count_distinct("customer_id")
-    # One row per product: a sort and limit, not a window over everything on one partition.
-    overall = strengths.groupBy("product_id").agg(by_customers.alias("score")).orderBy(F.desc("score"), "product_id").limit(n)
-    overall = overall.withColumn("reason", F.lit("popular overall"))
+def popular(strengths: DataFrame, customers: DataFrame, segments: DataFrame | None, n: int,
+            excluded: DataFrame | None = None, catalogue: DataFrame | None = None) -> DataFrame:
+    """Each customer's `n` most popular items (most customers turned to them) that the serving rules
+    allow: from the customer's segment first when it has one, then overall, then the rest of the
+    `catalogue`. Everybody gets `n` whenever the catalogue holds them, the coldest and the heaviest
+    customers alike.
+
+    A customer with h excluded items needs at most n + h of a ranked list, so each customer is
+    expanded to positions 1..n+h and joined on position: linear in customers plus their histories.
+    """
     who = customers.select("customer_id").distinct()
-    if segments is None:
-        return _candidates(who.crossJoin(F.broadcast(overall)), "popular")
-    seg = segments.select("customer_id", "segment_id", "segment_name")
-    in_segment = _top_n(
-        strengths.join(seg, on="customer_id", how="inner").groupBy("segment_id", "segment_name", "product_id").agg(by_customers.alias("score")),
-        ["segment_id"], n,
-    ).withColumn("reason", F.concat(F.lit("popular with "), F.col("segment_name")))
-    by_segment = who.join(seg, on="customer_id", how="inner").join(F.broadcast(in_segment.drop("segment_name")), on="segment_id", how="inner")
-    rest = who.join(by_segment.select("customer_id").distinct(), on="customer_id", how="left_anti").crossJoin(F.broadcast(overall))
-    return _candidates(by_segment.select("customer_id", "product_id", "score", "reason").unionByName(rest), "popular")
+    if excluded is not None:
+        who = who.join(excluded.groupBy("customer_id").agg(F.count(F.lit(1)).alias("_h")), on="customer_id", how="left")
+    need = (F.lit(n) + F.coalesce(F.col("_h"), F.lit(0))) if excluded is not None else F.lit(n)
+    who = who.withColumn("_need", need.cast("int"))
+    longest = int(who.agg(F.max("_need")).first()[0] or n)  # one number
+    counts = strengths.groupBy("product_id").agg(F.count_distinct("customer_id").alias("_count"))
+    if catalogue is not None:  # items nobody turned to yet come last, so long histories still fill up
+        counts = catalogue.select("product_id").distinct().join(counts, on="product_id", how="left").fillna(0, ["_count"])
+    # At most `longest` rows, bounded by the catalogue: one small sorted list.
+    overall = counts.orderBy(F.desc("_count"), "product_id").limit(longest).withColumn(
+        "_pos", F.row_number().over(Window.orderBy(F.desc("_count"), "product_id"))).withColumn("_tier", F.lit(1))
+    positions = who.select("customer_id", F.explode(F.sequence(F.lit(1), F.col("_need"))).alias("_pos"))
+    ranked = positions.join(F.broadcast(overall), on="_pos", how="inner").withColumn("reason", F.lit("popular overall"))
+    if segments is not None:
+        seg = segments.select("customer_id", "segment_id", "segment_name")
+        by_segment = strengths.join(seg, on="customer_id", how="inner").groupBy("segment_id", "segment_name", "product_id").agg(
+            F.count_distinct("customer_id").alias("_count"))
+        order = Window.partitionBy("segment_id").orderBy(F.desc("_count"), "product_id")
+        in_segment = by_segment.withColumn("_pos", F.row_number().over(order)).where(F.col("_pos") <= longest)
+        mine = positions.join(seg.select("customer_id", "segment_id"), on="customer_id", how="inner")
+        ranked = ranked.unionByName(
+            mine.join(F.broadcast(in_segment), on=["segment_id", "_pos"], how="inner").withColumn("_tier", F.lit(0))
+            .select("_pos", "customer_id", "product_id", "_count", "_tier", F.concat(F.lit("popular with "), F.col("segment_name")).alias("reason")))
+    if excluded is not None:
+        ranked = ranked.join(excluded, on=["customer_id", "product_id"], how="left_anti")
+    first = Window.partitionBy("customer_id", "product_id").orderBy("_tier", "_pos")
+    ranked = ranked.withColumn("_first", F.row_number().over(first)).where(F.col("_first") == 1)
+    best = F.row_number().over(Window.partitionBy("customer_id").orderBy("_tier", "_pos", "product_id"))
+    top = ranked.withColumn("_n", best).where(F.col("_n") <= n)
+    # The score falls with the position, so every blend reads the tiers in order.
+    return _candidates(top.withColumn("score", F.lit(n + 1) - F.col("_n")), "popular")
 
 
 def blend(candidates: Sequence[DataFrame], weights: Mapping[str, float], rrf_k: int = 0) -> DataFrame:
@@ -43,9 +69,7 @@ def blend(candidates: Sequence[DataFrame], weights: Mapping[str, float], rrf_k: 
     that names an item the customer knows ("because you viewed X"), else the top source's own.
     """
     weight = F.create_map(*[F.lit(x) for kv in weights.items() for x in kv])
-    union = candidates[0]
-    for more in candidates[1:]:
-        union = union.unionByName(more)
+    union = union_all(candidates)
     if rrf_k:
         position = F.row_number().over(Window.partitionBy("customer_id", "source").orderBy(F.desc("score"), "product_id"))
         scaled = 1.0 / (rrf_k + position)
@@ -61,12 +85,13 @@ def blend(candidates: Sequence[DataFrame], weights: Mapping[str, float], rrf_k: 
              F.coalesce("anchored", "top.reason").alias("reason"))
 
 
-def serve(candidates: DataFrame, purchased: DataFrame | None, products: DataFrame | None, top_k: int, max_per_category: int) -> DataFrame:
-    """The serving rules, in order: drop purchased (when given) and inactive products, keep at most
-    `max_per_category` per category, then rank the top `top_k` per customer."""
+def serve(candidates: DataFrame, excluded: DataFrame | None, products: DataFrame | None, top_k: int, max_per_category: int) -> DataFrame:
+    """The serving rules, in order: drop `excluded` (customer, product) pairs and inactive products,
+    prefer at most `max_per_category` per category (more only when nothing else is left, so a list
+    is never short for diversity's sake), then rank the top `top_k` per customer."""
     kept = candidates
-    if purchased is not None:
-        kept = kept.join(purchased.select("customer_id", "product_id").distinct(), on=["customer_id", "product_id"], how="left_anti")
+    if excluded is not None:
+        kept = kept.join(excluded.select("customer_id", "product_id"), on=["customer_id", "product_id"], how="left_anti")
     category = F.lit(None).cast("string")
     if products is not None:
         inactive = products.where(F.col("active") == F.lit(False)).select("product_id")
@@ -76,9 +101,13 @@ def serve(candidates: DataFrame, purchased: DataFrame | None, products: DataFram
     kept = kept.withColumn("_category", category)
     order = [F.desc("score"), F.col("product_id")]
     in_category = F.row_number().over(Window.partitionBy("customer_id", "_category").orderBy(*order))
-    diverse = kept.withColumn("_nc", in_category).where(F.col("_category").isNull() | (F.col("_nc") <= max_per_category))
-    rank = F.row_number().over(Window.partitionBy("customer_id").orderBy(*order))
-    return diverse.withColumn("rank", rank).where(F.col("rank") <= top_k).select(*OUTPUT)
+    over_cap = F.col("_category").isNotNull() & (F.col("_nc") > max_per_category)
+    diverse = kept.withColumn("_nc", in_category).withColumn("_over", over_cap)
+    rank = F.row_number().over(Window.partitionBy("customer_id").orderBy("_over", *order))
+    ranked = diverse.withColumn("rank", rank).where(F.col("rank") <= top_k)
+    # A list's scores fall with its rank: an item past its category's cap scores below every item within it.
+    floor = F.min(F.when(~F.col("_over"), F.col("score"))).over(Window.partitionBy("customer_id"))
+    return ranked.withColumn("score", F.when(F.col("_over"), F.least("score", floor)).otherwise(F.col("score"))).select(*OUTPUT)
 
 
 def _top_n(scored: DataFrame, by: list[str], n: int) -> DataFrame:

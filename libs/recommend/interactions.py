@@ -50,9 +50,13 @@ def load(lake: Lake, cfg: RecommendConfig) -> Feedback:
                 "customer_id", "product_id", F.col("event_ts").alias("ts"), F.col("event_type").alias("kind"),
                 weight.cast("double").alias("weight")))
     if ratings is not None:
-        parts.append(ratings.where(F.col("rating") >= cfg.min_rating).select(
+        # Every rating is a contact, so a rated item is never recommended back; below min_rating it
+        # carries no weight (no positive signal), above it rating_weight x (rating - rating_centre).
+        positive = F.col("rating") >= cfg.min_rating
+        weight = F.when(positive, F.greatest(F.col("rating") - cfg.rating_centre, F.lit(0.0)) * cfg.rating_weight)
+        parts.append(ratings.select(
             "customer_id", "product_id", F.col("rated_ts").alias("ts"), F.lit("rating").alias("kind"),
-            (F.col("rating") * cfg.rating_weight).alias("weight")))
+            F.coalesce(weight, F.lit(0.0)).cast("double").alias("weight")))
     if not parts:
         raise UserError("no events, order lines with products or ratings in silver: nothing to recommend from (run ingest)")
     contacts = parts[0]
@@ -82,9 +86,13 @@ def strengths(contacts: DataFrame, cfg: RecommendConfig, as_of: dt.datetime) -> 
     )
 
 
-def window(contacts: DataFrame, start: dt.datetime, end: dt.datetime) -> DataFrame:
-    """Contacts with start <= ts < end."""
-    return contacts.where((F.col("ts") >= F.lit(start)) & (F.col("ts") < F.lit(end)))
+def excluded(contacts: DataFrame, cfg: RecommendConfig) -> DataFrame | None:
+    """(customer_id, product_id) pairs the serving rules never recommend: every item the customer
+    turned to (`exclude: seen`), only bought or rated ones (`consumed`), or none."""
+    if cfg.exclude == "none":
+        return None
+    pairs = contacts if cfg.exclude == "seen" else contacts.where(F.col("kind").isin(*CONSUMED))
+    return pairs.select("customer_id", "product_id").distinct()
 
 
 def latest_ts(contacts: DataFrame) -> dt.datetime:

@@ -94,12 +94,13 @@ def content_lsh(vectors: DataFrame, neighbours: int, min_similarity: float, buck
     return _top(_both_ways(pairs), neighbours, "content")
 
 
-def score_customers(items: DataFrame, neighbours: DataFrame, n: int, normalise: bool) -> DataFrame:
+def score_customers(items: DataFrame, neighbours: DataFrame, n: int, normalise: bool, excluded: DataFrame | None = None) -> DataFrame:
     """(customer_id, product_id, score, anchor_id, anchor_kind) from the neighbours of a customer's items.
 
     score(u, j) = sum_i w_ui · sim(i, j), divided by sum_i w_ui when `normalise` (then it is the dot
     product of j with the customer's weighted-mean profile, over the kept neighbours). The anchor is
-    the item contributing most: the "because you viewed X" of the reason.
+    the item contributing most: the "because you viewed X" of the reason. `excluded` (customer,
+    product) pairs are dropped before the top `n` are kept.
     """
     contrib = items.select("customer_id", "product_id", "strength", "kind").join(
         neighbours.select("product_id", "neighbour_id", "similarity"), on="product_id", how="inner"
@@ -107,6 +108,9 @@ def score_customers(items: DataFrame, neighbours: DataFrame, n: int, normalise: 
              (F.col("strength") * F.col("similarity")).alias("part"))
     scored = contrib.groupBy("customer_id", "candidate").agg(
         F.sum("part").alias("score"), F.max_by(F.struct("product_id", "kind"), F.col("part")).alias("anchor"))
+    if excluded is not None:
+        scored = scored.join(excluded.select("customer_id", F.col("product_id").alias("candidate")),
+                             on=["customer_id", "candidate"], how="left_anti")
     if normalise:
         totals = items.groupBy("customer_id").agg(F.sum("strength").alias("_total"))
         scored = scored.join(totals, on="customer_id", how="inner").withColumn("score", F.col("score") / F.col("_total")).drop("_total")

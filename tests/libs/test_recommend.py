@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from libs import tables
 from libs.config import AlsConfig, LakeConfig, RecommendConfig
 from libs.lake import Lake
-from libs.recommend import als, hybrid, ids, interactions, similarity
+from libs.recommend import als, hybrid, ids, interactions, similarity, splits
 
 STRENGTHS = "customer_id string, product_id string, strength double, last_ts timestamp, kind string, consumed boolean"
 T0 = dt.datetime(2025, 6, 1)
@@ -87,6 +87,9 @@ def test_serving_excludes_purchased_and_inactive_caps_categories_and_ranks(spark
     expected = spark.createDataFrame([("u1", 1, "A2", 0.8), ("u1", 2, "B2", 0.5), ("u1", 3, "C1", 0.4), ("u1", 4, "Z9", 0.3), ("u2", 1, "A1", 0.1)],
                                      "customer_id string, rank int, product_id string, score double")
     assert_df_equality(got.select("customer_id", "rank", "product_id", "score"), expected, ignore_row_order=True, ignore_nullable=True)
+    # The category cap gives way when nothing else is left: A3 fills the fifth place, scored below the rest.
+    longer = [(r.rank, r.product_id, r.score) for r in hybrid.serve(candidates, purchased, products, 5, 1).where("customer_id = 'u1'").orderBy("rank").collect()]
+    assert longer == [(1, "A2", 0.8), (2, "B2", 0.5), (3, "C1", 0.4), (4, "Z9", 0.3), (5, "A3", 0.3)]
 
 
 def test_cold_start_gets_segment_popular_else_overall_popular(spark: SparkSession) -> None:
@@ -95,10 +98,42 @@ def test_cold_start_gets_segment_popular_else_overall_popular(spark: SparkSessio
                                      "customer_id string, segment_id int, segment_name string")
     customers = spark.createDataFrame([("new_a",), ("stranger",)], "customer_id string")
     got = {(r.customer_id, r.product_id): (r.score, r.reason) for r in hybrid.popular(strengths, customers, segments, 2).collect()}
+    # Scores fall with the position in the customer's list: n, n-1, ...
     assert got == {
         ("new_a", "X"): (2.0, "popular with Savers"), ("new_a", "Y"): (1.0, "popular with Savers"),
-        ("stranger", "Z"): (3.0, "popular overall"), ("stranger", "X"): (2.0, "popular overall"),  # X ties Y, wins by id
+        ("stranger", "Z"): (2.0, "popular overall"), ("stranger", "X"): (1.0, "popular overall"),  # X ties Y, wins by id
     }
+
+
+def test_popular_fills_a_heavy_users_list_past_everything_they_have_seen(spark: SparkSession) -> None:
+    # Popularity: P0 by 6 customers, P1 by 5, ..., P5 by 1; P6-P7 untouched catalogue items.
+    rows = [(f"c{c}", f"P{p}", 1.0) for p in range(6) for c in range(6 - p)]
+    strengths = _strengths(spark, rows)
+    catalogue = spark.createDataFrame([(f"P{p}",) for p in range(8)], "product_id string")
+    heavy_seen = [("heavy", f"P{p}") for p in (0, 1, 2, 3, 5)]  # seen all but P4 of the touched items
+    excluded = spark.createDataFrame(heavy_seen + [("c0", "P0")], "customer_id string, product_id string")
+    customers = spark.createDataFrame([("heavy",), ("c0",), ("new",)], "customer_id string")
+    got = hybrid.popular(strengths, customers, None, 3, excluded, catalogue)
+    lists = {c: [r.product_id for r in got.where(F.col("customer_id") == c).orderBy(F.desc("score")).collect()] for c in ("heavy", "c0", "new")}
+    assert lists == {"heavy": ["P4", "P6", "P7"], "c0": ["P1", "P2", "P3"], "new": ["P0", "P1", "P2"]}
+
+
+def test_als_candidates_equal_mllib_top_k_and_leave_out_seen_items_before_the_cut(spark: SparkSession) -> None:
+    rows = [(u, i, 1.0 + (u * i) % 4) for u in range(20) for i in range(15) if (u + 2 * i) % 3 != 0]
+    model = als.fit(spark, spark.createDataFrame(rows, "user_idx int, item_idx int, strength double"),
+                    AlsConfig(rank=5, max_iter=6, reg_param=0.1, alpha=2.0, seed=3))
+    users = spark.createDataFrame([(u,) for u in range(20)], "user_idx int")
+    mllib = {r.user_idx: [(x.item_idx, x.rating) for x in r.recommendations] for r in model.recommendForUserSubset(users, 15).collect()}
+    ours = als.candidates(model, users, 4).collect()
+    for u in range(20):
+        mine = sorted([(r.item_idx, r.score) for r in ours if r.user_idx == u], key=lambda t: -t[1])
+        everything = dict(mllib[u])
+        # The same top-4 scores, each on an item MLlib scores the same (near-ties may swap places).
+        assert [s for _, s in mine] == pytest.approx([s for _, s in mllib[u][:4]], rel=1e-4)
+        assert all(everything[i] == pytest.approx(s, rel=1e-4) for i, s in mine)
+    seen = spark.createDataFrame([(u, i) for u in range(20) for i in range(14) if i != 7], "user_idx int, item_idx int")
+    left = {(r.user_idx, r.item_idx) for r in als.candidates(model, users, 4, seen).collect()}
+    assert left == {(u, i) for u in range(20) for i in (7, 14)}  # only two unseen items exist: both, for everyone
 
 
 def test_reciprocal_rank_blend(spark: SparkSession) -> None:
@@ -143,3 +178,35 @@ def test_als_save_and_load_round_trip(spark: SparkSession, tmp_path: Path) -> No
     after = {(r.user_idx, r.item_idx): r.score for r in als.candidates(loaded, users, 3).collect()}
     assert before.keys() == after.keys() and len(before) == 9
     assert all(after[k] == pytest.approx(v, rel=1e-6) for k, v in before.items())
+
+
+def _contacts(spark: SparkSession, rows: list[tuple[str, str, int, float]]) -> object:
+    return spark.createDataFrame([(c, p, T0 + dt.timedelta(days=d), "rating", w) for c, p, d, w in rows],
+                                 "customer_id string, product_id string, ts timestamp, kind string, weight double")
+
+
+def test_splits_hold_out_what_each_family_promises(spark: SparkSession) -> None:
+    contacts = _contacts(spark, [
+        ("a", "A", 1, 1.0), ("a", "B", 2, 1.0), ("a", "C", 3, 1.0), ("a", "D", 4, 1.0), ("a", "E", 5, 1.0), ("a", "A", 6, 1.0),
+        ("b", "X", 1, 1.0),  # one item: nothing to hold out
+        ("c", "P", 1, 1.0), ("c", "Q", 2, 0.0),  # Q is a low rating: c liked one item only, nothing to hold out
+    ])
+    cfg = RecommendConfig(test_fraction=0.4, min_test_customers=1, min_test_pairs=1)
+    end = T0 + dt.timedelta(days=7)
+
+    def pairs(df: object, cols: tuple[str, ...] = ("customer_id", "product_id")) -> set:
+        return {tuple(r) for r in df.select(*cols).collect()}
+
+    last = splits.make(contacts, cfg, end, "per_user_last", 30)
+    assert pairs(last.test) == {("a", "D"), ("a", "E")}  # a's last 40% of 5 items; A again on day 6 is not new
+    assert pairs(last.keep(contacts, "ts")) == {("a", "A"), ("a", "B"), ("a", "C"), ("b", "X"), ("c", "P"), ("c", "Q")}
+    randomly = splits.make(contacts, cfg, end, "per_user_random", 30)
+    held = pairs(randomly.test)
+    assert len(held) == 2 and {c for c, _ in held} == {"a"}
+    assert pairs(randomly.keep(contacts, "ts")) == {("a", p) for p in "ABCDE"} - held | {("b", "X"), ("c", "P"), ("c", "Q")}
+    timed = splits.make(contacts, cfg, end, "global_time", 3)  # the last 3 days: days 4, 5 and 6
+    assert pairs(timed.test) == {("a", "D"), ("a", "E")}  # A was seen before the split: excluded when served
+    power = splits.power(timed.test, RecommendConfig(min_test_customers=2), "test")
+    assert (power.customers, power.pairs, power.enough) == (1, 2, False)
+    fallback = splits.make(contacts, RecommendConfig(test_fraction=0.4, min_test_customers=2), end, "auto", 3)
+    assert fallback.name == "per_user_last"  # one test customer in the global window is too few
