@@ -29,12 +29,14 @@ def run(spark: SparkSession, config: Config) -> None:
     products = lake.read(tables.SILVER["products"]) if lake.exists(tables.SILVER["products"]) else None
     run_id = new_run_id(MODEL)
     with timed(log, f"basket rules ({cfg.level} level)") as stats:
-        baskets = mining.drop_frequent_items(mining.baskets_from(lines, products, cfg), cfg.max_item_support).cache()
+        baskets = mining.drop_frequent_items(mining.baskets_from(lines, products, cfg), cfg).cache()
         guarded = mining.guard(baskets, cfg)
-        if guarded.steps:
-            log.warning("explosion guard: min_support raised %d times, from %g to %g (itemset bound %.0f <= cap %d)",
-                        guarded.steps, cfg.min_support, guarded.min_support, guarded.bound, cfg.max_itemsets)
-        log.info("mining %s baskets at min_support %g (at most %.0f frequent itemsets)", f"{guarded.baskets:,}", guarded.min_support, guarded.bound)
+        if guarded.min_support > cfg.min_support:
+            log.warning("explosion guard: min_support raised from %g to %g (%d steps), where %s frequent itemsets fit "
+                        "basket.max_itemsets %s", cfg.min_support, guarded.min_support, guarded.steps, f"{guarded.itemsets:,}",
+                        f"{cfg.max_itemsets:,}")
+        log.info("mining %s baskets at min_support %g (%s frequent itemsets)", f"{guarded.baskets:,}", guarded.min_support,
+                 f"{guarded.itemsets:,}")
         model = mining.fit(baskets, cfg, guarded.min_support)
         lake.write(mining.itemsets(model, guarded.baskets, cfg, guarded.min_support), tables.FREQUENT_ITEMSETS, mode="overwrite")
         lake.write(mining.rules(model, guarded.baskets, cfg, guarded.min_support), tables.ASSOCIATION_RULES, mode="overwrite")
@@ -50,6 +52,7 @@ def run(spark: SparkSession, config: Config) -> None:
                 {"min_support_used": guarded.min_support, "baskets": guarded.baskets, "level": cfg.level})
     append_metrics(spark, lake, [
         Metric(MODEL, "fpgrowth", "rules", float(n_rules), cfg.level),
+        Metric(MODEL, "fpgrowth", "min_support_requested", cfg.min_support, cfg.level),
         Metric(MODEL, "fpgrowth", "min_support_used", guarded.min_support, cfg.level),
         Metric(MODEL, "fpgrowth", "baskets", float(guarded.baskets), cfg.level),
     ], run_id)

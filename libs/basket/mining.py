@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass
 
 from pyspark.ml.fpm import FPGrowth, FPGrowthModel
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -17,14 +18,15 @@ ITEMS = "items"
 @dataclass(frozen=True)
 class GuardResult:
     min_support: float  # the support actually used
-    bound: float  # upper bound on the number of frequent itemsets at that support
+    itemsets: int  # the exact number of frequent itemsets at that support
     steps: int  # how many times the support was raised
     baskets: int
 
 
 def baskets_from(lines: DataFrame, products: DataFrame | None, cfg: BasketConfig) -> DataFrame:
     """`basket_id`, `items`: the distinct products (or categories) of an order, or of a customer over
-    the last `window_days`; duplicates inside a basket are dropped, and so are singletons."""
+    the last `window_days`. Single-item baskets stay (support is a share of *all* baskets, as in
+    Spark's FPGrowth and mlxtend) unless `drop_single_item_baskets`."""
     if cfg.level == "category":
         if products is None:
             raise UserError("basket.level 'category' needs silver.products")
@@ -37,51 +39,84 @@ def baskets_from(lines: DataFrame, products: DataFrame | None, cfg: BasketConfig
     else:
         key = F.col("order_id")
     baskets = lines.groupBy(key.alias("basket_id")).agg(F.array_sort(F.collect_set("product_id")).alias(ITEMS))
-    return baskets.where(F.size(ITEMS) >= 2)
+    return baskets.where(F.size(ITEMS) >= (2 if cfg.drop_single_item_baskets else 1))
 
 
-def drop_frequent_items(baskets: DataFrame, max_item_support: float) -> DataFrame:
+def drop_frequent_items(baskets: DataFrame, cfg: BasketConfig) -> DataFrame:
     """Remove items in more than `max_item_support` of baskets (a carrier bag tells nothing)."""
-    if max_item_support >= 1.0:
+    if cfg.max_item_support >= 1.0:
         return baskets
     n = baskets.count()
-    common = baskets.select(F.explode(ITEMS).alias("item")).groupBy("item").count().where(F.col("count") > max_item_support * n)
+    common = baskets.select(F.explode(ITEMS).alias("item")).groupBy("item").count().where(F.col("count") > cfg.max_item_support * n)
     dropped = [r.item for r in common.collect()]  # items above a support share: at most 1/max_item_support of them
     if not dropped:
         return baskets
     kept = baskets.withColumn(ITEMS, F.array_except(ITEMS, F.array(*[F.lit(i) for i in dropped])))
-    return kept.where(F.size(ITEMS) >= 2)
+    # The baskets themselves stay (support is a share of all of them) unless single-item baskets are dropped.
+    return kept.where(F.size(ITEMS) >= 2) if cfg.drop_single_item_baskets else kept
 
 
-def itemset_bound(baskets: DataFrame, n: int, min_support: float) -> float:
-    """An upper bound on the number of frequent itemsets at `min_support`, computed without mining.
+def count_itemsets(baskets: DataFrame, n: int, min_support: float, cap: int, max_rows: int) -> int | None:
+    """The exact number of frequent itemsets at `min_support`, counted level by level in Spark, or
+    None as soon as it passes `cap` or a level would expand to more than `max_rows` rows.
 
-    Every frequent itemset holds only frequent items and appears in at least ceil(s * n) baskets; a
-    basket with m frequent items contains 2^m - 1 itemsets of them. Summing over baskets and
-    dividing by the minimum count bounds the number of distinct frequent itemsets.
+    Level k extends each basket's frequent (k-1)-itemsets by the basket's later frequent items and
+    keeps the k-itemsets in at least ceil(s * n) baskets. Each level's row count is known before it
+    is built, so the work is bounded whatever the data: this is what lets the guard ask for exactly
+    the support the data can afford.
     """
     min_count = max(1, math.ceil(min_support * n))
-    frequent = (baskets.select(F.explode(ITEMS).alias("item")).groupBy("item").count()
-                .where(F.col("count") >= min_count).select("item"))
-    per_basket = (baskets.select("basket_id", F.explode(ITEMS).alias("item"))
-                  .join(frequent, on="item", how="left_semi").groupBy("basket_id").count())
-    total = per_basket.agg(F.sum(F.pow(F.lit(2.0), F.col("count")) - 1).alias("t")).first()["t"] or 0.0
-    return float(total) / min_count
+    items = baskets.select("basket_id", F.explode(ITEMS).alias("item"))
+    singles = items.groupBy("item").count().where(F.col("count") >= min_count).select("item")
+    total = singles.count()  # one number
+    if total > cap:
+        return None
+    kept = (items.join(singles, on="item", how="left_semi").groupBy("basket_id")
+            .agg(F.array_sort(F.collect_list("item")).alias("fitems")).where(F.size("fitems") >= 2)
+            .persist(StorageLevel.MEMORY_AND_DISK))
+    # An occurrence: a frequent itemset inside a basket, with the position of its last item there.
+    level = kept.select("basket_id", "fitems", F.posexplode("fitems").alias("pos", "item")).select(
+        "basket_id", "fitems", F.array("item").alias("itemset"), "pos")
+    previous: list[DataFrame] = []
+    try:
+        while True:
+            rows = level.agg(F.sum(F.size("fitems") - F.col("pos") - 1)).first()[0] or 0  # one number
+            if rows == 0:
+                return total
+            if rows > max_rows:
+                return None
+            later = F.slice("fitems", F.col("pos") + 2, F.size("fitems"))
+            grown = (level.select("basket_id", "fitems", "itemset", "pos", F.posexplode(later).alias("step", "item"))
+                     .select("basket_id", "fitems", F.concat("itemset", F.array("item")).alias("itemset"),
+                             (F.col("pos") + F.col("step") + 1).alias("pos")))
+            grown = grown.persist(StorageLevel.MEMORY_AND_DISK)
+            frequent = grown.groupBy("itemset").count().where(F.col("count") >= min_count).select("itemset").cache()
+            found = frequent.count()  # one number; the previous level is no longer needed
+            for df in previous:
+                df.unpersist()
+            previous = [grown, frequent]
+            total += found
+            if total > cap:
+                return None
+            if found == 0:
+                return total
+            level = grown.join(frequent, on="itemset", how="left_semi")
+    finally:
+        for df in (kept, *previous):
+            df.unpersist()
 
 
 def guard(baskets: DataFrame, cfg: BasketConfig) -> GuardResult:
-    """The lowest support, from `cfg.min_support` upwards, at which mining provably stays within the cap."""
+    """The lowest support, from `cfg.min_support` upwards, whose exact itemset count fits `max_itemsets`."""
     n = baskets.count()
     if n == 0:
-        raise UserError("no baskets with two or more items to mine")
+        raise UserError("no baskets to mine")
     support, steps = max(cfg.min_support, cfg.min_count / n), 0
-    bound = itemset_bound(baskets, n, support)
-    while bound > cfg.max_itemsets:
+    while (found := count_itemsets(baskets, n, support, cfg.max_itemsets, cfg.max_guard_rows)) is None:
         if support >= 1.0:
-            raise UserError(f"even at support 1.0 the itemset bound {bound:.0f} exceeds basket.max_itemsets")
+            raise UserError(f"even at support 1.0 there are more than basket.max_itemsets {cfg.max_itemsets} itemsets")
         support, steps = min(1.0, support * cfg.support_step), steps + 1
-        bound = itemset_bound(baskets, n, support)
-    return GuardResult(support, bound, steps, n)
+    return GuardResult(support, found, steps, n)
 
 
 def fit(baskets: DataFrame, cfg: BasketConfig, min_support: float) -> FPGrowthModel:

@@ -84,8 +84,8 @@ def rule_truth(world: World, lines: DataFrame) -> DataFrame:
         "rule", world.product_id(F.col("a")).alias("antecedent"), world.product_id(F.col("b")).alias("consequent"),
         "planted_confidence",
     )
-    # Same basket definition as the miner: distinct products per order, singletons dropped.
-    has = baskets.groupBy("order_id").agg(F.collect_set("product_id").alias("items")).where(F.size("items") >= 2)
+    # Same basket definition as the miner: distinct products per order, every order counted.
+    has = baskets.groupBy("order_id").agg(F.collect_set("product_id").alias("items"))
     total = has.count()  # one number
     stats = (
         has.crossJoin(F.broadcast(truth))

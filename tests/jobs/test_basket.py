@@ -74,9 +74,23 @@ def test_explosion_guard_raises_support_on_long_dense_baskets(spark: SparkSessio
     df = spark.createDataFrame([(str(i), sorted(b)) for i, b in enumerate(baskets)], "basket_id string, items array<string>")
     cfg = BasketConfig(min_support=0.001, min_count=1, max_itemsets=5000)
     guarded = mining.guard(df, cfg)
-    assert guarded.steps > 0 and guarded.min_support > cfg.min_support and guarded.bound <= cfg.max_itemsets
+    assert guarded.steps > 0 and guarded.min_support > cfg.min_support and guarded.itemsets <= cfg.max_itemsets
     model = mining.fit(df, cfg, guarded.min_support)
-    assert model.freqItemsets.count() <= cfg.max_itemsets
+    assert model.freqItemsets.count() == guarded.itemsets  # the guard counted exactly what FPGrowth then finds
+    # The work is bounded too: a level that would expand past max_guard_rows counts as too many.
+    assert mining.count_itemsets(df, len(baskets), 0.001, 10**9, max_rows=1000) is None
+
+
+def test_guard_counts_exactly_and_raises_support_only_when_the_data_needs_it(spark: SparkSession) -> None:
+    baskets = _random_baskets(seed=11, n=400) + [["i03"], ["i05"], ["i03"]]  # single-item baskets count in n
+    df = spark.createDataFrame([(str(i), b) for i, b in enumerate(baskets)], "basket_id string, items array<string>")
+    exact = len(_brute_force(baskets, 0.04, 1.0)["itemsets"])
+    assert mining.count_itemsets(df, len(baskets), 0.04, 10**6, 10**7) == exact
+    fits = mining.guard(df, BasketConfig(min_support=0.04, min_count=1, max_itemsets=exact))
+    assert (fits.min_support, fits.itemsets, fits.steps, fits.baskets) == (0.04, exact, 0, len(baskets))
+    tight = mining.guard(df, BasketConfig(min_support=0.04, min_count=1, max_itemsets=exact - 1, support_step=1.25))
+    assert tight.steps == 1 and tight.min_support == pytest.approx(0.05)
+    assert tight.itemsets == len(_brute_force(baskets, 0.05, 1.0)["itemsets"])
 
 
 @pytest.mark.slow
