@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
@@ -44,7 +44,7 @@ def run(spark: SparkSession, config: Config) -> None:
     lake = Lake(spark, config.lake)
     if cfg.mode == "score":
         fitted, meta, version = models.load(lake, MODEL)
-        _score(lake, fitted, cm.Spec(tuple(meta["numeric"]), ("category",)), meta["categories"], version)
+        _score(lake, fitted, cm.Spec(tuple(meta["numeric"]), ("category",)), meta["categories"], version, cfg.reason_names)
         return
     inputs = c360_inputs.load(lake)
     if inputs.lines is None or inputs.products is None:
@@ -71,16 +71,17 @@ def run(spark: SparkSession, config: Config) -> None:
         append_metrics(spark, lake, [Metric(MODEL, "logreg", k, v, split) for k, v in values.items()], run_id)
         log.info("propensity: ROC AUC %.3f, PR AUC %.3f (base rate %.3f)", values["roc_auc"], values["pr_auc"], values["base_rate"])
         version = models.save(spark, lake, config, MODEL, fitted, run_id, {"categories": categories, "numeric": list(spec.numeric)})
-        stats["rows"] = _score(lake, fitted, spec, categories, version)
+        stats["rows"] = _score(lake, fitted, spec, categories, version, cfg.reason_names)
         train.unpersist()
         test.unpersist()
 
 
-def _score(lake: Lake, fitted, spec: cm.Spec, categories: Sequence[str], version: int) -> int:
+def _score(lake: Lake, fitted, spec: cm.Spec, categories: Sequence[str], version: int, names: Mapping[str, str]) -> int:
     day = c360_inputs.latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
     rows = category_rows(lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)), categories)
     scored = fitted.transform(cm.prepare(rows, spec))
-    out = scored.select("customer_id", "snapshot_date", "category", cm.probability(scored).alias("probability"), F.lit(version).alias("model_version"))
+    out = scored.select("customer_id", "snapshot_date", "category", cm.probability(scored).alias("probability"),
+                        cm.reason_codes(fitted, spec, names).alias("reasons"), F.lit(version).alias("model_version"))
     lake.write_snapshot(out, tables.PROPENSITY_SCORES, day)
     return lake.read(tables.PROPENSITY_SCORES).where(F.col("snapshot_date") == F.lit(day)).count()
 

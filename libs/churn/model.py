@@ -1,6 +1,7 @@
 """The churn / propensity classifier: build the pipeline (no data), then fit, evaluate and explain."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -93,14 +94,34 @@ def probability(scored: DataFrame) -> Column:
     return vector_to_array(F.col("_probability"))[1]
 
 
+def humanise(column: str) -> str:
+    """A column name as words: MonthlyCharges and monthly_charges both read "monthly charges"."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", column).replace("_", " ").strip().lower()
+
+
 def reason_codes(model: PipelineModel, spec: Spec, names: Mapping[str, str], top: int = 3) -> Column:
-    """The `top` features whose coefficient x standardised value pushes the score up most, in words."""
+    """The `top` features that push the score up most, in words.
+
+    A feature's push is the sum of coefficient x standardised value over its slots: one slot for a
+    number, one per level for a category, so a category's push compares the customer's own level with
+    the average customer. A category is named with the customer's own value ("contract:
+    Month-to-month"), never with a level the customer doesn't have. Names come from `names`, else from
+    the column name made human.
+    """
     coefs = [float(c) for c in model.stages[-1].coefficients]
-    slots = spec.slots(model)
-    words = [names.get(s.split("=")[0], s.split("=")[0].replace("_", " ")) + (f" ({s.split('=', 1)[1]})" if "=" in s else "") for s in slots]
-    contributions = F.zip_with(vector_to_array(F.col(SCALED)), F.array(*[F.lit(c) for c in coefs]), lambda x, c: x * c)
-    labelled = F.arrays_zip(contributions.alias("push"), F.array(*[F.lit(w) for w in words]).alias("why"))
-    ranked = F.array_sort(F.filter(labelled, lambda e: e["push"] > 0), lambda a, b: F.when(a["push"] > b["push"], -1).when(a["push"] < b["push"], 1).otherwise(0))
+    levels = next((stage.labelsArray for stage in model.stages if hasattr(stage, "labelsArray")), [])
+    widths = [1] * len(spec.numeric) + [len(labels) + 1 for labels in levels]  # + the unseen-level slot
+    if sum(widths) != len(coefs):
+        raise ValueError(f"{len(coefs)} coefficients for {sum(widths)} feature slots")
+    push = F.zip_with(vector_to_array(F.col(SCALED)), F.array(*[F.lit(c) for c in coefs]), lambda x, c: x * c)
+    words = [F.lit(names.get(c, humanise(c))) for c in spec.numeric]
+    words += [F.concat(F.lit(f"{names.get(c, humanise(c))}: "), F.col(c)) for c in spec.categorical]
+    starts = [sum(widths[:i]) for i in range(len(widths))]
+    features = F.array(*[
+        F.struct(F.aggregate(F.slice(push, start + 1, width), F.lit(0.0), lambda acc, x: acc + x).alias("push"), why.alias("why"))
+        for start, width, why in zip(starts, widths, words)])
+    ranked = F.array_sort(F.filter(features, lambda e: e["push"] > 0),
+                          lambda a, b: F.when(a["push"] > b["push"], -1).when(a["push"] < b["push"], 1).otherwise(0))
     return F.transform(F.slice(ranked, 1, top), lambda e: e["why"])
 
 

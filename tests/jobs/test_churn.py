@@ -56,11 +56,12 @@ def test_reason_codes_match_a_hand_computation(spark: SparkSession) -> None:
     slots = spec.slots(model)
     assert len(slots) == len(coef) == 5  # idle, orders, plan=<level 1>, plan=<level 2>, plan=unseen
     assert slots[-1] == "plan=unseen"
-    words = [names.get(s, s) if "=" not in s else f"plan ({s.split('=')[1]})" for s in slots]
     for customer_id, _, idle, orders, plan, _ in rows[:60]:
         x = [idle, orders, *[1.0 if plan == s.split("=")[1] else 0.0 for s in slots[2:]]]
         pushes = [((x[j] - mean[j]) / std[j]) * coef[j] if std[j] > 0 else 0.0 for j in range(5)]
-        expected = [words[j] for j in sorted(range(5), key=lambda j: -pushes[j]) if pushes[j] > 0][:3]
+        # The plan's push is the sum over its slots, and it is named by the customer's own plan.
+        per_feature = {names["idle"]: pushes[0], names["orders"]: pushes[1], f"plan: {plan}": sum(pushes[2:])}
+        expected = [w for w, p in sorted(per_feature.items(), key=lambda t: -t[1]) if p > 0][:3]
         assert got[customer_id] == expected, customer_id
     assert coef[0] > 0 and coef[1] < 0  # the planted directions
 
@@ -113,7 +114,9 @@ churn:
     by_contract = {r.Contract: r.p for r in month_to_month.groupBy("Contract").agg(F.avg("probability").alias("p")).collect()}
     assert by_contract["Month-to-month"] > by_contract["One year"] > by_contract["Two year"]
     risky = month_to_month.where((F.col("risk_band") == "high") & (F.col("Contract") == "Month-to-month")).first()
-    assert "Contract (Month-to-month)" in risky.reasons
+    assert "contract: Month-to-month" in risky.reasons  # the customer's own contract, in words
+    named = month_to_month.select("Contract", F.explode("reasons").alias("why")).where(F.col("why").startswith("contract: "))
+    assert named.where(F.col("why") != F.concat(F.lit("contract: "), F.col("Contract"))).count() == 0
     coefficients = {r.feature: r.coefficient for r in lake.read(tables.CHURN_COEFFICIENTS).collect()}
     assert coefficients["tenure"] < 0 < coefficients["MonthlyCharges"]
 

@@ -30,6 +30,10 @@ def test_propensity_ranks_next_month_buyers_and_rescores_identically(spark: Spar
     latest = scores.where(F.col("snapshot_date") == F.lit(day))
     n_customers = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)).count()
     assert latest.count() == 3 * n_customers
+    # Reasons name the row's own category, never another one.
+    named = latest.select("category", F.explode("reasons").alias("why")).where(F.col("why").startswith("category: "))
+    pairs = {(r.category, r.why) for r in named.distinct().collect()}
+    assert pairs and all(why == f"category: {category}" for category, why in pairs)
     before = {(r.customer_id, r.category): r.probability for r in latest.collect()}
     propensity.run(spark, load_config(None, [f"lake.root={c360.config.lake.root}", "propensity.mode=score"]))
     after = {(r.customer_id, r.category): r.probability for r in lake.read(tables.PROPENSITY_SCORES).where(F.col("snapshot_date") == F.lit(day)).collect()}

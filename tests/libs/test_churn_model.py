@@ -1,0 +1,53 @@
+"""Reason codes in words: a category is named by the customer's own value, pushes add up per feature."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from libs.churn import model as cm
+from libs.churn.labels import LABEL
+
+CONTRACTS = ("Month-to-month", "One year", "Two year")
+
+
+def _rows(spark: SparkSession):
+    # Churn follows the contract (month-to-month churns) and short tenure; MonthlyCharges is noise.
+    rows = []
+    for i in range(240):
+        contract = CONTRACTS[i % 3]
+        tenure = float((i * 7) % 60)
+        churned = 1.0 if (contract == "Month-to-month" and tenure < 40) or (i % 17 == 0) else 0.0
+        rows.append((f"c{i}", "2025-01-01", tenure, float(20 + (i * 13) % 80), contract, churned))
+    return spark.createDataFrame(rows, f"customer_id string, snapshot_date string, tenure double, MonthlyCharges double, contract string, {LABEL} double")
+
+
+def test_reasons_name_the_customers_own_category_and_sum_pushes_per_feature(spark: SparkSession) -> None:
+    spec = cm.Spec(("tenure", "MonthlyCharges"), ("contract",))
+    data = cm.prepare(_rows(spark), spec, balance=False)
+    fitted = cm.fit_logistic(data, spec, reg=0.01)
+    scored = fitted.transform(data).select(
+        "customer_id", "contract", vector_to_array(cm.SCALED).alias("x"),
+        cm.reason_codes(fitted, spec, {"tenure": "short tenure"}, top=3).alias("reasons"))
+    coefs = np.array(fitted.stages[-1].coefficients)
+    widths = [1, 1, len(coefs) - 2]
+    for row in scored.collect():
+        contract_words = [r for r in row.reasons if r.startswith("contract: ")]
+        assert contract_words in ([], [f"contract: {row.contract}"])  # never a level the customer doesn't have
+        push = np.array(row.x) * coefs
+        per_feature = [push[0], push[1], push[2:].sum()]
+        words = ["short tenure", "monthly charges", f"contract: {row.contract}"]
+        expected = [w for p, w in sorted(zip(per_feature, words), key=lambda t: -t[0]) if p > 0]
+        assert row.reasons == expected
+    assert sum(widths) == len(coefs)
+    month = scored.where(F.col("contract") == "Month-to-month").first()
+    assert "contract: Month-to-month" in month.reasons
+
+
+def test_humanise_makes_column_names_words() -> None:
+    assert [cm.humanise(c) for c in ("MonthlyCharges", "days_since_last_event", "SeniorCitizen", "tenure")] == [
+        "monthly charges", "days since last event", "senior citizen", "tenure"]
+    with pytest.raises(ValueError):
+        cm.reason_codes(type("M", (), {"stages": [type("S", (), {"coefficients": [1.0]})()]})(), cm.Spec(("a", "b"), ()), {})
