@@ -41,12 +41,15 @@ def make(contacts: DataFrame, cfg: RecommendConfig, end: dt.datetime, family: st
     """The split of `contacts` (all before `end`) of one family; `days` is the global window's length."""
     if family == "auto":
         split = make(contacts, cfg, end, "global_time", days)
-        users = split.test.select("customer_id").distinct().count()  # one number
+        # Personalisation can only be judged on customers with a history before the split; customers
+        # who arrive inside the window are cold starts, which popularity serves whatever the model.
+        warm = split.test.join(split.keep(contacts, "ts").select("customer_id").distinct(), on="customer_id", how="left_semi")
+        users = warm.select("customer_id").distinct().count()  # one number
         if users >= cfg.min_test_customers:
             return split
-        log.warning("the last %d days hold only %d customers with new items (fewer than recommend.min_test_customers %d):"
-                    " evaluating on each customer's last %.0f%% of items instead (per_user_last)",
-                    days, users, cfg.min_test_customers, 100 * cfg.test_fraction)
+        log.warning("the last %d days hold only %d customers with a history and new items (fewer than "
+                    "recommend.min_test_customers %d): evaluating on each customer's last %.0f%% of liked items "
+                    "instead (per_user_last)", days, users, cfg.min_test_customers, 100 * cfg.test_fraction)
         return make(contacts, cfg, end, "per_user_last", days)
     if family == "global_time":
         return _global_time(contacts, cfg, end, end - dt.timedelta(days=days))

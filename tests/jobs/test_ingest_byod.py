@@ -183,3 +183,29 @@ def test_a_mostly_quarantined_source_fails_records_nothing_and_loads_after_a_fix
     [reread] = ingest.run(spark, forced)
     assert (reread.input, reread.inserted, reread.unchanged) == (3, 0, 3)
     assert lake.read(tables.SILVER["transactions"]).count() == 3
+
+
+@pytest.mark.slow
+def test_real_cdnow_keeps_every_line_and_its_revenue_to_the_cent(spark: SparkSession, tmp_path: Path) -> None:
+    """CDNOW_master.txt from the lifetimes wheel (as `make demo DATA=cdnow` fetches it), through conf/cdnow.yaml."""
+    import subprocess
+    import sys
+    import zipfile
+    from decimal import Decimal
+
+    root = Path(__file__).resolve().parents[2]
+    local = root / "data" / "cdnow" / "CDNOW_master.txt"
+    if local.is_file():
+        text = local.read_text()
+    else:  # the same wheel the Makefile downloads, read without importing the package
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "lifetimes==0.11.3", "-d", str(tmp_path)], check=True)
+        [wheel] = tmp_path.glob("lifetimes-*.whl")
+        text = zipfile.ZipFile(wheel).read("lifetimes/datasets/CDNOW_master.txt").decode()
+    source = tmp_path / "CDNOW_master.txt"
+    source.write_text(text)
+    lines = text.strip().splitlines()[1:]
+    config = load_config(root / "conf" / "cdnow.yaml", [f"lake.root={tmp_path / 'lake'}", f"ingest.sources.transactions.path={source}"])
+    [report] = ingest.run(spark, config)
+    revenue = Lake(spark, config.lake).read(tables.SILVER["transactions"]).agg(F.sum(F.col("amount").cast("decimal(14,2)"))).first()[0]
+    assert (report.input, report.inserted, report.quarantined, report.duplicates) == (len(lines), len(lines), 0, 0) == (69659, 69659, 0, 0)
+    assert revenue == sum(Decimal(line.split()[3]) for line in lines)

@@ -210,3 +210,9 @@ def test_splits_hold_out_what_each_family_promises(spark: SparkSession) -> None:
     assert (power.customers, power.pairs, power.enough) == (1, 2, False)
     fallback = splits.make(contacts, RecommendConfig(test_fraction=0.4, min_test_customers=2), end, "auto", 3)
     assert fallback.name == "per_user_last"  # one test customer in the global window is too few
+    # A newcomer who arrives inside the window is a cold start: it doesn't make the window fit for judging models.
+    newcomer = contacts.unionByName(_contacts(spark, [("n", "A", 5, 1.0), ("n", "B", 6, 1.0)]))
+    assert splits.make(newcomer, RecommendConfig(min_test_customers=2), end, "global_time", 3).test.select("customer_id").distinct().count() == 2
+    assert splits.make(newcomer, RecommendConfig(min_test_customers=2), end, "auto", 3).name == "per_user_last"
+    warm = newcomer.unionByName(_contacts(spark, [("b", "Y", 5, 1.0)]))  # b had a history before the window
+    assert splits.make(warm, RecommendConfig(min_test_customers=2), end, "auto", 3).name == "global_time"
