@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
@@ -38,11 +38,11 @@ def run(spark: SparkSession, config: Config) -> None:
         split = splits.make(contacts, cfg, end, cfg.split, cfg.test_days)
     log.info("evaluation split: %s", split.name)
     with timed(log, "tuning on validation"):
-        als_cfg, weights, metrics = protocol.tune(ctx, contacts, split)
+        als_cfg, mix, metrics = protocol.tune(ctx, contacts, split)
     with timed(log, f"evaluation ({split.name})"):
-        metrics += protocol.evaluate_split(ctx, contacts, split, als_cfg, weights)
+        metrics += protocol.evaluate_split(ctx, contacts, split, als_cfg, mix)
     with timed(log, "recommendations for every customer") as stats:
-        stats["rows"] = _serve(ctx, lake, contacts, end, als_cfg, weights, config, run_id)
+        stats["rows"] = _serve(ctx, lake, contacts, end, als_cfg, mix, config, run_id)
     contacts.unpersist()
     append_metrics(spark, lake, metrics, run_id)
     for method in ("popular", "als", "itemcf", "content", "basket", "hybrid"):
@@ -91,13 +91,13 @@ def _context(spark: SparkSession, lake: Lake, config: Config, contacts: DataFram
 
 
 def _serve(ctx: sources.Context, lake: Lake, contacts: DataFrame, end: dt.datetime, als_cfg: AlsConfig,
-           weights: Mapping[str, float], config: Config, run_id: str) -> int:
+           mix: hybrid.Blend, config: Config, run_id: str) -> int:
     cfg = ctx.cfg
     strengths = interactions.strengths(contacts, cfg, end).persist(StorageLevel.MEMORY_AND_DISK)
     excluded = interactions.excluded(contacts, cfg)
     excluded = excluded.persist(StorageLevel.MEMORY_AND_DISK) if excluded is not None else None
     built = sources.build(ctx, strengths, ctx.customer_index, ctx.lines, excluded, als_cfg)
-    recs = hybrid.serve(hybrid.blend(list(built.candidates.values()), weights, cfg.rrf_k), excluded, ctx.products,
+    recs = hybrid.serve(mix.of(list(built.candidates.values())), excluded, ctx.products,
                         cfg.top_k, cfg.max_per_category)
     neighbours = [n for n in (built.itemcf_neighbours, ctx.content_neighbours) if n is not None]
     if neighbours:
@@ -106,7 +106,7 @@ def _serve(ctx: sources.Context, lake: Lake, contacts: DataFrame, end: dt.dateti
     if built.als_model is not None:
         models.save(ctx.spark, lake, config, "recommend_als", PipelineModel(stages=[built.als_model]), run_id,
                     {"rank": als_cfg.rank, "reg_param": als_cfg.reg_param, "alpha": als_cfg.alpha, "max_iter": als_cfg.max_iter,
-                     "trained_until": end.isoformat(), "weights": dict(weights)})
+                     "trained_until": end.isoformat(), "weights": dict(mix.weights), "rrf_k": mix.rrf_k})
     built.unpersist()
     strengths.unpersist()
     if excluded is not None:

@@ -284,8 +284,8 @@ class AlsConfig:
     max_iter: int = 10
     blocks: int = 0  # user and item blocks; 0: the default parallelism
     checkpoint_interval: int = 5
-    tune_trials: int = 0  # >0: random search over ranks x reg_params x alphas on a validation split
-    ranks: tuple[int, ...] = (16, 32, 64)
+    tune_trials: int = 10  # >0: random search over ranks x reg_params x alphas x max_iters on a validation split
+    ranks: tuple[int, ...] = (32, 64, 128)
     reg_params: tuple[float, ...] = (0.1, 1.0, 3.0)
     alphas: tuple[float, ...] = (1.0, 5.0, 20.0)
     max_iters: tuple[int, ...] = ()  # empty: max_iter only
@@ -305,9 +305,9 @@ class RecommendConfig:
     top_k: int = 10
     candidates: int = 30  # per source and customer, before the blend and the serving rules
     als: AlsConfig = field(default_factory=AlsConfig)
-    itemcf_neighbours: int = 20
+    itemcf_neighbours: int = 50
     itemcf_min_common: int = 2  # customers two items must share to be neighbours
-    itemcf_user_items: int = 20  # each customer's strongest items that count for similarity and scoring
+    itemcf_user_items: int = 50  # each customer's strongest items that count for similarity and scoring
     content_features: int = 4096
     content_neighbours: int = 20
     content_min_similarity: float = 0.05
@@ -325,7 +325,7 @@ class RecommendConfig:
     min_test_customers: int = 100  # fewer: auto falls back to per_user_last, and the test is flagged underpowered
     min_test_pairs: int = 200  # fewer relevant test items: flagged underpowered
     min_relevance: float = 0.0  # test items need more than 0 and at least this strength to count as relevant
-    weight_trials: int = 0  # >0: random search over blend weights on the validation split
+    weight_trials: int = 16  # >0: random search over blend weights and rrf_k on the validation split
 
     def __post_init__(self) -> None:
         unknown = set(self.event_weights) - set(schemas.EVENT_TYPES)

@@ -16,6 +16,7 @@ LOG4J_CONF = Path(__file__).resolve().parent / "resources" / "log4j2.properties"
 
 # Suits a 2-core laptop; any key can be overridden from `spark.options` in the conf.
 LOCAL_DEFAULTS = {
+    "spark.driver.memory": "2g",  # the driver is the executor in local mode; every job is built to fit 2 GiB
     "spark.sql.shuffle.partitions": "8",
     "spark.default.parallelism": "4",
     "spark.sql.adaptive.enabled": "true",
@@ -25,6 +26,9 @@ LOCAL_DEFAULTS = {
     "spark.sql.session.timeZone": "UTC",
 }
 ALWAYS = {
+    # Plans built on several cached sources print (for the SQL listener) every shared subtree again;
+    # a recommend run's plan string can then outgrow the heap. Spark truncates past this length.
+    "spark.sql.maxPlanStringLength": "1000000",
     "spark.sql.extensions": DELTA_EXTENSION,
     "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
     "spark.ui.showConsoleProgress": "false",

@@ -5,6 +5,7 @@ A candidate frame has the columns customer_id, product_id, score, source, reason
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -58,6 +59,21 @@ def popular(strengths: DataFrame, customers: DataFrame, segments: DataFrame | No
     top = ranked.withColumn("_n", best).where(F.col("_n") <= n)
     # The score falls with the position, so every blend reads the tiers in order.
     return _candidates(top.withColumn("score", F.lit(n + 1) - F.col("_n")), "popular")
+
+
+@dataclass(frozen=True)
+class Blend:
+    """How sources combine: a weight per source and the reciprocal-rank constant (0: scaled scores)."""
+
+    weights: Mapping[str, float]
+    rrf_k: int
+
+    def of(self, candidates: Sequence[DataFrame]) -> DataFrame:
+        return blend(candidates, self.weights, self.rrf_k)
+
+    @property
+    def label(self) -> str:
+        return "_".join(f"{k}{v:g}" for k, v in sorted(self.weights.items())) + f"_rrf{self.rrf_k}"
 
 
 def blend(candidates: Sequence[DataFrame], weights: Mapping[str, float], rrf_k: int = 0) -> DataFrame:

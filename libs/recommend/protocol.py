@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from pyspark import StorageLevel
@@ -19,8 +19,9 @@ from libs.recommend import als, evaluate, hybrid, interactions, sources, splits
 
 log = get_logger(__name__)
 MODEL = "recommend"
-WEIGHT_LEVELS = (0.0, 0.1, 0.25, 0.5, 1.0)  # relative to ALS at 1: a reciprocal-rank blend depends only on ratios
+WEIGHT_LEVELS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)  # relative to ALS at 1: a blend depends only on ratios
 POPULAR_LEVELS = (0.01, 0.05, 0.1, 0.25)  # never 0: popularity fills every list
+RRF_LEVELS = (10, 30, 60)  # smaller: a source's first places count more against its later ones
 
 
 @dataclass
@@ -49,18 +50,18 @@ def prepare(ctx: sources.Context, contacts: DataFrame, split: splits.Split) -> S
     return Side(strengths, excluded, lines, test.select("customer_id").distinct().cache(), test)
 
 
-def method_lists(ctx: sources.Context, built: sources.Built, side: Side, weights: Mapping[str, float]) -> dict[str, DataFrame]:
+def method_lists(ctx: sources.Context, built: sources.Built, side: Side, mix: hybrid.Blend) -> dict[str, DataFrame]:
     """Each source alone and the hybrid, through the same serving rules."""
     def serve(candidates: DataFrame) -> DataFrame:
         return hybrid.serve(candidates, side.excluded, ctx.products, ctx.cfg.top_k, ctx.cfg.max_per_category)
 
     lists = {name: serve(c) for name, c in built.candidates.items()}
-    lists["hybrid"] = serve(hybrid.blend(list(built.candidates.values()), weights, ctx.cfg.rrf_k))
+    lists["hybrid"] = serve(mix.of(list(built.candidates.values())))
     return lists
 
 
 def evaluate_split(ctx: sources.Context, contacts: DataFrame, split: splits.Split, als_cfg: AlsConfig,
-                   weights: Mapping[str, float]) -> list[Metric]:
+                   mix: hybrid.Blend) -> list[Metric]:
     """Every method's ranking metrics and coverage on `split`, with the test set's size and power."""
     cfg = ctx.cfg
     side = prepare(ctx, contacts, split)
@@ -75,7 +76,7 @@ def evaluate_split(ctx: sources.Context, contacts: DataFrame, split: splits.Spli
                Metric(MODEL, "all", f"split:{split.name}", 1.0, "test")]
         built = sources.build(ctx, side.strengths, side.users, side.lines, side.excluded, als_cfg)
         catalogue = (ctx.products if ctx.products is not None else ctx.product_index).select("product_id").distinct().count()  # one number
-        for method, recs in method_lists(ctx, built, side, weights).items():
+        for method, recs in method_lists(ctx, built, side, mix).items():
             recs = recs.cache()
             scores = evaluate.ranking_metrics(evaluate.ranking_lists(recs, side.test, ctx.product_index), cfg.top_k)
             scores["coverage"] = evaluate.coverage(recs, catalogue)
@@ -93,12 +94,12 @@ def validation_split(contacts: DataFrame, ctx: sources.Context, split: splits.Sp
     return train, splits.make(train, ctx.cfg, split.as_of, split.name, ctx.cfg.validation_days)
 
 
-def tune(ctx: sources.Context, contacts: DataFrame, split: splits.Split) -> tuple[AlsConfig, dict[str, float], list[Metric]]:
-    """ALS hyperparameters by random search, then the blend weights, both scored by nDCG@k on validation."""
+def tune(ctx: sources.Context, contacts: DataFrame, split: splits.Split) -> tuple[AlsConfig, hybrid.Blend, list[Metric]]:
+    """ALS hyperparameters by random search, then the blend, both scored by nDCG@k on validation."""
     cfg = ctx.cfg
-    als_cfg, weights = cfg.als, dict(cfg.weights)
+    als_cfg, mix = cfg.als, hybrid.Blend(dict(cfg.weights), cfg.rrf_k)
     if not (cfg.als.tune_trials and sources.on(ctx, "als")) and not cfg.weight_trials:
-        return als_cfg, weights, []
+        return als_cfg, mix, []
     train, inner = validation_split(contacts, ctx, split)
     side = prepare(ctx, train, inner)
     metrics: list[Metric] = []
@@ -106,7 +107,7 @@ def tune(ctx: sources.Context, contacts: DataFrame, split: splits.Split) -> tupl
         power = splits.power(side.test, cfg, f"validation set ({inner.name})")
         if power.customers == 0 or side.strengths.limit(1).count() == 0:
             log.warning("no tuning: the validation split leaves no training data or no validation items")
-            return als_cfg, weights, []
+            return als_cfg, mix, []
         k = cfg.top_k
 
         def ndcg(candidates: DataFrame) -> float:
@@ -124,37 +125,34 @@ def tune(ctx: sources.Context, contacts: DataFrame, split: splits.Split) -> tupl
             best = trials[0].cfg
             als_cfg = replace(cfg.als, rank=best.rank, reg_param=best.reg_param, alpha=best.alpha, max_iter=best.max_iter)
         if cfg.weight_trials:
-            weights, found = _tune_weights(ctx, side, als_cfg, ndcg)
+            mix, found = _tune_blend(ctx, side, als_cfg, mix, ndcg)
             metrics += found
-        return als_cfg, weights, metrics
+        return als_cfg, mix, metrics
     finally:
         side.unpersist()
 
 
-def _tune_weights(ctx: sources.Context, side: Side, als_cfg: AlsConfig, ndcg) -> tuple[dict[str, float], list[Metric]]:
-    """The configured weights against `weight_trials` random draws; the best on validation wins."""
+def _tune_blend(ctx: sources.Context, side: Side, als_cfg: AlsConfig, configured: hybrid.Blend,
+                ndcg: Callable[[DataFrame], float]) -> tuple[hybrid.Blend, list[Metric]]:
+    """The configured blend against `weight_trials` random draws of weights and rrf_k; the best on validation wins."""
     cfg = ctx.cfg
     built = sources.build(ctx, side.strengths, side.users, side.lines, side.excluded, als_cfg)
     try:
         names = [n for n in built.candidates if n not in ("als", "popular")]
-        grid = [dict(zip(names, levels)) for levels in itertools.product(WEIGHT_LEVELS, repeat=len(names))]
+        grid = list(itertools.product(itertools.product(WEIGHT_LEVELS, repeat=len(names)), POPULAR_LEVELS, RRF_LEVELS))
         draws = random.Random(cfg.als.seed).sample(grid, min(cfg.weight_trials, len(grid)))
-        popular = random.Random(cfg.als.seed + 1)
-        pool = [dict(cfg.weights)] + [{**d, "als": 1.0, "popular": popular.choice(POPULAR_LEVELS)} for d in draws]
+        pool = [configured] + [hybrid.Blend({**dict(zip(names, levels)), "als": 1.0, "popular": popular}, rrf_k)
+                               for levels, popular, rrf_k in draws]
         scored = []
-        for w in pool:
-            value = ndcg(hybrid.blend(list(built.candidates.values()), w, cfg.rrf_k))
-            log.info("blend %s: validation ndcg@%d %.4f", _label(w), cfg.top_k, value)
-            scored.append((value, w))
-        best_value, best = max(scored, key=lambda t: t[0])  # ties keep the configured weights (first)
-        log.info("blend weights chosen on validation: %s (ndcg@%d %.4f)", _label(best), cfg.top_k, best_value)
-        return best, [Metric(MODEL, f"blend_{_label(w)}", f"ndcg@{cfg.top_k}", v, "validation") for v, w in scored]
+        for mix in pool:
+            value = ndcg(mix.of(list(built.candidates.values())))
+            log.info("blend %s: validation ndcg@%d %.4f", mix.label, cfg.top_k, value)
+            scored.append((value, mix))
+        best_value, best = max(scored, key=lambda t: t[0])  # ties keep the configured blend (first)
+        log.info("blend chosen on validation: %s (ndcg@%d %.4f)", best.label, cfg.top_k, best_value)
+        return best, [Metric(MODEL, f"blend_{m.label}", f"ndcg@{cfg.top_k}", v, "validation") for v, m in scored]
     finally:
         built.unpersist()
-
-
-def _label(weights: Mapping[str, float]) -> str:
-    return "_".join(f"{k}{v:g}" for k, v in sorted(weights.items()))
 
 
 def end_of(contacts: DataFrame) -> dt.datetime:

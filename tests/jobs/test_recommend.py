@@ -92,7 +92,8 @@ recommend:
   candidates: 10
   test_days: 15
   itemcf_min_common: 1
-  als: {{rank: 4, max_iter: 8, reg_param: 0.1, alpha: 2.0}}
+  als: {{rank: 4, max_iter: 8, reg_param: 0.1, alpha: 2.0, tune_trials: 0}}
+  weight_trials: 0
 """)
     config = load_config(conf)
     [report] = ingest.run(spark, config)
@@ -114,13 +115,19 @@ recommend:
     # New customers arrive: they get new integers, and nobody's id changes.
     (tmp_path / "ratings" / "part2.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(_ratings(2, range(40, 46), start)) + "\n")
     ingest.run(spark, config)
-    tuned = load_config(conf, ["recommend.als.tune_trials=2", "recommend.validation_days=10", "recommend.als.ranks=[2, 6]", "recommend.als.reg_params=[0.1]", "recommend.als.alphas=[2.0]"])
+    tuned = load_config(conf, ["recommend.als.tune_trials=2", "recommend.validation_days=10", "recommend.als.ranks=[2, 6]",
+                               "recommend.als.reg_params=[0.1]", "recommend.als.alphas=[2.0]", "recommend.weight_trials=3"])
     recommend.run(spark, tuned)
     trials = latest_metrics(lake, "recommend").where(F.col("split") == "validation").collect()
-    assert sorted(r.variant for r in trials) == ["als_r2_l0.1_a2_i8", "als_r6_l0.1_a2_i8"]
-    best = max(trials, key=lambda r: r.value).variant
+    als_trials = [r for r in trials if r.variant.startswith("als_")]
+    assert sorted(r.variant for r in als_trials) == ["als_r2_l0.1_a2_i8", "als_r6_l0.1_a2_i8"]
+    best = max(als_trials, key=lambda r: r.value).variant
     _, meta, _ = models.load(lake, "recommend_als")  # the serving model uses the winning trial's settings
     assert f"als_r{meta['rank']}_l{meta['reg_param']:g}_a{meta['alpha']:g}_i{meta['max_iter']}" == best
+    blends = [r for r in trials if r.variant.startswith("blend_")]
+    assert len(blends) == 4  # the configured blend and three draws
+    served = "blend_" + "_".join(f"{k}{v:g}" for k, v in sorted(meta["weights"].items())) + f"_rrf{meta['rrf_k']}"
+    assert {r.variant: r.value for r in blends}[served] == max(r.value for r in blends)  # the best on validation serves
     again = {r.customer_id: r.user_idx for r in lake.read(tables.CUSTOMER_INDEX).collect()}
     assert {c: again[c] for c in index} == index
     assert sorted(again[str(u)] for u in range(40, 46)) == list(range(40, 46))
