@@ -17,6 +17,7 @@ Protocol:
 4. Every list is scored by the same MLlib RankingEvaluator. The table prints nDCG@10 and the ratios
    against tuned implicit ALS and popularity; results go to benchmarks/results/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,7 +66,9 @@ def fetch_ml100k(folder: Path) -> Path:
         return out.parent
     wheels = folder / "wheel"
     wheels.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", RECBOLE, "-d", str(wheels)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", RECBOLE, "-d", str(wheels)], check=True
+    )
     [wheel] = wheels.glob("recbole-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         raw = pd.read_csv(zf.open(ML100K), sep="\t")
@@ -79,7 +82,9 @@ def readme_conf(work: Path, ratings: Path) -> Path:
     """The README's ratings.yaml, as written, pointed at `ratings` and a lake under `work`."""
     text = (ROOT / "README.md").read_text()
     block = re.search(r"<!-- readme-example: ratings.yaml -->\n```[a-z]*\n(.*?)```", text, re.S).group(1)
-    block = block.replace("path: exports/ratings", f"path: {ratings}").replace("root: lakehouse/ratings", f"root: {work / 'lake'}")
+    block = block.replace("path: exports/ratings", f"path: {ratings}").replace(
+        "root: lakehouse/ratings", f"root: {work / 'lake'}"
+    )
     (work / "conf").mkdir(parents=True, exist_ok=True)
     (work / "conf" / "local.yaml").write_text((ROOT / "conf" / "local.yaml").read_text())
     conf = work / "conf" / "ratings.yaml"
@@ -88,12 +93,20 @@ def readme_conf(work: Path, ratings: Path) -> Path:
 
 
 def run_pmkt(conf: Path, cwd: Path, sets: list[str]) -> float:
-    cmd = [sys.executable, "-m", "libs.cli", "pipeline", "--conf-file", str(conf), *[a for kv in sets for a in ("--set", kv)]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "libs.cli",
+        "pipeline",
+        "--conf-file",
+        str(conf),
+        *[a for kv in sets for a in ("--set", kv)],
+    ]
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"pmkt failed:\n{done.stderr[-3000:]}")
-    keep = ("evaluation split", "blend weights", "UNDERPOWERED", "ALS rank")
+    keep = ("evaluation split", "blend chosen", "UNDERPOWERED", "ALS rank")
     print("\n".join(line for line in done.stderr.splitlines() if any(k in line for k in keep)))
     return time.perf_counter() - start
 
@@ -119,7 +132,11 @@ class Side:
     def __init__(self, spark: SparkSession, contacts: DataFrame, split: splits.Split, cfg: Config) -> None:
         train = split.keep(contacts, "ts")
         # Benchmark-only: the public data sets here are small enough for one machine.
-        self.strengths = interactions.strengths(train, cfg.recommend, split.as_of).select("customer_id", "product_id", "strength").toPandas()
+        self.strengths = (
+            interactions.strengths(train, cfg.recommend, split.as_of)
+            .select("customer_id", "product_id", "strength")
+            .toPandas()
+        )
         seen = interactions.excluded(train, cfg.recommend).toPandas()
         self.test = split.test
         self.test_users = [r.customer_id for r in split.test.select("customer_id").distinct().collect()]
@@ -133,7 +150,12 @@ class Side:
     def lists(self, model, spark: SparkSession) -> DataFrame:
         rows = np.array([self.users[u] for u in self.test_users])
         ids, _ = model.recommend(rows, self.seen[rows], N=K, filter_already_liked_items=True)
-        out = [(u, int(r + 1), self.item_ids[i]) for u, row in zip(self.test_users, ids) for r, i in enumerate(row) if i >= 0]
+        out = [
+            (u, int(r + 1), self.item_ids[i])
+            for u, row in zip(self.test_users, ids)
+            for r, i in enumerate(row)
+            if i >= 0
+        ]
         return spark.createDataFrame(out, "customer_id string, rank int, product_id string")
 
 
@@ -158,7 +180,9 @@ def implicit_cosine(side: Side, k: int):
     return model
 
 
-def tuned(name: str, spark: SparkSession, lake: Lake, val: Side, test: Side, grid: list[dict], build) -> tuple[float, dict, float]:
+def tuned(
+    name: str, spark: SparkSession, lake: Lake, val: Side, test: Side, grid: list[dict], build
+) -> tuple[float, dict, float]:
     """Pick the best of `grid` on validation, refit on the test split's training side; (ndcg, params, seconds)."""
     start = time.perf_counter()
     trials = [(score(spark, lake, val.lists(build(val, **p), spark), val.test), p) for p in grid]
@@ -180,8 +204,9 @@ def peers(spark: SparkSession, config: Config, split_name: str) -> dict[str, tup
     als_grid = [dict(zip(ALS_GRID, v)) for v in itertools.product(*ALS_GRID.values())]
     return {
         "implicit ALS (tuned)": tuned("implicit ALS", spark, lake, val_side, test_side, als_grid, implicit_als),
-        "implicit item cosine (tuned)": tuned("implicit cosine", spark, lake, val_side, test_side,
-                                              [{"k": k} for k in COSINE_K], implicit_cosine),
+        "implicit item cosine (tuned)": tuned(
+            "implicit cosine", spark, lake, val_side, test_side, [{"k": k} for k in COSINE_K], implicit_cosine
+        ),
     }
 
 
@@ -189,8 +214,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--world", choices=("ml100k", "generated"), default="ml100k")
     parser.add_argument("--work", default=str(ROOT / "data" / "bench-ratings"))
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra pmkt config overrides, for experiments (the README result uses none)")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra pmkt config overrides, for experiments (the README result uses none)",
+    )
     args = parser.parse_args()
     work = Path(args.work) / args.world
     if args.world == "ml100k":
@@ -198,9 +229,12 @@ def main() -> None:
     else:  # the demo's generated shop, up to recommend, in its own lake and landing folder
         conf = ROOT / "conf" / "local.yaml"
         landing = work / "landing"
-        sets = [f"lake.root={work / 'lake'}", f"generate.landing={landing}",
-                "pipeline.steps=[generate, ingest, features, profiles, segment, basket, recommend]",
-                *[f"ingest.sources.{e}.path={landing / e}" for e in ENTITIES]]
+        sets = [
+            f"lake.root={work / 'lake'}",
+            f"generate.landing={landing}",
+            "pipeline.steps=[generate, ingest, features, profiles, segment, basket, recommend]",
+            *[f"ingest.sources.{e}.path={landing / e}" for e in ENTITIES],
+        ]
     sets += args.sets
     shutil.rmtree(work / "lake", ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -211,8 +245,10 @@ def main() -> None:
     found = peers(spark, config, split)
     best_peer = found["implicit ALS (tuned)"][0]
     popular = table["popular"][f"ndcg@{K}"]
-    print(f"\n{args.world}: split {split}, {int(table['all']['test_customers'])} test customers, "
-          f"{int(table['all']['test_pairs'])} relevant items; pmkt pipeline {seconds:.0f} s\n")
+    print(
+        f"\n{args.world}: split {split}, {int(table['all']['test_customers'])} test customers, "
+        f"{int(table['all']['test_pairs'])} relevant items; pmkt pipeline {seconds:.0f} s\n"
+    )
     print(f"{'method':<30} {'ndcg@10':>8} {'vs implicit ALS':>16} {'vs popularity':>14}")
     rows = [(f"pmkt {m}", v[f"ndcg@{K}"]) for m, v in table.items() if f"ndcg@{K}" in v]
     rows += [(name, value) for name, (value, _, _) in found.items()]
@@ -220,8 +256,18 @@ def main() -> None:
         print(f"{name:<30} {value:8.4f} {value / best_peer:15.2f}x {value / popular:13.2f}x")
     out = ROOT / "benchmarks" / "results" / f"ratings-{args.world}-{dt.date.today():%Y-%m-%d}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"world": args.world, "split": split, "pmkt_seconds": seconds, "pmkt": table,
-                               "peers": {k: {"ndcg": v, "params": p, "seconds": s} for k, (v, p, s) in found.items()}}, indent=1))
+    out.write_text(
+        json.dumps(
+            {
+                "world": args.world,
+                "split": split,
+                "pmkt_seconds": seconds,
+                "pmkt": table,
+                "peers": {k: {"ndcg": v, "params": p, "seconds": s} for k, (v, p, s) in found.items()},
+            },
+            indent=1,
+        )
+    )
     print(f"\nwrote {out}")
 
 

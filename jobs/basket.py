@@ -32,32 +32,69 @@ def run(spark: SparkSession, config: Config) -> None:
         baskets = mining.drop_frequent_items(mining.baskets_from(lines, products, cfg), cfg).cache()
         guarded = mining.guard(baskets, cfg)
         if guarded.min_support > cfg.min_support:
-            log.warning("explosion guard: min_support raised from %g to %g (%d steps), where %s frequent itemsets fit "
-                        "basket.max_itemsets %s", cfg.min_support, guarded.min_support, guarded.steps, f"{guarded.itemsets:,}",
-                        f"{cfg.max_itemsets:,}")
-        log.info("mining %s baskets at min_support %g (%s frequent itemsets)", f"{guarded.baskets:,}", guarded.min_support,
-                 f"{guarded.itemsets:,}")
+            log.warning(
+                "explosion guard: min_support raised from %g to %g (%d steps), where %s frequent itemsets fit "
+                "basket.max_itemsets %s",
+                cfg.min_support,
+                guarded.min_support,
+                guarded.steps,
+                f"{guarded.itemsets:,}",
+                f"{cfg.max_itemsets:,}",
+            )
+        log.info(
+            "mining %s baskets at min_support %g (%s frequent itemsets)",
+            f"{guarded.baskets:,}",
+            guarded.min_support,
+            f"{guarded.itemsets:,}",
+        )
         model = mining.fit(baskets, cfg, guarded.min_support)
-        lake.write(mining.itemsets(model, guarded.baskets, cfg, guarded.min_support), tables.FREQUENT_ITEMSETS, mode="overwrite")
-        lake.write(mining.rules(model, guarded.baskets, cfg, guarded.min_support), tables.ASSOCIATION_RULES, mode="overwrite")
+        lake.write(
+            mining.itemsets(model, guarded.baskets, cfg, guarded.min_support),
+            tables.FREQUENT_ITEMSETS,
+            mode="overwrite",
+        )
+        lake.write(
+            mining.rules(model, guarded.baskets, cfg, guarded.min_support), tables.ASSOCIATION_RULES, mode="overwrite"
+        )
         rules = lake.read(tables.ASSOCIATION_RULES)
         lake.write(mining.bought_together(rules, cfg), tables.BOUGHT_TOGETHER, mode="overwrite")
         if cfg.level == "product":
             recent = crosssell.recent_items(lines, cfg.crosssell_last_orders)
-            lake.write(crosssell.candidates(model, rules, recent, cfg.crosssell_top_n), tables.CROSS_SELL, mode="overwrite")
+            lake.write(
+                crosssell.candidates(model, rules, recent, cfg.crosssell_top_n), tables.CROSS_SELL, mode="overwrite"
+            )
         n_rules = rules.count()
         stats["rows"] = n_rules
         baskets.unpersist()
-    models.save(spark, lake, config, MODEL, PipelineModel(stages=[model]), run_id,
-                {"min_support_used": guarded.min_support, "baskets": guarded.baskets, "level": cfg.level})
-    append_metrics(spark, lake, [
-        Metric(MODEL, "fpgrowth", "rules", float(n_rules), cfg.level),
-        Metric(MODEL, "fpgrowth", "min_support_requested", cfg.min_support, cfg.level),
-        Metric(MODEL, "fpgrowth", "min_support_used", guarded.min_support, cfg.level),
-        Metric(MODEL, "fpgrowth", "baskets", float(guarded.baskets), cfg.level),
-    ], run_id)
+    models.save(
+        spark,
+        lake,
+        config,
+        MODEL,
+        PipelineModel(stages=[model]),
+        run_id,
+        {"min_support_used": guarded.min_support, "baskets": guarded.baskets, "level": cfg.level},
+    )
+    append_metrics(
+        spark,
+        lake,
+        [
+            Metric(MODEL, "fpgrowth", "rules", float(n_rules), cfg.level),
+            Metric(MODEL, "fpgrowth", "min_support_requested", cfg.min_support, cfg.level),
+            Metric(MODEL, "fpgrowth", "min_support_used", guarded.min_support, cfg.level),
+            Metric(MODEL, "fpgrowth", "baskets", float(guarded.baskets), cfg.level),
+        ],
+        run_id,
+    )
     for r in rules.orderBy(F.desc("lift")).limit(5).collect():  # the five strongest rules, for the log
-        log.info("rule %s -> %s  support %.4f confidence %.2f lift %.1f", "+".join(r.antecedent), "+".join(r.consequent), r.support, r.confidence, r.lift)
+        log.info(
+            "rule %s -> %s  support %.4f confidence %.2f lift %.1f",
+            "+".join(r.antecedent),
+            "+".join(r.consequent),
+            r.support,
+            r.confidence,
+            r.lift,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,9 +41,13 @@ def run(spark: SparkSession, config: Config) -> None:
     if recommenders:
         about = {k: x for m, v, k, x, s in rows if m == "recommend" and v == "all" and s == "test"}
         split = next((k.split(":", 1)[1] for k in about if k.startswith("split:")), "?")
-        flag = "; UNDERPOWERED: too few test customers or items to tell methods apart" if about.get("underpowered") else ""
-        print(f"\nrecommenders side by side ({split} split, {about.get('test_customers', 0):,.0f} test customers, "
-              f"{about.get('test_pairs', 0):,.0f} relevant items, top {config.recommend.top_k}{flag})\n" + recommenders)
+        flag = (
+            "; UNDERPOWERED: too few test customers or items to tell methods apart" if about.get("underpowered") else ""
+        )
+        print(
+            f"\nrecommenders side by side ({split} split, {about.get('test_customers', 0):,.0f} test customers, "
+            f"{about.get('test_pairs', 0):,.0f} relevant items, top {config.recommend.top_k}{flag})\n" + recommenders
+        )
     if "report" in config.pipeline.steps:
         from jobs.report import report_path
 

@@ -44,7 +44,9 @@ def run(spark: SparkSession, config: Config) -> None:
     lake = Lake(spark, config.lake)
     if cfg.mode == "score":
         fitted, meta, version = models.load(lake, MODEL)
-        _score(lake, fitted, cm.Spec(tuple(meta["numeric"]), ("category",)), meta["categories"], version, cfg.reason_names)
+        _score(
+            lake, fitted, cm.Spec(tuple(meta["numeric"]), ("category",)), meta["categories"], version, cfg.reason_names
+        )
         return
     inputs = c360_inputs.load(lake)
     if inputs.lines is None or inputs.products is None:
@@ -60,17 +62,30 @@ def run(spark: SparkSession, config: Config) -> None:
         frames = {}
         for cutoff in [*train_days, test_day]:
             feats = category_rows(c360_inputs.materialise_snapshot(lake, inputs, cutoff, config.features), categories)
-            frames[cutoff] = (feats.join(category_labels(inputs.lines, inputs.products, cutoff, cfg.horizon_days), on=["customer_id", "category"], how="left")
-                              .withColumn(LABEL, F.coalesce(F.col("_bought"), F.lit(0.0))))
+            frames[cutoff] = feats.join(
+                category_labels(inputs.lines, inputs.products, cutoff, cfg.horizon_days),
+                on=["customer_id", "category"],
+                how="left",
+            ).withColumn(LABEL, F.coalesce(F.col("_bought"), F.lit(0.0)))
         train = reduce(DataFrame.unionByName, [frames[d] for d in train_days])
-        train, test = cm.prepare(train, spec, balance=False).cache(), cm.prepare(frames[test_day], spec, balance=False).cache()
+        train, test = (
+            cm.prepare(train, spec, balance=False).cache(),
+            cm.prepare(frames[test_day], spec, balance=False).cache(),
+        )
         fitted = cm.fit_logistic(train, spec, reg=cfg.reg_param)
         scored, values = evaluate.holdout(fitted, test)
         scored.unpersist()
         split = f"train {train_days[0]}..{train_days[-1]}, test {test_day}"
         append_metrics(spark, lake, [Metric(MODEL, "logreg", k, v, split) for k, v in values.items()], run_id)
-        log.info("propensity: ROC AUC %.3f, PR AUC %.3f (base rate %.3f)", values["roc_auc"], values["pr_auc"], values["base_rate"])
-        version = models.save(spark, lake, config, MODEL, fitted, run_id, {"categories": categories, "numeric": list(spec.numeric)})
+        log.info(
+            "propensity: ROC AUC %.3f, PR AUC %.3f (base rate %.3f)",
+            values["roc_auc"],
+            values["pr_auc"],
+            values["base_rate"],
+        )
+        version = models.save(
+            spark, lake, config, MODEL, fitted, run_id, {"categories": categories, "numeric": list(spec.numeric)}
+        )
         stats["rows"] = _score(lake, fitted, spec, categories, version, cfg.reason_names)
         train.unpersist()
         test.unpersist()
@@ -80,8 +95,14 @@ def _score(lake: Lake, fitted, spec: cm.Spec, categories: Sequence[str], version
     day = c360_inputs.latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
     rows = category_rows(lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)), categories)
     scored = fitted.transform(cm.prepare(rows, spec))
-    out = scored.select("customer_id", "snapshot_date", "category", cm.probability(scored).alias("probability"),
-                        cm.reason_codes(fitted, spec, names).alias("reasons"), F.lit(version).alias("model_version"))
+    out = scored.select(
+        "customer_id",
+        "snapshot_date",
+        "category",
+        cm.probability(scored).alias("probability"),
+        cm.reason_codes(fitted, spec, names).alias("reasons"),
+        F.lit(version).alias("model_version"),
+    )
     lake.write_snapshot(out, tables.PROPENSITY_SCORES, day)
     return lake.read(tables.PROPENSITY_SCORES).where(F.col("snapshot_date") == F.lit(day)).count()
 

@@ -104,9 +104,23 @@ def _serve(ctx: sources.Context, lake: Lake, contacts: DataFrame, end: dt.dateti
         lake.write(union_all(neighbours), tables.SIMILAR_ITEMS, mode="overwrite")
     lake.write(recs.withColumn("generated_at", F.current_timestamp()), tables.RECOMMENDATIONS, mode="overwrite")
     if built.als_model is not None:
-        models.save(ctx.spark, lake, config, "recommend_als", PipelineModel(stages=[built.als_model]), run_id,
-                    {"rank": als_cfg.rank, "reg_param": als_cfg.reg_param, "alpha": als_cfg.alpha, "max_iter": als_cfg.max_iter,
-                     "trained_until": end.isoformat(), "weights": dict(mix.weights), "rrf_k": mix.rrf_k})
+        models.save(
+            ctx.spark,
+            lake,
+            config,
+            "recommend_als",
+            PipelineModel(stages=[built.als_model]),
+            run_id,
+            {
+                "rank": als_cfg.rank,
+                "reg_param": als_cfg.reg_param,
+                "alpha": als_cfg.alpha,
+                "max_iter": als_cfg.max_iter,
+                "trained_until": end.isoformat(),
+                "weights": dict(mix.weights),
+                "rrf_k": mix.rrf_k,
+            },
+        )
     built.unpersist()
     strengths.unpersist()
     if excluded is not None:

@@ -330,19 +330,27 @@ class RecommendConfig:
     def __post_init__(self) -> None:
         unknown = set(self.event_weights) - set(schemas.EVENT_TYPES)
         if unknown:
-            raise ConfigError(f"unknown config key 'recommend.event_weights.{sorted(unknown)[0]}' (event types are {', '.join(schemas.EVENT_TYPES)})")
+            raise ConfigError(
+                f"unknown config key 'recommend.event_weights.{sorted(unknown)[0]}' (event types are {', '.join(schemas.EVENT_TYPES)})"
+            )
         bad = set(self.weights) - set(RECOMMEND_SOURCES)
         if bad:
-            raise ConfigError(f"unknown config key 'recommend.weights.{sorted(bad)[0]}' (sources are {', '.join(RECOMMEND_SOURCES)})")
+            raise ConfigError(
+                f"unknown config key 'recommend.weights.{sorted(bad)[0]}' (sources are {', '.join(RECOMMEND_SOURCES)})"
+            )
         object.__setattr__(self, "weights", MappingProxyType({**DEFAULT_WEIGHTS, **self.weights}))
         if self.weights["popular"] <= 0:
             raise ConfigError("config key 'recommend.weights.popular' must be above 0: popularity fills every list")
         if any(w < 0 for w in (*self.event_weights.values(), *self.weights.values())):
             raise ConfigError("config keys 'recommend.event_weights' and 'recommend.weights' must not be negative")
         if self.top_k < 1 or self.candidates < self.top_k:
-            raise ConfigError("config keys 'recommend.top_k' and 'recommend.candidates' must satisfy 1 <= top_k <= candidates")
+            raise ConfigError(
+                "config keys 'recommend.top_k' and 'recommend.candidates' must satisfy 1 <= top_k <= candidates"
+            )
         if self.max_per_category < 1 or self.test_days < 1 or self.validation_days < 1:
-            raise ConfigError("config keys 'recommend.max_per_category', 'test_days' and 'validation_days' must be positive")
+            raise ConfigError(
+                "config keys 'recommend.max_per_category', 'test_days' and 'validation_days' must be positive"
+            )
         if self.exclude not in ("seen", "consumed", "none"):
             raise ConfigError(f"config key 'recommend.exclude' must be seen, consumed or none, got '{self.exclude}'")
         if self.split not in SPLITS:
@@ -388,7 +396,9 @@ class CampaignSpec:
             raise ConfigError(f"campaign '{self.id}': budget must not be negative")
         bad = set(self.offer_types) - set(OFFER_TYPES)
         if bad:
-            raise ConfigError(f"campaign '{self.id}': unknown offer type '{sorted(bad)[0]}' (offer types are {', '.join(OFFER_TYPES)})")
+            raise ConfigError(
+                f"campaign '{self.id}': unknown offer type '{sorted(bad)[0]}' (offer types are {', '.join(OFFER_TYPES)})"
+            )
 
 
 OFFER_TYPES = ("product", "cross_sell", "category")
@@ -408,7 +418,9 @@ class TriggerRule:
 
     def __post_init__(self) -> None:
         if self.kind not in TRIGGER_KINDS:
-            raise ConfigError(f"trigger '{self.name}': kind must be one of {', '.join(TRIGGER_KINDS)}, got '{self.kind}'")
+            raise ConfigError(
+                f"trigger '{self.name}': kind must be one of {', '.join(TRIGGER_KINDS)}, got '{self.kind}'"
+            )
 
 
 @dataclass(frozen=True)
@@ -421,7 +433,9 @@ class CampaignConfig:
     max_contacts: int = 2  # frequency cap: at most this many contacts per customer ...
     cap_window_days: int = 30  # ... in this many days, across campaigns
     offers_per_source: int = 3
-    templates: Mapping[str, str] = field(default_factory=_empty)  # "<segment>/<offer type>", "<offer type>" or "default"
+    templates: Mapping[str, str] = field(
+        default_factory=_empty
+    )  # "<segment>/<offer type>", "<offer type>" or "default"
     triggers: tuple[TriggerRule, ...] = ()
     alpha: float = 0.05  # significance level of the treatment-vs-control tests (Holm-adjusted per campaign)
 
@@ -429,10 +443,14 @@ class CampaignConfig:
         names = [a.name for a in self.audiences]
         for spec in self.campaigns:
             if spec.audience not in names:
-                raise ConfigError(f"campaign '{spec.id}': unknown audience '{spec.audience}' (audiences: {', '.join(names)})")
+                raise ConfigError(
+                    f"campaign '{spec.id}': unknown audience '{spec.audience}' (audiences: {', '.join(names)})"
+                )
             for channel in spec.channels:
                 if channel not in self.channels:
-                    raise ConfigError(f"campaign '{spec.id}': unknown channel '{channel}' (channels: {', '.join(self.channels)})")
+                    raise ConfigError(
+                        f"campaign '{spec.id}': unknown channel '{channel}' (channels: {', '.join(self.channels)})"
+                    )
         if self.templates and "default" not in self.templates:
             raise ConfigError("config key 'campaign.templates' must have a 'default' template")
 

@@ -1,4 +1,5 @@
 """Small DataFrame helpers shared across domains."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

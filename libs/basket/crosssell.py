@@ -35,10 +35,22 @@ def candidates(model: FPGrowthModel, rule_df: DataFrame, recent: DataFrame, top_
     best = Window.partitionBy("customer_id", "product_id").orderBy(F.desc("lift"), F.desc("confidence"))
     per_product = scored.withColumn("_r", F.row_number().over(best)).where(F.col("_r") == 1)
     if excluded is not None:
-        per_product = per_product.join(excluded.select("customer_id", "product_id"), on=["customer_id", "product_id"], how="left_anti")
-    rank = F.row_number().over(Window.partitionBy("customer_id").orderBy(F.desc("lift"), F.desc("confidence"), "product_id"))
-    return per_product.withColumn("rank", rank).where(F.col("rank") <= top_n).select(
-        "customer_id", "rank", "product_id", F.col("lift").alias("score"), "confidence",
-        F.lit("basket").alias("source"),
-        F.concat(F.lit("often bought with "), F.array_join("antecedent", " + ")).alias("reason"),
+        per_product = per_product.join(
+            excluded.select("customer_id", "product_id"), on=["customer_id", "product_id"], how="left_anti"
+        )
+    rank = F.row_number().over(
+        Window.partitionBy("customer_id").orderBy(F.desc("lift"), F.desc("confidence"), "product_id")
+    )
+    return (
+        per_product.withColumn("rank", rank)
+        .where(F.col("rank") <= top_n)
+        .select(
+            "customer_id",
+            "rank",
+            "product_id",
+            F.col("lift").alias("score"),
+            "confidence",
+            F.lit("basket").alias("source"),
+            F.concat(F.lit("often bought with "), F.array_join("antecedent", " + ")).alias("reason"),
+        )
     )

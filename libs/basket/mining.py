@@ -47,7 +47,12 @@ def drop_frequent_items(baskets: DataFrame, cfg: BasketConfig) -> DataFrame:
     if cfg.max_item_support >= 1.0:
         return baskets
     n = baskets.count()
-    common = baskets.select(F.explode(ITEMS).alias("item")).groupBy("item").count().where(F.col("count") > cfg.max_item_support * n)
+    common = (
+        baskets.select(F.explode(ITEMS).alias("item"))
+        .groupBy("item")
+        .count()
+        .where(F.col("count") > cfg.max_item_support * n)
+    )
     dropped = [r.item for r in common.collect()]  # items above a support share: at most 1/max_item_support of them
     if not dropped:
         return baskets
@@ -71,12 +76,17 @@ def count_itemsets(baskets: DataFrame, n: int, min_support: float, cap: int, max
     total = singles.count()  # one number
     if total > cap:
         return None
-    kept = (items.join(singles, on="item", how="left_semi").groupBy("basket_id")
-            .agg(F.array_sort(F.collect_list("item")).alias("fitems")).where(F.size("fitems") >= 2)
-            .persist(StorageLevel.MEMORY_AND_DISK))
+    kept = (
+        items.join(singles, on="item", how="left_semi")
+        .groupBy("basket_id")
+        .agg(F.array_sort(F.collect_list("item")).alias("fitems"))
+        .where(F.size("fitems") >= 2)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
     # An occurrence: a frequent itemset inside a basket, with the position of its last item there.
     level = kept.select("basket_id", "fitems", F.posexplode("fitems").alias("pos", "item")).select(
-        "basket_id", "fitems", F.array("item").alias("itemset"), "pos")
+        "basket_id", "fitems", F.array("item").alias("itemset"), "pos"
+    )
     previous: list[DataFrame] = []
     try:
         while True:
@@ -86,9 +96,14 @@ def count_itemsets(baskets: DataFrame, n: int, min_support: float, cap: int, max
             if rows > max_rows:
                 return None
             later = F.slice("fitems", F.col("pos") + 2, F.size("fitems"))
-            grown = (level.select("basket_id", "fitems", "itemset", "pos", F.posexplode(later).alias("step", "item"))
-                     .select("basket_id", "fitems", F.concat("itemset", F.array("item")).alias("itemset"),
-                             (F.col("pos") + F.col("step") + 1).alias("pos")))
+            grown = level.select(
+                "basket_id", "fitems", "itemset", "pos", F.posexplode(later).alias("step", "item")
+            ).select(
+                "basket_id",
+                "fitems",
+                F.concat("itemset", F.array("item")).alias("itemset"),
+                (F.col("pos") + F.col("step") + 1).alias("pos"),
+            )
             grown = grown.persist(StorageLevel.MEMORY_AND_DISK)
             frequent = grown.groupBy("itemset").count().where(F.col("count") >= min_count).select("itemset").cache()
             found = frequent.count()  # one number; the previous level is no longer needed
@@ -128,7 +143,13 @@ def fit(baskets: DataFrame, cfg: BasketConfig, min_support: float) -> FPGrowthMo
 
 def itemsets(model: FPGrowthModel, n: int, cfg: BasketConfig, min_support: float) -> DataFrame:
     out = model.freqItemsets.select(F.array_sort("items").alias("items"), F.col("freq").cast("long").alias("freq"))
-    out = out.select("items", "freq", (F.col("freq") / F.lit(n)).alias("support"), F.size("items").alias("size"), F.lit(min_support).alias("min_support_used"))
+    out = out.select(
+        "items",
+        "freq",
+        (F.col("freq") / F.lit(n)).alias("support"),
+        F.size("items").alias("size"),
+        F.lit(min_support).alias("min_support_used"),
+    )
     return out.where(F.col("size") <= cfg.max_itemset_length) if cfg.max_itemset_length else out
 
 
@@ -136,21 +157,34 @@ def rules(model: FPGrowthModel, n: int, cfg: BasketConfig, min_support: float) -
     """Rules with support, confidence, lift, leverage, conviction and the counts they come from."""
     counts = model.freqItemsets.select(F.array_sort("items").alias("items"), F.col("freq").cast("long").alias("freq"))
     ante = counts.select(F.col("items").alias("antecedent"), F.col("freq").alias("antecedent_count"))
-    cons = counts.where(F.size("items") == 1).select(F.col("items").alias("consequent"), F.col("freq").alias("consequent_count"))
+    cons = counts.where(F.size("items") == 1).select(
+        F.col("items").alias("consequent"), F.col("freq").alias("consequent_count")
+    )
     both = counts.select(F.col("items").alias("_union"), F.col("freq").alias("rule_count"))
     out = (
-        model.associationRules.select(F.array_sort("antecedent").alias("antecedent"), F.array_sort("consequent").alias("consequent"), "confidence")
+        model.associationRules.select(
+            F.array_sort("antecedent").alias("antecedent"), F.array_sort("consequent").alias("consequent"), "confidence"
+        )
         .withColumn("_union", F.array_sort(F.array_union("antecedent", "consequent")))
-        .join(ante, on="antecedent", how="inner").join(cons, on="consequent", how="inner").join(both, on="_union", how="inner")
+        .join(ante, on="antecedent", how="inner")
+        .join(cons, on="consequent", how="inner")
+        .join(both, on="_union", how="inner")
     )
     p_b = F.col("consequent_count") / F.lit(n)
     support = F.col("rule_count") / F.lit(n)
     out = out.select(
-        "antecedent", "consequent",
-        support.alias("support"), "confidence", (F.col("confidence") / p_b).alias("lift"),
+        "antecedent",
+        "consequent",
+        support.alias("support"),
+        "confidence",
+        (F.col("confidence") / p_b).alias("lift"),
         (support - (F.col("antecedent_count") / F.lit(n)) * p_b).alias("leverage"),
         F.when(F.col("confidence") < 1, (1 - p_b) / (1 - F.col("confidence"))).alias("conviction"),
-        "antecedent_count", "consequent_count", "rule_count", F.lit(n).cast("long").alias("basket_count"), F.lit(min_support).alias("min_support_used"),
+        "antecedent_count",
+        "consequent_count",
+        "rule_count",
+        F.lit(n).cast("long").alias("basket_count"),
+        F.lit(min_support).alias("min_support_used"),
     )
     if cfg.max_itemset_length:
         out = out.where(F.size("antecedent") + F.size("consequent") <= cfg.max_itemset_length)
@@ -162,9 +196,18 @@ def bought_together(rule_df: DataFrame, cfg: BasketConfig) -> DataFrame:
     from pyspark.sql import Window
 
     singles = rule_df.where((F.size("antecedent") == 1) & (F.col("confidence") >= cfg.together_min_confidence))
-    rank = F.row_number().over(Window.partitionBy("product_id").orderBy(F.desc("lift"), F.desc("confidence"), "together_with"))
+    rank = F.row_number().over(
+        Window.partitionBy("product_id").orderBy(F.desc("lift"), F.desc("confidence"), "together_with")
+    )
     return (
-        singles.select(F.col("antecedent")[0].alias("product_id"), F.col("consequent")[0].alias("together_with"), "lift", "confidence", "support")
-        .withColumn("rank", rank).where(F.col("rank") <= cfg.together_top_n)
+        singles.select(
+            F.col("antecedent")[0].alias("product_id"),
+            F.col("consequent")[0].alias("together_with"),
+            "lift",
+            "confidence",
+            "support",
+        )
+        .withColumn("rank", rank)
+        .where(F.col("rank") <= cfg.together_top_n)
         .select("product_id", "rank", "together_with", "lift", "confidence", "support")
     )

@@ -117,11 +117,19 @@ def reason_codes(model: PipelineModel, spec: Spec, names: Mapping[str, str], top
     words = [F.lit(names.get(c, humanise(c))) for c in spec.numeric]
     words += [F.concat(F.lit(f"{names.get(c, humanise(c))}: "), F.col(c)) for c in spec.categorical]
     starts = [sum(widths[:i]) for i in range(len(widths))]
-    features = F.array(*[
-        F.struct(F.aggregate(F.slice(push, start + 1, width), F.lit(0.0), lambda acc, x: acc + x).alias("push"), why.alias("why"))
-        for start, width, why in zip(starts, widths, words)])
-    ranked = F.array_sort(F.filter(features, lambda e: e["push"] > 0),
-                          lambda a, b: F.when(a["push"] > b["push"], -1).when(a["push"] < b["push"], 1).otherwise(0))
+    features = F.array(
+        *[
+            F.struct(
+                F.aggregate(F.slice(push, start + 1, width), F.lit(0.0), lambda acc, x: acc + x).alias("push"),
+                why.alias("why"),
+            )
+            for start, width, why in zip(starts, widths, words)
+        ]
+    )
+    ranked = F.array_sort(
+        F.filter(features, lambda e: e["push"] > 0),
+        lambda a, b: F.when(a["push"] > b["push"], -1).when(a["push"] < b["push"], 1).otherwise(0),
+    )
     return F.transform(F.slice(ranked, 1, top), lambda e: e["why"])
 
 

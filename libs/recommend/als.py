@@ -58,7 +58,11 @@ def candidates(model: ALSModel, users: DataFrame, n: int, seen: DataFrame | None
     order = np.argsort(item_factors["id"].to_numpy())
     item_ids = item_factors["id"].to_numpy(np.int64)[order]
     matrix = np.vstack(item_factors["features"].to_numpy())[order].astype(np.float32)
-    rows = users.select(USER).distinct().join(model.userFactors.select(F.col("id").alias(USER), "features"), on=USER, how="inner")
+    rows = (
+        users.select(USER)
+        .distinct()
+        .join(model.userFactors.select(F.col("id").alias(USER), "features"), on=USER, how="inner")
+    )
     if seen is not None:
         rows = rows.join(seen.groupBy(USER).agg(F.collect_list(ITEM).alias("seen")), on=USER, how="left")
     else:
@@ -68,7 +72,7 @@ def candidates(model: ALSModel, users: DataFrame, n: int, seen: DataFrame | None
         k = min(n, len(item_ids))
         for batch in batches:
             for start in range(0, len(batch), chunk):
-                part = batch.iloc[start:start + chunk]
+                part = batch.iloc[start : start + chunk]
                 if k == 0 or part.empty:
                     continue
                 scores = np.vstack(part["features"].to_numpy()).astype(np.float32) @ matrix.T
@@ -79,8 +83,13 @@ def candidates(model: ALSModel, users: DataFrame, n: int, seen: DataFrame | None
                 kept = np.take_along_axis(scores, top, axis=1)
                 best = np.argsort(-kept, axis=1, kind="stable")
                 top, kept = np.take_along_axis(top, best, axis=1), np.take_along_axis(kept, best, axis=1)
-                out = pd.DataFrame({USER: np.repeat(part[USER].to_numpy(np.int32), k), ITEM: item_ids[top.ravel()].astype(np.int32),
-                                    "score": kept.ravel().astype(np.float64)})
+                out = pd.DataFrame(
+                    {
+                        USER: np.repeat(part[USER].to_numpy(np.int32), k),
+                        ITEM: item_ids[top.ravel()].astype(np.int32),
+                        "score": kept.ravel().astype(np.float64),
+                    }
+                )
                 yield out[np.isfinite(out["score"])]
 
     return rows.mapInPandas(score, schema=f"{USER} int, {ITEM} int, score double")

@@ -35,22 +35,40 @@ def popular(strengths: DataFrame, customers: DataFrame, segments: DataFrame | No
     longest = int(who.agg(F.max("_need")).first()[0] or n)  # one number
     counts = strengths.groupBy("product_id").agg(F.count_distinct("customer_id").alias("_count"))
     if catalogue is not None:  # items nobody turned to yet come last, so long histories still fill up
-        counts = catalogue.select("product_id").distinct().join(counts, on="product_id", how="left").fillna(0, ["_count"])
+        counts = (
+            catalogue.select("product_id").distinct().join(counts, on="product_id", how="left").fillna(0, ["_count"])
+        )
     # At most `longest` rows, bounded by the catalogue: one small sorted list.
-    overall = counts.orderBy(F.desc("_count"), "product_id").limit(longest).withColumn(
-        "_pos", F.row_number().over(Window.orderBy(F.desc("_count"), "product_id"))).withColumn("_tier", F.lit(1))
+    overall = (
+        counts.orderBy(F.desc("_count"), "product_id")
+        .limit(longest)
+        .withColumn("_pos", F.row_number().over(Window.orderBy(F.desc("_count"), "product_id")))
+        .withColumn("_tier", F.lit(1))
+    )
     positions = who.select("customer_id", F.explode(F.sequence(F.lit(1), F.col("_need"))).alias("_pos"))
     ranked = positions.join(F.broadcast(overall), on="_pos", how="inner").withColumn("reason", F.lit("popular overall"))
     if segments is not None:
         seg = segments.select("customer_id", "segment_id", "segment_name")
-        by_segment = strengths.join(seg, on="customer_id", how="inner").groupBy("segment_id", "segment_name", "product_id").agg(
-            F.count_distinct("customer_id").alias("_count"))
+        by_segment = (
+            strengths.join(seg, on="customer_id", how="inner")
+            .groupBy("segment_id", "segment_name", "product_id")
+            .agg(F.count_distinct("customer_id").alias("_count"))
+        )
         order = Window.partitionBy("segment_id").orderBy(F.desc("_count"), "product_id")
         in_segment = by_segment.withColumn("_pos", F.row_number().over(order)).where(F.col("_pos") <= longest)
         mine = positions.join(seg.select("customer_id", "segment_id"), on="customer_id", how="inner")
         ranked = ranked.unionByName(
-            mine.join(F.broadcast(in_segment), on=["segment_id", "_pos"], how="inner").withColumn("_tier", F.lit(0))
-            .select("_pos", "customer_id", "product_id", "_count", "_tier", F.concat(F.lit("popular with "), F.col("segment_name")).alias("reason")))
+            mine.join(F.broadcast(in_segment), on=["segment_id", "_pos"], how="inner")
+            .withColumn("_tier", F.lit(0))
+            .select(
+                "_pos",
+                "customer_id",
+                "product_id",
+                "_count",
+                "_tier",
+                F.concat(F.lit("popular with "), F.col("segment_name")).alias("reason"),
+            )
+        )
     if excluded is not None:
         ranked = ranked.join(excluded, on=["customer_id", "product_id"], how="left_anti")
     first = Window.partitionBy("customer_id", "product_id").orderBy("_tier", "_pos")
@@ -87,32 +105,54 @@ def blend(candidates: Sequence[DataFrame], weights: Mapping[str, float], rrf_k: 
     weight = F.create_map(*[F.lit(x) for kv in weights.items() for x in kv])
     union = union_all(candidates)
     if rrf_k:
-        position = F.row_number().over(Window.partitionBy("customer_id", "source").orderBy(F.desc("score"), "product_id"))
+        position = F.row_number().over(
+            Window.partitionBy("customer_id", "source").orderBy(F.desc("score"), "product_id")
+        )
         scaled = 1.0 / (rrf_k + position)
     else:
-        best = F.max("score").over(Window.partitionBy("customer_id", "source").rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing))
+        best = F.max("score").over(
+            Window.partitionBy("customer_id", "source").rowsBetween(
+                Window.unboundedPreceding, Window.unboundedFollowing
+            )
+        )
         scaled = F.when(best > 0, F.col("score") / best).otherwise(0.0)
     parts = union.withColumn("part", F.coalesce(weight[F.col("source")], F.lit(0.0)) * scaled)
     anchored = F.when(F.col("source").isin(*ANCHORED), F.col("part"))
-    return parts.where(F.col("part") > 0).groupBy("customer_id", "product_id").agg(
-        F.sum("part").alias("score"), F.max_by(F.struct("source", "reason"), F.col("part")).alias("top"),
-        F.max_by("reason", anchored).alias("anchored"),
-    ).select("customer_id", "product_id", "score", F.col("top.source").alias("source"),
-             F.coalesce("anchored", "top.reason").alias("reason"))
+    return (
+        parts.where(F.col("part") > 0)
+        .groupBy("customer_id", "product_id")
+        .agg(
+            F.sum("part").alias("score"),
+            F.max_by(F.struct("source", "reason"), F.col("part")).alias("top"),
+            F.max_by("reason", anchored).alias("anchored"),
+        )
+        .select(
+            "customer_id",
+            "product_id",
+            "score",
+            F.col("top.source").alias("source"),
+            F.coalesce("anchored", "top.reason").alias("reason"),
+        )
+    )
 
 
-def serve(candidates: DataFrame, excluded: DataFrame | None, products: DataFrame | None, top_k: int, max_per_category: int) -> DataFrame:
+def serve(
+    candidates: DataFrame, excluded: DataFrame | None, products: DataFrame | None, top_k: int, max_per_category: int
+) -> DataFrame:
     """The serving rules, in order: drop `excluded` (customer, product) pairs and inactive products,
     prefer at most `max_per_category` per category (more only when nothing else is left, so a list
     is never short for diversity's sake), then rank the top `top_k` per customer."""
     kept = candidates
     if excluded is not None:
-        kept = kept.join(excluded.select("customer_id", "product_id"), on=["customer_id", "product_id"], how="left_anti")
+        kept = kept.join(
+            excluded.select("customer_id", "product_id"), on=["customer_id", "product_id"], how="left_anti"
+        )
     category = F.lit(None).cast("string")
     if products is not None:
         inactive = products.where(F.col("active") == F.lit(False)).select("product_id")
         kept = kept.join(inactive, on="product_id", how="left_anti").join(
-            products.select("product_id", F.col("category").alias("_category")), on="product_id", how="left")
+            products.select("product_id", F.col("category").alias("_category")), on="product_id", how="left"
+        )
         category = F.col("_category")
     kept = kept.withColumn("_category", category)
     order = [F.desc("score"), F.col("product_id")]
@@ -123,7 +163,9 @@ def serve(candidates: DataFrame, excluded: DataFrame | None, products: DataFrame
     ranked = diverse.withColumn("rank", rank).where(F.col("rank") <= top_k)
     # A list's scores fall with its rank: an item past its category's cap scores below every item within it.
     floor = F.min(F.when(~F.col("_over"), F.col("score"))).over(Window.partitionBy("customer_id"))
-    return ranked.withColumn("score", F.when(F.col("_over"), F.least("score", floor)).otherwise(F.col("score"))).select(*OUTPUT)
+    return ranked.withColumn("score", F.when(F.col("_over"), F.least("score", floor)).otherwise(F.col("score"))).select(
+        *OUTPUT
+    )
 
 
 def _top_n(scored: DataFrame, by: list[str], n: int) -> DataFrame:
@@ -132,4 +174,10 @@ def _top_n(scored: DataFrame, by: list[str], n: int) -> DataFrame:
 
 
 def _candidates(df: DataFrame, source: str) -> DataFrame:
-    return df.select("customer_id", "product_id", F.col("score").cast("double").alias("score"), F.lit(source).alias("source"), "reason")
+    return df.select(
+        "customer_id",
+        "product_id",
+        F.col("score").cast("double").alias("score"),
+        F.lit(source).alias("source"),
+        "reason",
+    )

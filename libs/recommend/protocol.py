@@ -1,5 +1,6 @@
 """The evaluation protocol: every method on one split through the same serving rules, and the tuning of
 ALS and the blend weights on a validation split of the same family inside the training side."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -52,6 +53,7 @@ def prepare(ctx: sources.Context, contacts: DataFrame, split: splits.Split) -> S
 
 def method_lists(ctx: sources.Context, built: sources.Built, side: Side, mix: hybrid.Blend) -> dict[str, DataFrame]:
     """Each source alone and the hybrid, through the same serving rules."""
+
     def serve(candidates: DataFrame) -> DataFrame:
         return hybrid.serve(candidates, side.excluded, ctx.products, ctx.cfg.top_k, ctx.cfg.max_per_category)
 
@@ -60,22 +62,31 @@ def method_lists(ctx: sources.Context, built: sources.Built, side: Side, mix: hy
     return lists
 
 
-def evaluate_split(ctx: sources.Context, contacts: DataFrame, split: splits.Split, als_cfg: AlsConfig,
-                   mix: hybrid.Blend) -> list[Metric]:
+def evaluate_split(
+    ctx: sources.Context, contacts: DataFrame, split: splits.Split, als_cfg: AlsConfig, mix: hybrid.Blend
+) -> list[Metric]:
     """Every method's ranking metrics and coverage on `split`, with the test set's size and power."""
     cfg = ctx.cfg
     side = prepare(ctx, contacts, split)
     try:
         power = splits.power(side.test, cfg, f"recommendation test set ({split.name})")
         if power.customers == 0 or side.strengths.limit(1).count() == 0:
-            log.warning("no evaluation: the %s split leaves %s", split.name, "no training data" if power.customers else "no test items")
+            log.warning(
+                "no evaluation: the %s split leaves %s",
+                split.name,
+                "no training data" if power.customers else "no test items",
+            )
             return []
-        out = [Metric(MODEL, "all", "test_customers", float(power.customers), "test"),
-               Metric(MODEL, "all", "test_pairs", float(power.pairs), "test"),
-               Metric(MODEL, "all", "underpowered", 0.0 if power.enough else 1.0, "test"),
-               Metric(MODEL, "all", f"split:{split.name}", 1.0, "test")]
+        out = [
+            Metric(MODEL, "all", "test_customers", float(power.customers), "test"),
+            Metric(MODEL, "all", "test_pairs", float(power.pairs), "test"),
+            Metric(MODEL, "all", "underpowered", 0.0 if power.enough else 1.0, "test"),
+            Metric(MODEL, "all", f"split:{split.name}", 1.0, "test"),
+        ]
         built = sources.build(ctx, side.strengths, side.users, side.lines, side.excluded, als_cfg)
-        catalogue = (ctx.products if ctx.products is not None else ctx.product_index).select("product_id").distinct().count()  # one number
+        catalogue = (
+            (ctx.products if ctx.products is not None else ctx.product_index).select("product_id").distinct().count()
+        )  # one number
         for method, recs in method_lists(ctx, built, side, mix).items():
             recs = recs.cache()
             scores = evaluate.ranking_metrics(evaluate.ranking_lists(recs, side.test, ctx.product_index), cfg.top_k)
@@ -94,7 +105,9 @@ def validation_split(contacts: DataFrame, ctx: sources.Context, split: splits.Sp
     return train, splits.make(train, ctx.cfg, split.as_of, split.name, ctx.cfg.validation_days)
 
 
-def tune(ctx: sources.Context, contacts: DataFrame, split: splits.Split) -> tuple[AlsConfig, hybrid.Blend, list[Metric]]:
+def tune(
+    ctx: sources.Context, contacts: DataFrame, split: splits.Split
+) -> tuple[AlsConfig, hybrid.Blend, list[Metric]]:
     """ALS hyperparameters by random search, then the blend, both scored by nDCG@k on validation."""
     cfg = ctx.cfg
     als_cfg, mix = cfg.als, hybrid.Blend(dict(cfg.weights), cfg.rrf_k)
@@ -115,15 +128,36 @@ def tune(ctx: sources.Context, contacts: DataFrame, split: splits.Split) -> tupl
             return evaluate.ranking_metrics(evaluate.ranking_lists(recs, side.test, ctx.product_index), k)[f"ndcg@{k}"]
 
         if cfg.als.tune_trials and sources.on(ctx, "als"):
-            trials = als.tune(ctx.spark, sources.with_indexes(ctx, side.strengths),
-                              lambda model: ndcg(sources.als_candidates(ctx, model, side.users, cfg.candidates, side.excluded)), cfg.als)
+            trials = als.tune(
+                ctx.spark,
+                sources.with_indexes(ctx, side.strengths),
+                lambda model: ndcg(sources.als_candidates(ctx, model, side.users, cfg.candidates, side.excluded)),
+                cfg.als,
+            )
             for t in trials:
-                log.info("ALS rank %d reg %g alpha %g iterations %d: validation ndcg@%d %.4f",
-                         t.cfg.rank, t.cfg.reg_param, t.cfg.alpha, t.cfg.max_iter, k, t.score)
-            metrics += [Metric(MODEL, f"als_r{t.cfg.rank}_l{t.cfg.reg_param:g}_a{t.cfg.alpha:g}_i{t.cfg.max_iter}",
-                               f"ndcg@{k}", t.score, "validation") for t in trials]
+                log.info(
+                    "ALS rank %d reg %g alpha %g iterations %d: validation ndcg@%d %.4f",
+                    t.cfg.rank,
+                    t.cfg.reg_param,
+                    t.cfg.alpha,
+                    t.cfg.max_iter,
+                    k,
+                    t.score,
+                )
+            metrics += [
+                Metric(
+                    MODEL,
+                    f"als_r{t.cfg.rank}_l{t.cfg.reg_param:g}_a{t.cfg.alpha:g}_i{t.cfg.max_iter}",
+                    f"ndcg@{k}",
+                    t.score,
+                    "validation",
+                )
+                for t in trials
+            ]
             best = trials[0].cfg
-            als_cfg = replace(cfg.als, rank=best.rank, reg_param=best.reg_param, alpha=best.alpha, max_iter=best.max_iter)
+            als_cfg = replace(
+                cfg.als, rank=best.rank, reg_param=best.reg_param, alpha=best.alpha, max_iter=best.max_iter
+            )
         if cfg.weight_trials:
             mix, found = _tune_blend(ctx, side, als_cfg, mix, ndcg)
             metrics += found
@@ -132,8 +166,9 @@ def tune(ctx: sources.Context, contacts: DataFrame, split: splits.Split) -> tupl
         side.unpersist()
 
 
-def _tune_blend(ctx: sources.Context, side: Side, als_cfg: AlsConfig, configured: hybrid.Blend,
-                ndcg: Callable[[DataFrame], float]) -> tuple[hybrid.Blend, list[Metric]]:
+def _tune_blend(
+    ctx: sources.Context, side: Side, als_cfg: AlsConfig, configured: hybrid.Blend, ndcg: Callable[[DataFrame], float]
+) -> tuple[hybrid.Blend, list[Metric]]:
     """The configured blend against `weight_trials` random draws of weights and rrf_k; the best on validation wins."""
     cfg = ctx.cfg
     built = sources.build(ctx, side.strengths, side.users, side.lines, side.excluded, als_cfg)
@@ -141,8 +176,10 @@ def _tune_blend(ctx: sources.Context, side: Side, als_cfg: AlsConfig, configured
         names = [n for n in built.candidates if n not in ("als", "popular")]
         grid = list(itertools.product(itertools.product(WEIGHT_LEVELS, repeat=len(names)), POPULAR_LEVELS, RRF_LEVELS))
         draws = random.Random(cfg.als.seed).sample(grid, min(cfg.weight_trials, len(grid)))
-        pool = [configured] + [hybrid.Blend({**dict(zip(names, levels)), "als": 1.0, "popular": popular}, rrf_k)
-                               for levels, popular, rrf_k in draws]
+        pool = [configured] + [
+            hybrid.Blend({**dict(zip(names, levels)), "als": 1.0, "popular": popular}, rrf_k)
+            for levels, popular, rrf_k in draws
+        ]
         scored = []
         for mix in pool:
             value = ndcg(mix.of(list(built.candidates.values())))

@@ -68,7 +68,9 @@ def build(ctx: Context, strengths: DataFrame, users: DataFrame, lines: DataFrame
         cached.append(top)
         mine = top.join(users, on="customer_id", how="left_semi")
         if on(ctx, "itemcf"):
-            neighbours = similarity.cooccurrence(top, ctx.cfg.itemcf_neighbours, ctx.cfg.itemcf_min_common).persist(StorageLevel.MEMORY_AND_DISK)
+            neighbours = similarity.cooccurrence(top, ctx.cfg.itemcf_neighbours, ctx.cfg.itemcf_min_common).persist(
+                StorageLevel.MEMORY_AND_DISK
+            )
             cached.append(neighbours)
             found["itemcf"] = _from_neighbours(mine, neighbours, n, "itemcf", False, excluded)
         if ctx.content_neighbours is not None and on(ctx, "content"):
@@ -77,8 +79,9 @@ def build(ctx: Context, strengths: DataFrame, users: DataFrame, lines: DataFrame
     if ctx.basket is not None and lines is not None and on(ctx, "basket"):
         fp_model, rules = ctx.basket
         recent = crosssell.recent_items(lines, ctx.basket_last_orders)
-        found["basket"] = crosssell.candidates(fp_model, rules, recent.join(users, on="customer_id", how="left_semi"), n,
-                                               excluded).select(*hybrid.CANDIDATE)
+        found["basket"] = crosssell.candidates(
+            fp_model, rules, recent.join(users, on="customer_id", how="left_semi"), n, excluded
+        ).select(*hybrid.CANDIDATE)
     for name, df in found.items():
         found[name] = df.persist(StorageLevel.MEMORY_AND_DISK)
     return Built(found, model, neighbours, cached)
@@ -92,22 +95,36 @@ def _catalogue(ctx: Context) -> DataFrame:
 
 
 def with_indexes(ctx: Context, strengths: DataFrame) -> DataFrame:
-    return (strengths.join(ctx.customer_index.select("customer_id", "user_idx"), on="customer_id", how="inner")
-            .join(ctx.product_index.select("product_id", "item_idx"), on="product_id", how="inner"))
+    return strengths.join(ctx.customer_index.select("customer_id", "user_idx"), on="customer_id", how="inner").join(
+        ctx.product_index.select("product_id", "item_idx"), on="product_id", how="inner"
+    )
 
 
 def als_candidates(ctx: Context, model: ALSModel, users: DataFrame, n: int, excluded: DataFrame | None) -> DataFrame:
     indexed = users.join(ctx.customer_index.select("customer_id", "user_idx"), on="customer_id", how="inner")
     seen = with_indexes(ctx, excluded).select("user_idx", "item_idx") if excluded is not None else None
     recs = als.candidates(model, indexed, n, seen)
-    return (recs.join(ctx.customer_index.select("customer_id", "user_idx"), on="user_idx", how="inner")
-            .join(ctx.product_index.select("product_id", "item_idx"), on="item_idx", how="inner")
-            .select("customer_id", "product_id", F.col("score").cast("double").alias("score"), F.lit("als").alias("source"),
-                    F.lit("als: customers with your tastes chose it").alias("reason")))
+    return (
+        recs.join(ctx.customer_index.select("customer_id", "user_idx"), on="user_idx", how="inner")
+        .join(ctx.product_index.select("product_id", "item_idx"), on="item_idx", how="inner")
+        .select(
+            "customer_id",
+            "product_id",
+            F.col("score").cast("double").alias("score"),
+            F.lit("als").alias("source"),
+            F.lit("als: customers with your tastes chose it").alias("reason"),
+        )
+    )
 
 
-def _from_neighbours(items: DataFrame, neighbours: DataFrame, n: int, source: str, normalise: bool,
-                     excluded: DataFrame | None) -> DataFrame:
+def _from_neighbours(
+    items: DataFrame, neighbours: DataFrame, n: int, source: str, normalise: bool, excluded: DataFrame | None
+) -> DataFrame:
     scored = similarity.score_customers(items, neighbours, n, normalise, excluded)
-    return scored.select("customer_id", "product_id", "score", F.lit(source).alias("source"),
-                         similarity.because(source, F.col("anchor_id"), F.col("anchor_kind")).alias("reason"))
+    return scored.select(
+        "customer_id",
+        "product_id",
+        "score",
+        F.lit(source).alias("source"),
+        similarity.because(source, F.col("anchor_id"), F.col("anchor_kind")).alias("reason"),
+    )

@@ -9,6 +9,7 @@ Three families, as in the usual recommender toolkits:
 A split keeps the contacts (and order lines) a model may learn from and names the test pairs: items
 with positive feedback that the customer first turned to on the test side.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,13 +44,21 @@ def make(contacts: DataFrame, cfg: RecommendConfig, end: dt.datetime, family: st
         split = make(contacts, cfg, end, "global_time", days)
         # Personalisation can only be judged on customers with a history before the split; customers
         # who arrive inside the window are cold starts, which popularity serves whatever the model.
-        warm = split.test.join(split.keep(contacts, "ts").select("customer_id").distinct(), on="customer_id", how="left_semi")
+        warm = split.test.join(
+            split.keep(contacts, "ts").select("customer_id").distinct(), on="customer_id", how="left_semi"
+        )
         users = warm.select("customer_id").distinct().count()  # one number
         if users >= cfg.min_test_customers:
             return split
-        log.warning("the last %d days hold only %d customers with a history and new items (fewer than "
-                    "recommend.min_test_customers %d): evaluating on each customer's last %.0f%% of liked items "
-                    "instead (per_user_last)", days, users, cfg.min_test_customers, 100 * cfg.test_fraction)
+        log.warning(
+            "the last %d days hold only %d customers with a history and new items (fewer than "
+            "recommend.min_test_customers %d): evaluating on each customer's last %.0f%% of liked items "
+            "instead (per_user_last)",
+            days,
+            users,
+            cfg.min_test_customers,
+            100 * cfg.test_fraction,
+        )
         return make(contacts, cfg, end, "per_user_last", days)
     if family == "global_time":
         return _global_time(contacts, cfg, end, end - dt.timedelta(days=days))
@@ -63,7 +72,8 @@ def make(contacts: DataFrame, cfg: RecommendConfig, end: dt.datetime, family: st
 def _pairs(contacts: DataFrame) -> DataFrame:
     """(customer_id, product_id, first_ts, strength): one row per item a customer turned to."""
     return contacts.groupBy("customer_id", "product_id").agg(
-        F.min("ts").alias("first_ts"), F.sum("weight").alias("strength"))
+        F.min("ts").alias("first_ts"), F.sum("weight").alias("strength")
+    )
 
 
 def _relevant(pairs: DataFrame, cfg: RecommendConfig) -> DataFrame:
@@ -128,7 +138,13 @@ def power(test: DataFrame, cfg: RecommendConfig, what: str) -> Power:
     customers, pairs = int(counts["c"]), int(counts["p"])
     enough = customers >= cfg.min_test_customers and pairs >= cfg.min_test_pairs
     if not enough:
-        log.warning("UNDERPOWERED %s: %d customers and %d relevant items (need recommend.min_test_customers %d and "
-                    "min_test_pairs %d); differences between methods on it are noise", what, customers, pairs,
-                    cfg.min_test_customers, cfg.min_test_pairs)
+        log.warning(
+            "UNDERPOWERED %s: %d customers and %d relevant items (need recommend.min_test_customers %d and "
+            "min_test_pairs %d); differences between methods on it are noise",
+            what,
+            customers,
+            pairs,
+            cfg.min_test_customers,
+            cfg.min_test_pairs,
+        )
     return Power(customers, pairs, enough)

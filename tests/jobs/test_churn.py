@@ -115,14 +115,18 @@ churn:
     assert by_contract["Month-to-month"] > by_contract["One year"] > by_contract["Two year"]
     risky = month_to_month.where((F.col("risk_band") == "high") & (F.col("Contract") == "Month-to-month")).first()
     assert "contract: Month-to-month" in risky.reasons  # the customer's own contract, in words
-    named = month_to_month.select("Contract", F.explode("reasons").alias("why")).where(F.col("why").startswith("contract: "))
+    named = month_to_month.select("Contract", F.explode("reasons").alias("why")).where(
+        F.col("why").startswith("contract: ")
+    )
     assert named.where(F.col("why") != F.concat(F.lit("contract: "), F.col("Contract"))).count() == 0
     coefficients = {r.feature: r.coefficient for r in lake.read(tables.CHURN_COEFFICIENTS).collect()}
     assert coefficients["tenure"] < 0 < coefficients["MonthlyCharges"]
 
 
 @pytest.mark.slow
-def test_planted_churn_is_predicted_out_of_time_and_the_model_round_trips(spark: SparkSession, modelled: GeneratedLake) -> None:
+def test_planted_churn_is_predicted_out_of_time_and_the_model_round_trips(
+    spark: SparkSession, modelled: GeneratedLake
+) -> None:
     config = modelled.config  # the fixture trained the churn model with this config
     lake = Lake(spark, config.lake)
     runs = lake.read(tables.MODEL_METRICS).where(F.col("model") == "churn")

@@ -135,12 +135,15 @@ def test_identical_lines_survive_and_a_renamed_copy_adds_nothing(spark: SparkSes
     folder = tmp_path / "cdnow"
     folder.mkdir()
     (folder / "part-1.txt").write_text(CDNOW_LIKE)
-    config = _config(tmp_path, f"""    transactions:
+    config = _config(
+        tmp_path,
+        f"""    transactions:
       path: {folder}
       format: text
       timestamp_format: yyyyMMdd
       columns: {{customer_id: customer_id, order_ts: date, quantity: number_of_cds, amount: dollar_value}}
-""")
+""",
+    )
     [first] = ingest.run(spark, config)
     (folder / "part-1 (copy).txt").write_text(CDNOW_LIKE)
     [second] = ingest.run(spark, config)
@@ -155,14 +158,19 @@ ISO_ORDERS = "order,customer,ts,item,price\nO1,C1,2025-02-03 14:05,A-9,9.99\nO2,
 
 
 def _orders_config(tmp_path: Path, folder: Path, ts_format: str) -> Config:
-    return _config(tmp_path, f"""    transactions:
+    return _config(
+        tmp_path,
+        f"""    transactions:
       path: {folder}
       timestamp_format: "{ts_format}"
       columns: {{order_id: order, customer_id: customer, order_ts: ts, product_id: item, unit_price: price}}
-""")
+""",
+    )
 
 
-def test_a_mostly_quarantined_source_fails_records_nothing_and_loads_after_a_fix(spark: SparkSession, tmp_path: Path) -> None:
+def test_a_mostly_quarantined_source_fails_records_nothing_and_loads_after_a_fix(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     folder = tmp_path / "orders"
     folder.mkdir()
     (folder / "orders.csv").write_text(ISO_ORDERS)
@@ -170,7 +178,10 @@ def test_a_mostly_quarantined_source_fails_records_nothing_and_loads_after_a_fix
     with pytest.raises(UserError) as err:
         ingest.run(spark, wrong)
     message = str(err.value)
-    assert "3 of 3 rows (100%) would be quarantined" in message and "wrong_type (order_ts is not a timestamp) x3" in message
+    assert (
+        "3 of 3 rows (100%) would be quarantined" in message
+        and "wrong_type (order_ts is not a timestamp) x3" in message
+    )
     assert "\n" not in message
     lake = Lake(spark, wrong.lake)
     assert not lake.exists(tables.INGESTED_FILES) and not lake.exists(tables.BRONZE["transactions"])
@@ -198,14 +209,28 @@ def test_real_cdnow_keeps_every_line_and_its_revenue_to_the_cent(spark: SparkSes
     if local.is_file():
         text = local.read_text()
     else:  # the same wheel the Makefile downloads, read without importing the package
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "lifetimes==0.11.3", "-d", str(tmp_path)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "lifetimes==0.11.3", "-d", str(tmp_path)],
+            check=True,
+        )
         [wheel] = tmp_path.glob("lifetimes-*.whl")
         text = zipfile.ZipFile(wheel).read("lifetimes/datasets/CDNOW_master.txt").decode()
     source = tmp_path / "CDNOW_master.txt"
     source.write_text(text)
     lines = text.strip().splitlines()[1:]
-    config = load_config(root / "conf" / "cdnow.yaml", [f"lake.root={tmp_path / 'lake'}", f"ingest.sources.transactions.path={source}"])
+    config = load_config(
+        root / "conf" / "cdnow.yaml", [f"lake.root={tmp_path / 'lake'}", f"ingest.sources.transactions.path={source}"]
+    )
     [report] = ingest.run(spark, config)
-    revenue = Lake(spark, config.lake).read(tables.SILVER["transactions"]).agg(F.sum(F.col("amount").cast("decimal(14,2)"))).first()[0]
-    assert (report.input, report.inserted, report.quarantined, report.duplicates) == (len(lines), len(lines), 0, 0) == (69659, 69659, 0, 0)
+    revenue = (
+        Lake(spark, config.lake)
+        .read(tables.SILVER["transactions"])
+        .agg(F.sum(F.col("amount").cast("decimal(14,2)")))
+        .first()[0]
+    )
+    assert (
+        (report.input, report.inserted, report.quarantined, report.duplicates)
+        == (len(lines), len(lines), 0, 0)
+        == (69659, 69659, 0, 0)
+    )
     assert revenue == sum(Decimal(line.split()[3]) for line in lines)

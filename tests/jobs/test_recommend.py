@@ -94,6 +94,7 @@ recommend:
   itemcf_min_common: 1
   als: {{rank: 4, max_iter: 8, reg_param: 0.1, alpha: 2.0, tune_trials: 0}}
   weight_trials: 0
+  weights: {{itemcf: 0}}       # not built at all: no item-CF candidates, metrics or neighbours
 """)
     config = load_config(conf)
     [report] = ingest.run(spark, config)
@@ -108,15 +109,32 @@ recommend:
     assert sum(own) / len(own) >= 0.9  # the planted taste groups decide what is recommended
     rated = {(c, p) for c, p, r, _ in (line.split(",") for line in first)}
     assert any(float(line.split(",")[2]) < 3 for line in first)
-    assert not {(r.customer_id, r.product_id) for r in recs} & rated  # rated at all, low ratings included: never recommended back
+    assert (
+        not {(r.customer_id, r.product_id) for r in recs} & rated
+    )  # rated at all, low ratings included: never recommended back
     metrics = {(r.variant, r.metric) for r in latest_metrics(lake, "recommend").collect()}
     assert ("als", "ndcg@3") in metrics and ("hybrid", "map@3") in metrics
+    assert {v for v, _ in metrics} == {"all", "als", "popular", "hybrid"}  # item-CF (weight 0) and content (no products) never built
+    assert not lake.exists(tables.SIMILAR_ITEMS)
 
     # New customers arrive: they get new integers, and nobody's id changes.
-    (tmp_path / "ratings" / "part2.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(_ratings(2, range(40, 46), start)) + "\n")
+    # And a heavy user who rated 17 of the 20 movies: their list still holds exactly three, the three left.
+    heavy = [f"heavy,I{i:02d},{4 if i % 3 == 0 else 1},{int(start.timestamp()) + 3600 * i}" for i in range(17)]
+    (tmp_path / "ratings" / "part2.csv").write_text(
+        "userId,movieId,rating,timestamp\n" + "\n".join(_ratings(2, range(40, 46), start) + heavy) + "\n"
+    )
     ingest.run(spark, config)
-    tuned = load_config(conf, ["recommend.als.tune_trials=2", "recommend.validation_days=10", "recommend.als.ranks=[2, 6]",
-                               "recommend.als.reg_params=[0.1]", "recommend.als.alphas=[2.0]", "recommend.weight_trials=3"])
+    tuned = load_config(
+        conf,
+        [
+            "recommend.als.tune_trials=2",
+            "recommend.validation_days=10",
+            "recommend.als.ranks=[2, 6]",
+            "recommend.als.reg_params=[0.1]",
+            "recommend.als.alphas=[2.0]",
+            "recommend.weight_trials=3",
+        ],
+    )
     recommend.run(spark, tuned)
     trials = latest_metrics(lake, "recommend").where(F.col("split") == "validation").collect()
     als_trials = [r for r in trials if r.variant.startswith("als_")]
@@ -132,3 +150,5 @@ recommend:
     assert {c: again[c] for c in index} == index
     assert sorted(again[str(u)] for u in range(40, 46)) == list(range(40, 46))
     assert lake.read(tables.RECOMMENDATIONS).where(F.col("customer_id") == "45").count() == 3
+    heavy_list = {r.product_id for r in lake.read(tables.RECOMMENDATIONS).where(F.col("customer_id") == "heavy").collect()}
+    assert heavy_list == {"I17", "I18", "I19"}

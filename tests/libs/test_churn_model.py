@@ -1,4 +1,5 @@
 """Reason codes in words: a category is named by the customer's own value, pushes add up per feature."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,10 @@ def _rows(spark: SparkSession):
         tenure = float((i * 7) % 60)
         churned = 1.0 if (contract == "Month-to-month" and tenure < 40) or (i % 17 == 0) else 0.0
         rows.append((f"c{i}", "2025-01-01", tenure, float(20 + (i * 13) % 80), contract, churned))
-    return spark.createDataFrame(rows, f"customer_id string, snapshot_date string, tenure double, MonthlyCharges double, contract string, {LABEL} double")
+    return spark.createDataFrame(
+        rows,
+        f"customer_id string, snapshot_date string, tenure double, MonthlyCharges double, contract string, {LABEL} double",
+    )
 
 
 def test_reasons_name_the_customers_own_category_and_sum_pushes_per_feature(spark: SparkSession) -> None:
@@ -29,8 +33,11 @@ def test_reasons_name_the_customers_own_category_and_sum_pushes_per_feature(spar
     data = cm.prepare(_rows(spark), spec, balance=False)
     fitted = cm.fit_logistic(data, spec, reg=0.01)
     scored = fitted.transform(data).select(
-        "customer_id", "contract", vector_to_array(cm.SCALED).alias("x"),
-        cm.reason_codes(fitted, spec, {"tenure": "short tenure"}, top=3).alias("reasons"))
+        "customer_id",
+        "contract",
+        vector_to_array(cm.SCALED).alias("x"),
+        cm.reason_codes(fitted, spec, {"tenure": "short tenure"}, top=3).alias("reasons"),
+    )
     coefs = np.array(fitted.stages[-1].coefficients)
     widths = [1, 1, len(coefs) - 2]
     for row in scored.collect():
@@ -48,6 +55,12 @@ def test_reasons_name_the_customers_own_category_and_sum_pushes_per_feature(spar
 
 def test_humanise_makes_column_names_words() -> None:
     assert [cm.humanise(c) for c in ("MonthlyCharges", "days_since_last_event", "SeniorCitizen", "tenure")] == [
-        "monthly charges", "days since last event", "senior citizen", "tenure"]
+        "monthly charges",
+        "days since last event",
+        "senior citizen",
+        "tenure",
+    ]
     with pytest.raises(ValueError):
-        cm.reason_codes(type("M", (), {"stages": [type("S", (), {"coefficients": [1.0]})()]})(), cm.Spec(("a", "b"), ()), {})
+        cm.reason_codes(
+            type("M", (), {"stages": [type("S", (), {"coefficients": [1.0]})()]})(), cm.Spec(("a", "b"), ()), {}
+        )

@@ -88,14 +88,22 @@ def test_extends_merges_and_null_drops_inherited_sources() -> None:
 def test_a_user_source_replaces_the_inherited_one_whole_unless_it_asks_to_extend(tmp_path: Path) -> None:
     (tmp_path / "local.yaml").write_text((CONF / "local.yaml").read_text())
     mine = tmp_path / "mine.yaml"
-    mine.write_text("extends: local.yaml\ningest:\n  sources:\n    transactions:\n      path: baskets.csv\n"
-                    "      columns: {order_id: Invoice, product_id: StockCode}\n")
+    mine.write_text(
+        "extends: local.yaml\ningest:\n  sources:\n    transactions:\n      path: baskets.csv\n"
+        "      columns: {order_id: Invoice, product_id: StockCode}\n"
+    )
     source = load_config(mine).ingest.sources["transactions"]
     # local.yaml's transactions say timestamp_format "yyyy-MM-dd HH:mm:ss" and recursiveFileLookup: none of it is inherited.
     assert (source.path, source.timestamp_format, dict(source.options)) == ("baskets.csv", None, {})
-    mine.write_text("extends: local.yaml\ningest:\n  sources:\n    transactions:\n      extends_source: true\n      path: b.csv\n")
+    mine.write_text(
+        "extends: local.yaml\ningest:\n  sources:\n    transactions:\n      extends_source: true\n      path: b.csv\n"
+    )
     source = load_config(mine).ingest.sources["transactions"]
-    assert (source.path, source.timestamp_format, source.columns["line_id"]) == ("b.csv", "yyyy-MM-dd HH:mm:ss", "line_id")
+    assert (source.path, source.timestamp_format, source.columns["line_id"]) == (
+        "b.csv",
+        "yyyy-MM-dd HH:mm:ss",
+        "line_id",
+    )
 
 
 def test_extends_errors_name_the_files(tmp_path: Path) -> None:

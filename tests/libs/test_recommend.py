@@ -88,20 +88,51 @@ def test_serving_excludes_purchased_and_inactive_caps_categories_and_ranks(spark
                                      "customer_id string, rank int, product_id string, score double")
     assert_df_equality(got.select("customer_id", "rank", "product_id", "score"), expected, ignore_row_order=True, ignore_nullable=True)
     # The category cap gives way when nothing else is left: A3 fills the fifth place, scored below the rest.
-    longer = [(r.rank, r.product_id, r.score) for r in hybrid.serve(candidates, purchased, products, 5, 1).where("customer_id = 'u1'").orderBy("rank").collect()]
+    longer = [
+        (r.rank, r.product_id, r.score)
+        for r in hybrid.serve(candidates, purchased, products, 5, 1)
+        .where("customer_id = 'u1'")
+        .orderBy("rank")
+        .collect()
+    ]
     assert longer == [(1, "A2", 0.8), (2, "B2", 0.5), (3, "C1", 0.4), (4, "Z9", 0.3), (5, "A3", 0.3)]
 
 
 def test_cold_start_gets_segment_popular_else_overall_popular(spark: SparkSession) -> None:
-    strengths = _strengths(spark, [("a1", "X", 1.0), ("a2", "X", 1.0), ("a1", "Y", 1.0), ("b1", "Z", 1.0), ("b2", "Z", 1.0), ("b3", "Z", 1.0), ("b1", "Y", 1.0)])
-    segments = spark.createDataFrame([("a1", 0, "Savers"), ("a2", 0, "Savers"), ("b1", 1, "Spenders"), ("b2", 1, "Spenders"), ("b3", 1, "Spenders"), ("new_a", 0, "Savers")],
-                                     "customer_id string, segment_id int, segment_name string")
+    strengths = _strengths(
+        spark,
+        [
+            ("a1", "X", 1.0),
+            ("a2", "X", 1.0),
+            ("a1", "Y", 1.0),
+            ("b1", "Z", 1.0),
+            ("b2", "Z", 1.0),
+            ("b3", "Z", 1.0),
+            ("b1", "Y", 1.0),
+        ],
+    )
+    segments = spark.createDataFrame(
+        [
+            ("a1", 0, "Savers"),
+            ("a2", 0, "Savers"),
+            ("b1", 1, "Spenders"),
+            ("b2", 1, "Spenders"),
+            ("b3", 1, "Spenders"),
+            ("new_a", 0, "Savers"),
+        ],
+        "customer_id string, segment_id int, segment_name string",
+    )
     customers = spark.createDataFrame([("new_a",), ("stranger",)], "customer_id string")
-    got = {(r.customer_id, r.product_id): (r.score, r.reason) for r in hybrid.popular(strengths, customers, segments, 2).collect()}
+    got = {
+        (r.customer_id, r.product_id): (r.score, r.reason)
+        for r in hybrid.popular(strengths, customers, segments, 2).collect()
+    }
     # Scores fall with the position in the customer's list: n, n-1, ...
     assert got == {
-        ("new_a", "X"): (2.0, "popular with Savers"), ("new_a", "Y"): (1.0, "popular with Savers"),
-        ("stranger", "Z"): (2.0, "popular overall"), ("stranger", "X"): (1.0, "popular overall"),  # X ties Y, wins by id
+        ("new_a", "X"): (2.0, "popular with Savers"),
+        ("new_a", "Y"): (1.0, "popular with Savers"),
+        ("stranger", "Z"): (2.0, "popular overall"),
+        ("stranger", "X"): (1.0, "popular overall"),  # X ties Y, wins by id
     }
 
 
@@ -114,16 +145,25 @@ def test_popular_fills_a_heavy_users_list_past_everything_they_have_seen(spark: 
     excluded = spark.createDataFrame(heavy_seen + [("c0", "P0")], "customer_id string, product_id string")
     customers = spark.createDataFrame([("heavy",), ("c0",), ("new",)], "customer_id string")
     got = hybrid.popular(strengths, customers, None, 3, excluded, catalogue)
-    lists = {c: [r.product_id for r in got.where(F.col("customer_id") == c).orderBy(F.desc("score")).collect()] for c in ("heavy", "c0", "new")}
+    lists = {
+        c: [r.product_id for r in got.where(F.col("customer_id") == c).orderBy(F.desc("score")).collect()]
+        for c in ("heavy", "c0", "new")
+    }
     assert lists == {"heavy": ["P4", "P6", "P7"], "c0": ["P1", "P2", "P3"], "new": ["P0", "P1", "P2"]}
 
 
 def test_als_candidates_equal_mllib_top_k_and_leave_out_seen_items_before_the_cut(spark: SparkSession) -> None:
     rows = [(u, i, 1.0 + (u * i) % 4) for u in range(20) for i in range(15) if (u + 2 * i) % 3 != 0]
-    model = als.fit(spark, spark.createDataFrame(rows, "user_idx int, item_idx int, strength double"),
-                    AlsConfig(rank=5, max_iter=6, reg_param=0.1, alpha=2.0, seed=3))
+    model = als.fit(
+        spark,
+        spark.createDataFrame(rows, "user_idx int, item_idx int, strength double"),
+        AlsConfig(rank=5, max_iter=6, reg_param=0.1, alpha=2.0, seed=3),
+    )
     users = spark.createDataFrame([(u,) for u in range(20)], "user_idx int")
-    mllib = {r.user_idx: [(x.item_idx, x.rating) for x in r.recommendations] for r in model.recommendForUserSubset(users, 15).collect()}
+    mllib = {
+        r.user_idx: [(x.item_idx, x.rating) for x in r.recommendations]
+        for r in model.recommendForUserSubset(users, 15).collect()
+    }
     ours = als.candidates(model, users, 4).collect()
     for u in range(20):
         mine = sorted([(r.item_idx, r.score) for r in ours if r.user_idx == u], key=lambda t: -t[1])
@@ -137,21 +177,36 @@ def test_als_candidates_equal_mllib_top_k_and_leave_out_seen_items_before_the_cu
 
 
 def test_reciprocal_rank_blend(spark: SparkSession) -> None:
-    cands = spark.createDataFrame([("u", "A", 5.0, "als", "ra"), ("u", "B", 4.0, "als", "rb"), ("u", "B", 0.2, "itemcf", "because B")],
-                                  "customer_id string, product_id string, score double, source string, reason string")
-    got = {r.product_id: (r.score, r.source, r.reason) for r in hybrid.blend([cands], {"als": 1.0, "itemcf": 3.0}, rrf_k=10).collect()}
-    assert got == {"A": (pytest.approx(1 / 11), "als", "ra"), "B": (pytest.approx(1 / 12 + 3 / 11), "itemcf", "because B")}
-    als_led = {r.product_id: (r.source, r.reason) for r in hybrid.blend([cands], {"als": 10.0, "itemcf": 1.0}, rrf_k=10).collect()}
+    cands = spark.createDataFrame(
+        [("u", "A", 5.0, "als", "ra"), ("u", "B", 4.0, "als", "rb"), ("u", "B", 0.2, "itemcf", "because B")],
+        "customer_id string, product_id string, score double, source string, reason string",
+    )
+    got = {
+        r.product_id: (r.score, r.source, r.reason)
+        for r in hybrid.blend([cands], {"als": 1.0, "itemcf": 3.0}, rrf_k=10).collect()
+    }
+    assert got == {
+        "A": (pytest.approx(1 / 11), "als", "ra"),
+        "B": (pytest.approx(1 / 12 + 3 / 11), "itemcf", "because B"),
+    }
+    als_led = {
+        r.product_id: (r.source, r.reason)
+        for r in hybrid.blend([cands], {"als": 10.0, "itemcf": 1.0}, rrf_k=10).collect()
+    }
     assert als_led["B"] == ("als", "because B")  # ALS leads, the item-CF anchor explains
     scaled = {r.product_id: r.score for r in hybrid.blend([cands], {"als": 1.0, "itemcf": 3.0}, rrf_k=0).collect()}
     assert scaled == {"A": pytest.approx(1.0), "B": pytest.approx(0.8 + 3.0)}
 
 
 def test_strength_sums_weights_with_half_life_decay(spark: SparkSession) -> None:
-    contacts = spark.createDataFrame([
-        ("u", "A", T0 - dt.timedelta(days=10), "purchase", 8.0), ("u", "A", T0 - dt.timedelta(days=20), "view", 1.0),
-        ("u", "B", T0 + dt.timedelta(days=1), "view", 1.0),  # after as_of: not counted
-    ], "customer_id string, product_id string, ts timestamp, kind string, weight double")
+    contacts = spark.createDataFrame(
+        [
+            ("u", "A", T0 - dt.timedelta(days=10), "purchase", 8.0),
+            ("u", "A", T0 - dt.timedelta(days=20), "view", 1.0),
+            ("u", "B", T0 + dt.timedelta(days=1), "view", 1.0),  # after as_of: not counted
+        ],
+        "customer_id string, product_id string, ts timestamp, kind string, weight double",
+    )
     got = interactions.strengths(contacts, RecommendConfig(half_life_days=10.0), T0).collect()
     assert [(r.product_id, r.kind, r.consumed) for r in got] == [("A", "purchase", True)]
     assert got[0].strength == pytest.approx(8 * 0.5 + 1 * 0.25)
@@ -159,9 +214,21 @@ def test_strength_sums_weights_with_half_life_decay(spark: SparkSession) -> None
 
 def test_id_index_is_stable_and_only_grows(spark: SparkSession, tmp_path: Path) -> None:
     lake = Lake(spark, LakeConfig(root=str(tmp_path / "lake")))
-    first = ids.update(lake, tables.CUSTOMER_INDEX, spark.createDataFrame([("c",), ("a",), ("b",), ("a",)], "customer_id string"), "customer_id", "user_idx")
+    first = ids.update(
+        lake,
+        tables.CUSTOMER_INDEX,
+        spark.createDataFrame([("c",), ("a",), ("b",), ("a",)], "customer_id string"),
+        "customer_id",
+        "user_idx",
+    )
     assert {r.customer_id: r.user_idx for r in first.collect()} == {"a": 0, "b": 1, "c": 2}
-    second = ids.update(lake, tables.CUSTOMER_INDEX, spark.createDataFrame([("d",), ("a",), ("0",)], "customer_id string"), "customer_id", "user_idx")
+    second = ids.update(
+        lake,
+        tables.CUSTOMER_INDEX,
+        spark.createDataFrame([("d",), ("a",), ("0",)], "customer_id string"),
+        "customer_id",
+        "user_idx",
+    )
     assert {r.customer_id: r.user_idx for r in second.collect()} == {"a": 0, "b": 1, "c": 2, "0": 3, "d": 4}
 
 
@@ -181,16 +248,27 @@ def test_als_save_and_load_round_trip(spark: SparkSession, tmp_path: Path) -> No
 
 
 def _contacts(spark: SparkSession, rows: list[tuple[str, str, int, float]]) -> object:
-    return spark.createDataFrame([(c, p, T0 + dt.timedelta(days=d), "rating", w) for c, p, d, w in rows],
-                                 "customer_id string, product_id string, ts timestamp, kind string, weight double")
+    return spark.createDataFrame(
+        [(c, p, T0 + dt.timedelta(days=d), "rating", w) for c, p, d, w in rows],
+        "customer_id string, product_id string, ts timestamp, kind string, weight double",
+    )
 
 
 def test_splits_hold_out_what_each_family_promises(spark: SparkSession) -> None:
-    contacts = _contacts(spark, [
-        ("a", "A", 1, 1.0), ("a", "B", 2, 1.0), ("a", "C", 3, 1.0), ("a", "D", 4, 1.0), ("a", "E", 5, 1.0), ("a", "A", 6, 1.0),
-        ("b", "X", 1, 1.0),  # one item: nothing to hold out
-        ("c", "P", 1, 1.0), ("c", "Q", 2, 0.0),  # Q is a low rating: c liked one item only, nothing to hold out
-    ])
+    contacts = _contacts(
+        spark,
+        [
+            ("a", "A", 1, 1.0),
+            ("a", "B", 2, 1.0),
+            ("a", "C", 3, 1.0),
+            ("a", "D", 4, 1.0),
+            ("a", "E", 5, 1.0),
+            ("a", "A", 6, 1.0),
+            ("b", "X", 1, 1.0),  # one item: nothing to hold out
+            ("c", "P", 1, 1.0),
+            ("c", "Q", 2, 0.0),  # Q is a low rating: c liked one item only, nothing to hold out
+        ],
+    )
     cfg = RecommendConfig(test_fraction=0.4, min_test_customers=1, min_test_pairs=1)
     end = T0 + dt.timedelta(days=7)
 
@@ -203,7 +281,11 @@ def test_splits_hold_out_what_each_family_promises(spark: SparkSession) -> None:
     randomly = splits.make(contacts, cfg, end, "per_user_random", 30)
     held = pairs(randomly.test)
     assert len(held) == 2 and {c for c, _ in held} == {"a"}
-    assert pairs(randomly.keep(contacts, "ts")) == {("a", p) for p in "ABCDE"} - held | {("b", "X"), ("c", "P"), ("c", "Q")}
+    assert pairs(randomly.keep(contacts, "ts")) == {("a", p) for p in "ABCDE"} - held | {
+        ("b", "X"),
+        ("c", "P"),
+        ("c", "Q"),
+    }
     timed = splits.make(contacts, cfg, end, "global_time", 3)  # the last 3 days: days 4, 5 and 6
     assert pairs(timed.test) == {("a", "D"), ("a", "E")}  # A was seen before the split: excluded when served
     power = splits.power(timed.test, RecommendConfig(min_test_customers=2), "test")
@@ -212,7 +294,13 @@ def test_splits_hold_out_what_each_family_promises(spark: SparkSession) -> None:
     assert fallback.name == "per_user_last"  # one test customer in the global window is too few
     # A newcomer who arrives inside the window is a cold start: it doesn't make the window fit for judging models.
     newcomer = contacts.unionByName(_contacts(spark, [("n", "A", 5, 1.0), ("n", "B", 6, 1.0)]))
-    assert splits.make(newcomer, RecommendConfig(min_test_customers=2), end, "global_time", 3).test.select("customer_id").distinct().count() == 2
+    assert (
+        splits.make(newcomer, RecommendConfig(min_test_customers=2), end, "global_time", 3)
+        .test.select("customer_id")
+        .distinct()
+        .count()
+        == 2
+    )
     assert splits.make(newcomer, RecommendConfig(min_test_customers=2), end, "auto", 3).name == "per_user_last"
     warm = newcomer.unionByName(_contacts(spark, [("b", "Y", 5, 1.0)]))  # b had a history before the window
     assert splits.make(warm, RecommendConfig(min_test_customers=2), end, "auto", 3).name == "global_time"
