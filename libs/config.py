@@ -303,11 +303,11 @@ class RecommendConfig:
     min_rating: float = 0.0  # lower ratings carry no weight (never positive feedback), but still count as seen
     half_life_days: float = 0.0  # exponential time decay of interaction strength; 0: none
     top_k: int = 10
-    candidates: int = 30  # per source and customer, before the blend and the serving rules
+    candidates: int = 50  # per source and customer, before the blend and the serving rules
     als: AlsConfig = field(default_factory=AlsConfig)
-    itemcf_neighbours: int = 50
+    itemcf_neighbours: int = 100
     itemcf_min_common: int = 2  # customers two items must share to be neighbours
-    itemcf_user_items: int = 50  # each customer's strongest items that count for similarity and scoring
+    itemcf_user_items: int = 100  # each customer's strongest items that count for similarity and scoring
     content_features: int = 4096
     content_neighbours: int = 20
     content_min_similarity: float = 0.05
