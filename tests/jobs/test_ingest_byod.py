@@ -213,7 +213,7 @@ def test_real_cdnow_keeps_every_line_and_its_revenue_to_the_cent(spark: SparkSes
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "lifetimes==0.11.3", "-d", str(tmp_path)],
             check=True,
         )
-        [wheel] = tmp_path.glob("lifetimes-*.whl")
+        [wheel] = tmp_path.glob("*.whl")  # published as Lifetimes-0.11.3-...whl
         text = zipfile.ZipFile(wheel).read("lifetimes/datasets/CDNOW_master.txt").decode()
     source = tmp_path / "CDNOW_master.txt"
     source.write_text(text)
