@@ -118,8 +118,10 @@ def tune(
     metrics: list[Metric] = []
     try:
         power = splits.power(side.test, cfg, f"validation set ({inner.name})")
-        if power.customers == 0 or side.strengths.limit(1).count() == 0:
-            log.warning("no tuning: the validation split leaves no training data or no validation items")
+        if not power.enough or side.strengths.limit(1).count() == 0:
+            # Choosing among settings on a handful of customers picks noise: keep the configured ones.
+            log.warning("no tuning: the validation split is too small to choose settings on (%d customers, %d items); "
+                        "using the configured ALS settings and blend", power.customers, power.pairs)
             return als_cfg, mix, []
         k = cfg.top_k
 

@@ -133,6 +133,8 @@ recommend:
             "recommend.als.reg_params=[0.1]",
             "recommend.als.alphas=[2.0]",
             "recommend.weight_trials=3",
+            "recommend.min_test_customers=10",  # a small world: let it tune (a real one needs 100 customers)
+            "recommend.min_test_pairs=10",
         ],
     )
     recommend.run(spark, tuned)
