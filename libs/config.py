@@ -314,7 +314,8 @@ class RecommendConfig:
     lsh_above: int = 5000  # catalogues with more products use BucketedRandomProjectionLSH
     lsh_bucket_length: float = 0.5
     lsh_tables: int = 4
-    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_WEIGHTS)))  # a source left out keeps its default
+    # A source left out of a conf's `weights` keeps its default weight.
+    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_WEIGHTS)))
     rrf_k: int = 60  # blend by reciprocal rank, weight / (rrf_k + rank); 0: by score scaled to the best
     exclude: str = "seen"  # seen: every item the customer turned to; consumed: bought or rated; none
     max_per_category: int = 3  # diversification: more of one category only when nothing else is left
