@@ -139,6 +139,7 @@ class Side:
         )
         seen = interactions.excluded(train, cfg.recommend).toPandas()
         self.test = split.test
+        # Benchmark-only, like the frames above: one id per test customer of a public data set.
         self.test_users = [r.customer_id for r in split.test.select("customer_id").distinct().collect()]
         all_users = sorted(set(seen["customer_id"]) | set(self.test_users))
         all_items = sorted(set(seen["product_id"]) | set(self.strengths["product_id"]))

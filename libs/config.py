@@ -332,7 +332,8 @@ class RecommendConfig:
         unknown = set(self.event_weights) - set(schemas.EVENT_TYPES)
         if unknown:
             raise ConfigError(
-                f"unknown config key 'recommend.event_weights.{sorted(unknown)[0]}' (event types are {', '.join(schemas.EVENT_TYPES)})"
+                f"unknown config key 'recommend.event_weights.{sorted(unknown)[0]}' "
+                f"(event types are {', '.join(schemas.EVENT_TYPES)})"
             )
         bad = set(self.weights) - set(RECOMMEND_SOURCES)
         if bad:
@@ -398,7 +399,8 @@ class CampaignSpec:
         bad = set(self.offer_types) - set(OFFER_TYPES)
         if bad:
             raise ConfigError(
-                f"campaign '{self.id}': unknown offer type '{sorted(bad)[0]}' (offer types are {', '.join(OFFER_TYPES)})"
+                f"campaign '{self.id}': unknown offer type '{sorted(bad)[0]}' "
+                f"(offer types are {', '.join(OFFER_TYPES)})"
             )
 
 

@@ -154,7 +154,10 @@ def test_identical_lines_survive_and_a_renamed_copy_adds_nothing(spark: SparkSes
     assert (first.inserted, second.input, second.inserted, second.unchanged) == (5, 7, 0, 5)
 
 
-ISO_ORDERS = "order,customer,ts,item,price\nO1,C1,2025-02-03 14:05,A-9,9.99\nO2,C2,2025-02-04 09:00,A-7,120.00\nO2,C2,2025-02-04 09:00,A-9,9.99\n"
+ISO_ORDERS = (
+    "order,customer,ts,item,price\nO1,C1,2025-02-03 14:05,A-9,9.99\n"
+    "O2,C2,2025-02-04 09:00,A-7,120.00\nO2,C2,2025-02-04 09:00,A-9,9.99\n"
+)
 
 
 def _orders_config(tmp_path: Path, folder: Path, ts_format: str) -> Config:
