@@ -114,7 +114,8 @@ recommend:
     )  # rated at all, low ratings included: never recommended back
     metrics = {(r.variant, r.metric) for r in latest_metrics(lake, "recommend").collect()}
     assert ("als", "ndcg@3") in metrics and ("hybrid", "map@3") in metrics
-    assert {v for v, _ in metrics} == {"all", "als", "popular", "hybrid"}  # item-CF (weight 0) and content (no products) never built
+    # Item-CF (weight 0) and content (no products) are never built.
+    assert {v for v, _ in metrics} == {"all", "als", "popular", "hybrid"}
     assert not lake.exists(tables.SIMILAR_ITEMS)
 
     # New customers arrive: they get new integers, and nobody's id changes.
@@ -152,5 +153,6 @@ recommend:
     assert {c: again[c] for c in index} == index
     assert sorted(again[str(u)] for u in range(40, 46)) == list(range(40, 46))
     assert lake.read(tables.RECOMMENDATIONS).where(F.col("customer_id") == "45").count() == 3
-    heavy_list = {r.product_id for r in lake.read(tables.RECOMMENDATIONS).where(F.col("customer_id") == "heavy").collect()}
+    heavy_rows = lake.read(tables.RECOMMENDATIONS).where(F.col("customer_id") == "heavy").collect()
+    heavy_list = {r.product_id for r in heavy_rows}
     assert heavy_list == {"I17", "I18", "I19"}

@@ -24,7 +24,8 @@ def _rows(spark: SparkSession):
         rows.append((f"c{i}", "2025-01-01", tenure, float(20 + (i * 13) % 80), contract, churned))
     return spark.createDataFrame(
         rows,
-        f"customer_id string, snapshot_date string, tenure double, MonthlyCharges double, contract string, {LABEL} double",
+        "customer_id string, snapshot_date string, tenure double, MonthlyCharges double, contract string, "
+        f"{LABEL} double",
     )
 
 

@@ -93,7 +93,7 @@ def test_a_user_source_replaces_the_inherited_one_whole_unless_it_asks_to_extend
         "      columns: {order_id: Invoice, product_id: StockCode}\n"
     )
     source = load_config(mine).ingest.sources["transactions"]
-    # local.yaml's transactions say timestamp_format "yyyy-MM-dd HH:mm:ss" and recursiveFileLookup: none of it is inherited.
+    # local.yaml's transactions set timestamp_format and recursiveFileLookup: none of it is inherited.
     assert (source.path, source.timestamp_format, dict(source.options)) == ("baskets.csv", None, {})
     mine.write_text(
         "extends: local.yaml\ningest:\n  sources:\n    transactions:\n      extends_source: true\n      path: b.csv\n"
