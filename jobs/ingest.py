@@ -6,23 +6,21 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from libs import pii, schemas, tables
 from libs.config import Config, SourceConfig
 from libs.errors import ReconciliationError, UserError
-from libs.ingest import validate
+from libs.ingest import files, validate
 from libs.ingest.readers import CORRUPT, read_source
 from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.session import is_local
 
 log = get_logger(__name__)
-FILE_KEYS = ("_source_file", "_file_size", "_file_mtime")
 
 
 @dataclass(frozen=True)
@@ -52,8 +50,9 @@ def run(spark: SparkSession, config: Config) -> list[EntityReport]:
     lake.check_writable()
     key = pii.resolve_key(config.pii, is_local(spark))
     ingest_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    files.drop_unfinished_reports(lake)
     if config.ingest.reingest:
-        _forget_files(lake, config.ingest.reingest)
+        files.forget_files(lake, config.ingest.reingest)
     known: dict[str, DataFrame] = {}
     reports = []
     for name, entity in schemas.ENTITIES.items():
@@ -72,67 +71,61 @@ def run(spark: SparkSession, config: Config) -> list[EntityReport]:
 
 def _ingest_entity(spark: SparkSession, lake: Lake, config: Config, entity: schemas.Entity, src: SourceConfig,
                    key: bytes, ingest_id: str, known: dict[str, DataFrame]) -> EntityReport | None:
-    raw = read_source(spark, entity.name, src)
-    new = _new_files_only(lake, entity.name, raw)
-    batch = validate.bronze_columns(new, entity, src, key).select(
+    raw = read_source(spark, entity, src)
+    batch = validate.bronze_columns(files.new_files_only(lake, entity.name, raw), entity, src, key).select(
         F.lit(ingest_id).alias("_ingest_id"), F.current_timestamp().alias("_ingested_at"), "*",
     ).persist(StorageLevel.MEMORY_AND_DISK)
     classified = validate.classify(batch, entity, src, config.ingest, known).persist(StorageLevel.MEMORY_AND_DISK)
+    landed = files.landed_files(batch).cache()
     try:
-        n_input = batch.count()
-        if n_input == 0:
+        file_rows = landed.collect()  # bounded by the number of new files
+        if not file_rows:
             if raw.limit(1).count() == 0:
                 raise UserError(f"source '{entity.name}' at {src.path} has no rows")
             log.info("%s: no new files", entity.name)
             return None
+        n_input = sum(r["rows"] for r in file_rows)
         # Checked before anything is written: a conf that rejects most rows records nothing, so a fix re-ingests.
         validate.check_quarantine_share(classified, entity, n_input, config.ingest.max_quarantine_share)
-        lake.write(batch, tables.BRONZE[entity.name], mode="append", merge_schema=True)
-        n_quarantined = _quarantine(lake, classified, entity, ingest_id)
-        valid = validate.silver_columns(classified.where(F.col(validate.REASON).isNull()), entity, src)
-        n_valid = valid.count()
-        rank = F.row_number().over(Window.partitionBy(*entity.keys).orderBy("_source_file", "_row_hash"))
-        unique = valid.withColumn("_rank", rank).where(F.col("_rank") == 1).drop("_rank")
-        n_unique = unique.count()
-        merged = {"inserted": 0, "updated": 0}
-        if n_unique:
-            merged = lake.merge(unique, tables.SILVER[entity.name], keys=entity.keys,
-                                update=entity.on_existing == "update", change_col="_row_hash")
-        n_files = _record_files(lake, batch, entity.name, ingest_id)
+        files.drop_leftovers(lake, entity.name, [tuple(r[k] for k in files.FILE_KEYS) for r in file_rows])
+        report = _write_entity(lake, classified, batch, entity, src, ingest_id, n_input, len(file_rows))
+        lake.write(spark.createDataFrame([asdict(report)]).withColumn("finished_at", F.current_timestamp()),
+                   tables.INGEST_RUNS, mode="append")
+        files.record_files(lake, landed, entity.name, ingest_id)  # the commit point
     finally:
+        landed.unpersist()
         classified.unpersist()
         batch.unpersist()
-    report = EntityReport(ingest_id, entity.name, n_files, n_input, merged["inserted"], merged["updated"],
-                          n_quarantined, n_valid - n_unique, n_unique - merged["inserted"] - merged["updated"])
-    if n_input != n_quarantined + n_valid or not report.reconciles:
-        raise ReconciliationError(
-            f"{entity.name}: {n_input} rows landed but {n_quarantined} quarantined + {n_valid} valid = {n_quarantined + n_valid}")
-    lake.write(spark.createDataFrame([asdict(report)]).withColumn("finished_at", F.current_timestamp()),
-               tables.INGEST_RUNS, mode="append")
     return report
 
 
-def _forget_files(lake: Lake, targets: Sequence[str]) -> None:
-    """Drop recorded files (`all`, or files at or under a path) so this run reads them again."""
-    if not lake.exists(tables.INGESTED_FILES):
-        return
-    # Spark records local files as file:/abs/path (or file:///abs/path): compare plain paths.
-    recorded = F.regexp_replace(F.col("_source_file"), "^file:(//)?", "")
-    condition = F.lit("all" in targets)
-    for target in (t for t in targets if t != "all"):
-        path = target if "://" in target else str(Path(target.removeprefix("file:")).resolve())
-        condition = condition | (recorded == path) | recorded.startswith(path.rstrip("/") + "/")
-    n = lake.read(tables.INGESTED_FILES).where(condition).count()  # one number
-    lake.delete(tables.INGESTED_FILES, condition)
-    log.info("reingest: forgot %d recorded file(s) under %s", n, ", ".join(targets))
-
-
-def _new_files_only(lake: Lake, entity: str, raw: DataFrame) -> DataFrame:
-    """Rows from files not ingested before (same path, size and modification time)."""
-    if not lake.exists(tables.INGESTED_FILES):
-        return raw
-    seen = lake.read(tables.INGESTED_FILES).where(F.col("entity") == entity).select(*FILE_KEYS)
-    return raw.join(F.broadcast(seen), on=list(FILE_KEYS), how="left_anti")
+def _write_entity(lake: Lake, classified: DataFrame, batch: DataFrame, entity: schemas.Entity, src: SourceConfig,
+                  ingest_id: str, n_input: int, n_files: int) -> EntityReport:
+    """Bronze, quarantine and silver for one batch; every count is measured on its own, so they can disagree."""
+    lake.write(batch, tables.BRONZE[entity.name], mode="append", merge_schema=True)
+    n_quarantined = _quarantine(lake, classified, entity, ingest_id)
+    valid = classified.where(F.col(validate.REASON).isNull())
+    n_valid = valid.count()
+    unique = validate.silver_columns(validate.latest_per_key(valid, entity), entity, src).persist(
+        StorageLevel.MEMORY_AND_DISK)
+    try:
+        n_unique = unique.count()
+        silver = tables.SILVER[entity.name]
+        unchanged = validate.unchanged_rows(unique, lake.read(silver), entity) if lake.exists(silver) else 0
+        merged = {"inserted": 0, "updated": 0}
+        if n_unique:
+            merged = lake.merge(unique, silver, keys=entity.keys, update=entity.on_existing == "update",
+                                change_col="_row_hash")
+    finally:
+        unique.unpersist()
+    report = EntityReport(ingest_id, entity.name, n_files, n_input, merged["inserted"], merged["updated"],
+                          n_quarantined, n_valid - n_unique, unchanged)
+    if n_input != n_quarantined + n_valid or not report.reconciles:
+        raise ReconciliationError(
+            f"{entity.name}: counts do not add up: {n_input:,} in, {n_quarantined:,} quarantined, {n_valid:,} valid, "
+            f"{merged['inserted']:,} inserted + {merged['updated']:,} updated + {unchanged:,} unchanged "
+            f"for {n_unique:,} distinct keys")
+    return report
 
 
 def _quarantine(lake: Lake, classified: DataFrame, entity: schemas.Entity, ingest_id: str) -> int:
@@ -144,21 +137,11 @@ def _quarantine(lake: Lake, classified: DataFrame, entity: schemas.Entity, inges
         F.col(validate.DETAIL).alias("detail"),
         F.when(~F.exists(F.array(*keys), lambda x: x.isNull()), F.concat_ws("|", *keys)).alias("key"),
         F.coalesce(F.col(CORRUPT), F.col(validate.RAW)).alias("raw"),
-        "_source_file", "_ingest_id", F.current_timestamp().alias("quarantined_at"),
+        "_source_file", "_ingest_id", F.current_timestamp().alias("quarantined_at"), "_file_size", "_file_mtime",
     )
-    lake.write(rows, tables.QUARANTINE, mode="append")
+    lake.write(rows, tables.QUARANTINE, mode="append", merge_schema=True)
     stored = lake.read(tables.QUARANTINE)
     return stored.where((F.col("_ingest_id") == ingest_id) & (F.col("entity") == entity.name)).count()
-
-
-def _record_files(lake: Lake, landed: DataFrame, entity: str, ingest_id: str) -> int:
-    files = landed.groupBy(*FILE_KEYS).agg(F.count(F.lit(1)).alias("rows")).select(
-        F.lit(entity).alias("entity"), *FILE_KEYS, "rows", F.lit(ingest_id).alias("ingest_id"))
-    files = files.cache()
-    n_files = files.count()  # bounded by the number of files
-    lake.write(files, tables.INGESTED_FILES, mode="append")
-    files.unpersist()
-    return n_files
 
 
 def _log_summary(reports: Sequence[EntityReport]) -> None:

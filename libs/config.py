@@ -102,12 +102,16 @@ class IngestConfig:
     check_references: bool = True
     max_quarantine_share: float = 0.5  # more quarantined rows than this share fails the entity, nothing recorded
     reingest: tuple[str, ...] = ()  # `--reingest PATH|all`: forget these recorded files first, so they load again
+    min_date: str = "1900-01-01"  # dates and timestamps outside [min_date, max_date] are quarantined (out_of_range)
+    max_date: str = "2100-12-31"
 
     def __post_init__(self) -> None:
         for name, src in self.sources.items():
             _validate_source(name, src)
         if not 0 < self.max_quarantine_share <= 1:
             raise ConfigError("config key 'ingest.max_quarantine_share' must be in (0, 1]")
+        if _iso_date(self.min_date, "ingest.min_date") >= _iso_date(self.max_date, "ingest.max_date"):
+            raise ConfigError("config key 'ingest.min_date' must be before 'ingest.max_date'")
 
 
 @dataclass(frozen=True)
@@ -506,9 +510,9 @@ def load_config(conf_file: str | Path | None = None, overrides: Sequence[str] = 
     return build(Config, data)
 
 
-def _iso_date(value: str, key: str) -> None:
+def _iso_date(value: str, key: str) -> dt.date:
     try:
-        dt.date.fromisoformat(value)
+        return dt.date.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"config key '{key}' must be an ISO date (YYYY-MM-DD), got '{value}'") from None
 

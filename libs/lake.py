@@ -13,7 +13,9 @@ from pyspark.sql import functions as F
 
 from libs.config import LakeConfig
 from libs.errors import UserError
-from libs.tables import TableId
+from libs.tables import STATS_COLUMNS, TableId
+
+STATS_PROPERTY = "delta.dataSkippingStatsColumns"
 
 
 class Lake:
@@ -58,11 +60,6 @@ class Lake:
             return None
         return int(self.delta(table).history(1).select("version").first()[0])
 
-    def last_metrics(self, table: TableId) -> dict[str, int]:
-        """Operation metrics Delta recorded for the latest commit (rows inserted, updated, written)."""
-        row = self.delta(table).history(1).select("operationMetrics").first()
-        return {k: int(v) for k, v in (row[0] or {}).items() if str(v).lstrip("-").isdigit()}
-
     def write(
         self,
         df: DataFrame,
@@ -82,6 +79,9 @@ class Lake:
             writer = writer.partitionBy(*partition_by)
         if merge_schema:
             writer = writer.option("mergeSchema", "true")
+        if table in STATS_COLUMNS:
+            self._limit_stats(table)
+            writer = writer.option(STATS_PROPERTY, ",".join(STATS_COLUMNS[table]))
         if self.by_name:
             self._ensure_schema(table)
             writer.saveAsTable(self.location(table))
@@ -89,23 +89,21 @@ class Lake:
             writer.save(self.location(table))
 
     def merge(self, df: DataFrame, table: TableId, keys: Sequence[str], update: bool, change_col: str | None = None) -> dict[str, int]:
-        """Upsert `df` (unique on `keys`) into `table`; returns rows inserted and updated.
+        """Upsert `df` (unique on `keys`) into `table`; returns rows inserted and updated by this MERGE.
 
         With `update`, a matched row is replaced only when `change_col` (a content hash) differs,
-        so re-merging identical rows changes nothing.
+        so re-merging identical rows changes nothing. The counts are the MERGE's own result, not the
+        table's latest commit (a MERGE that changes nothing makes no commit).
         """
         if not self.exists(table):
-            self.write(df, table, mode="overwrite")
-            written = self.last_metrics(table).get("numOutputRows", 0)
-            return {"inserted": written, "updated": 0}
+            self.write(df.limit(0), table, mode="append")
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         merge = self.delta(table).alias("t").merge(df.alias("s"), condition)
         if update:
             changed = f"NOT (t.`{change_col}` <=> s.`{change_col}`)" if change_col else None
             merge = merge.whenMatchedUpdateAll(condition=changed)
-        merge.whenNotMatchedInsertAll().execute()
-        metrics = self.last_metrics(table)
-        return {"inserted": metrics.get("numTargetRowsInserted", 0), "updated": metrics.get("numTargetRowsUpdated", 0)}
+        result = merge.whenNotMatchedInsertAll().execute().first()  # one row of counts
+        return {"inserted": int(result["num_inserted_rows"]), "updated": int(result["num_updated_rows"])}
 
     def delete(self, table: TableId, condition: Column) -> None:
         """Delete the rows matching `condition` (one Delta commit)."""
@@ -136,6 +134,18 @@ class Lake:
             os.remove(probe)
         except OSError as exc:
             raise UserError(f"lake root '{self.config.root}' is not writable: {exc.strerror}") from None
+
+    def _limit_stats(self, table: TableId) -> None:
+        """Bring a table made before statistics were limited in line (a no-op once it is)."""
+        if not self.exists(table):
+            return
+        wanted = ",".join(STATS_COLUMNS[table])
+        properties = self.delta(table).detail().select("properties").first()[0] or {}
+        if properties.get(STATS_PROPERTY) != wanted:
+            self.spark.sql(f"ALTER TABLE {self._sql_name(table)} SET TBLPROPERTIES ('{STATS_PROPERTY}' = '{wanted}')")
+
+    def _sql_name(self, table: TableId) -> str:
+        return self.location(table) if self.by_name else f"delta.`{self.location(table)}`"
 
     def _ensure_schema(self, table: TableId) -> None:
         schema = f"{self.config.catalog}.{self.config.schema_prefix}{table.layer}"

@@ -52,6 +52,11 @@ class Entity:
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
+    @property
+    def has_pii(self) -> bool:
+        """Rows carry personal data: raw content is kept only as keyed hashes, and errors never echo values."""
+        return any(c.pii for c in self.columns)
+
 
 CUSTOMERS = Entity(
     "customers", "customers",

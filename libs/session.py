@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -67,6 +68,7 @@ def get_spark(config: Config) -> SparkSession:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    _local_workers_python(config)
     builder = SparkSession.builder.appName(config.spark.app_name)
     if config.spark.master:
         builder = builder.master(config.spark.master)
@@ -77,6 +79,17 @@ def get_spark(config: Config) -> SparkSession:
     checkpoint = config.spark.checkpoint_dir or f"{config.lake.root.rstrip('/')}/_checkpoints"
     spark.sparkContext.setCheckpointDir(checkpoint)
     return spark
+
+
+def _local_workers_python(config: Config) -> None:
+    """Local Python workers run this interpreter (with numpy and pandas), not whatever `python3` is on PATH.
+
+    Left alone under spark-submit (it passes its own) and on a cluster master, where executors have theirs.
+    """
+    master = config.spark.master or ""
+    launched_by_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    if not launched_by_submit and (not master or master.startswith("local")):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
 def is_local(spark: SparkSession) -> bool:

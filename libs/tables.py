@@ -52,6 +52,14 @@ TRUTH_UPLIFT = TableId("truth", "campaign_uplift")
 TRUTH_PRODUCTS = TableId("truth", "product_clusters")
 TRUTH_BAD_ROWS = TableId("truth", "bad_rows")
 
+# Tables that hold raw content (what landed, quarantined lines) keep Delta min/max statistics only on
+# these lineage columns: a value's statistics sit in clear text in the `_delta_log` JSON and checkpoints.
+_BRONZE_STATS = ("_ingest_id", "_ingested_at", "_source_file", "_file_size", "_file_mtime")
+STATS_COLUMNS: dict[TableId, tuple[str, ...]] = {
+    **{table: _BRONZE_STATS for table in BRONZE.values()},
+    QUARANTINE: ("entity", "reason", "_source_file", "_ingest_id", "quarantined_at"),
+}
+
 # The catalogue `pmkt tables` reports on, in pipeline order.
 CATALOGUE: tuple[TableId, ...] = (
     *BRONZE.values(), INGESTED_FILES, INGEST_RUNS,

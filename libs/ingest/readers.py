@@ -8,13 +8,15 @@ from pyspark.sql import types as T
 
 from libs.config import SourceConfig
 from libs.errors import UserError
+from libs.schemas import Entity
 
 CORRUPT = "_corrupt_record"
-META = ("_source_file", "_file_size", "_file_mtime")
+META = ("_source_file", "_file_size", "_file_mtime", "_line")
 
 
-def read_source(spark: SparkSession, name: str, src: SourceConfig) -> DataFrame:
+def read_source(spark: SparkSession, entity: Entity, src: SourceConfig) -> DataFrame:
     """Every source column as a string, plus `_corrupt_record` and the file metadata columns."""
+    name = entity.name
     try:
         if src.format == "text":
             df = _read_text(spark, src)
@@ -31,8 +33,13 @@ def read_source(spark: SparkSession, name: str, src: SourceConfig) -> DataFrame:
     wanted = [*src.columns.values(), *src.extra]
     missing = [c for c in wanted if c not in df.columns]
     if missing:
-        found = ", ".join(c for c in df.columns if not c.startswith("_"))
-        raise UserError(f"source '{name}' has no column '{missing[0]}' (found: {found})")
+        found = [c for c in df.columns if not c.startswith("_")]
+        if entity.has_pii:  # without a header row the "names" are the first row's values: a name, an email
+            listing = f"found {len(found)} columns, names withheld as this entity carries personal data"
+        else:
+            listing = f"found: {', '.join(found)}"
+        raise UserError(f"source '{name}' has no column '{missing[0]}' ({listing}); is the header row missing, "
+                        f"or the column map (ingest.sources.{name}.columns) wrong?")
     return df
 
 
@@ -42,6 +49,8 @@ def _with_meta(df: DataFrame) -> DataFrame:
         F.col("_metadata.file_path").alias("_source_file"),
         F.col("_metadata.file_size").alias("_file_size"),
         F.col("_metadata.file_modification_time").alias("_file_mtime"),
+        # Grows with the position in a file (splits of one file are read in order): "later in the file".
+        F.monotonically_increasing_id().alias("_line"),
     )
 
 

@@ -12,7 +12,8 @@ from libs.errors import UserError
 from libs.ingest.readers import CORRUPT
 from libs.schemas import Entity
 
-REASON, DETAIL, RAW = "_reason", "_detail", "_raw"
+REASON, DETAIL, RAW, PARSE_NOTE = "_reason", "_detail", "_raw", "_parse_note"
+UNCLOSED_QUOTE = "an unclosed quote: a quoted field with a line break? set the source's options.multiLine: true"
 LINEAGE = ("_source_file", "_ingest_id", "_ingested_at")
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
@@ -20,12 +21,30 @@ PII_OUT = {"name": "name_pseudo", "email": "email_pseudo", "phone": "phone_pseud
 
 
 def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes) -> DataFrame:
-    """What landed, as strings under canonical names, with PII already pseudonymised (raw PII never lands)."""
-    pii_sources = {src.columns[c.name]: c.name for c in entity.columns if c.pii and c.name in src.columns}
-    source_cols = [c for c in df.columns if not c.startswith("_")]
+    """What landed, as strings under canonical names, with PII already pseudonymised (raw PII never lands).
 
-    def safe(col: str) -> Column:
-        return pii.pseudonym(pii_sources[col], F.col(f"`{col}`"), key) if col in pii_sources else F.col(f"`{col}`")
+    For an entity that carries personal data, a line that does not parse (its fields may have shifted, so a
+    phone number can sit under `birth_date`) keeps only keyed hashes of its fields, and `_raw` keeps only
+    the mapped non-personal fields in clear: unmapped columns (a landline, a note) are hashed too.
+    """
+    pii_sources = {src.columns[c.name]: c.name for c in entity.columns if c.pii and c.name in src.columns}
+    clear_sources = {src.columns[c.name] for c in entity.columns if not c.pii and c.name in src.columns} | set(src.extra)
+    source_cols = [c for c in df.columns if not c.startswith("_")]
+    broken = F.col(CORRUPT).isNotNull()
+
+    def hashed(value: Column) -> Column:
+        return F.when(value.isNotNull(), pii.hmac_sha256(F.trim(value), key))
+
+    def guarded(value: Column) -> Column:
+        return F.when(broken, hashed(value)).otherwise(value) if entity.has_pii else value
+
+    def raw_field(col: str) -> Column:
+        value = F.col(f"`{col}`")
+        if col in pii_sources:
+            return pii.pseudonym(pii_sources[col], value, key)
+        if entity.has_pii and col not in clear_sources:
+            return hashed(value)
+        return guarded(value)
 
     mapped = []
     for column in entity.columns:
@@ -37,16 +56,19 @@ def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes)
             if column.name == "email":
                 mapped.append(pii.email_domain(value).alias("email_domain"))
         else:
-            mapped.append(value.alias(column.name))
-    raw = F.to_json(F.struct(*[safe(c).alias(c) for c in source_cols]))
+            mapped.append(guarded(value).alias(column.name))
+    raw = F.to_json(F.struct(*[raw_field(c).alias(c) for c in source_cols]))
     corrupt = F.col(CORRUPT)
-    if pii_sources:
+    quotes = F.size(F.split(F.coalesce(corrupt, F.lit("")), '"')) - 1
+    note = F.when(broken & (quotes % 2 == 1), F.lit(UNCLOSED_QUOTE)).when(broken, F.lit("line does not parse"))
+    if entity.has_pii:
         # A broken line can't be parsed into fields, so it can't be pseudonymised field by field.
-        corrupt = F.when(corrupt.isNotNull(), F.concat(F.lit("redacted line, hmac="), pii.hmac_sha256(corrupt, key)))
+        corrupt = F.when(broken, F.concat(F.lit("redacted line, hmac="), pii.hmac_sha256(corrupt, key)))
     return df.select(
         *mapped,
-        *[F.col(f"`{extra}`").alias(extra) for extra in src.extra],
-        corrupt.alias(CORRUPT), raw.alias(RAW), "_source_file", "_file_size", "_file_mtime",
+        *[guarded(F.col(f"`{extra}`")).alias(extra) for extra in src.extra],
+        corrupt.alias(CORRUPT), note.alias(PARSE_NOTE), raw.alias(RAW), "_source_file", "_file_size", "_file_mtime",
+        "_line",
     )
 
 
@@ -64,7 +86,7 @@ def typed_value(kind: str, text: Column, fmt: str | None) -> Column:
         return text
     if kind == schemas.INT:
         number = text.try_cast("double")
-        return F.when(number == F.floor(number), number.try_cast("int"))
+        return F.when(_finite(number) & (number == F.floor(number)), number.try_cast("int"))
     if kind == schemas.DOUBLE:
         return text.try_cast("double")
     if kind == schemas.BOOL:
@@ -97,7 +119,9 @@ def classify(bronze: DataFrame, entity: Entity, src: SourceConfig, cfg: IngestCo
             continue
         fmt = src.date_format if column.kind == schemas.DATE else src.timestamp_format
         values[column.name] = typed_value(column.kind, F.col(f"_t_{column.name}"), fmt)
-    extras = {n: typed_value(k, _clean(F.col(n)), src.timestamp_format if k == schemas.TS else src.date_format) for n, k in src.extra.items()}
+    df = df.select("*", *[_clean(F.col(n)).alias(f"_t_{n}") for n in src.extra])
+    extras = {n: typed_value(k, F.col(f"_t_{n}"), src.timestamp_format if k == schemas.TS else src.date_format)
+              for n, k in src.extra.items()}
     df = df.select("*", *[v.alias(f"_v_{n}") for n, v in {**values, **extras}.items()])
     df = _references(df, entity, cfg, known)
     checks = _checks(entity, src, cfg, list(values), list(extras))
@@ -151,9 +175,10 @@ def _references(df: DataFrame, entity: Entity, cfg: IngestConfig, known: dict[st
     return df
 
 
-def _checks(entity: Entity, src: SourceConfig, cfg: IngestConfig, cols: Sequence[str], extras: Sequence[str]) -> list[tuple[str, Column, Column]]:
+def _checks(entity: Entity, src: SourceConfig, cfg: IngestConfig, cols: Sequence[str],
+            extras: Sequence[str]) -> list[tuple[str, Column, Column]]:
     """(reason, condition, detail) in priority order: a row gets the first reason that applies."""
-    checks: list[tuple[str, Column, Column]] = [("malformed", F.col(CORRUPT).isNotNull(), F.lit("line does not parse"))]
+    checks: list[tuple[str, Column, Column]] = [("malformed", F.col(CORRUPT).isNotNull(), F.col(PARSE_NOTE))]
     for name in cols:
         column = entity.column(name)
         mapped = name in src.columns or name in entity.derived_keys
@@ -161,25 +186,76 @@ def _checks(entity: Entity, src: SourceConfig, cfg: IngestConfig, cols: Sequence
             checks.append(("null_key", F.col(f"_v_{name}").isNull(), F.lit(f"{name} is empty")))
         elif column.required:
             checks.append(("missing_value", F.col(f"_t_{name}").isNull(), F.lit(f"{name} is empty")))
-    for name in cols:
-        if entity.column(name).kind in (schemas.ID, schemas.STRING):
-            checks.append(("too_long", F.length(F.col(f"_t_{name}")) > cfg.max_string_length, F.lit(f"{name} longer than {cfg.max_string_length}")))
-    for name in cols:
-        checks.append(("wrong_type", F.col(f"_t_{name}").isNotNull() & F.col(f"_v_{name}").isNull(), F.lit(f"{name} is not a {entity.column(name).kind}")))
-    for name in extras:
-        checks.append(("wrong_type", _clean(F.col(name)).isNotNull() & F.col(f"_v_{name}").isNull(), F.lit(f"{name} is not a {src.extra[name]}")))
+    kinds = {**{name: entity.column(name).kind for name in cols}, **{name: src.extra[name] for name in extras}}
+    checks += _value_checks(kinds, cfg)
     for name in (c for c in cols if entity.column(c).non_negative):
         checks.append(("negative_value", F.col(f"_v_{name}") < 0, F.lit(f"{name} is negative")))
     if entity.timestamp:
         horizon = F.current_timestamp() + F.make_interval(hours=F.lit(cfg.future_tolerance_hours))
-        checks.append(("future_timestamp", F.col(f"_v_{entity.timestamp}") > horizon, F.lit(f"{entity.timestamp} is in the future")))
+        checks.append(("future_timestamp", F.col(f"_v_{entity.timestamp}") > horizon,
+                       F.lit(f"{entity.timestamp} is in the future")))
+    if entity is schemas.TRANSACTIONS:  # the line amount derived in silver must be a number too
+        derived = F.col("_v_amount").isNull() & ~_finite(F.col("_v_quantity") * F.col("_v_unit_price"))
+        checks.append(("invalid_number", derived, F.lit("quantity x unit_price is not a finite number")))
     if entity is schemas.EVENTS:
-        checks.append(("unknown_event_type", ~F.col("_v_event_type").isin(*cfg.event_types), F.lit("event_type not in ingest.event_types")))
+        checks.append(("unknown_event_type", ~F.col("_v_event_type").isin(*cfg.event_types),
+                       F.lit("event_type not in ingest.event_types")))
     if entity is schemas.CAMPAIGN_CONTACTS:
-        checks.append(("invalid_value", F.col("_v_group").isNotNull() & ~F.col("_v_group").isin(*schemas.CONTACT_GROUPS), F.lit("group is not treatment or control")))
+        invalid = F.col("_v_group").isNotNull() & ~F.col("_v_group").isin(*schemas.CONTACT_GROUPS)
+        checks.append(("invalid_value", invalid, F.lit("group is not treatment or control")))
     for column, target in entity.references:
         checks.append((f"unknown_{target.rstrip('s')}", ~F.col(f"_ref_{column}"), F.lit(f"{column} not in silver {target}")))
     return checks
+
+
+def _value_checks(kinds: dict[str, str], cfg: IngestConfig) -> list[tuple[str, Column, Column]]:
+    """Checks on each value by its kind, for canonical and extra columns alike."""
+    checks: list[tuple[str, Column, Column]] = []
+    for name, kind in kinds.items():
+        text = F.col(f"_t_{name}")
+        if kind == schemas.ID:
+            checks.append(("invalid_text", text.contains("\ufffd"),
+                           F.lit(f"{name} holds an undecodable byte (U+FFFD): check the source's encoding option")))
+        if kind in (schemas.ID, schemas.STRING):
+            checks.append(("too_long", F.length(text) > cfg.max_string_length,
+                           F.lit(f"{name} longer than {cfg.max_string_length}")))
+    for name, kind in kinds.items():
+        text, value = F.col(f"_t_{name}"), F.col(f"_v_{name}")
+        checks.append(("wrong_type", text.isNotNull() & value.isNull(), F.lit(f"{name} is not a {kind}")))
+    for name, kind in kinds.items():
+        value = F.col(f"_v_{name}")
+        if kind == schemas.DOUBLE:
+            bad = value.isNotNull() & ~_finite(value)
+            checks.append(("invalid_number", bad, F.lit(f"{name} is not a finite number")))
+        if kind in (schemas.DATE, schemas.TS):
+            day = F.to_date(value)
+            outside = (day < F.lit(cfg.min_date).cast("date")) | (day > F.lit(cfg.max_date).cast("date"))
+            bounds = f"ingest.min_date {cfg.min_date} .. max_date {cfg.max_date}"
+            checks.append(("out_of_range", outside, F.lit(f"{name} outside {bounds}")))
+    return checks
+
+
+def _finite(value: Column) -> Column:
+    return ~F.isnan(value) & (F.abs(value) != F.lit(float("inf")))
+
+
+def latest_per_key(valid: DataFrame, entity: Entity) -> DataFrame:
+    """One row per key: the latest by the entity's timestamp, then the latest file, then the later line."""
+    order = [F.col(f"_v_{entity.timestamp}").desc_nulls_last()] if entity.timestamp else []
+    order += [F.col("_file_mtime").desc(), F.col("_source_file").desc(), F.col("_line").desc()]
+    rank = F.row_number().over(Window.partitionBy(*[F.col(f"_v_{k}") for k in entity.keys]).orderBy(*order))
+    return valid.withColumn("_rank", rank).where(F.col("_rank") == 1).drop("_rank")
+
+
+def unchanged_rows(unique: DataFrame, stored: DataFrame, entity: Entity) -> int:
+    """Rows the MERGE will leave alone, counted on their own: the key is stored with the same content
+    (or, for an entity whose first row wins, the key is stored at all)."""
+    target = stored.select(*[F.col(k).alias(f"_s_{k}") for k in entity.keys], F.col("_row_hash").alias("_s_hash"))
+    on = [F.col(k).eqNullSafe(F.col(f"_s_{k}")) for k in entity.keys]
+    matched = unique.select(*entity.keys, "_row_hash").join(target, on=on, how="inner")
+    if entity.on_existing == "update":
+        matched = matched.where(F.col("_row_hash") == F.col("_s_hash"))
+    return matched.count()
 
 
 def silver_columns(df: DataFrame, entity: Entity, src: SourceConfig) -> DataFrame:
