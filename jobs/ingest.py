@@ -72,9 +72,10 @@ def run(spark: SparkSession, config: Config) -> list[EntityReport]:
 def _ingest_entity(spark: SparkSession, lake: Lake, config: Config, entity: schemas.Entity, src: SourceConfig,
                    key: bytes, ingest_id: str, known: dict[str, DataFrame]) -> EntityReport | None:
     raw = read_source(spark, entity, src)
+    # Read once and materialised: every count, check and write below sees the same rows, whatever it prunes.
     batch = validate.bronze_columns(files.new_files_only(lake, entity.name, raw), entity, src, key).select(
         F.lit(ingest_id).alias("_ingest_id"), F.current_timestamp().alias("_ingested_at"), "*",
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    ).localCheckpoint(eager=True)
     classified = validate.classify(batch, entity, src, config.ingest, known).persist(StorageLevel.MEMORY_AND_DISK)
     landed = files.landed_files(batch).cache()
     try:
@@ -95,7 +96,6 @@ def _ingest_entity(spark: SparkSession, lake: Lake, config: Config, entity: sche
     finally:
         landed.unpersist()
         classified.unpersist()
-        batch.unpersist()
     return report
 
 
@@ -106,18 +106,16 @@ def _write_entity(lake: Lake, classified: DataFrame, batch: DataFrame, entity: s
     n_quarantined = _quarantine(lake, classified, entity, ingest_id)
     valid = classified.where(F.col(validate.REASON).isNull())
     n_valid = valid.count()
-    unique = validate.silver_columns(validate.latest_per_key(valid, entity), entity, src).persist(
-        StorageLevel.MEMORY_AND_DISK)
-    try:
-        n_unique = unique.count()
-        silver = tables.SILVER[entity.name]
-        unchanged = validate.unchanged_rows(unique, lake.read(silver), entity) if lake.exists(silver) else 0
-        merged = {"inserted": 0, "updated": 0}
-        if n_unique:
-            merged = lake.merge(unique, silver, keys=entity.keys, update=entity.on_existing == "update",
-                                change_col="_row_hash")
-    finally:
-        unique.unpersist()
+    # Materialised, so the MERGE reads exactly these rows: Delta's MERGE may re-run its source plan without
+    # the caches, and a CSV read again with fewer columns can no longer tell a broken line by its field count.
+    unique = validate.silver_columns(validate.latest_per_key(valid, entity), entity, src).localCheckpoint(eager=True)
+    n_unique = unique.count()
+    silver = tables.SILVER[entity.name]
+    unchanged = validate.unchanged_rows(unique, lake.read(silver), entity) if lake.exists(silver) else 0
+    merged = {"inserted": 0, "updated": 0}
+    if n_unique:
+        merged = lake.merge(unique, silver, keys=entity.keys, update=entity.on_existing == "update",
+                            change_col="_row_hash")
     report = EntityReport(ingest_id, entity.name, n_files, n_input, merged["inserted"], merged["updated"],
                           n_quarantined, n_valid - n_unique, unchanged)
     if n_input != n_quarantined + n_valid or not report.reconciles:

@@ -26,6 +26,7 @@ JOBS = {
     "pipeline": ("jobs.pipeline", "run the steps in pipeline.steps, then print every table"),
     "tables": ("jobs.tables", "list every Delta table with its version and row count"),
 }
+READ_ONLY = ("tables",)  # jobs that write nothing run without the lake's writer lock
 log = logging.getLogger("pmkt.cli")
 
 
@@ -68,7 +69,16 @@ def run_job(job: str, argv: Sequence[str]) -> int:
         config = load_config(args.conf_file, overrides)
         module = importlib.import_module(JOBS[job][0])
         spark = get_spark(config)
-        module.run(spark, config)
+        if job in READ_ONLY:
+            module.run(spark, config)
+            return 0
+        from libs.lake import Lake
+        from libs.lock import lake_lock
+
+        lake = Lake(spark, config.lake)
+        lake.check_writable()
+        with lake_lock(lake, job, config.lake.lock_wait_seconds):
+            module.run(spark, config)
         return 0
     except UserError as exc:
         if args.debug:

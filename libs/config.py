@@ -28,6 +28,7 @@ class LakeConfig:
     root: str = "lakehouse"
     catalog: str | None = None  # e.g. "main" (Unity Catalog) or "spark_catalog"
     schema_prefix: str = "pmkt_"  # metastore schemas are <prefix><layer>, e.g. pmkt_silver
+    lock_wait_seconds: float = 600.0  # a job waits this long for another job on the same lake, then fails
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import uuid
 from collections.abc import Sequence
 from urllib.parse import urlparse
@@ -16,6 +17,31 @@ from libs.errors import UserError
 from libs.tables import STATS_COLUMNS, TableId
 
 STATS_PROPERTY = "delta.dataSkippingStatsColumns"
+
+
+# Delta's optimistic-concurrency failures: another writer committed first (the write may be retried).
+CONFLICTS = ("DELTA_CONCURRENT", "ConcurrentAppendException", "ConcurrentDeleteReadException",
+             "ConcurrentDeleteDeleteException", "ConcurrentTransactionException", "ProtocolChangedException",
+             "MetadataChangedException", "DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED")
+
+
+def is_conflict(exc: BaseException) -> bool:
+    return any(marker in str(exc) for marker in CONFLICTS)
+
+
+FAILPOINT = "PMKT_KILL_AFTER"  # crash tests: `layer.table[#n]` SIGKILLs this process after that table's n-th commit
+_commits: dict[str, int] = {}
+
+
+def _failpoint(table: TableId) -> None:
+    """Die like a killed job, right after a commit, so tests can prove a re-run converges (no-op unless set)."""
+    target = os.environ.get(FAILPOINT)
+    if not target:
+        return
+    _commits[str(table)] = _commits.get(str(table), 0) + 1
+    name, _, nth = target.partition("#")
+    if name == str(table) and _commits[name] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Lake:
@@ -87,6 +113,7 @@ class Lake:
             writer.saveAsTable(self.location(table))
         else:
             writer.save(self.location(table))
+        _failpoint(table)
 
     def merge(self, df: DataFrame, table: TableId, keys: Sequence[str], update: bool, change_col: str | None = None) -> dict[str, int]:
         """Upsert `df` (unique on `keys`) into `table`; returns rows inserted and updated by this MERGE.
@@ -103,11 +130,13 @@ class Lake:
             changed = f"NOT (t.`{change_col}` <=> s.`{change_col}`)" if change_col else None
             merge = merge.whenMatchedUpdateAll(condition=changed)
         result = merge.whenNotMatchedInsertAll().execute().first()  # one row of counts
+        _failpoint(table)
         return {"inserted": int(result["num_inserted_rows"]), "updated": int(result["num_updated_rows"])}
 
     def delete(self, table: TableId, condition: Column) -> None:
         """Delete the rows matching `condition` (one Delta commit)."""
         self.delta(table).delete(condition)
+        _failpoint(table)
 
     def write_snapshot(self, df: DataFrame, table: TableId, day: dt.date) -> None:
         """Replace exactly one `snapshot_date` of a snapshot table; other snapshots stay as they are.

@@ -20,6 +20,7 @@ SILVER = {name: TableId("silver", e.table) for name, e in schemas.ENTITIES.items
 QUARANTINE = TableId("silver", "quarantine")
 INGESTED_FILES = TableId("bronze", "ingested_files")
 INGEST_RUNS = TableId("bronze", "ingest_runs")
+LAKE_LOCK = TableId("system", "lake_lock")  # one writer at a time (libs.lock)
 MODEL_METRICS = TableId("gold", "model_metrics")
 MODEL_REGISTRY = TableId("gold", "model_registry")
 CUSTOMER_FEATURES = TableId("gold", "customer_features")
