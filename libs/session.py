@@ -9,6 +9,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from libs.config import Config
+from libs.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -77,7 +78,13 @@ def get_spark(config: Config) -> SparkSession:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.spark.log_level)
     checkpoint = config.spark.checkpoint_dir or f"{config.lake.root.rstrip('/')}/_checkpoints"
-    spark.sparkContext.setCheckpointDir(checkpoint)
+    try:
+        spark.sparkContext.setCheckpointDir(checkpoint)
+    except Exception as exc:  # noqa: BLE001 - py4j wraps the JVM's IOException
+        java = [line for line in str(exc).splitlines() if "Exception:" in line]  # e.g. java.io.IOException: ...
+        cause = java[0].split("Exception:", 1)[1].strip()[:200] if java else type(exc).__name__
+        raise UserError(f"checkpoint directory {checkpoint} can't be created (is lake.root or spark.checkpoint_dir "
+                        f"writable?): {cause}") from None
     return spark
 
 

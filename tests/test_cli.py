@@ -42,3 +42,14 @@ def test_runtime_user_errors_exit_2_without_jvm_trace(spark: SparkSession, tmp_p
 def test_debug_shows_the_traceback(spark: SparkSession, tmp_path: Path) -> None:
     with pytest.raises(Exception, match="input path for source"):
         main(["ingest", "--debug", "--set", f"lake.root={tmp_path}/lake", "--set", f"ingest.sources.products.path={tmp_path}/nowhere"])
+
+
+def test_a_new_user_sees_one_line_and_no_jvm_output(tmp_path: Path) -> None:
+    """Through a real process: the JVM's own warnings (a missing path's stack trace) stay out of the terminal."""
+    run = subprocess.run(
+        [sys.executable, "-m", "jobs.ingest", "--set", f"lake.root={tmp_path}/lake",
+         "--set", f"ingest.sources.products.path={tmp_path}/nowhere"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 2
+    assert [x for x in run.stderr.splitlines() if "java." in x or x.startswith("\tat ")] == []
+    assert run.stderr.splitlines()[-1] == f"pmkt ingest: error: input path for source 'products' not found: {tmp_path}/nowhere"
