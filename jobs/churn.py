@@ -9,7 +9,7 @@ from functools import reduce
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import models, tables
+from libs import fairness, models, tables
 from libs.c360 import inputs as c360_inputs
 from libs.c360.inputs import latest_snapshot
 from libs.churn import evaluate, labels
@@ -66,8 +66,9 @@ def run(spark: SparkSession, config: Config) -> None:
 
 def _spec(config: Config, df: DataFrame) -> cm.Spec:
     cfg = config.churn
-    numeric = tuple(c for c in cfg.numeric_features if c in df.columns)
-    categorical = tuple(c for c in cfg.categorical_features if c in df.columns)
+    numeric = tuple(c for c in fairness.admitted(cfg.numeric_features, config.fairness, MODEL) if c in df.columns)
+    categorical = tuple(c for c in fairness.admitted(cfg.categorical_features, config.fairness, MODEL)
+                        if c in df.columns)
     missing = sorted(set(cfg.numeric_features + cfg.categorical_features) - set(numeric + categorical))
     if missing:
         log.info("churn features not in the data, skipped: %s", ", ".join(missing))

@@ -135,6 +135,9 @@ def _quarantine(lake: Lake, classified: DataFrame, entity: schemas.Entity, inges
         F.col(validate.DETAIL).alias("detail"),
         F.when(~F.exists(F.array(*keys), lambda x: x.isNull()), F.concat_ws("|", *keys)).alias("key"),
         F.coalesce(F.col(CORRUPT), F.col(validate.RAW)).alias("raw"),
+        # Whose line it is, so `pmkt forget` finds it (a hash of the id when the line did not parse).
+        (F.col("_v_customer_id") if "customer_id" in entity.column_names else F.lit(None).cast("string"))
+        .alias("customer_id"),
         "_source_file", "_ingest_id", F.current_timestamp().alias("quarantined_at"), "_file_size", "_file_mtime",
     )
     lake.write(rows, tables.QUARANTINE, mode="append", merge_schema=True)

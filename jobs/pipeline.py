@@ -15,8 +15,8 @@ from libs.errors import ConfigError
 from libs.log import get_logger
 
 log = get_logger(__name__)
-# Every registered job except the two that aren't pipeline steps, in registration order.
-STEPS = {name: module for name, (module, _) in JOBS.items() if name not in ("pipeline", "tables")}
+# Every registered job except those that aren't pipeline steps, in registration order.
+STEPS = {name: module for name, (module, _) in JOBS.items() if name not in ("pipeline", "tables", "forget")}
 
 
 def run(spark: SparkSession, config: Config) -> None:

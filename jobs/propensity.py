@@ -9,7 +9,7 @@ from functools import reduce
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import models, tables
+from libs import fairness, models, tables
 from libs.c360 import inputs as c360_inputs
 from libs.churn import evaluate, labels
 from libs.churn import model as cm
@@ -56,7 +56,7 @@ def run(spark: SparkSession, config: Config) -> None:
     categories = [r.category for r in by_revenue.limit(cfg.top_categories).collect()]  # top N categories
     last_day = c360_inputs.default_cutoff(inputs)
     train_days, test_day = labels.labelled_cutoffs(last_day, cfg.horizon_days, cfg.train_cutoffs, cfg.step_days)
-    spec = cm.Spec(tuple(cfg.numeric_features), ("category",))
+    spec = cm.Spec(fairness.admitted(cfg.numeric_features, config.fairness, MODEL), ("category",))
     run_id = new_run_id(MODEL)
     with timed(log, f"propensity for {', '.join(categories)} within {cfg.horizon_days} days") as stats:
         frames = {}

@@ -29,7 +29,7 @@ def run(spark: SparkSession, config: Config) -> str:
     lake = Lake(spark, config.lake)
     path = report_path(config)
     with timed(log, "report"):
-        parts = [_data(lake), _segments(lake), _rfm(lake), _recommendations(lake, config), _rules(lake, config),
+        parts = [_data(lake), _quality(lake), _segments(lake), _rfm(lake), _recommendations(lake, config), _rules(lake, config),
                  _churn(lake), _campaigns(lake)]
         body = page.document("Precision marketing report", [p for p in parts if p])
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -43,6 +43,19 @@ def _data(lake: Lake) -> str:
     rows = sections.data_summary(lake)
     return page.section("Data", page.table(rows, ["table", "rows", "from", "to", "quarantined"]),
                         page.note("Rows in each silver table and the rows ingest set aside in silver.quarantine, with a reason."))
+
+
+def _quality(lake: Lake) -> str:
+    checks, drifted = sections.quality(lake)
+    if not checks and not drifted:
+        return ""
+    parts = [page.table(checks, ["table", "rule", "column", "severity", "failing share", "allowed", "result"],
+                        {"failing share": "pct", "allowed": "pct"})] if checks else []
+    if drifted:
+        parts += [page.table(drifted, ["table", "column", "from", "to", "psi", "level"]),
+                  page.note("Population stability index between the two latest snapshots: warn from "
+                            "quality.psi_warn, alert from quality.psi_alert. The 15 largest are shown.")]
+    return page.section("Data quality and drift", *parts)
 
 
 def _segments(lake: Lake) -> str:

@@ -8,7 +8,7 @@ from functools import reduce
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import models, tables
+from libs import fairness, models, tables
 from libs.c360 import inputs as c360_inputs
 from libs.churn import evaluate
 from libs.churn import model as cm
@@ -42,7 +42,8 @@ def run(spark: SparkSession, config: Config) -> None:
     starts = sorted({r.start_date for r in campaigns.select("start_date").distinct().collect()})  # one per campaign
     if len(starts) < 2:
         raise UserError("response models need at least two campaigns: earlier ones to train on, the last to test on")
-    spec = cm.Spec(tuple(cfg.numeric_features), tuple(cfg.categorical_features))
+    spec = cm.Spec(fairness.admitted(cfg.numeric_features, config.fairness, "response"),
+                   fairness.admitted(cfg.categorical_features, config.fairness, "response"))
     run_id = new_run_id("response")
     with timed(log, f"response models on {len(starts)} campaigns"):
         feats = reduce(DataFrame.unionByName, [c360_inputs.materialise_snapshot(lake, inputs, start, config.features) for start in starts])

@@ -15,6 +15,7 @@ JOBS = {
     "ingest": ("jobs.ingest", "raw files -> bronze -> silver, with quarantine and reconciliation"),
     "features": ("jobs.features", "gold.customer_features: point-in-time features per snapshot"),
     "profiles": ("jobs.profiles", "gold.customer_profiles: RFM scores, named RFM segments, tags"),
+    "quality": ("jobs.quality", "data-quality expectations (fail stops the pipeline) and PSI drift per feature and score"),
     "segment": ("jobs.segment", "gold.segments and gold.segment_profiles (--mode fit|assign)"),
     "basket": ("jobs.basket", "FPGrowth rules, frequently-bought-together and cross-sell"),
     "churn": ("jobs.churn", "churn model: rolling point-in-time labels (or a supplied label), scores with reasons"),
@@ -22,7 +23,9 @@ JOBS = {
     "response": ("jobs.response", "P(click) and P(convert) of a campaign contact"),
     "recommend": ("jobs.recommend", "ALS, item-CF, content and basket blended into gold.recommendations, evaluated vs popularity"),
     "campaign": ("jobs.campaign", "audiences, budgeted next-best-offer plan, trigger actions, campaign evaluation"),
+    "fairness": ("jobs.fairness", "selection rate, disparate impact, parity and equalised odds by group"),
     "report": ("jobs.report", "one self-contained HTML report: data, segments, RFM, recommenders, rules, churn, campaigns"),
+    "forget": ("jobs.forget", "erase customers from every table and vacuum; audit row in gold.erasure_log"),
     "pipeline": ("jobs.pipeline", "run the steps in pipeline.steps, then print every table"),
     "tables": ("jobs.tables", "list every Delta table with its version and row count"),
 }

@@ -474,6 +474,101 @@ class ModelsConfig:
     root: str | None = None  # default: <lake.root>/models
 
 
+QUALITY_RULES = ("not_null", "range", "unique", "accepted_values", "references", "freshness", "row_count_change",
+                 "mean_change")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One declarative data-quality rule on a table (`layer.name`); `max_share` of its rows may fail it."""
+
+    table: str
+    rule: str
+    column: str | None = None
+    min: float | None = None  # range
+    max: float | None = None
+    values: tuple[str, ...] = ()  # accepted_values
+    ref_table: str | None = None  # references: every value must exist in ref_table.ref_column
+    ref_column: str | None = None
+    max_age_days: float | None = None  # freshness: the newest value of `column` is at most this old
+    max_change: float | None = None  # row_count_change, mean_change: relative change against the last evaluation
+    max_share: float = 0.0
+    severity: str = "fail"  # fail stops the pipeline before the models; warn only reports
+
+    def __post_init__(self) -> None:
+        where = f"quality expectation {self.rule} on {self.table}"
+        if self.rule not in QUALITY_RULES:
+            raise ConfigError(f"{where}: rule must be one of {', '.join(QUALITY_RULES)}")
+        if self.severity not in ("warn", "fail"):
+            raise ConfigError(f"{where}: severity must be warn or fail, got '{self.severity}'")
+        needs = {"range": self.min is not None or self.max is not None, "accepted_values": bool(self.values),
+                 "references": bool(self.ref_table and self.ref_column), "freshness": self.max_age_days is not None,
+                 "row_count_change": self.max_change is not None, "mean_change": self.max_change is not None}
+        if not needs.get(self.rule, True):
+            raise ConfigError(f"{where}: missing its parameter (see the README's data-quality table)")
+        if self.rule != "row_count_change" and not self.column:
+            raise ConfigError(f"{where}: needs a column")
+
+
+DEFAULT_EXPECTATIONS = (
+    Expectation("silver.customers", "unique", "customer_id"),
+    Expectation("silver.products", "unique", "product_id"),
+    Expectation("silver.products", "range", "price", min=0.0, max=100_000.0, max_share=0.01),
+    Expectation("silver.order_lines", "range", "unit_price", min=0.0, max=100_000.0, max_share=0.01),
+    Expectation("silver.order_lines", "mean_change", "unit_price", max_change=0.5),  # prices now in cents?
+    Expectation("silver.order_lines", "row_count_change", max_change=0.9, severity="warn"),
+    Expectation("silver.events", "row_count_change", max_change=0.9, severity="warn"),
+)
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    expectations: tuple[Expectation, ...] = DEFAULT_EXPECTATIONS
+    psi_warn: float = 0.1  # population stability index between consecutive snapshots: warn, then alert
+    psi_alert: float = 0.25
+    drift_bins: int = 10
+
+
+@dataclass(frozen=True)
+class FairnessConfig:
+    """`pmkt fairness`: selection rates and error rates by protected or proxy group."""
+
+    groups: tuple[str, ...] = ("gender", "age_band", "city")  # columns of gold.customer_features
+    protected: tuple[str, ...] = ("gender", "age_band")  # kept out of every model's features ...
+    allow_protected_features: bool = False  # ... unless this re-admits them (logged as a warning)
+    min_group_size: int = 30  # smaller groups are reported but not flagged (too few to judge)
+    min_disparate_impact: float = 0.8  # the four-fifths rule
+    max_parity_difference: float = 0.1  # selection-rate gap between the most and least selected group
+    max_equalised_odds_difference: float = 0.1  # largest TPR or FPR gap, where labels exist
+    propensity_top_share: float = 0.1  # propensity "selects" its top 10% per category
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_disparate_impact <= 1:
+            raise ConfigError("config key 'fairness.min_disparate_impact' must be in (0, 1]")
+        if not 0 < self.propensity_top_share < 1:
+            raise ConfigError("config key 'fairness.propensity_top_share' must be in (0, 1)")
+
+
+@dataclass(frozen=True)
+class ForgetConfig:
+    """`pmkt forget`: erase customers everywhere (GDPR Art. 17). Raw emails and phones are pseudonymised first."""
+
+    customer_ids: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    # Files removed by the erasure stay on disk (and reachable by time travel) until VACUUM deletes them after
+    # this many hours. 168 is Delta's safe default; 0 erases at once but breaks time travel to older versions
+    # and any reader still on an older version.
+    vacuum_retention_hours: float = 168.0
+    model_policy: str = "flag"  # flag: record which model versions saw the customer, for retraining
+
+    def __post_init__(self) -> None:
+        if self.vacuum_retention_hours < 0:
+            raise ConfigError("config key 'forget.vacuum_retention_hours' must be >= 0")
+        if self.model_policy not in ("flag",):
+            raise ConfigError(f"config key 'forget.model_policy' must be flag, got '{self.model_policy}'")
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     steps: tuple[str, ...] = ("generate", "ingest")
@@ -498,6 +593,9 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    forget: ForgetConfig = field(default_factory=ForgetConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    fairness: FairnessConfig = field(default_factory=FairnessConfig)
 
 
 def load_config(conf_file: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
 import uuid
 from collections.abc import Sequence
@@ -11,12 +12,18 @@ from urllib.parse import urlparse
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from libs.config import LakeConfig
 from libs.errors import UserError
-from libs.tables import STATS_COLUMNS, TableId
+from libs.tables import IDENTIFYING, STATS_COLUMNS, TableId
 
 STATS_PROPERTY = "delta.dataSkippingStatsColumns"
+STATS_TYPES = (T.StringType, T.NumericType, T.DateType, T.TimestampType)  # the types Delta keeps min/max for
+
+
+def _quoted(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else f"`{name}`"
 
 
 # Delta's optimistic-concurrency failures: another writer committed first (the write may be retried).
@@ -50,6 +57,7 @@ class Lake:
     def __init__(self, spark: SparkSession, config: LakeConfig) -> None:
         self.spark = spark
         self.config = config
+        self._stats_checked: set[TableId] = set()
 
     @property
     def by_name(self) -> bool:
@@ -105,9 +113,10 @@ class Lake:
             writer = writer.partitionBy(*partition_by)
         if merge_schema:
             writer = writer.option("mergeSchema", "true")
-        if table in STATS_COLUMNS:
-            self._limit_stats(table)
-            writer = writer.option(STATS_PROPERTY, ",".join(STATS_COLUMNS[table]))
+        stats = self._stats_columns(table, df, partition_by)
+        if stats is not None:
+            self._limit_stats(table, stats)
+            writer = writer.option(STATS_PROPERTY, ",".join(stats))
         if self.by_name:
             self._ensure_schema(table)
             writer.saveAsTable(self.location(table))
@@ -124,6 +133,9 @@ class Lake:
         """
         if not self.exists(table):
             self.write(df.limit(0), table, mode="append")
+        stats = self._stats_columns(table, df)
+        if stats is not None:
+            self._limit_stats(table, stats)
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         merge = self.delta(table).alias("t").merge(df.alias("s"), condition)
         if update:
@@ -164,14 +176,25 @@ class Lake:
         except OSError as exc:
             raise UserError(f"lake root '{self.config.root}' is not writable: {exc.strerror}") from None
 
-    def _limit_stats(self, table: TableId) -> None:
-        """Bring a table made before statistics were limited in line (a no-op once it is)."""
-        if not self.exists(table):
+    def _stats_columns(self, table: TableId, df: DataFrame, partition_by: Sequence[str] = ()) -> tuple[str, ...] | None:
+        """The columns Delta may keep min/max statistics on; None where its default (the first 32) is fine."""
+        if table in STATS_COLUMNS:
+            return STATS_COLUMNS[table]
+        if not set(df.columns) & set(IDENTIFYING):
+            return None
+        return tuple(_quoted(f.name) for f in df.schema.fields
+                     if f.name not in (*IDENTIFYING, *partition_by) and isinstance(f.dataType, STATS_TYPES))
+
+    def _limit_stats(self, table: TableId, wanted: Sequence[str]) -> None:
+        """Bring an existing table in line (once per table and session; a no-op when it already is)."""
+        if table in self._stats_checked or not self.exists(table):
             return
-        wanted = ",".join(STATS_COLUMNS[table])
-        properties = self.delta(table).detail().select("properties").first()[0] or {}
-        if properties.get(STATS_PROPERTY) != wanted:
-            self.spark.sql(f"ALTER TABLE {self._sql_name(table)} SET TBLPROPERTIES ('{STATS_PROPERTY}' = '{wanted}')")
+        detail = self.delta(table).detail().select("properties", "partitionColumns").first()
+        present = {_quoted(c) for c in self.read(table).columns} - {_quoted(c) for c in detail[1]}
+        value = ",".join(c for c in wanted if c in present)
+        if (detail[0] or {}).get(STATS_PROPERTY) != value and value:
+            self.spark.sql(f"ALTER TABLE {self._sql_name(table)} SET TBLPROPERTIES ('{STATS_PROPERTY}' = '{value}')")
+        self._stats_checked.add(table)
 
     def _sql_name(self, table: TableId) -> str:
         return self.location(table) if self.by_name else f"delta.`{self.location(table)}`"

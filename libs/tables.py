@@ -21,6 +21,10 @@ QUARANTINE = TableId("silver", "quarantine")
 INGESTED_FILES = TableId("bronze", "ingested_files")
 INGEST_RUNS = TableId("bronze", "ingest_runs")
 LAKE_LOCK = TableId("system", "lake_lock")  # one writer at a time (libs.lock)
+ERASURE_LOG = TableId("gold", "erasure_log")
+DATA_QUALITY = TableId("gold", "data_quality")
+DRIFT = TableId("gold", "drift")
+FAIRNESS_AUDIT = TableId("gold", "fairness_audit")
 MODEL_METRICS = TableId("gold", "model_metrics")
 MODEL_REGISTRY = TableId("gold", "model_registry")
 CUSTOMER_FEATURES = TableId("gold", "customer_features")
@@ -53,6 +57,10 @@ TRUTH_UPLIFT = TableId("truth", "campaign_uplift")
 TRUTH_PRODUCTS = TableId("truth", "product_clusters")
 TRUTH_BAD_ROWS = TableId("truth", "bad_rows")
 
+# Columns that single out a customer. No table keeps Delta statistics on them, so an erased customer
+# (`pmkt forget`) leaves no min/max value behind in a `_delta_log` entry once the data files are vacuumed.
+IDENTIFYING = ("customer_id", "name_pseudo", "email_pseudo", "phone_pseudo")
+
 # Tables that hold raw content (what landed, quarantined lines) keep Delta min/max statistics only on
 # these lineage columns: a value's statistics sit in clear text in the `_delta_log` JSON and checkpoints.
 _BRONZE_STATS = ("_ingest_id", "_ingested_at", "_source_file", "_file_size", "_file_mtime")
@@ -70,6 +78,6 @@ CATALOGUE: tuple[TableId, ...] = (
     CHURN_SCORES, CHURN_EVALUATION, CHURN_COEFFICIENTS, PROPENSITY_SCORES, RESPONSE_SCORES,
     CUSTOMER_INDEX, PRODUCT_INDEX, SIMILAR_ITEMS, RECOMMENDATIONS,
     AUDIENCES, CAMPAIGN_PLAN, ACTIONS, CAMPAIGN_METRICS,
-    MODEL_METRICS, MODEL_REGISTRY,
+    MODEL_METRICS, MODEL_REGISTRY, ERASURE_LOG, DATA_QUALITY, DRIFT, FAIRNESS_AUDIT,
     TRUTH_SEGMENTS, TRUTH_CHURN, TRUTH_RULES, TRUTH_UPLIFT, TRUTH_PRODUCTS, TRUTH_BAD_ROWS,
 )

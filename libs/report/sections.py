@@ -111,3 +111,23 @@ def campaigns(lake: Lake) -> tuple[Rows, Rows, Rows] | None:
             F.avg("p_convert").alias("avg_p_convert"))
         plan = [r.asDict() for r in agg.orderBy("campaign_id", "group").collect()]  # two per campaign
     return totals, by_segment, plan
+
+
+def quality(lake: Lake) -> tuple[Rows, Rows]:
+    """The latest quality run's expectations and the latest drift run's non-ok columns (bounded by the conf)."""
+    checks: Rows = []
+    if lake.exists(tables.DATA_QUALITY):
+        runs = lake.read(tables.DATA_QUALITY)
+        last = runs.agg(F.max("evaluated_at")).first()[0]
+        rows = runs.where(F.col("evaluated_at") == F.lit(last)).orderBy("passed", "table", "rule").collect()
+        checks = [{"table": r.table, "rule": r.rule, "column": r.column or "", "severity": r.severity,
+                   "failing share": r.failing_share, "allowed": r.allowed_share,
+                   "result": "pass" if r.passed else ("FAIL" if r.severity == "fail" else "warn")} for r in rows]
+    drifted: Rows = []
+    if lake.exists(tables.DRIFT):
+        runs = lake.read(tables.DRIFT)
+        last_run = runs.agg(F.max("run_id")).first()[0]
+        rows = runs.where((F.col("run_id") == last_run)).orderBy(F.desc("psi")).limit(15).collect()
+        drifted = [{"table": r.table, "column": r.column, "from": str(r.reference_snapshot),
+                    "to": str(r.current_snapshot), "psi": r.psi, "level": r.level} for r in rows]
+    return checks, drifted

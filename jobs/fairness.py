@@ -1,0 +1,52 @@
+"""`fairness`: selection and error rates of every decision by protected or proxy group, in gold.fairness_audit."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from libs import fairness, tables
+from libs.config import Config
+from libs.errors import UserError
+from libs.lake import Lake
+from libs.log import get_logger
+from libs.metrics import new_run_id
+
+log = get_logger(__name__)
+
+
+def run(spark: SparkSession, config: Config) -> None:
+    cfg = config.fairness
+    lake = Lake(spark, config.lake)
+    features = lake.read(tables.CUSTOMER_FEATURES)
+    latest = features.agg(F.max("snapshot_date")).first()[0]
+    attributes = [g for g in cfg.groups if g in features.columns]
+    if not attributes:
+        raise UserError(f"none of fairness.groups ({', '.join(cfg.groups)}) is a column of gold.customer_features")
+    groups = features.where(F.col("snapshot_date") == F.lit(latest)).select("customer_id", *attributes)
+    run_id = new_run_id("fairness")
+    rows = []
+    for decision, frame in fairness.decisions(lake, cfg):
+        for attribute in attributes:
+            stats = fairness.group_stats(frame, groups, attribute)
+            rows += fairness.audit_rows(run_id, decision, attribute, stats, cfg)
+    if not rows:
+        raise UserError("nothing to audit: run campaign, churn or propensity first")
+    lake.write(spark.createDataFrame(rows, fairness.SCHEMA).withColumn("audited_at", F.current_timestamp()),
+               tables.FAIRNESS_AUDIT, mode="append")
+    flagged = sorted({(r[1], r[2], r[14]) for r in rows if r[13]})  # bounded: decisions x attributes x groups
+    for decision, attribute, reason in flagged:
+        log.warning("fairness: %s by %s: %s", decision, attribute, reason)
+    log.info("fairness audit: %d decision x group rows, %d flagged", len(rows), sum(1 for r in rows if r[13]))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from libs.cli import run_job
+
+    return run_job("fairness", sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""`quality`: data-quality expectations (a `fail` stops the pipeline before the models) and drift (PSI)."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Sequence
+
+from pyspark.sql import SparkSession
+
+from libs import quality, tables
+from libs.config import Config
+from libs.lake import Lake
+from libs.log import get_logger
+from libs.metrics import new_run_id
+
+log = get_logger(__name__)
+# Scores watched for drift between consecutive snapshots, next to every numeric feature.
+SCORES = ((tables.CHURN_SCORES, ("probability",)), (tables.PROPENSITY_SCORES, ("probability",)))
+NOT_FEATURES = ("customer_id", "snapshot_date")
+
+
+def run(spark: SparkSession, config: Config) -> None:
+    cfg = config.quality
+    lake = Lake(spark, config.lake)
+    run_id, now = new_run_id("quality"), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    previous = quality.previous_observed(lake)
+    outcomes = []
+    for e in cfg.expectations:
+        outcome = quality.evaluate(lake, e, previous.get((e.table, e.rule, e.column or "")))
+        if outcome is not None:
+            outcomes.append(outcome)
+            if not outcome.passed:
+                log.warning("data quality %s: %s %s(%s) failing share %.2f%% (allowed %.2f%%)", e.severity,
+                            e.table, e.rule, e.column or "", 100 * outcome.share, 100 * outcome.allowed)
+    rows = [(run_id, now, o.expectation.table, o.expectation.rule, o.expectation.column, o.expectation.severity,
+             o.rows, o.failing, o.share, o.allowed, o.observed, o.passed) for o in outcomes]
+    if rows:
+        lake.write(spark.createDataFrame(rows, quality.RESULT_SCHEMA), tables.DATA_QUALITY, mode="append")
+    _drift(spark, lake, config, run_id)
+    quality.gate(outcomes)
+
+
+def _drift(spark: SparkSession, lake: Lake, config: Config, run_id: str) -> None:
+    cfg = config.quality
+    watched = list(SCORES)
+    if lake.exists(tables.CUSTOMER_FEATURES):
+        features = [c for c in lake.read(tables.CUSTOMER_FEATURES).columns if c not in NOT_FEATURES]
+        watched.insert(0, (tables.CUSTOMER_FEATURES, tuple(features)))
+    rows = []
+    for table, columns in watched:
+        for column, reference, current, psi in quality.drift(lake, table, columns, cfg.drift_bins):
+            level = quality.level(psi, cfg.psi_warn, cfg.psi_alert)
+            rows.append((run_id, str(table), column, reference, current, psi, level))
+            if level != "ok":
+                log.warning("drift %s: %s.%s PSI %.3f between %s and %s", level, table, column, psi, reference, current)
+    if rows:
+        lake.write(spark.createDataFrame(rows, quality.DRIFT_SCHEMA), tables.DRIFT, mode="append")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from libs.cli import run_job
+
+    return run_job("quality", sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Fairness audit of the platform's decisions by protected or proxy group, and the features rule.
+
+A decision is a frame of (customer_id, selected, label, score): who a campaign selects, who churn puts
+in the high-risk band, who propensity puts in its top share. Per group it reports the selection rate,
+the disparate-impact ratio (four-fifths rule), and, where labels exist, TPR, FPR and AUC (MLlib's
+BinaryClassificationEvaluator); per attribute, the demographic-parity and equalised-odds differences.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from libs import tables
+from libs.config import FairnessConfig
+from libs.lake import Lake
+from libs.log import get_logger
+
+log = get_logger(__name__)
+SCHEMA = ("run_id string, decision string, attribute string, group string, customers long, selected long, "
+          "selection_rate double, disparate_impact double, parity_difference double, tpr double, fpr double, "
+          "auc double, equalised_odds_difference double, flagged boolean, reason string")
+
+
+def admitted(features: Sequence[str], cfg: FairnessConfig, model: str) -> tuple[str, ...]:
+    """A model's features without the protected attributes, unless the conf re-admits them (with a warning)."""
+    protected = [f for f in features if f in cfg.protected]
+    if protected and cfg.allow_protected_features:
+        log.warning("%s uses protected attribute(s) %s as features (fairness.allow_protected_features)",
+                    model, ", ".join(protected))
+        return tuple(features)
+    if protected:
+        log.info("%s: protected attribute(s) %s left out of the features", model, ", ".join(protected))
+    return tuple(f for f in features if f not in cfg.protected)
+
+
+def decisions(lake: Lake, cfg: FairnessConfig) -> list[tuple[str, DataFrame]]:
+    """Every decision there is to audit: each campaign's selection, churn's high-risk band, propensity's top share."""
+    out: list[tuple[str, DataFrame]] = []
+    if lake.exists(tables.CAMPAIGN_PLAN) and lake.exists(tables.CUSTOMER_FEATURES):
+        plan = lake.read(tables.CAMPAIGN_PLAN)
+        day = plan.agg(F.max("snapshot_date")).first()[0]
+        population = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)).select("customer_id")
+        for (campaign,) in plan.select("campaign_id").distinct().orderBy("campaign_id").collect():  # few campaigns
+            chosen = plan.where((F.col("campaign_id") == campaign) & (F.col("group") == "treatment"))
+            selected = population.join(chosen.select("customer_id", F.lit(True).alias("s")).distinct(),
+                                       on="customer_id", how="left")
+            out.append((f"campaign {campaign}", selected.select(
+                "customer_id", F.coalesce(F.col("s"), F.lit(False)).alias("selected"),
+                F.lit(None).cast("boolean").alias("label"), F.lit(None).cast("double").alias("score"))))
+    if lake.exists(tables.CHURN_SCORES):
+        out.append(("churn high risk", _churn(lake)))
+    if lake.exists(tables.PROPENSITY_SCORES):
+        scores = _latest(lake.read(tables.PROPENSITY_SCORES))
+        top = F.percent_rank().over(Window.partitionBy("category").orderBy(F.desc("probability")))
+        out.append(("propensity top share", scores.select(
+            "customer_id", (top < cfg.propensity_top_share).alias("selected"),
+            F.lit(None).cast("boolean").alias("label"), F.col("probability").alias("score"))))
+    return out
+
+
+def _latest(df: DataFrame) -> DataFrame:
+    return df.where(F.col("snapshot_date") == df.agg(F.max("snapshot_date")).first()[0])
+
+
+def _churn(lake: Lake) -> DataFrame:
+    """High-risk band as the selection; a supplied churn label (silver.customers.churn_label) where there is one."""
+    scores = _latest(lake.read(tables.CHURN_SCORES))
+    labels = None
+    if lake.exists(tables.SILVER["customers"]) and "churn_label" in lake.read(tables.SILVER["customers"]).columns:
+        labels = lake.read(tables.SILVER["customers"]).select("customer_id", F.col("churn_label").alias("label"))
+    frame = scores.join(labels, on="customer_id", how="left") if labels is not None else \
+        scores.withColumn("label", F.lit(None).cast("boolean"))
+    return frame.select("customer_id", (F.col("risk_band") == "high").alias("selected"), "label",
+                        F.col("probability").alias("score"))
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    group: str
+    customers: int
+    selected: int
+    positives: int
+    negatives: int
+    true_pos: int
+    false_pos: int
+    auc: float | None
+
+    @property
+    def rate(self) -> float:
+        return self.selected / self.customers if self.customers else 0.0
+
+    @property
+    def tpr(self) -> float | None:
+        return self.true_pos / self.positives if self.positives else None
+
+    @property
+    def fpr(self) -> float | None:
+        return self.false_pos / self.negatives if self.negatives else None
+
+
+def group_stats(decision: DataFrame, groups: DataFrame, attribute: str) -> list[GroupStats]:
+    """Counts per group value, one aggregation (bounded by the number of groups), plus AUC where labels exist."""
+    joined = decision.join(groups.select("customer_id", F.coalesce(F.col(attribute).cast("string"), F.lit("unknown"))
+                                         .alias("_group")), on="customer_id", how="inner").cache()
+    counts = joined.groupBy("_group").agg(
+        F.count(F.lit(1)).alias("n"), F.sum(F.col("selected").cast("int")).alias("sel"),
+        F.sum((F.col("label") == True).cast("int")).alias("pos"),  # noqa: E712 - a Spark column, not a bool
+        F.sum((F.col("label") == False).cast("int")).alias("neg"),  # noqa: E712
+        F.sum((F.col("selected") & F.col("label")).cast("int")).alias("tp"),
+        F.sum((F.col("selected") & ~F.col("label")).cast("int")).alias("fp"),
+    ).orderBy("_group").collect()
+    stats = []
+    for r in counts:
+        pos, neg = int(r["pos"] or 0), int(r["neg"] or 0)
+        auc = None
+        if pos and neg:
+            labelled = joined.where((F.col("_group") == r["_group"]) & F.col("label").isNotNull()
+                                    & F.col("score").isNotNull())
+            auc = BinaryClassificationEvaluator(rawPredictionCol="score", labelCol="y").evaluate(
+                labelled.select("score", F.col("label").cast("double").alias("y")))
+        stats.append(GroupStats(r["_group"], int(r["n"]), int(r["sel"] or 0), pos, neg, int(r["tp"] or 0),
+                                int(r["fp"] or 0), auc))
+    joined.unpersist()
+    return stats
+
+
+def audit_rows(run_id: str, decision: str, attribute: str, stats: Sequence[GroupStats],
+               cfg: FairnessConfig) -> list[tuple]:
+    """One row per group, with the attribute-level parity and equalised-odds differences repeated on each."""
+    judged = [s for s in stats if s.customers >= cfg.min_group_size]
+    best = max((s.rate for s in judged), default=0.0)
+    parity = (best - min(s.rate for s in judged)) if judged else None
+    tprs = [s.tpr for s in judged if s.tpr is not None]
+    fprs = [s.fpr for s in judged if s.fpr is not None]
+    odds = max(max(tprs) - min(tprs), max(fprs) - min(fprs)) if len(tprs) > 1 and len(fprs) > 1 else None
+    rows = []
+    for s in stats:
+        impact = s.rate / best if best else None
+        reasons = []
+        if s in judged and impact is not None and impact < cfg.min_disparate_impact:
+            reasons.append(f"disparate impact {impact:.2f} < {cfg.min_disparate_impact}")
+        if s in judged and parity is not None and parity > cfg.max_parity_difference:
+            reasons.append(f"parity difference {parity:.2f} > {cfg.max_parity_difference}")
+        if s in judged and odds is not None and odds > cfg.max_equalised_odds_difference:
+            reasons.append(f"equalised-odds difference {odds:.2f} > {cfg.max_equalised_odds_difference}")
+        if s not in judged:
+            reasons.append(f"fewer than {cfg.min_group_size} customers: not judged")
+        flagged = s in judged and len(reasons) > 0
+        rows.append((run_id, decision, attribute, s.group, s.customers, s.selected, s.rate, impact, parity,
+                     s.tpr, s.fpr, s.auc, odds, flagged, "; ".join(reasons) or None))
+    return rows

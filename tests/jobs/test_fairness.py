@@ -1,0 +1,97 @@
+"""The fairness audit catches a planted biased selection, passes an unbiased one, and gets error rates exact."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from jobs import fairness as fairness_job
+from libs import fairness, tables
+from libs.config import Config, load_config
+from libs.lake import Lake
+
+DAY = dt.date(2025, 6, 1)
+
+
+def _auc(pairs: list[tuple[float, bool]]) -> float:
+    """Brute force over every (positive, negative) pair; ties count half."""
+    pos = [s for s, y in pairs if y]
+    neg = [s for s, y in pairs if not y]
+    return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+
+
+@pytest.fixture(scope="module")
+def audited(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, dict]:
+    tmp_path = tmp_path_factory.mktemp("fairness")
+    conf = tmp_path / "f.yaml"
+    conf.write_text(f"lake:\n  root: {tmp_path / 'lake'}\nfairness:\n  groups: [gender]\n")
+    config = load_config(conf)
+    lake = Lake(spark, config.lake)
+    # 400 customers, 200 F and 200 M; half of each group churned (label).
+    people = [(f"C{i:03d}", "F" if i % 2 else "M", i % 4 < 2) for i in range(400)]
+    lake.write(spark.createDataFrame([(DAY, c, g) for c, g, _ in people], "snapshot_date date, customer_id string, "
+                                     "gender string"), tables.CUSTOMER_FEATURES, mode="overwrite")
+    lake.write(spark.createDataFrame([(c, y) for c, _, y in people], "customer_id string, churn_label boolean"),
+               tables.SILVER["customers"], mode="overwrite")
+    # Campaign "biased" picks 40% of men and 10% of women; "fair" picks every fourth customer of each.
+    plan = []
+    for n, (c, g, _) in enumerate(people):
+        k = n // 2  # the customer's position within its gender
+        if (g == "M" and k % 10 < 4) or (g == "F" and k % 10 < 1):
+            plan.append(("biased", DAY, c, "treatment"))
+        if k % 4 == 0:
+            plan.append(("fair", DAY, c, "treatment"))
+    lake.write(spark.createDataFrame(plan, "campaign_id string, snapshot_date date, customer_id string, group string"),
+               tables.CAMPAIGN_PLAN, mode="overwrite")
+    # Churn's high band: women's churners 80% caught, men's 50%; 20% false alarms in both.
+    churn, scored = [], {}
+    for n, (c, g, y) in enumerate(people):
+        k = n // 4  # position within (gender, label)
+        high = (k % 10 < 8) if (y and g == "F") else (k % 10 < 5) if y else (k % 10 < 2)
+        churn.append((DAY, c, 0.9 if high else 0.1, "high" if high else "low"))
+        scored.setdefault(g, []).append((0.9 if high else 0.1, y))
+    lake.write(spark.createDataFrame(churn, "snapshot_date date, customer_id string, probability double, "
+                                     "risk_band string"), tables.CHURN_SCORES, mode="overwrite")
+    fairness_job.run(spark, config)
+    rows = {(r.decision, r.group): r for r in lake.read(tables.FAIRNESS_AUDIT).collect()}
+    return config, {"rows": rows, "auc": {g: _auc(p) for g, p in scored.items()}}
+
+
+def test_a_planted_biased_selection_is_flagged(audited: tuple) -> None:
+    rows = audited[1]["rows"]
+    women, men = rows[("campaign biased", "F")], rows[("campaign biased", "M")]
+    assert (women.customers, women.selected, men.selected) == (200, 20, 80)
+    assert women.selection_rate == pytest.approx(0.1) and men.selection_rate == pytest.approx(0.4)
+    assert women.disparate_impact == pytest.approx(0.25) and men.disparate_impact == pytest.approx(1.0)
+    assert women.parity_difference == pytest.approx(0.3)
+    assert women.flagged and "disparate impact 0.25 < 0.8" in women.reason
+
+
+def test_an_unbiased_selection_passes(audited: tuple) -> None:
+    rows = audited[1]["rows"]
+    for group in ("F", "M"):
+        row = rows[("campaign fair", group)]
+        assert (row.selected, row.disparate_impact, row.parity_difference, row.flagged) == (50, 1.0, 0.0, False)
+
+
+def test_error_rates_and_auc_per_group_where_labels_exist(audited: tuple) -> None:
+    rows, auc = audited[1]["rows"], audited[1]["auc"]
+    women, men = rows[("churn high risk", "F")], rows[("churn high risk", "M")]
+    assert (women.tpr, women.fpr, men.tpr, men.fpr) == (pytest.approx(0.8), pytest.approx(0.2), pytest.approx(0.5),
+                                                        pytest.approx(0.2))
+    assert women.auc == pytest.approx(auc["F"]) and men.auc == pytest.approx(auc["M"])
+    assert women.equalised_odds_difference == pytest.approx(0.3) and women.flagged
+
+
+def test_protected_attributes_stay_out_of_features_unless_readmitted(caplog: pytest.LogCaptureFixture,
+                                                                      audited: tuple) -> None:
+    cfg = audited[0].fairness
+    assert fairness.admitted(("recency_days", "gender", "age_band"), cfg, "churn") == ("recency_days",)
+    with caplog.at_level(logging.WARNING, logger="pmkt"):
+        again = fairness.admitted(("recency_days", "gender"), replace(cfg, allow_protected_features=True), "churn")
+    assert again == ("recency_days", "gender")
+    assert "churn uses protected attribute(s) gender" in caplog.text
