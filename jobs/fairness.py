@@ -36,10 +36,21 @@ def run(spark: SparkSession, config: Config) -> None:
         raise UserError("nothing to audit: run campaign, churn or propensity first")
     lake.write(spark.createDataFrame(rows, fairness.SCHEMA).withColumn("audited_at", F.current_timestamp()),
                tables.FAIRNESS_AUDIT, mode="append")
-    flagged = sorted({(r[1], r[2], r[14]) for r in rows if r[13]})  # bounded: decisions x attributes x groups
-    for decision, attribute, reason in flagged:
-        log.warning("fairness: %s by %s: %s", decision, attribute, reason)
+    _summarise(rows)
     log.info("fairness audit: %d decision x group rows, %d flagged", len(rows), sum(1 for r in rows if r[13]))
+
+
+def _summarise(rows: list[tuple]) -> None:
+    """One line per decision and attribute with flagged groups: how many, and the least selected one."""
+    by_pair: dict[tuple[str, str], list[tuple]] = {}
+    for r in rows:  # bounded: decisions x attributes x groups
+        by_pair.setdefault((r[1], r[2]), []).append(r)
+    for (decision, attribute), group_rows in sorted(by_pair.items()):
+        flagged = [r for r in group_rows if r[13]]
+        if flagged:
+            worst = min(flagged, key=lambda r: (r[7] if r[7] is not None else 1.0))
+            log.warning("fairness: %s by %s: %d of %d groups flagged; e.g. %s: %s", decision, attribute,
+                        len(flagged), len(group_rows), worst[3], worst[14])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,6 +36,8 @@ def run(spark: SparkSession, config: Config) -> None:
              o.rows, o.failing, o.share, o.allowed, o.observed, o.passed) for o in outcomes]
     if rows:
         lake.write(spark.createDataFrame(rows, quality.RESULT_SCHEMA), tables.DATA_QUALITY, mode="append")
+    failed = sum(1 for o in outcomes if not o.passed)
+    log.info("data quality: %d expectation(s) evaluated, %d not met", len(outcomes), failed)
     _drift(spark, lake, config, run_id)
     quality.gate(outcomes)
 
@@ -55,6 +57,8 @@ def _drift(spark: SparkSession, lake: Lake, config: Config, run_id: str) -> None
                 log.warning("drift %s: %s.%s PSI %.3f between %s and %s", level, table, column, psi, reference, current)
     if rows:
         lake.write(spark.createDataFrame(rows, quality.DRIFT_SCHEMA), tables.DRIFT, mode="append")
+        moved = sum(1 for r in rows if r[-1] != "ok")
+        log.info("drift: %d column(s) compared between snapshots, %d at warn or alert", len(rows), moved)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,8 +29,8 @@ def run(spark: SparkSession, config: Config) -> str:
     lake = Lake(spark, config.lake)
     path = report_path(config)
     with timed(log, "report"):
-        parts = [_data(lake), _quality(lake), _segments(lake), _rfm(lake), _recommendations(lake, config), _rules(lake, config),
-                 _churn(lake), _campaigns(lake)]
+        parts = [_data(lake), _quality(lake), _segments(lake), _rfm(lake), _recommendations(lake, config),
+                 _rules(lake, config), _churn(lake), _campaigns(lake), _fairness(lake)]
         body = page.document("Precision marketing report", [p for p in parts if p])
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w", encoding="utf-8") as out:
@@ -56,6 +56,16 @@ def _quality(lake: Lake) -> str:
                   page.note("Population stability index between the two latest snapshots: warn from "
                             "quality.psi_warn, alert from quality.psi_alert. The 15 largest are shown.")]
     return page.section("Data quality and drift", *parts)
+
+
+def _fairness(lake: Lake) -> str:
+    rows = sections.fairness(lake)
+    if not rows:
+        return ""
+    columns = ["decision", "by", "group", "customers", "selection rate", "disparate impact", "TPR", "FPR", "flag"]
+    return page.section("Fairness", page.table(rows, columns, {"selection rate": "pct", "TPR": "pct", "FPR": "pct"}),
+                        page.note("Flags follow fairness.min_disparate_impact (four-fifths rule), "
+                                  "max_parity_difference and max_equalised_odds_difference; 40 rows at most."))
 
 
 def _segments(lake: Lake) -> str:

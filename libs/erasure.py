@@ -37,7 +37,7 @@ def resolve(lake: Lake, cfg: ForgetConfig, key: bytes) -> list[tuple[str, str]]:
     ids = set(cfg.customer_ids)
     lookups = [("email", "email_pseudo", v) for v in cfg.emails] + [("phone", "phone_pseudo", v) for v in cfg.phones]
     if lookups and lake.exists(tables.SILVER["customers"]):
-        wanted = spark.createDataFrame([(kind, col, v) for kind, col, v in lookups], "kind string, col string, v string")
+        wanted = spark.createDataFrame(lookups, "kind string, col string, v string")
         pseudonyms = wanted.select("col", F.when(F.col("kind") == "email", pii.pseudonym("email", F.col("v"), key))
                                    .otherwise(pii.pseudonym("phone", F.col("v"), key)).alias("p"))
         customers = lake.read(tables.SILVER["customers"])
@@ -71,14 +71,23 @@ def _whose(table: TableId, columns: Sequence[str], customers: Sequence[tuple[str
     return whose
 
 
+def _on(table: TableId, columns: Sequence[str]) -> str:
+    on = "t.customer_id = s.erase_id"
+    if table == tables.QUARANTINE and "key" in columns:
+        on = f"{on} OR (t.entity = 'customers' AND t.key = s.erase_id)"
+    return on
+
+
 def erase(lake: Lake, customers: Sequence[tuple[str, str]], targets: Sequence[TableId]) -> list[Erased]:
-    """Delete every row of these customers: one Delta DELETE per table that holds any of them."""
+    """Delete every row of these customers: one MERGE-delete per table that holds any of them."""
     rows: dict[str, dict[str, int]] = {c: {} for c, _ in customers}
+    # Deleted through a join, not a literal predicate: Delta records a DELETE's predicate in the commit, in clear.
+    keys = lake.spark.createDataFrame([(x,) for pair in customers for x in pair], "erase_id string")
     for table in targets:
         whose = _whose(table, lake.read(table).columns, customers)
         counts = lake.read(table).where(whose.isNotNull()).groupBy(whose.alias("c")).count().collect()  # per request
         if counts:
-            lake.delete(table, whose.isNotNull())
+            lake.delete_matching(table, keys, _on(table, lake.read(table).columns))
         for r in counts:
             rows[r["c"]][str(table)] = int(r["count"])
     for customer_id, _ in customers:

@@ -43,7 +43,8 @@ def decisions(lake: Lake, cfg: FairnessConfig) -> list[tuple[str, DataFrame]]:
     if lake.exists(tables.CAMPAIGN_PLAN) and lake.exists(tables.CUSTOMER_FEATURES):
         plan = lake.read(tables.CAMPAIGN_PLAN)
         day = plan.agg(F.max("snapshot_date")).first()[0]
-        population = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)).select("customer_id")
+        features = lake.read(tables.CUSTOMER_FEATURES)
+        population = features.where(F.col("snapshot_date") == F.lit(day)).select("customer_id")
         for (campaign,) in plan.select("campaign_id").distinct().orderBy("campaign_id").collect():  # few campaigns
             chosen = plan.where((F.col("campaign_id") == campaign) & (F.col("group") == "treatment"))
             selected = population.join(chosen.select("customer_id", F.lit(True).alias("s")).distinct(),

@@ -19,7 +19,12 @@ from libs.errors import UserError
 from libs.tables import IDENTIFYING, STATS_COLUMNS, TableId
 
 STATS_PROPERTY = "delta.dataSkippingStatsColumns"
-STATS_TYPES = (T.StringType, T.NumericType, T.DateType, T.TimestampType)  # the types Delta keeps min/max for
+STATS_TYPES = (T.NumericType, T.DateType, T.TimestampType)  # in tables of customers: no strings (see IDENTIFYING)
+
+
+def _stats_properties(columns: Sequence[str]) -> dict[str, str]:
+    """Statistics on exactly these columns; none at all when there are none."""
+    return {STATS_PROPERTY: ",".join(columns)} if columns else {"delta.dataSkippingNumIndexedCols": "0"}
 
 
 def _quoted(name: str) -> str:
@@ -116,7 +121,8 @@ class Lake:
         stats = self._stats_columns(table, df, partition_by)
         if stats is not None:
             self._limit_stats(table, stats)
-            writer = writer.option(STATS_PROPERTY, ",".join(stats))
+            for key, value in _stats_properties(stats).items():
+                writer = writer.option(key, value)
         if self.by_name:
             self._ensure_schema(table)
             writer.saveAsTable(self.location(table))
@@ -144,6 +150,11 @@ class Lake:
         result = merge.whenNotMatchedInsertAll().execute().first()  # one row of counts
         _failpoint(table)
         return {"inserted": int(result["num_inserted_rows"]), "updated": int(result["num_updated_rows"])}
+
+    def delete_matching(self, table: TableId, keys: DataFrame, on: str) -> None:
+        """Delete the rows `on` matches in `keys` (a MERGE), so the values never appear in the commit's predicate."""
+        self.delta(table).alias("t").merge(keys.alias("s"), on).whenMatchedDelete().execute()
+        _failpoint(table)
 
     def delete(self, table: TableId, condition: Column) -> None:
         """Delete the rows matching `condition` (one Delta commit)."""
@@ -191,9 +202,13 @@ class Lake:
             return
         detail = self.delta(table).detail().select("properties", "partitionColumns").first()
         present = {_quoted(c) for c in self.read(table).columns} - {_quoted(c) for c in detail[1]}
-        value = ",".join(c for c in wanted if c in present)
-        if (detail[0] or {}).get(STATS_PROPERTY) != value and value:
-            self.spark.sql(f"ALTER TABLE {self._sql_name(table)} SET TBLPROPERTIES ('{STATS_PROPERTY}' = '{value}')")
+        wanted_properties = _stats_properties([c for c in wanted if c in present])
+        current = detail[0] or {}
+        if any(current.get(k) != v for k, v in wanted_properties.items()):
+            if STATS_PROPERTY not in wanted_properties and STATS_PROPERTY in current:
+                self.spark.sql(f"ALTER TABLE {self._sql_name(table)} UNSET TBLPROPERTIES ('{STATS_PROPERTY}')")
+            assignments = ", ".join(f"'{k}' = '{v}'" for k, v in wanted_properties.items())
+            self.spark.sql(f"ALTER TABLE {self._sql_name(table)} SET TBLPROPERTIES ({assignments})")
         self._stats_checked.add(table)
 
     def _sql_name(self, table: TableId) -> str:

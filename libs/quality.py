@@ -22,7 +22,8 @@ from libs.lake import Lake
 from libs.tables import TableId
 
 RESULT_SCHEMA = ("run_id string, evaluated_at timestamp, table string, rule string, column string, severity string, "
-                 "rows long, failing double, failing_share double, allowed_share double, observed double, passed boolean")
+                 "rows long, failing double, failing_share double, allowed_share double, observed double, "
+                 "passed boolean")
 DRIFT_SCHEMA = ("run_id string, table string, column string, reference_snapshot date, current_snapshot date, "
                 "psi double, level string")
 EPSILON = 1e-4  # an empty bin's share, so PSI stays finite

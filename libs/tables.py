@@ -57,8 +57,10 @@ TRUTH_UPLIFT = TableId("truth", "campaign_uplift")
 TRUTH_PRODUCTS = TableId("truth", "product_clusters")
 TRUTH_BAD_ROWS = TableId("truth", "bad_rows")
 
-# Columns that single out a customer. No table keeps Delta statistics on them, so an erased customer
-# (`pmkt forget`) leaves no min/max value behind in a `_delta_log` entry once the data files are vacuumed.
+# Columns that single out a customer. A table holding any of them keeps Delta statistics only on its numbers,
+# dates and timestamps: any string may embed a customer id (an order id "O-C0001-S1", a contact id
+# "<campaign>-<customer>"), and an erased customer (`pmkt forget`) must leave no min/max value behind in a
+# `_delta_log` entry once the data files are vacuumed.
 IDENTIFYING = ("customer_id", "name_pseudo", "email_pseudo", "phone_pseudo")
 
 # Tables that hold raw content (what landed, quarantined lines) keep Delta min/max statistics only on

@@ -45,7 +45,8 @@ def drop_leftovers(lake: Lake, entity: str, files: Sequence[tuple[str, int, obje
     # The IN on the path lets Delta skip every data file by its statistics when there is nothing to delete.
     of_these_files = F.col("_source_file").isin(paths) & identity.isin(*wanted)
     bronze = tables.BRONZE[entity]
-    for table, condition in ((bronze, of_these_files), (tables.QUARANTINE, of_these_files & (F.col("entity") == entity))):
+    quarantined = of_these_files & (F.col("entity") == entity)
+    for table, condition in ((bronze, of_these_files), (tables.QUARANTINE, quarantined)):
         if lake.exists(table) and "_file_mtime" in lake.read(table).columns:
             if lake.read(table).where(condition).limit(1).count():  # nothing to do after a clean run
                 log.warning("%s: removing rows an interrupted run left in %s", entity, table)

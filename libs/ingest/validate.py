@@ -28,7 +28,8 @@ def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes)
     the mapped non-personal fields in clear: unmapped columns (a landline, a note) are hashed too.
     """
     pii_sources = {src.columns[c.name]: c.name for c in entity.columns if c.pii and c.name in src.columns}
-    clear_sources = {src.columns[c.name] for c in entity.columns if not c.pii and c.name in src.columns} | set(src.extra)
+    clear_sources = {src.columns[c.name] for c in entity.columns if not c.pii and c.name in src.columns}
+    clear_sources |= set(src.extra)
     source_cols = [c for c in df.columns if not c.startswith("_")]
     broken = F.col(CORRUPT).isNotNull()
 
@@ -204,7 +205,8 @@ def _checks(entity: Entity, src: SourceConfig, cfg: IngestConfig, cols: Sequence
         invalid = F.col("_v_group").isNotNull() & ~F.col("_v_group").isin(*schemas.CONTACT_GROUPS)
         checks.append(("invalid_value", invalid, F.lit("group is not treatment or control")))
     for column, target in entity.references:
-        checks.append((f"unknown_{target.rstrip('s')}", ~F.col(f"_ref_{column}"), F.lit(f"{column} not in silver {target}")))
+        unknown = ~F.col(f"_ref_{column}")
+        checks.append((f"unknown_{target.rstrip('s')}", unknown, F.lit(f"{column} not in silver {target}")))
     return checks
 
 

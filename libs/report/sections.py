@@ -131,3 +131,15 @@ def quality(lake: Lake) -> tuple[Rows, Rows]:
         drifted = [{"table": r.table, "column": r.column, "from": str(r.reference_snapshot),
                     "to": str(r.current_snapshot), "psi": r.psi, "level": r.level} for r in rows]
     return checks, drifted
+
+
+def fairness(lake: Lake) -> Rows:
+    """The latest audit's rows, flagged first (bounded: decisions x groups)."""
+    if not lake.exists(tables.FAIRNESS_AUDIT):
+        return []
+    runs = lake.read(tables.FAIRNESS_AUDIT)
+    last = runs.agg(F.max("run_id")).first()[0]
+    rows = runs.where(F.col("run_id") == last).orderBy(F.desc("flagged"), "decision", "attribute", "group").limit(40)
+    return [{"decision": r.decision, "by": r.attribute, "group": r.group, "customers": r.customers,
+             "selection rate": r.selection_rate, "disparate impact": r.disparate_impact, "TPR": r.tpr, "FPR": r.fpr,
+             "flag": r.reason if r.flagged else ""} for r in rows.collect()]

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession

@@ -58,7 +58,8 @@ def test_forget_leaves_no_trace_in_tables_files_or_log(spark: SparkSession, mode
 
     assert _traces(lake_dir, first) == [] and _traces(lake_dir, second) == []
     assert lake.read(tables.SILVER["customers"]).count() == n_customers - 2
-    with pytest.raises(Exception, match="(?i)not.*exist|FileNotFound|FAILED_READ_FILE"):  # time travel can't return them
+    # Time travel can't return them: the files of older versions are gone.
+    with pytest.raises(Exception, match="(?i)not.*exist|FileNotFound|FAILED_READ_FILE"):
         spark.read.format("delta").option("versionAsOf", 0).load(lake.location(tables.SILVER["customers"])).collect()
 
     audit = {r.customer_hash: r for r in lake.read(tables.ERASURE_LOG).collect()}

@@ -41,8 +41,8 @@ def _silver(spark: SparkSession, lake: Lake, null_cities: int = 0, price_factor:
                tables.SILVER["customers"], mode="overwrite")
     day = dt.datetime.now() - dt.timedelta(days=3)
     orders = [(f"O{i}", f"C{i % 10}" if i else "C99", day, 12.5 * price_factor) for i in range(20)]
-    lake.write(spark.createDataFrame(orders, "order_id string, customer_id string, order_ts timestamp, unit_price double"),
-               tables.SILVER["transactions"], mode="overwrite")
+    schema = "order_id string, customer_id string, order_ts timestamp, unit_price double"
+    lake.write(spark.createDataFrame(orders, schema), tables.SILVER["transactions"], mode="overwrite")
 
 
 def test_clean_data_passes_with_exact_counts(spark: SparkSession, tmp_path: Path) -> None:
