@@ -15,7 +15,7 @@ JOBS = {
     "ingest": ("jobs.ingest", "raw files -> bronze -> silver, with quarantine and reconciliation"),
     "features": ("jobs.features", "gold.customer_features: point-in-time features per snapshot"),
     "profiles": ("jobs.profiles", "gold.customer_profiles: RFM scores, named RFM segments, tags"),
-    "quality": ("jobs.quality", "data-quality expectations (fail stops the pipeline) and PSI drift per feature and score"),
+    "quality": ("jobs.quality", "data-quality expectations (a fail stops the pipeline) and PSI drift"),
     "segment": ("jobs.segment", "gold.segments and gold.segment_profiles (--mode fit|assign)"),
     "basket": ("jobs.basket", "FPGrowth rules, frequently-bought-together and cross-sell"),
     "churn": ("jobs.churn", "churn model: rolling point-in-time labels (or a supplied label), scores with reasons"),

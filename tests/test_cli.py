@@ -52,4 +52,5 @@ def test_a_new_user_sees_one_line_and_no_jvm_output(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 2
     assert [x for x in run.stderr.splitlines() if "java." in x or x.startswith("\tat ")] == []
-    assert run.stderr.splitlines()[-1] == f"pmkt ingest: error: input path for source 'products' not found: {tmp_path}/nowhere"
+    expected = f"pmkt ingest: error: input path for source 'products' not found: {tmp_path}/nowhere"
+    assert run.stderr.splitlines()[-1] == expected

@@ -67,13 +67,15 @@ def _landing(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "customers", tmp_path / "orders"
 
 
-def _cli(job: str, conf: Path, kill_after: str | None = None, *extra: str) -> subprocess.Popen:
+def _cli(job: str, conf: Path, kill_after: str | None = None, *extra: str, stderr: Path | None = None
+         ) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop(FAILPOINT, None)
     if kill_after:
         env[FAILPOINT] = kill_after
+    err = stderr.open("w") if stderr else subprocess.PIPE
     return subprocess.Popen([sys.executable, "-m", f"jobs.{job}", "--conf-file", str(conf), *extra], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=err, text=True)
 
 
 def _snapshot(spark: SparkSession, config: Config, names: tuple) -> dict[str, list]:
@@ -130,13 +132,18 @@ def test_two_ingests_at_once_are_serialised(spark: SparkSession, tmp_path: Path)
     conf_b = tmp_path / "b.yaml"
     conf_b.write_text(conf_a.read_text().replace(str(first), str(second)))
     lake = Lake(spark, load_config(conf_a).lake)
-    # This test holds the lock while both start, so both meet a busy lake; then they meet each other.
+    # This test holds the lock until both have started and found the lake busy; then they meet each other.
+    logs = [tmp_path / "a.err", tmp_path / "b.err"]
     with lake_lock(lake, "test", wait_seconds=0):
-        runs = [_cli("ingest", conf_a), _cli("ingest", conf_b)]
-        time.sleep(30)
-    outputs = [r.communicate(timeout=900) for r in runs]
-    assert [r.returncode for r in runs] == [0, 0], [o[1][-2000:] for o in outputs]
-    assert all("waiting for `test`" in err for _, err in outputs)
+        runs = [_cli("ingest", conf_a, stderr=logs[0]), _cli("ingest", conf_b, stderr=logs[1])]
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and not all("waiting for `test`" in f.read_text() for f in logs):
+            time.sleep(1)
+    for run in runs:
+        run.communicate(timeout=900)
+    errors = [f.read_text() for f in logs]
+    assert [r.returncode for r in runs] == [0, 0], [e[-2000:] for e in errors]
+    assert all("waiting for `test`" in e for e in errors)
     assert lake.read(tables.BRONZE["customers"]).count() == 5  # 4 + 1 lines, none twice
     assert lake.read(tables.BRONZE["transactions"]).count() == 4  # both runs saw the orders file: read once
     assert sorted(r.customer_id for r in lake.read(tables.SILVER["customers"]).collect()) == ["C1", "C2", "C7"]
