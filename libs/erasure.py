@@ -84,10 +84,11 @@ def erase(lake: Lake, customers: Sequence[tuple[str, str]], targets: Sequence[Ta
     # Deleted through a join, not a literal predicate: Delta records a DELETE's predicate in the commit, in clear.
     keys = lake.spark.createDataFrame([(x,) for pair in customers for x in pair], "erase_id string")
     for table in targets:
-        whose = _whose(table, lake.read(table).columns, customers)
-        counts = lake.read(table).where(whose.isNotNull()).groupBy(whose.alias("c")).count().collect()  # per request
+        stored = lake.read(table)
+        whose = _whose(table, stored.columns, customers)
+        counts = stored.where(whose.isNotNull()).groupBy(whose.alias("c")).count().collect()  # per request
         if counts:
-            lake.delete_matching(table, keys, _on(table, lake.read(table).columns))
+            lake.delete_matching(table, keys, _on(table, stored.columns))
         for r in counts:
             rows[r["c"]][str(table)] = int(r["count"])
     for customer_id, _ in customers:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from libs.config import AlsConfig
 from libs.log import get_logger

@@ -5,7 +5,6 @@ import datetime as dt
 import random
 from pathlib import Path
 
-import pytest
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
