@@ -8,13 +8,13 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from libs import models, tables
+from libs import models, runs, tables
 from libs.basket import crosssell, mining
 from libs.config import Config
 from libs.errors import UserError
 from libs.lake import Lake
 from libs.log import get_logger, timed
-from libs.metrics import Metric, append_metrics, new_run_id
+from libs.metrics import Metric, append_metrics
 
 log = get_logger(__name__)
 MODEL = "basket"
@@ -27,8 +27,8 @@ def run(spark: SparkSession, config: Config) -> None:
         raise UserError("no silver.order_lines yet: run ingest first")
     lines = lake.read(tables.SILVER["transactions"])
     products = lake.read(tables.SILVER["products"]) if lake.exists(tables.SILVER["products"]) else None
-    run_id = new_run_id(MODEL)
-    with timed(log, f"basket rules ({cfg.level} level)") as stats:
+    with (runs.job_run(lake, MODEL, (tables.MODEL_METRICS, tables.MODEL_REGISTRY)) as run_id,
+          timed(log, f"basket rules ({cfg.level} level)") as stats):
         baskets = mining.drop_frequent_items(mining.baskets_from(lines, products, cfg), cfg).cache()
         guarded = mining.guard(baskets, cfg)
         if guarded.min_support > cfg.min_support:
@@ -66,26 +66,26 @@ def run(spark: SparkSession, config: Config) -> None:
         n_rules = rules.count()
         stats["rows"] = n_rules
         baskets.unpersist()
-    models.save(
-        spark,
-        lake,
-        config,
-        MODEL,
-        PipelineModel(stages=[model]),
-        run_id,
-        {"min_support_used": guarded.min_support, "baskets": guarded.baskets, "level": cfg.level},
-    )
-    append_metrics(
-        spark,
-        lake,
-        [
-            Metric(MODEL, "fpgrowth", "rules", float(n_rules), cfg.level),
-            Metric(MODEL, "fpgrowth", "min_support_requested", cfg.min_support, cfg.level),
-            Metric(MODEL, "fpgrowth", "min_support_used", guarded.min_support, cfg.level),
-            Metric(MODEL, "fpgrowth", "baskets", float(guarded.baskets), cfg.level),
-        ],
-        run_id,
-    )
+        models.save(
+            spark,
+            lake,
+            config,
+            MODEL,
+            PipelineModel(stages=[model]),
+            run_id,
+            {"min_support_used": guarded.min_support, "baskets": guarded.baskets, "level": cfg.level},
+        )
+        append_metrics(
+            spark,
+            lake,
+            [
+                Metric(MODEL, "fpgrowth", "rules", float(n_rules), cfg.level),
+                Metric(MODEL, "fpgrowth", "min_support_requested", cfg.min_support, cfg.level),
+                Metric(MODEL, "fpgrowth", "min_support_used", guarded.min_support, cfg.level),
+                Metric(MODEL, "fpgrowth", "baskets", float(guarded.baskets), cfg.level),
+            ],
+            run_id,
+        )
     for r in rules.orderBy(F.desc("lift")).limit(5).collect():  # the five strongest rules, for the log
         log.info(
             "rule %s -> %s  support %.4f confidence %.2f lift %.1f",

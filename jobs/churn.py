@@ -9,7 +9,7 @@ from functools import reduce
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import fairness, models, tables
+from libs import fairness, models, runs, tables
 from libs.c360 import inputs as c360_inputs
 from libs.c360.inputs import latest_snapshot
 from libs.churn import evaluate, labels
@@ -19,7 +19,7 @@ from libs.config import Config
 from libs.errors import UserError
 from libs.lake import Lake
 from libs.log import get_logger, timed
-from libs.metrics import Metric, append_metrics, new_run_id
+from libs.metrics import Metric, append_metrics
 
 log = get_logger(__name__)
 MODEL = "churn"
@@ -32,8 +32,8 @@ def run(spark: SparkSession, config: Config) -> None:
         model, meta, version = models.load(lake, MODEL)
         _score(spark, lake, config, model, cm.Spec(tuple(meta["numeric"]), tuple(meta["categorical"])), version)
         return
-    run_id = new_run_id(MODEL)
-    with timed(log, "churn model") as stats:
+    with (runs.job_run(lake, MODEL, (tables.MODEL_METRICS, tables.MODEL_REGISTRY)) as run_id,
+          timed(log, "churn model") as stats):
         train, test, split = (_supplied(lake, config) if cfg.label_column else _rolling(lake, config))
         spec = _spec(config, train)
         train, test = cm.prepare(train, spec).cache(), cm.prepare(test, spec).cache()

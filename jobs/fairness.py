@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from libs import fairness, tables
+from libs import fairness, runs, tables
 from libs.config import Config
 from libs.errors import UserError
 from libs.lake import Lake
 from libs.log import get_logger
-from libs.metrics import new_run_id
 
 log = get_logger(__name__)
 
@@ -26,16 +25,16 @@ def run(spark: SparkSession, config: Config) -> None:
     if not attributes:
         raise UserError(f"none of fairness.groups ({', '.join(cfg.groups)}) is a column of gold.customer_features")
     groups = features.where(F.col("snapshot_date") == F.lit(latest)).select("customer_id", *attributes)
-    run_id = new_run_id("fairness")
-    rows = []
-    for decision, frame in fairness.decisions(lake, cfg):
-        for attribute in attributes:
-            stats = fairness.group_stats(frame, groups, attribute)
-            rows += fairness.audit_rows(run_id, decision, attribute, stats, cfg)
-    if not rows:
-        raise UserError("nothing to audit: run campaign, churn or propensity first")
-    lake.write(spark.createDataFrame(rows, fairness.SCHEMA).withColumn("audited_at", F.current_timestamp()),
-               tables.FAIRNESS_AUDIT, mode="append")
+    with runs.job_run(lake, "fairness", (tables.FAIRNESS_AUDIT,)) as run_id:
+        rows = []
+        for decision, frame in fairness.decisions(lake, cfg):
+            for attribute in attributes:
+                stats = fairness.group_stats(frame, groups, attribute)
+                rows += fairness.audit_rows(run_id, decision, attribute, stats, cfg)
+        if not rows:
+            raise UserError("nothing to audit: run campaign, churn or propensity first")
+        lake.write(spark.createDataFrame(rows, fairness.SCHEMA).withColumn("audited_at", F.current_timestamp()),
+                   tables.FAIRNESS_AUDIT, mode="append", merge_schema=True)
     _summarise(rows)
     log.info("fairness audit: %d decision x group rows, %d flagged", len(rows), sum(1 for r in rows if r[13]))
 

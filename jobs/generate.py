@@ -104,6 +104,7 @@ def _write_truth(lake: Lake, world: World, customers: DataFrame, products: DataF
     lake.write(customers.where(F.col("churn_date").isNotNull()).select("customer_id", "segment", "churn_date"), tables.TRUTH_CHURN, mode="overwrite")
     lake.write(facts.rule_truth(world, lines), tables.TRUTH_RULES, mode="overwrite")
     lake.write(facts.uplift_truth(world, campaign_df), tables.TRUTH_UPLIFT, mode="overwrite")
+    lake.write(facts.bias_truth(world, campaign_df), tables.TRUTH_BIAS, mode="overwrite")
     lake.write(products.select("product_id", "category", "taste_cluster", "tier"), tables.TRUTH_PRODUCTS, mode="overwrite")
     if bad_truth:
         union = bad_truth[0]

@@ -9,7 +9,7 @@ from functools import reduce
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import fairness, models, tables
+from libs import fairness, models, runs, tables
 from libs.c360 import inputs as c360_inputs
 from libs.churn import evaluate, labels
 from libs.churn import model as cm
@@ -18,7 +18,7 @@ from libs.config import Config
 from libs.errors import UserError
 from libs.lake import Lake
 from libs.log import get_logger, timed
-from libs.metrics import Metric, append_metrics, new_run_id
+from libs.metrics import Metric, append_metrics
 
 log = get_logger(__name__)
 MODEL = "propensity"
@@ -57,8 +57,8 @@ def run(spark: SparkSession, config: Config) -> None:
     last_day = c360_inputs.default_cutoff(inputs)
     train_days, test_day = labels.labelled_cutoffs(last_day, cfg.horizon_days, cfg.train_cutoffs, cfg.step_days)
     spec = cm.Spec(fairness.admitted(cfg.numeric_features, config.fairness, MODEL), ("category",))
-    run_id = new_run_id(MODEL)
-    with timed(log, f"propensity for {', '.join(categories)} within {cfg.horizon_days} days") as stats:
+    title = f"propensity for {', '.join(categories)} within {cfg.horizon_days} days"
+    with runs.job_run(lake, MODEL, (tables.MODEL_METRICS, tables.MODEL_REGISTRY)) as run_id, timed(log, title) as stats:
         frames = {}
         for cutoff in [*train_days, test_day]:
             feats = category_rows(c360_inputs.materialise_snapshot(lake, inputs, cutoff, config.features), categories)

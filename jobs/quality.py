@@ -7,11 +7,10 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from libs import quality, tables
+from libs import quality, runs, tables
 from libs.config import Config
 from libs.lake import Lake
 from libs.log import get_logger
-from libs.metrics import new_run_id
 
 log = get_logger(__name__)
 # Scores watched for drift between consecutive snapshots, next to every numeric feature.
@@ -20,9 +19,14 @@ NOT_FEATURES = ("customer_id", "snapshot_date")
 
 
 def run(spark: SparkSession, config: Config) -> None:
-    cfg = config.quality
     lake = Lake(spark, config.lake)
-    run_id, now = new_run_id("quality"), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    with runs.job_run(lake, "quality", (tables.DATA_QUALITY, tables.DRIFT)) as run_id:
+        _run(spark, lake, config, run_id)
+
+
+def _run(spark: SparkSession, lake: Lake, config: Config, run_id: str) -> None:
+    cfg = config.quality
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     previous = quality.previous_observed(lake)
     outcomes = []
     for e in cfg.expectations:

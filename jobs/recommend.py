@@ -11,14 +11,14 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import models, tables
+from libs import models, runs, tables
 from libs.c360 import inputs as c360_inputs
 from libs.config import AlsConfig, Config
 from libs.errors import UserError
 from libs.frames import union_all
 from libs.lake import Lake
 from libs.log import get_logger, timed
-from libs.metrics import append_metrics, new_run_id
+from libs.metrics import append_metrics
 from libs.recommend import hybrid, ids, interactions, protocol, similarity, sources, splits
 
 log = get_logger(__name__)
@@ -31,20 +31,20 @@ def run(spark: SparkSession, config: Config) -> None:
     feedback = interactions.load(lake, cfg)
     contacts = feedback.contacts.persist(StorageLevel.MEMORY_AND_DISK)
     end = protocol.end_of(contacts)
-    run_id = new_run_id(MODEL)
-    with timed(log, "id indexes"):
-        ctx = _context(spark, lake, config, contacts, feedback.products)
-    with timed(log, f"split ({cfg.split})"):
-        split = splits.make(contacts, cfg, end, cfg.split, cfg.test_days)
-    log.info("evaluation split: %s", split.name)
-    with timed(log, "tuning on validation"):
-        als_cfg, mix, metrics = protocol.tune(ctx, contacts, split)
-    with timed(log, f"evaluation ({split.name})"):
-        metrics += protocol.evaluate_split(ctx, contacts, split, als_cfg, mix)
-    with timed(log, "recommendations for every customer") as stats:
-        stats["rows"] = _serve(ctx, lake, contacts, end, als_cfg, mix, config, run_id)
-    contacts.unpersist()
-    append_metrics(spark, lake, metrics, run_id)
+    with runs.job_run(lake, MODEL, (tables.MODEL_METRICS, tables.MODEL_REGISTRY)) as run_id:
+        with timed(log, "id indexes"):
+            ctx = _context(spark, lake, config, contacts, feedback.products, run_id)
+        with timed(log, f"split ({cfg.split})"):
+            split = splits.make(contacts, cfg, end, cfg.split, cfg.test_days)
+        log.info("evaluation split: %s", split.name)
+        with timed(log, "tuning on validation"):
+            als_cfg, mix, metrics = protocol.tune(ctx, contacts, split)
+        with timed(log, f"evaluation ({split.name})"):
+            metrics += protocol.evaluate_split(ctx, contacts, split, als_cfg, mix)
+        with timed(log, "recommendations for every customer") as stats:
+            stats["rows"] = _serve(ctx, lake, contacts, end, als_cfg, mix, config, run_id)
+        contacts.unpersist()
+        append_metrics(spark, lake, metrics, run_id)
     for method in ("popular", "als", "itemcf", "content", "basket", "hybrid"):
         found = {m.metric: m.value for m in metrics if m.variant == method and m.split == "test"}
         if found:
@@ -53,7 +53,8 @@ def run(spark: SparkSession, config: Config) -> None:
                      found[f"map@{cfg.top_k}"], found["coverage"])
 
 
-def _context(spark: SparkSession, lake: Lake, config: Config, contacts: DataFrame, products: DataFrame | None) -> sources.Context:
+def _context(spark: SparkSession, lake: Lake, config: Config, contacts: DataFrame, products: DataFrame | None,
+             run_id: str) -> sources.Context:
     cfg = config.recommend
     customers = contacts.select("customer_id")
     if lake.exists(tables.SILVER["customers"]):
@@ -66,7 +67,8 @@ def _context(spark: SparkSession, lake: Lake, config: Config, contacts: DataFram
     content = None
     if products is not None and cfg.weights["content"] > 0:  # a source with weight 0 is not built
         content_model = similarity.content_model(products, cfg.content_features)
-        models.save(spark, lake, config, "recommend_content", content_model, new_run_id(MODEL), {"features": cfg.content_features})
+        models.save(spark, lake, config, "recommend_content", content_model, run_id,
+                    {"features": cfg.content_features})
         vectors = similarity.content_vectors(content_model, products).cache()
         n_products = vectors.count()  # one number
         if n_products > cfg.lsh_above:

@@ -8,7 +8,7 @@ from functools import reduce
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import fairness, models, tables
+from libs import fairness, models, runs, tables
 from libs.c360 import inputs as c360_inputs
 from libs.churn import evaluate
 from libs.churn import model as cm
@@ -17,7 +17,7 @@ from libs.config import Config
 from libs.errors import UserError
 from libs.lake import Lake
 from libs.log import get_logger, timed
-from libs.metrics import Metric, append_metrics, new_run_id
+from libs.metrics import Metric, append_metrics
 
 log = get_logger(__name__)
 OUTCOMES = ("clicked", "converted")
@@ -44,8 +44,8 @@ def run(spark: SparkSession, config: Config) -> None:
         raise UserError("response models need at least two campaigns: earlier ones to train on, the last to test on")
     spec = cm.Spec(fairness.admitted(cfg.numeric_features, config.fairness, "response"),
                    fairness.admitted(cfg.categorical_features, config.fairness, "response"))
-    run_id = new_run_id("response")
-    with timed(log, f"response models on {len(starts)} campaigns"):
+    with (runs.job_run(lake, "response", (tables.MODEL_METRICS, tables.MODEL_REGISTRY)) as run_id,
+          timed(log, f"response models on {len(starts)} campaigns")):
         feats = reduce(DataFrame.unionByName, [c360_inputs.materialise_snapshot(lake, inputs, start, config.features) for start in starts])
         rows = contact_rows(feats, lake.read(tables.SILVER["campaign_contacts"]), campaigns).cache()
         metrics = []

@@ -8,17 +8,18 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import models, tables
+from libs import models, runs, tables
 from libs.c360 import segment_profiles, segmentation
 from libs.c360.inputs import latest_snapshot
 from libs.config import Config
 from libs.errors import UserError
 from libs.lake import Lake
 from libs.log import get_logger, timed
-from libs.metrics import Metric, append_metrics, new_run_id
+from libs.metrics import Metric, append_metrics
 
 log = get_logger(__name__)
 MODEL = "segment"
+LOGS = (tables.MODEL_METRICS, tables.MODEL_REGISTRY)
 
 
 def run(spark: SparkSession, config: Config) -> None:
@@ -26,8 +27,8 @@ def run(spark: SparkSession, config: Config) -> None:
     lake = Lake(spark, config.lake)
     day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, cfg.snapshot)
     features = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day))
-    run_id = new_run_id(MODEL)
-    with timed(log, f"segment ({cfg.mode}) snapshot {day}") as stats:
+    with (runs.job_run(lake, MODEL, LOGS) as run_id,
+          timed(log, f"segment ({cfg.mode}) snapshot {day}") as stats):
         if cfg.mode == "fit":
             (model, meta), version = _fit(spark, lake, config, features, day, run_id), None
         else:

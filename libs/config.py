@@ -67,6 +67,7 @@ class GenerateConfig:
     landing: str = "data/generated"
     files_per_table: int = 4
     bad_rows: bool = True
+    plant_bias: bool = True  # one campaign's contacts under-select a group (truth.planted_bias)
 
     def __post_init__(self) -> None:
         if self.customers < 50:
@@ -540,6 +541,10 @@ class FairnessConfig:
     min_disparate_impact: float = 0.8  # the four-fifths rule
     max_parity_difference: float = 0.1  # selection-rate gap between the most and least selected group
     max_equalised_odds_difference: float = 0.1  # largest TPR or FPR gap, where labels exist
+    # A selection-rate gap is flagged only when it is also significant: a two-proportion z-test of the group
+    # against everyone else, at this level divided by the number of groups (Bonferroni). Small groups miss the
+    # four-fifths rule by chance alone.
+    significance: float = 0.05
     propensity_top_share: float = 0.1  # propensity "selects" its top 10% per category
 
     def __post_init__(self) -> None:
@@ -547,6 +552,8 @@ class FairnessConfig:
             raise ConfigError("config key 'fairness.min_disparate_impact' must be in (0, 1]")
         if not 0 < self.propensity_top_share < 1:
             raise ConfigError("config key 'fairness.propensity_top_share' must be in (0, 1)")
+        if not 0 < self.significance <= 1:
+            raise ConfigError("config key 'fairness.significance' must be in (0, 1]")
 
 
 @dataclass(frozen=True)

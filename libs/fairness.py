@@ -1,12 +1,14 @@
 """Fairness audit of the platform's decisions by protected or proxy group, and the features rule.
 
-A decision is a frame of (customer_id, selected, label, score): who a campaign selects, who churn puts
-in the high-risk band, who propensity puts in its top share. Per group it reports the selection rate,
-the disparate-impact ratio (four-fifths rule), and, where labels exist, TPR, FPR and AUC (MLlib's
-BinaryClassificationEvaluator); per attribute, the demographic-parity and equalised-odds differences.
+A decision is a frame of (customer_id, selected, label, score): whom a planned campaign selects, whom a past
+campaign contacted, whom churn puts in the high-risk band, whom propensity puts in its top share. Per group
+it reports the selection rate, the disparate-impact ratio (four-fifths rule) with the significance of the
+gap, and, where labels exist, TPR, FPR and AUC (MLlib's BinaryClassificationEvaluator); per attribute, the
+demographic-parity and equalised-odds differences.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,7 +24,7 @@ from libs.log import get_logger
 log = get_logger(__name__)
 SCHEMA = ("run_id string, decision string, attribute string, group string, customers long, selected long, "
           "selection_rate double, disparate_impact double, parity_difference double, tpr double, fpr double, "
-          "auc double, equalised_odds_difference double, flagged boolean, reason string")
+          "auc double, equalised_odds_difference double, flagged boolean, reason string, p_value double")
 
 
 def admitted(features: Sequence[str], cfg: FairnessConfig, model: str) -> tuple[str, ...]:
@@ -38,20 +40,21 @@ def admitted(features: Sequence[str], cfg: FairnessConfig, model: str) -> tuple[
 
 
 def decisions(lake: Lake, cfg: FairnessConfig) -> list[tuple[str, DataFrame]]:
-    """Every decision there is to audit: each campaign's selection, churn's high-risk band, propensity's top share."""
+    """Every decision there is to audit: each planned campaign's selection, each past campaign's contacts,
+    churn's high-risk band, propensity's top share."""
     out: list[tuple[str, DataFrame]] = []
-    if lake.exists(tables.CAMPAIGN_PLAN) and lake.exists(tables.CUSTOMER_FEATURES):
+    if not lake.exists(tables.CUSTOMER_FEATURES):
+        return out
+    features = lake.read(tables.CUSTOMER_FEATURES)
+    if lake.exists(tables.CAMPAIGN_PLAN):
         plan = lake.read(tables.CAMPAIGN_PLAN)
         day = plan.agg(F.max("snapshot_date")).first()[0]
-        features = lake.read(tables.CUSTOMER_FEATURES)
         population = features.where(F.col("snapshot_date") == F.lit(day)).select("customer_id")
-        for (campaign,) in plan.select("campaign_id").distinct().orderBy("campaign_id").collect():  # few campaigns
-            chosen = plan.where((F.col("campaign_id") == campaign) & (F.col("group") == "treatment"))
-            selected = population.join(chosen.select("customer_id", F.lit(True).alias("s")).distinct(),
-                                       on="customer_id", how="left")
-            out.append((f"campaign {campaign}", selected.select(
-                "customer_id", F.coalesce(F.col("s"), F.lit(False)).alias("selected"),
-                F.lit(None).cast("boolean").alias("label"), F.lit(None).cast("double").alias("score"))))
+        out += _selections("campaign", population, plan.where(F.col("group") == "treatment"))
+    if lake.exists(tables.SILVER["campaign_contacts"]):
+        # Control customers were selected too, then held out at random: the selection is everyone contacted.
+        population = _latest(features).select("customer_id")
+        out += _selections("contacts", population, lake.read(tables.SILVER["campaign_contacts"]))
     if lake.exists(tables.CHURN_SCORES):
         out.append(("churn high risk", _churn(lake)))
     if lake.exists(tables.PROPENSITY_SCORES):
@@ -60,6 +63,18 @@ def decisions(lake: Lake, cfg: FairnessConfig) -> list[tuple[str, DataFrame]]:
         out.append(("propensity top share", scores.select(
             "customer_id", (top < cfg.propensity_top_share).alias("selected"),
             F.lit(None).cast("boolean").alias("label"), F.col("probability").alias("score"))))
+    return out
+
+
+def _selections(kind: str, population: DataFrame, chosen: DataFrame) -> list[tuple[str, DataFrame]]:
+    """One decision per campaign id in `chosen`: who of `population` it selected."""
+    out = []
+    for (campaign,) in chosen.select("campaign_id").distinct().orderBy("campaign_id").collect():  # few campaigns
+        picked = chosen.where(F.col("campaign_id") == campaign).select("customer_id", F.lit(True).alias("s"))
+        selected = population.join(picked.distinct(), on="customer_id", how="left")
+        out.append((f"{kind} {campaign}", selected.select(
+            "customer_id", F.coalesce(F.col("s"), F.lit(False)).alias("selected"),
+            F.lit(None).cast("boolean").alias("label"), F.lit(None).cast("double").alias("score"))))
     return out
 
 
@@ -135,6 +150,12 @@ def audit_rows(run_id: str, decision: str, attribute: str, stats: Sequence[Group
     judged = [s for s in stats if s.customers >= cfg.min_group_size]
     best = max((s.rate for s in judged), default=0.0)
     parity = (best - min(s.rate for s in judged)) if judged else None
+    alpha = cfg.significance / max(1, len(judged))  # Bonferroni over the groups tested
+    selected, customers = sum(s.selected for s in stats), sum(s.customers for s in stats)
+    p_value = {s.group: two_proportion_p(s.selected, s.customers, selected - s.selected, customers - s.customers)
+               for s in judged}
+    worst = min(judged, key=lambda s: s.rate, default=None)
+    parity_significant = worst is not None and p_value[worst.group] < alpha
     tprs = [s.tpr for s in judged if s.tpr is not None]
     fprs = [s.fpr for s in judged if s.fpr is not None]
     odds = max(max(tprs) - min(tprs), max(fprs) - min(fprs)) if len(tprs) > 1 and len(fprs) > 1 else None
@@ -142,9 +163,10 @@ def audit_rows(run_id: str, decision: str, attribute: str, stats: Sequence[Group
     for s in stats:
         impact = s.rate / best if best else None
         reasons = []
-        if s in judged and impact is not None and impact < cfg.min_disparate_impact:
+        significant = s in judged and p_value[s.group] < alpha
+        if significant and impact is not None and impact < cfg.min_disparate_impact:
             reasons.append(f"disparate impact {impact:.2f} < {cfg.min_disparate_impact}")
-        if s in judged and parity is not None and parity > cfg.max_parity_difference:
+        if s in judged and parity_significant and parity is not None and parity > cfg.max_parity_difference:
             reasons.append(f"parity difference {parity:.2f} > {cfg.max_parity_difference}")
         if s in judged and odds is not None and odds > cfg.max_equalised_odds_difference:
             reasons.append(f"equalised-odds difference {odds:.2f} > {cfg.max_equalised_odds_difference}")
@@ -152,5 +174,16 @@ def audit_rows(run_id: str, decision: str, attribute: str, stats: Sequence[Group
             reasons.append(f"fewer than {cfg.min_group_size} customers: not judged")
         flagged = s in judged and len(reasons) > 0
         rows.append((run_id, decision, attribute, s.group, s.customers, s.selected, s.rate, impact, parity,
-                     s.tpr, s.fpr, s.auc, odds, flagged, "; ".join(reasons) or None))
+                     s.tpr, s.fpr, s.auc, odds, flagged, "; ".join(reasons) or None, p_value.get(s.group)))
     return rows
+
+
+def two_proportion_p(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float:
+    """Two-sided p-value of a pooled two-proportion z-test (1.0 when either side is empty or nothing varies)."""
+    if not n_a or not n_b:
+        return 1.0
+    pooled = (hits_a + hits_b) / (n_a + n_b)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    if spread == 0:
+        return 1.0
+    return math.erfc(abs(hits_a / n_a - hits_b / n_b) / spread / math.sqrt(2))

@@ -1,9 +1,7 @@
 """`gold.model_metrics`: every model job appends its evaluation here; the report reads it."""
 from __future__ import annotations
 
-import datetime as dt
 import math
-import uuid
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 
@@ -29,10 +27,6 @@ class Metric:
     def __post_init__(self) -> None:
         if not math.isfinite(self.value):
             raise ValueError(f"metric {self.model}/{self.variant}/{self.metric} is not finite: {self.value}")
-
-
-def new_run_id(model: str) -> str:
-    return f"{model}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 def append_metrics(spark: SparkSession, lake: Lake, metrics: Sequence[Metric], run_id: str) -> None:

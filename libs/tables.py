@@ -21,6 +21,7 @@ QUARANTINE = TableId("silver", "quarantine")
 INGESTED_FILES = TableId("bronze", "ingested_files")
 INGEST_RUNS = TableId("bronze", "ingest_runs")
 LAKE_LOCK = TableId("system", "lake_lock")  # one writer at a time (libs.lock)
+JOB_RUNS = TableId("system", "job_runs")  # runs that finished: the commit point of their log rows (libs.runs)
 ERASURE_LOG = TableId("gold", "erasure_log")
 DATA_QUALITY = TableId("gold", "data_quality")
 DRIFT = TableId("gold", "drift")
@@ -54,6 +55,7 @@ TRUTH_SEGMENTS = TableId("truth", "customer_segments")
 TRUTH_CHURN = TableId("truth", "churners")
 TRUTH_RULES = TableId("truth", "copurchase_rules")
 TRUTH_UPLIFT = TableId("truth", "campaign_uplift")
+TRUTH_BIAS = TableId("truth", "planted_bias")
 TRUTH_PRODUCTS = TableId("truth", "product_clusters")
 TRUTH_BAD_ROWS = TableId("truth", "bad_rows")
 
@@ -71,6 +73,9 @@ STATS_COLUMNS: dict[TableId, tuple[str, ...]] = {
     QUARANTINE: ("entity", "reason", "_source_file", "_ingest_id", "quarantined_at"),
 }
 
+# Append-only tables whose rows carry the `run_id` of the run that wrote them (see libs.runs).
+RUN_LOGGED = (MODEL_METRICS, MODEL_REGISTRY, DATA_QUALITY, DRIFT, FAIRNESS_AUDIT)
+
 # The catalogue `pmkt tables` reports on, in pipeline order.
 CATALOGUE: tuple[TableId, ...] = (
     *BRONZE.values(), INGESTED_FILES, INGEST_RUNS,
@@ -80,6 +85,6 @@ CATALOGUE: tuple[TableId, ...] = (
     CHURN_SCORES, CHURN_EVALUATION, CHURN_COEFFICIENTS, PROPENSITY_SCORES, RESPONSE_SCORES,
     CUSTOMER_INDEX, PRODUCT_INDEX, SIMILAR_ITEMS, RECOMMENDATIONS,
     AUDIENCES, CAMPAIGN_PLAN, ACTIONS, CAMPAIGN_METRICS,
-    MODEL_METRICS, MODEL_REGISTRY, ERASURE_LOG, DATA_QUALITY, DRIFT, FAIRNESS_AUDIT,
-    TRUTH_SEGMENTS, TRUTH_CHURN, TRUTH_RULES, TRUTH_UPLIFT, TRUTH_PRODUCTS, TRUTH_BAD_ROWS,
+    MODEL_METRICS, MODEL_REGISTRY, ERASURE_LOG, DATA_QUALITY, DRIFT, FAIRNESS_AUDIT, JOB_RUNS,
+    TRUTH_SEGMENTS, TRUTH_CHURN, TRUTH_RULES, TRUTH_UPLIFT, TRUTH_BIAS, TRUTH_PRODUCTS, TRUTH_BAD_ROWS,
 )

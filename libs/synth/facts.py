@@ -116,6 +116,14 @@ def campaigns(world: World) -> DataFrame:
         rows, "campaign_id string, campaign_name string, channel string, start_date date, end_date date, offer_category string, cost_per_contact double")
 
 
+def bias_truth(world: World, campaign_df: DataFrame) -> DataFrame:
+    """The planted biased selection (none when `generate.plant_bias` is off or the campaign is past the end)."""
+    b = P.BIAS
+    rows = [(f"CMP{b.campaign + 1:02d}", b.attribute, b.group, b.reach_factor)] if world.cfg.plant_bias else []
+    truth = world.spark.createDataFrame(rows, "campaign_id string, attribute string, group string, reach_factor double")
+    return truth.join(campaign_df.select("campaign_id"), on="campaign_id", how="inner")
+
+
 def uplift_truth(world: World, campaign_df: DataFrame) -> DataFrame:
     rows = [(f"CMP{i + 1:02d}", s, a.name, c.uplift[s]) for i, c in enumerate(P.CAMPAIGNS) for s, a in enumerate(world.archetypes)]
     truth = world.spark.createDataFrame(rows, "campaign_id string, segment int, segment_name string, uplift double")
@@ -131,11 +139,15 @@ def contacts(world: World, customers: DataFrame, campaign_df: DataFrame) -> Data
     treated = F.col("group") == "treatment"
     opened = treated & (r.uniform("open", *key) < F.element_at(F.create_map(*[F.lit(x) for kv in P.OPEN_RATE.items() for x in kv]), F.col("channel")))
     p_convert = F.col("p_base_conv") + F.when(treated, F.col("uplift")).otherwise(0.0)
+    bias = P.BIAS
+    under_selected = ((F.col("campaign_id") == F.lit(f"CMP{bias.campaign + 1:02d}"))
+                      & (F.col(bias.attribute) == F.lit(bias.group)) & F.lit(world.cfg.plant_bias))
     return (
         customers.where(F.col("consent") & (F.col("signup_date") <= F.lit(world.end)))
-        .select("cid", "customer_id", "segment", "p_base_conv")
+        .select("cid", "customer_id", "segment", "p_base_conv", bias.attribute)
         .crossJoin(F.broadcast(campaign_df))
         .where(r.uniform("reach", *key) < P.CAMPAIGN_REACH)
+        .where(~under_selected | (r.uniform("bias", *key) < bias.reach_factor))
         .join(uplift, on=["campaign_id", "segment"], how="left")
         .withColumn("group", F.when(r.uniform("control", *key) < P.CONTROL_SHARE, F.lit("control")).otherwise(F.lit("treatment")))
         .select(

@@ -84,6 +84,21 @@ CAMPAIGNS: tuple[CampaignSpec, ...] = (
     CampaignSpec("Black Friday email", "email", 10, 7, "electronics", 0.05, (0.15, 0.12, 0.05, 0.0, 0.08, 0.10)),
 )
 CAMPAIGN_REACH = 0.35  # share of consenting customers contacted per campaign
+
+
+@dataclass(frozen=True)
+class BiasSpec:
+    """A planted biased selection: one campaign reaches one group at a fraction of everyone else's rate."""
+
+    campaign: int  # index into CAMPAIGNS
+    attribute: str  # a customer column
+    group: str
+    reach_factor: float
+
+
+# The back-to-school push (no planted uplift, so no uplift test depends on its size) reached women at a
+# quarter of the rate of everyone else: a disparate impact of 0.25 the fairness audit must catch.
+BIAS = BiasSpec(campaign=2, attribute="gender", group="F", reach_factor=0.25)
 CONTROL_SHARE = 0.2
 OPEN_RATE = {"email": 0.35, "sms": 0.6, "push": 0.25}
 CLICK_RATE = 0.3  # of opens

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from jobs import ingest, profiles
+from jobs import ingest, segment
 from libs import tables
 from libs.config import Config, load_config
 from libs.lake import FAILPOINT, Lake
@@ -163,20 +163,48 @@ def test_a_busy_lake_fails_with_one_line_after_the_wait(spark: SparkSession, tmp
     assert not lake.exists(tables.BRONZE["customers"])
 
 
-def test_gold_job_killed_after_its_write_converges(spark: SparkSession, c360: GeneratedLake, tmp_path: Path) -> None:
-    lake_dir = tmp_path / "lake"
-    shutil.copytree(Path(c360.config.lake.root), lake_dir)
-    reference = _gold(spark, c360.config)
-    conf = tmp_path / "gold.yaml"
-    conf.write_text(f"extends: {ROOT / 'conf' / 'local.yaml'}\nlake:\n  root: {lake_dir}\nspark:\n  master: local[1]\n")
-    copy = load_config(conf)
-    Lake(spark, copy.lake).delete(tables.CUSTOMER_PROFILES, "true")  # as if profiles had never run
-    killed = _cli("profiles", conf, "gold.customer_profiles")
+GOLD_TABLES = (tables.SEGMENTS, tables.SEGMENT_PROFILES, tables.SEGMENT_K_SELECTION, tables.MODEL_METRICS,
+               tables.MODEL_REGISTRY)
+GOLD_VOLATILE = {"run_id", "created_at"}
+
+
+@pytest.fixture(scope="module")
+def segmented(spark: SparkSession, c360: GeneratedLake, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """What an uninterrupted `segment` (fit) run gives on a copy of the Customer 360 lake."""
+    config = _copy_lake(c360, tmp_path_factory.mktemp("segment-clean"))
+    segment.run(spark, config)
+    return _gold(spark, config)
+
+
+@pytest.mark.parametrize("kill_after", [
+    "gold.model_registry",  # metrics appended and the model registered; no segments written yet
+    "gold.segments",  # segments written; profiles not
+])
+def test_model_job_killed_mid_run_converges(spark: SparkSession, c360: GeneratedLake, segmented: dict,
+                                            tmp_path: Path, kill_after: str) -> None:
+    config = _copy_lake(c360, tmp_path)
+    killed = _cli("segment", tmp_path / "gold.yaml", kill_after)
     killed.communicate(timeout=600)
     assert killed.returncode == -signal.SIGKILL
-    profiles.run(spark, copy)
-    assert _gold(spark, copy) == reference
+    segment.run(spark, config)
+    assert _gold(spark, config) == segmented
 
 
-def _gold(spark: SparkSession, config: Config) -> list:
-    return sorted(tuple(str(v) for v in r) for r in Lake(spark, config.lake).read(tables.CUSTOMER_PROFILES).collect())
+def _copy_lake(c360: GeneratedLake, tmp_path: Path) -> Config:
+    lake_dir = tmp_path / "lake"
+    shutil.copytree(Path(c360.config.lake.root), lake_dir)
+    conf = tmp_path / "gold.yaml"
+    conf.write_text(f"extends: {ROOT / 'conf' / 'local.yaml'}\nlake:\n  root: {lake_dir}\nspark:\n  master: local[1]\n"
+                    "segment:\n  mode: fit\n")
+    return load_config(conf)
+
+
+def _gold(spark: SparkSession, config: Config) -> dict:
+    """Every row of the tables `segment` writes; run ids, clocks and the lake's own path left out."""
+    lake, root = Lake(spark, config.lake), config.lake.root
+    out = {}
+    for table in GOLD_TABLES:
+        df = lake.read(table)
+        rows = df.select(*[c for c in df.columns if c not in GOLD_VOLATILE]).collect()
+        out[str(table)] = sorted(tuple(str(v).replace(root, "<lake>") for v in r) for r in rows)
+    return out
