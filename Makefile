@@ -25,13 +25,14 @@ else
 $(error DATA must be 'demo' or 'cdnow', got '$(DATA)')
 endif
 
-.PHONY: setup browser demo test test-fast benchmark benchmark-ratings clean help
+.PHONY: setup browser demo test test-fast benchmark benchmark-ratings benchmark-scale clean help
 
 help:
 	@echo "make demo [DATA=cdnow]   set up, then run the pipeline and print every table"
 	@echo "make test                set up, then run the full test suite"
 	@echo "make benchmark           MLlib ALS against the implicit library (1M and 10M interactions)"
 	@echo "make benchmark-ratings   the README ratings example on MovieLens 100k and the demo world vs tuned implicit"
+	@echo "make benchmark-scale     the whole pipeline at 1x, 3x and 10x of the demo world with a 2 GiB driver"
 
 setup: $(VENV)/.installed $(JARS)/.fetched
 
@@ -62,6 +63,11 @@ demo: setup $(DEMO_DEPS)
 benchmark: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/als_vs_implicit.py $(BENCH_ARGS)
+
+# The pipeline's cost curve: every step at 1x, 3x and 10x of the demo world (hours at 10x on 2 cores).
+benchmark-scale: setup
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) benchmarks/scale.py $(BENCH_ARGS)
 
 # The README's ratings example on MovieLens 100k (taken out of a PyPI wheel) and on the generated world,
 # against implicit ALS and item cosine tuned on the same validation split.
