@@ -27,7 +27,7 @@ def run(spark: SparkSession, config: Config) -> None:
         raise UserError("no silver.order_lines yet: run ingest first")
     lines = lake.read(tables.SILVER["transactions"])
     products = lake.read(tables.SILVER["products"]) if lake.exists(tables.SILVER["products"]) else None
-    with (runs.job_run(lake, MODEL, (tables.MODEL_METRICS, tables.MODEL_REGISTRY)) as run_id,
+    with (runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id,
           timed(log, f"basket rules ({cfg.level} level)") as stats):
         baskets = mining.drop_frequent_items(mining.baskets_from(lines, products, cfg), cfg).cache()
         guarded = mining.guard(baskets, cfg)

@@ -32,7 +32,7 @@ def run(spark: SparkSession, config: Config) -> None:
         model, meta, version = models.load(lake, MODEL)
         _score(spark, lake, config, model, cm.Spec(tuple(meta["numeric"]), tuple(meta["categorical"])), version)
         return
-    with (runs.job_run(lake, MODEL, (tables.MODEL_METRICS, tables.MODEL_REGISTRY)) as run_id,
+    with (runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id,
           timed(log, "churn model") as stats):
         train, test, split = (_supplied(lake, config) if cfg.label_column else _rolling(lake, config))
         spec = _spec(config, train)

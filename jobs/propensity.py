@@ -58,7 +58,7 @@ def run(spark: SparkSession, config: Config) -> None:
     train_days, test_day = labels.labelled_cutoffs(last_day, cfg.horizon_days, cfg.train_cutoffs, cfg.step_days)
     spec = cm.Spec(fairness.admitted(cfg.numeric_features, config.fairness, MODEL), ("category",))
     title = f"propensity for {', '.join(categories)} within {cfg.horizon_days} days"
-    with runs.job_run(lake, MODEL, (tables.MODEL_METRICS, tables.MODEL_REGISTRY)) as run_id, timed(log, title) as stats:
+    with runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id, timed(log, title) as stats:
         frames = {}
         for cutoff in [*train_days, test_day]:
             feats = category_rows(c360_inputs.materialise_snapshot(lake, inputs, cutoff, config.features), categories)

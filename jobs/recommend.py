@@ -31,7 +31,7 @@ def run(spark: SparkSession, config: Config) -> None:
     feedback = interactions.load(lake, cfg)
     contacts = feedback.contacts.persist(StorageLevel.MEMORY_AND_DISK)
     end = protocol.end_of(contacts)
-    with runs.job_run(lake, MODEL, (tables.MODEL_METRICS, tables.MODEL_REGISTRY)) as run_id:
+    with runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id:
         with timed(log, "id indexes"):
             ctx = _context(spark, lake, config, contacts, feedback.products, run_id)
         with timed(log, f"split ({cfg.split})"):

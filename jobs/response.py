@@ -44,7 +44,7 @@ def run(spark: SparkSession, config: Config) -> None:
         raise UserError("response models need at least two campaigns: earlier ones to train on, the last to test on")
     spec = cm.Spec(fairness.admitted(cfg.numeric_features, config.fairness, "response"),
                    fairness.admitted(cfg.categorical_features, config.fairness, "response"))
-    with (runs.job_run(lake, "response", (tables.MODEL_METRICS, tables.MODEL_REGISTRY)) as run_id,
+    with (runs.job_run(lake, "response", runs.MODEL_LOGS) as run_id,
           timed(log, f"response models on {len(starts)} campaigns")):
         feats = reduce(DataFrame.unionByName, [c360_inputs.materialise_snapshot(lake, inputs, start, config.features) for start in starts])
         rows = contact_rows(feats, lake.read(tables.SILVER["campaign_contacts"]), campaigns).cache()

@@ -19,7 +19,6 @@ from libs.metrics import Metric, append_metrics
 
 log = get_logger(__name__)
 MODEL = "segment"
-LOGS = (tables.MODEL_METRICS, tables.MODEL_REGISTRY)
 
 
 def run(spark: SparkSession, config: Config) -> None:
@@ -27,7 +26,7 @@ def run(spark: SparkSession, config: Config) -> None:
     lake = Lake(spark, config.lake)
     day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, cfg.snapshot)
     features = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day))
-    with (runs.job_run(lake, MODEL, LOGS) as run_id,
+    with (runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id,
           timed(log, f"segment ({cfg.mode}) snapshot {day}") as stats):
         if cfg.mode == "fit":
             (model, meta), version = _fit(spark, lake, config, features, day, run_id), None

@@ -22,7 +22,7 @@ from libs.log import get_logger
 from libs.tables import TableId
 
 log = get_logger(__name__)
-LEDGER_SCHEMA = "run_id string, job string, finished_at timestamp"
+MODEL_LOGS = (tables.MODEL_METRICS, tables.MODEL_REGISTRY)  # where a model job logs its evaluation and versions
 
 
 def new_run_id(job: str) -> str:

@@ -105,13 +105,18 @@ def rule_truth(world: World, lines: DataFrame) -> DataFrame:
     )
 
 
+def campaign_id(index: int) -> str:
+    """The id of the campaign at `index` of profiles.CAMPAIGNS."""
+    return f"CMP{index + 1:02d}"
+
+
 def campaigns(world: World) -> DataFrame:
     rows = []
     for i, c in enumerate(P.CAMPAIGNS):
         start = _month(world.start, c.start_month)
         if start >= world.end:
             continue
-        rows.append((f"CMP{i + 1:02d}", c.name, c.channel, start, start + dt.timedelta(days=c.days), c.offer_category, c.cost))
+        rows.append((campaign_id(i), c.name, c.channel, start, start + dt.timedelta(days=c.days), c.offer_category, c.cost))
     return world.spark.createDataFrame(
         rows, "campaign_id string, campaign_name string, channel string, start_date date, end_date date, offer_category string, cost_per_contact double")
 
@@ -119,13 +124,13 @@ def campaigns(world: World) -> DataFrame:
 def bias_truth(world: World, campaign_df: DataFrame) -> DataFrame:
     """The planted biased selection (none when `generate.plant_bias` is off or the campaign is past the end)."""
     b = P.BIAS
-    rows = [(f"CMP{b.campaign + 1:02d}", b.attribute, b.group, b.reach_factor)] if world.cfg.plant_bias else []
+    rows = [(campaign_id(b.campaign), b.attribute, b.group, b.reach_factor)] if world.cfg.plant_bias else []
     truth = world.spark.createDataFrame(rows, "campaign_id string, attribute string, group string, reach_factor double")
     return truth.join(campaign_df.select("campaign_id"), on="campaign_id", how="inner")
 
 
 def uplift_truth(world: World, campaign_df: DataFrame) -> DataFrame:
-    rows = [(f"CMP{i + 1:02d}", s, a.name, c.uplift[s]) for i, c in enumerate(P.CAMPAIGNS) for s, a in enumerate(world.archetypes)]
+    rows = [(campaign_id(i), s, a.name, c.uplift[s]) for i, c in enumerate(P.CAMPAIGNS) for s, a in enumerate(world.archetypes)]
     truth = world.spark.createDataFrame(rows, "campaign_id string, segment int, segment_name string, uplift double")
     return truth.join(campaign_df.select("campaign_id"), on="campaign_id", how="inner")
 
@@ -140,7 +145,7 @@ def contacts(world: World, customers: DataFrame, campaign_df: DataFrame) -> Data
     opened = treated & (r.uniform("open", *key) < F.element_at(F.create_map(*[F.lit(x) for kv in P.OPEN_RATE.items() for x in kv]), F.col("channel")))
     p_convert = F.col("p_base_conv") + F.when(treated, F.col("uplift")).otherwise(0.0)
     bias = P.BIAS
-    under_selected = ((F.col("campaign_id") == F.lit(f"CMP{bias.campaign + 1:02d}"))
+    under_selected = ((F.col("campaign_id") == F.lit(campaign_id(bias.campaign)))
                       & (F.col(bias.attribute) == F.lit(bias.group)) & F.lit(world.cfg.plant_bias))
     return (
         customers.where(F.col("consent") & (F.col("signup_date") <= F.lit(world.end)))
