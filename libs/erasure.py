@@ -117,5 +117,6 @@ def models_to_retrain(lake: Lake) -> list[str]:
     """Every registered model version: each was fitted on data that may include the erased customers."""
     if not lake.exists(tables.MODEL_REGISTRY):
         return []
-    rows = lake.read(tables.MODEL_REGISTRY).select("model", "version").orderBy("model", "version").collect()
+    registry = lake.read(tables.MODEL_REGISTRY).select("model", "version").orderBy("model", "version")
+    rows = registry.collect()  # one row per saved model version
     return [f"{r.model} v{r.version}" for r in rows]  # bounded by the number of model versions

@@ -116,7 +116,8 @@ def campaigns(world: World) -> DataFrame:
         start = _month(world.start, c.start_month)
         if start >= world.end:
             continue
-        rows.append((campaign_id(i), c.name, c.channel, start, start + dt.timedelta(days=c.days), c.offer_category, c.cost))
+        end = start + dt.timedelta(days=c.days)
+        rows.append((campaign_id(i), c.name, c.channel, start, end, c.offer_category, c.cost))
     return world.spark.createDataFrame(
         rows, "campaign_id string, campaign_name string, channel string, start_date date, end_date date, offer_category string, cost_per_contact double")
 
@@ -130,7 +131,8 @@ def bias_truth(world: World, campaign_df: DataFrame) -> DataFrame:
 
 
 def uplift_truth(world: World, campaign_df: DataFrame) -> DataFrame:
-    rows = [(campaign_id(i), s, a.name, c.uplift[s]) for i, c in enumerate(P.CAMPAIGNS) for s, a in enumerate(world.archetypes)]
+    rows = [(campaign_id(i), s, a.name, c.uplift[s])
+            for i, c in enumerate(P.CAMPAIGNS) for s, a in enumerate(world.archetypes)]
     truth = world.spark.createDataFrame(rows, "campaign_id string, segment int, segment_name string, uplift double")
     return truth.join(campaign_df.select("campaign_id"), on="campaign_id", how="inner")
 
