@@ -155,6 +155,8 @@ def table(results: list[dict]) -> str:
                 value = max(values) if key == "peak_heap_bytes" else sum(values)
             else:
                 value = by[i][name].get(key, 0)
+            if key == "peak_heap_bytes" and not value:
+                return "–"  # no sample: the heap is sampled with the executor heartbeat (every 10 s)
             return f"{value / 2**20:,.0f}"
 
         cells = [name, *[f"{secs(i):,.1f}" for i in range(len(results))],
