@@ -154,8 +154,7 @@ def audit_rows(run_id: str, decision: str, attribute: str, stats: Sequence[Group
     selected, customers = sum(s.selected for s in stats), sum(s.customers for s in stats)
     p_value = {s.group: two_proportion_p(s.selected, s.customers, selected - s.selected, customers - s.customers)
                for s in judged}
-    worst = min(judged, key=lambda s: s.rate, default=None)
-    parity_significant = worst is not None and p_value[worst.group] < alpha
+    worst = min(judged, key=lambda s: s.rate, default=None)  # the parity gap is charged to the least selected
     tprs = [s.tpr for s in judged if s.tpr is not None]
     fprs = [s.fpr for s in judged if s.fpr is not None]
     odds = max(max(tprs) - min(tprs), max(fprs) - min(fprs)) if len(tprs) > 1 and len(fprs) > 1 else None
@@ -166,7 +165,7 @@ def audit_rows(run_id: str, decision: str, attribute: str, stats: Sequence[Group
         significant = s in judged and p_value[s.group] < alpha
         if significant and impact is not None and impact < cfg.min_disparate_impact:
             reasons.append(f"disparate impact {impact:.2f} < {cfg.min_disparate_impact}")
-        if s in judged and parity_significant and parity is not None and parity > cfg.max_parity_difference:
+        if s is worst and significant and parity is not None and parity > cfg.max_parity_difference:
             reasons.append(f"parity difference {parity:.2f} > {cfg.max_parity_difference}")
         if s in judged and odds is not None and odds > cfg.max_equalised_odds_difference:
             reasons.append(f"equalised-odds difference {odds:.2f} > {cfg.max_equalised_odds_difference}")
