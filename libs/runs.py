@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from libs import tables
 from libs.errors import UserError
+from libs.frames import union_all
 from libs.lake import Lake
 from libs.log import get_logger
 from libs.tables import TableId
@@ -31,12 +32,12 @@ def new_run_id(job: str) -> str:
 
 @contextmanager
 def job_run(lake: Lake, job: str, logs_to: Sequence[TableId]) -> Iterator[str]:
-    """A run id for one run of `job`, whose rows in `logs_to` (each with a `run_id`) count once it finished.
+    """A run id for one run of `job`, whose rows in `logs_to` (tables of RUN_LOGGED) count once it finished.
 
     A run that ends in a `UserError` (a verdict the job reached, such as a failed quality gate) counts as
     finished: its rows record why. Any other exception, or a kill, leaves it unfinished.
     """
-    _ensure_ledger(lake, logs_to)
+    _ensure_ledger(lake)
     drop_unfinished(lake, job, logs_to)
     run_id = new_run_id(job)
     try:
@@ -68,15 +69,12 @@ def _finish(lake: Lake, run_id: str, job: str) -> None:
     lake.write(row.withColumn("finished_at", F.current_timestamp()), tables.JOB_RUNS, mode="append")
 
 
-def _ensure_ledger(lake: Lake, logs_to: Sequence[TableId]) -> None:
+def _ensure_ledger(lake: Lake) -> None:
     """Create the ledger on first use; runs logged before it existed count as finished (a lake from before)."""
     if lake.exists(tables.JOB_RUNS):
         return
-    spark = lake.spark
-    earlier = [lake.read(t).select("run_id") for t in (*tables.RUN_LOGGED, *logs_to) if lake.exists(t)]
-    ledger = spark.createDataFrame([], "run_id string")
-    for df in earlier:
-        ledger = ledger.unionByName(df)
+    earlier = [lake.read(t).select("run_id") for t in tables.RUN_LOGGED if lake.exists(t)]
+    ledger = union_all([lake.spark.createDataFrame([], "run_id string"), *earlier])
     ledger = ledger.where(F.col("run_id").isNotNull()).distinct().select(
         "run_id", F.split("run_id", "-").getItem(0).alias("job"), F.current_timestamp().alias("finished_at"))
     lake.write(ledger, tables.JOB_RUNS, mode="append")
