@@ -36,7 +36,8 @@ def run(spark: SparkSession, config: Config) -> None:
           timed(log, "churn model") as stats):
         train, test, split = (_supplied(lake, config) if cfg.label_column else _rolling(lake, config))
         spec = _spec(config, train)
-        train, test = cm.prepare(train, spec).cache(), cm.prepare(test, spec).cache()
+        train = cm.model_partitions(cm.prepare(train, spec)).cache()
+        test = cm.model_partitions(cm.prepare(test, spec)).cache()
         log.info("training on %s labelled rows (churn rate %.1f%%), testing on %s (%s)", f"{train.count():,}",
                  100 * train.agg(F.avg(LABEL)).first()[0], f"{test.count():,}", split)
         best = cm.tune(train, spec, cfg.reg_params, cfg.elastic_net_params, cfg.folds, cfg.seed)
@@ -86,12 +87,15 @@ def _rolling(lake: Lake, config: Config) -> tuple[DataFrame, DataFrame, str]:
         raise UserError("churn labels need silver.order_lines (or set churn.label_column to a supplied label)")
     last_day = c360_inputs.default_cutoff(inputs)
     train_days, test_day = labels.labelled_cutoffs(last_day, cfg.horizon_days, cfg.train_cutoffs, cfg.step_days)
-    frames = {}
     for cutoff in [*train_days, test_day]:
         labels.check_observable(last_day, cutoff, cfg.horizon_days)
-        feats = c360_inputs.materialise_snapshot(lake, inputs, cutoff, config.features)
-        frames[cutoff] = feats.join(labels.churn_labels(inputs.lines, cutoff, cfg.horizon_days, cfg.activity_days),
-                                    on=["customer_id", "snapshot_date"], how="inner")
+    feats = c360_inputs.materialise_snapshots(lake, inputs, [*train_days, test_day], config.features)
+    frames = {
+        cutoff: feats.where(F.col("snapshot_date") == F.lit(cutoff)).join(
+            labels.churn_labels(inputs.lines, cutoff, cfg.horizon_days, cfg.activity_days),
+            on=["customer_id", "snapshot_date"], how="inner")
+        for cutoff in [*train_days, test_day]
+    }
     train = reduce(DataFrame.unionByName, [frames[d] for d in train_days])
     split = f"train {train_days[0]}..{train_days[-1]}, test {test_day}"
     return train, frames[test_day], split

@@ -20,9 +20,8 @@ def run(spark: SparkSession, config: Config) -> list[dt.date]:
     lake = Lake(spark, config.lake)
     inputs = c360_inputs.load(lake)
     cutoffs = [dt.date.fromisoformat(c) for c in config.features.cutoffs] or [c360_inputs.default_cutoff(inputs)]
-    for cutoff in cutoffs:
-        with timed(log, f"features as of {cutoff}") as stats:
-            stats["rows"] = c360_inputs.materialise_snapshot(lake, inputs, cutoff, config.features).count()
+    with timed(log, f"features as of {', '.join(map(str, cutoffs))}") as stats:
+        stats["rows"] = c360_inputs.materialise_snapshots(lake, inputs, cutoffs, config.features).count()
     return cutoffs
 
 

@@ -60,8 +60,9 @@ def run(spark: SparkSession, config: Config) -> None:
     title = f"propensity for {', '.join(categories)} within {cfg.horizon_days} days"
     with runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id, timed(log, title) as stats:
         frames = {}
+        snapshots = c360_inputs.materialise_snapshots(lake, inputs, [*train_days, test_day], config.features)
         for cutoff in [*train_days, test_day]:
-            feats = category_rows(c360_inputs.materialise_snapshot(lake, inputs, cutoff, config.features), categories)
+            feats = category_rows(snapshots.where(F.col("snapshot_date") == F.lit(cutoff)), categories)
             frames[cutoff] = feats.join(
                 category_labels(inputs.lines, inputs.products, cutoff, cfg.horizon_days),
                 on=["customer_id", "category"],
@@ -69,8 +70,8 @@ def run(spark: SparkSession, config: Config) -> None:
             ).withColumn(LABEL, F.coalesce(F.col("_bought"), F.lit(0.0)))
         train = reduce(DataFrame.unionByName, [frames[d] for d in train_days])
         train, test = (
-            cm.prepare(train, spec, balance=False).cache(),
-            cm.prepare(frames[test_day], spec, balance=False).cache(),
+            cm.model_partitions(cm.prepare(train, spec, balance=False)).cache(),
+            cm.model_partitions(cm.prepare(frames[test_day], spec, balance=False)).cache(),
         )
         fitted = cm.fit_logistic(train, spec, reg=cfg.reg_param)
         scored, values = evaluate.holdout(fitted, test)

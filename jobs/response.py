@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -46,8 +45,8 @@ def run(spark: SparkSession, config: Config) -> None:
                    fairness.admitted(cfg.categorical_features, config.fairness, "response"))
     with (runs.job_run(lake, "response", runs.MODEL_LOGS) as run_id,
           timed(log, f"response models on {len(starts)} campaigns")):
-        feats = reduce(DataFrame.unionByName, [c360_inputs.materialise_snapshot(lake, inputs, start, config.features) for start in starts])
-        rows = contact_rows(feats, lake.read(tables.SILVER["campaign_contacts"]), campaigns).cache()
+        feats = c360_inputs.materialise_snapshots(lake, inputs, starts, config.features)
+        rows = cm.model_partitions(contact_rows(feats, lake.read(tables.SILVER["campaign_contacts"]), campaigns)).cache()
         metrics = []
         for outcome in OUTCOMES:
             labelled = rows.withColumn(LABEL, F.col(outcome).cast("double"))

@@ -167,7 +167,12 @@ class Lake:
         New columns are added to the table (older snapshots read them as null), so a feature set can
         grow without a rebuild.
         """
-        self.write(df, table, mode="overwrite", replace_where=f"snapshot_date = '{day.isoformat()}'",
+        self.write_snapshots(df, table, [day])
+
+    def write_snapshots(self, df: DataFrame, table: TableId, days: Sequence[dt.date]) -> None:
+        """`write_snapshot` for several days in one commit: exactly those `snapshot_date`s are replaced."""
+        listed = ", ".join(f"'{d.isoformat()}'" for d in sorted(set(days)))
+        self.write(df, table, mode="overwrite", replace_where=f"snapshot_date IN ({listed})",
                    partition_by=["snapshot_date"], merge_schema=True)
 
     def check_writable(self) -> None:

@@ -49,14 +49,20 @@ def job_run(lake: Lake, job: str, logs_to: Sequence[TableId]) -> Iterator[str]:
 
 
 def drop_unfinished(lake: Lake, job: str, logs_to: Sequence[TableId]) -> None:
-    """Delete the rows earlier, unfinished runs of `job` left in `logs_to` (the lake lock keeps others out)."""
+    """Delete the rows earlier, unfinished runs of `job` left in `logs_to` (the lake lock keeps others out).
+
+    One query looks in every table at once: after a clean run it finds nothing, and that is the usual case.
+    """
+    present = [t for t in logs_to if lake.exists(t)]
+    if not present:
+        return
     finished = lake.read(tables.JOB_RUNS).select("run_id")
-    for table in logs_to:
-        if not lake.exists(table):
-            continue
-        left = (lake.read(table).where(F.col("run_id").startswith(f"{job}-")).select("run_id").distinct()
-                .join(finished, on="run_id", how="left_anti"))
-        runs = [r.run_id for r in left.limit(1000).collect()]  # bounded: one per killed run, normally none
+    logged = union_all([lake.read(t).where(F.col("run_id").startswith(f"{job}-"))
+                        .select("run_id", F.lit(i).alias("_table")) for i, t in enumerate(present)])
+    left = logged.distinct().join(finished, on="run_id", how="left_anti")
+    found = left.limit(1000).collect()  # bounded: one per killed run and table, normally none
+    for i, table in enumerate(present):
+        runs = sorted(r.run_id for r in found if r["_table"] == i)
         if runs:
             log.warning("%s: removing what %d unfinished run(s) left in %s (%s)", job, len(runs), table,
                         ", ".join(runs[:3]))

@@ -1,63 +1,78 @@
-"""Point-in-time customer features: everything is computed from data strictly before the cutoff."""
+"""Point-in-time customer features: everything is computed from data strictly before the cutoff.
+
+Every function takes `cutoffs`, a small frame of `snapshot_date`s, and returns one row per customer and
+cutoff: several snapshots are built in one pass over the inputs instead of one pass each.
+"""
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import Window
 
-AGE_BANDS = ((0, 18, "<18"), (18, 25, "18-24"), (25, 35, "25-34"), (35, 45, "35-44"), (45, 55, "45-54"), (55, 65, "55-64"), (65, 200, "65+"))
+CUTOFF = "snapshot_date"
+KEY = ["customer_id", CUTOFF]
+AGE_BANDS = ((0, 18, "<18"), (18, 25, "18-24"), (25, 35, "25-34"), (35, 45, "35-44"), (45, 55, "45-54"),
+             (55, 65, "55-64"), (65, 200, "65+"))
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 TREND_EPSILON = 0.01  # events per day added to both rates, so a quiet customer's trend is 0, not undefined
 
 
-def before(df: DataFrame, ts_col: str, cutoff: dt.date) -> DataFrame:
-    """Rows strictly before the cutoff day: the one place point-in-time is enforced."""
-    return df.where(F.col(ts_col) < F.lit(dt.datetime.combine(cutoff, dt.time())))
+def cutoff_frame(spark: SparkSession, cutoffs: Sequence[dt.date]) -> DataFrame:
+    """The cutoffs as a one-column frame (a handful of rows, broadcast wherever it is joined)."""
+    if not cutoffs:
+        raise ValueError("at least one cutoff is needed")
+    return spark.createDataFrame([(d,) for d in sorted(set(cutoffs))], f"{CUTOFF} date")
 
 
-def _days_ago(ts_col: str, cutoff: dt.date) -> Column:
-    return F.datediff(F.lit(cutoff), F.to_date(F.col(ts_col)))
+def before(df: DataFrame, ts_col: str, cutoffs: DataFrame) -> DataFrame:
+    """Each row once for every cutoff whose day it strictly precedes: the one place point-in-time is enforced."""
+    return df.join(F.broadcast(cutoffs), F.col(ts_col) < F.col(CUTOFF).cast("timestamp"), how="inner")
 
 
-def _in_window(ts_col: str, cutoff: dt.date, days: int, skip: int = 0) -> Column:
-    ago = _days_ago(ts_col, cutoff)
+def _days_ago(ts_col: str) -> Column:
+    return F.datediff(F.col(CUTOFF), F.to_date(F.col(ts_col)))
+
+
+def _in_window(ts_col: str, days: int, skip: int = 0) -> Column:
+    ago = _days_ago(ts_col)
     return (ago > skip) & (ago <= skip + days)
 
 
-def order_features(lines: DataFrame, products: DataFrame | None, cutoff: dt.date, windows: Sequence[int]) -> DataFrame:
-    """RFM, value and windowed order counts from order lines before the cutoff."""
-    priced = before(lines, "order_ts", cutoff)
+def order_features(lines: DataFrame, products: DataFrame | None, cutoffs: DataFrame, windows: Sequence[int]) -> DataFrame:
+    """RFM, value and windowed order counts from order lines before each cutoff."""
+    priced = before(lines, "order_ts", cutoffs)
     if products is not None:
         priced = priced.join(F.broadcast(products.select("product_id", "margin")), on="product_id", how="left")
     else:
         priced = priced.withColumn("margin", F.lit(None).cast("double"))
-    orders = priced.groupBy("customer_id", "order_id").agg(
+    orders = priced.groupBy(*KEY, "order_id").agg(
         F.min("order_ts").alias("order_ts"), F.sum("amount").alias("amount"),
         F.sum(F.col("amount") * F.col("margin")).alias("margin_value"), F.sum("quantity").alias("items"),
     )
     aggs = [
-        F.datediff(F.lit(cutoff), F.to_date(F.max("order_ts"))).alias("recency_days"),
-        F.datediff(F.lit(cutoff), F.to_date(F.min("order_ts"))).alias("first_order_days"),
+        F.datediff(F.col(CUTOFF), F.to_date(F.max("order_ts"))).alias("recency_days"),
+        F.datediff(F.col(CUTOFF), F.to_date(F.min("order_ts"))).alias("first_order_days"),
         F.count(F.lit(1)).alias("frequency"),
         F.sum("amount").alias("monetary"),
         F.sum("margin_value").alias("margin_total"),
         F.avg("items").alias("avg_items_per_order"),
     ]
     for days in windows:
-        inside = _in_window("order_ts", cutoff, days)
-        aggs += [F.sum(inside.cast("int")).alias(f"orders_{days}d"), F.sum(F.when(inside, F.col("amount")).otherwise(0.0)).alias(f"revenue_{days}d")]
-    out = orders.groupBy("customer_id").agg(*aggs).withColumn("avg_order_value", F.col("monetary") / F.col("frequency"))
+        inside = _in_window("order_ts", days)
+        aggs += [F.sum(inside.cast("int")).alias(f"orders_{days}d"),
+                 F.sum(F.when(inside, F.col("amount")).otherwise(0.0)).alias(f"revenue_{days}d")]
+    out = orders.groupBy(*KEY).agg(*aggs).withColumn("avg_order_value", F.col("monetary") / F.col("frequency"))
     # A customer's own rhythm: the mean gap between orders, and how overdue the next one is.
     gap = F.when(F.col("frequency") > 1, (F.col("first_order_days") - F.col("recency_days")) / (F.col("frequency") - 1))
     return out.withColumn("days_between_orders", gap).withColumn(
         "overdue_ratio", F.col("recency_days") / F.greatest(F.col("days_between_orders"), F.lit(1.0)))
 
 
-def event_features(events: DataFrame, cutoff: dt.date, windows: Sequence[int]) -> DataFrame:
-    """Funnel counts and rates, sessions, device mix and the activity trend from events before the cutoff."""
+def event_features(events: DataFrame, cutoffs: DataFrame, windows: Sequence[int]) -> DataFrame:
+    """Funnel counts and rates, sessions, device mix and the activity trend from events before each cutoff."""
     kind = F.col("event_type")
     aggs = [F.sum((kind == k).cast("int")).alias(f"{k}s") for k in ("view", "click", "purchase")]
     aggs += [
@@ -65,18 +80,19 @@ def event_features(events: DataFrame, cutoff: dt.date, windows: Sequence[int]) -
         F.countDistinct("session_id").alias("sessions"),
         F.count(F.lit(1)).alias("events"),
         F.avg((F.col("device") == "mobile").cast("double")).alias("mobile_share"),
-        F.datediff(F.lit(cutoff), F.to_date(F.max("event_ts"))).alias("days_since_last_event"),
-        F.datediff(F.lit(cutoff), F.to_date(F.min("event_ts"))).alias("_observed_days"),
+        F.datediff(F.col(CUTOFF), F.to_date(F.max("event_ts"))).alias("days_since_last_event"),
+        F.datediff(F.col(CUTOFF), F.to_date(F.min("event_ts"))).alias("_observed_days"),
     ]
     for days in windows:
-        aggs.append(F.sum(_in_window("event_ts", cutoff, days).cast("int")).alias(f"events_{days}d"))
-    aggs.append(F.sum(_in_window("event_ts", cutoff, 90, skip=30).cast("int")).alias("_events_prior_90d"))
-    out = before(events, "event_ts", cutoff).groupBy("customer_id").agg(*aggs)
+        aggs.append(F.sum(_in_window("event_ts", days).cast("int")).alias(f"events_{days}d"))
+    aggs.append(F.sum(_in_window("event_ts", 90, skip=30).cast("int")).alias("_events_prior_90d"))
+    out = before(events, "event_ts", cutoffs).groupBy(*KEY).agg(*aggs)
     rate_30 = F.coalesce(F.col("events_30d"), F.lit(0)) / 30.0 + TREND_EPSILON
     rate_prior = F.col("_events_prior_90d") / 90.0 + TREND_EPSILON
     return out.select(
         "*",
-        F.when(F.col("carts") > 0, F.greatest(F.lit(0.0), 1 - F.col("purchases") / F.col("carts"))).alias("cart_abandonment_rate"),
+        F.when(F.col("carts") > 0, F.greatest(F.lit(0.0), 1 - F.col("purchases") / F.col("carts")))
+        .alias("cart_abandonment_rate"),
         F.when(F.col("views") > 0, F.col("purchases") / F.col("views")).alias("conversion_rate"),
         F.when(F.col("sessions") > 0, F.col("views") / F.col("sessions")).alias("views_per_session"),
         F.log(rate_30 / rate_prior).alias("activity_trend"),
@@ -85,7 +101,7 @@ def event_features(events: DataFrame, cutoff: dt.date, windows: Sequence[int]) -
     ).drop("_events_prior_90d", "_observed_days")
 
 
-def price_index(events: DataFrame, products: DataFrame, cutoff: dt.date) -> DataFrame:
+def price_index(events: DataFrame, products: DataFrame, cutoffs: DataFrame) -> DataFrame:
     """Mean price of the products a customer viewed, relative to their category's mean price (1 = typical).
 
     A price-sensitivity measure that doesn't depend on which categories a customer likes.
@@ -93,51 +109,55 @@ def price_index(events: DataFrame, products: DataFrame, cutoff: dt.date) -> Data
     category_mean = products.groupBy("category").agg(F.avg("price").alias("_cat_price"))
     relative = products.join(category_mean, on="category", how="inner").select(
         "product_id", (F.col("price") / F.col("_cat_price")).alias("_rel_price"))
-    views = before(events, "event_ts", cutoff).where(F.col("event_type") == "view")
-    return views.join(F.broadcast(relative), on="product_id", how="inner").groupBy("customer_id").agg(
+    views = before(events.where(F.col("event_type") == "view"), "event_ts", cutoffs)
+    return views.join(F.broadcast(relative), on="product_id", how="inner").groupBy(*KEY).agg(
         F.avg("_rel_price").alias("price_index"))
 
 
 def _mode(df: DataFrame, value: Column, name: str) -> DataFrame:
-    """The most frequent value per customer (ties go to the smallest value)."""
-    counts = df.groupBy("customer_id", value.alias(name)).agg(F.count(F.lit(1)).alias("_n"))
-    best = F.row_number().over(Window.partitionBy("customer_id").orderBy(F.desc("_n"), F.col(name)))
-    return counts.withColumn("_r", best).where(F.col("_r") == 1).select("customer_id", name)
+    """The most frequent value per customer and cutoff (ties go to the smallest value)."""
+    counts = df.groupBy(*KEY, value.alias(name)).agg(F.count(F.lit(1)).alias("_n"))
+    best = F.row_number().over(Window.partitionBy(*KEY).orderBy(F.desc("_n"), F.col(name)))
+    return counts.withColumn("_r", best).where(F.col("_r") == 1).select(*KEY, name)
 
 
-def timing_features(events: DataFrame | None, lines: DataFrame | None, cutoff: dt.date) -> DataFrame | None:
-    """Preferred weekday and hour, from events and orders before the cutoff."""
+def timing_features(events: DataFrame | None, lines: DataFrame | None, cutoffs: DataFrame) -> DataFrame | None:
+    """Preferred weekday and hour, from events and orders before each cutoff."""
     parts = []
     if events is not None:
-        parts.append(before(events, "event_ts", cutoff).select("customer_id", F.col("event_ts").alias("ts")))
+        parts.append(events.select("customer_id", F.col("event_ts").alias("ts")))
     if lines is not None:
-        parts.append(before(lines, "order_ts", cutoff).select("customer_id", F.col("order_ts").alias("ts")).distinct())
+        parts.append(lines.select("customer_id", F.col("order_ts").alias("ts")).distinct())
     if not parts:
         return None
-    stamps = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    stamps = before(parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1]), "ts", cutoffs)
     weekday = F.element_at(F.array(*map(F.lit, WEEKDAYS)), F.dayofweek("ts"))
-    return _mode(stamps, weekday, "preferred_weekday").join(_mode(stamps, F.hour("ts"), "preferred_hour"), on="customer_id", how="inner")
+    return _mode(stamps, weekday, "preferred_weekday").join(_mode(stamps, F.hour("ts"), "preferred_hour"), on=KEY,
+                                                            how="inner")
 
 
-def category_features(lines: DataFrame, products: DataFrame, cutoff: dt.date, top_n: int) -> DataFrame:
-    """Revenue share per category (a map over the top N categories) and the favourite category."""
-    bought = before(lines, "order_ts", cutoff).join(F.broadcast(products.select("product_id", "category")), on="product_id", how="inner")
-    by_revenue = bought.groupBy("category").agg(F.sum("amount").alias("r")).orderBy(F.desc("r"), "category")
-    top = [r.category for r in by_revenue.limit(top_n).collect()]  # top N categories
-    per_cat = bought.groupBy("customer_id", "category").agg(F.sum("amount").alias("revenue"))
-    total = Window.partitionBy("customer_id")
-    shares = per_cat.withColumn("share", F.col("revenue") / F.sum("revenue").over(total))
-    best = F.row_number().over(Window.partitionBy("customer_id").orderBy(F.desc("share"), "category"))
-    favourite = shares.withColumn("_r", best).where(F.col("_r") == 1).select("customer_id", F.col("category").alias("top_category"), F.col("share").alias("top_category_share"))
-    mix = shares.where(F.col("category").isin(*top) if top else F.lit(False)).groupBy("customer_id").agg(
+def category_features(lines: DataFrame, products: DataFrame, cutoffs: DataFrame, top_n: int) -> DataFrame:
+    """Revenue share per category (a map over each cutoff's top N categories) and the favourite category."""
+    bought = before(lines, "order_ts", cutoffs).join(
+        F.broadcast(products.select("product_id", "category")), on="product_id", how="inner")
+    by_revenue = bought.groupBy(CUTOFF, "category").agg(F.sum("amount").alias("_r"))
+    place = F.row_number().over(Window.partitionBy(CUTOFF).orderBy(F.desc("_r"), "category"))
+    top = by_revenue.withColumn("_p", place).where(F.col("_p") <= top_n).select(CUTOFF, "category")
+    per_cat = bought.groupBy(*KEY, "category").agg(F.sum("amount").alias("revenue"))
+    shares = per_cat.withColumn("share", F.col("revenue") / F.sum("revenue").over(Window.partitionBy(*KEY)))
+    best = F.row_number().over(Window.partitionBy(*KEY).orderBy(F.desc("share"), "category"))
+    favourite = shares.withColumn("_r", best).where(F.col("_r") == 1).select(
+        *KEY, F.col("category").alias("top_category"), F.col("share").alias("top_category_share"))
+    # At most cutoffs x top_n rows.
+    mix = shares.join(F.broadcast(top), on=[CUTOFF, "category"], how="left_semi").groupBy(*KEY).agg(
         F.map_from_entries(F.collect_list(F.struct("category", "share"))).alias("category_shares"))
-    return favourite.join(mix, on="customer_id", how="left")
+    return favourite.join(mix, on=KEY, how="left")
 
 
-def campaign_features(contacts: DataFrame, cutoff: dt.date) -> DataFrame:
+def campaign_features(contacts: DataFrame, cutoffs: DataFrame) -> DataFrame:
     """Responsiveness to past campaigns: opens, clicks and conversions per treated contact."""
-    treated = before(contacts, "sent_ts", cutoff).where(F.coalesce(F.col("group"), F.lit("treatment")) == "treatment")
-    return treated.groupBy("customer_id").agg(
+    treated = before(contacts, "sent_ts", cutoffs).where(F.coalesce(F.col("group"), F.lit("treatment")) == "treatment")
+    return treated.groupBy(*KEY).agg(
         F.count(F.lit(1)).alias("campaign_contacts"),
         F.avg(F.col("opened").cast("double")).alias("campaign_open_rate"),
         F.avg(F.col("clicked").cast("double")).alias("campaign_click_rate"),
@@ -145,8 +165,9 @@ def campaign_features(contacts: DataFrame, cutoff: dt.date) -> DataFrame:
     )
 
 
-def age_band(birth_date: Column, cutoff: dt.date) -> Column:
-    age = F.floor(F.months_between(F.lit(cutoff), birth_date) / 12)
+def age_band(birth_date: Column, on: Column) -> Column:
+    """The age band on the date `on` (a column: each row's own cutoff)."""
+    age = F.floor(F.months_between(on, birth_date) / 12)
     expr = F.when(F.lit(False), F.lit(None))
     for low, high, label in AGE_BANDS:
         expr = expr.when((age >= low) & (age < high), F.lit(label))

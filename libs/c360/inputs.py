@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -28,8 +29,13 @@ def load(lake: Lake) -> Inputs:
 def materialise_snapshot(lake: Lake, inputs: Inputs, cutoff: dt.date, cfg: FeaturesConfig) -> DataFrame:
     """Build the features as of `cutoff`, store them as that gold.customer_features snapshot, and
     return the stored rows (so every model reads the same, versioned features)."""
-    lake.write_snapshot(snapshot.build(inputs, cutoff, cfg), tables.CUSTOMER_FEATURES, cutoff)
-    return lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(cutoff))
+    return materialise_snapshots(lake, inputs, [cutoff], cfg)
+
+
+def materialise_snapshots(lake: Lake, inputs: Inputs, cutoffs: Sequence[dt.date], cfg: FeaturesConfig) -> DataFrame:
+    """`materialise_snapshot` for several cutoffs in one pass over the inputs and one commit."""
+    lake.write_snapshots(snapshot.build_many(inputs, cutoffs, cfg), tables.CUSTOMER_FEATURES, cutoffs)
+    return lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date").isin(*sorted(set(cutoffs))))
 
 
 def default_cutoff(inputs: Inputs) -> dt.date:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from libs.c360 import features as fx
+from libs.c360.features import CUTOFF, KEY
 from libs.config import FeaturesConfig
 
 # Counts are 0 for a customer without that activity; rates stay null (undefined) and are imputed by models.
@@ -25,16 +27,17 @@ class Inputs:
     contacts: DataFrame | None = None
 
 
-def universe(inputs: Inputs, cutoff: dt.date) -> DataFrame:
-    """Customers known at the cutoff: signed up before it, or active before it."""
+def universe(inputs: Inputs, cutoffs: DataFrame) -> DataFrame:
+    """(customer_id, snapshot_date) of the customers known at each cutoff: signed up before it, or active before it."""
     ids = []
     if inputs.customers is not None:
-        known = inputs.customers.where(F.col("signup_date").isNull() | (F.col("signup_date") < F.lit(cutoff)))
-        ids.append(known.select("customer_id"))
+        signed_up = F.col("signup_date").isNull() | (F.col("signup_date") < F.col(CUTOFF))
+        ids.append(inputs.customers.select("customer_id", "signup_date")
+                   .join(F.broadcast(cutoffs), signed_up, how="inner").select(*KEY))
     if inputs.lines is not None:
-        ids.append(fx.before(inputs.lines, "order_ts", cutoff).select("customer_id"))
+        ids.append(fx.before(inputs.lines.select("customer_id", "order_ts"), "order_ts", cutoffs).select(*KEY))
     if inputs.events is not None:
-        ids.append(fx.before(inputs.events, "event_ts", cutoff).select("customer_id"))
+        ids.append(fx.before(inputs.events.select("customer_id", "event_ts"), "event_ts", cutoffs).select(*KEY))
     out = ids[0]
     for part in ids[1:]:
         out = out.unionByName(part)
@@ -43,30 +46,41 @@ def universe(inputs: Inputs, cutoff: dt.date) -> DataFrame:
 
 def build(inputs: Inputs, cutoff: dt.date, cfg: FeaturesConfig) -> DataFrame:
     """The feature row of every customer as of `cutoff` (exclusive)."""
+    return build_many(inputs, [cutoff], cfg)
+
+
+def build_many(inputs: Inputs, cutoffs: Sequence[dt.date], cfg: FeaturesConfig) -> DataFrame:
+    """The feature rows of every customer as of each of `cutoffs` (exclusive), in one pass over the inputs."""
     if inputs.lines is None and inputs.events is None:
         raise ValueError("a snapshot needs order lines or events")
-    df = universe(inputs, cutoff)
+    source = inputs.lines if inputs.lines is not None else inputs.events
+    days = fx.cutoff_frame(source.sparkSession, cutoffs)
+    df = universe(inputs, days)
+    parts = []
     if inputs.lines is not None:
-        df = df.join(fx.order_features(inputs.lines, inputs.products, cutoff, cfg.windows), on="customer_id", how="left")
+        parts.append(fx.order_features(inputs.lines, inputs.products, days, cfg.windows))
         if inputs.products is not None:
-            df = df.join(fx.category_features(inputs.lines, inputs.products, cutoff, cfg.top_categories), on="customer_id", how="left")
+            parts.append(fx.category_features(inputs.lines, inputs.products, days, cfg.top_categories))
     if inputs.events is not None:
-        df = df.join(fx.event_features(inputs.events, cutoff, cfg.windows), on="customer_id", how="left")
+        parts.append(fx.event_features(inputs.events, days, cfg.windows))
         if inputs.products is not None:
-            df = df.join(fx.price_index(inputs.events, inputs.products, cutoff), on="customer_id", how="left")
-    timing = fx.timing_features(inputs.events, inputs.lines, cutoff)
+            parts.append(fx.price_index(inputs.events, inputs.products, days))
+    timing = fx.timing_features(inputs.events, inputs.lines, days)
     if timing is not None:
-        df = df.join(timing, on="customer_id", how="left")
+        parts.append(timing)
     if inputs.contacts is not None:
-        df = df.join(fx.campaign_features(inputs.contacts, cutoff), on="customer_id", how="left")
+        parts.append(fx.campaign_features(inputs.contacts, days))
+    for part in parts:
+        df = df.join(part, on=KEY, how="left")
     if inputs.customers is not None:
         c = inputs.customers
-        df = df.join(c.select("customer_id", "birth_date", "gender", "city", "email_domain", "consent", F.col("channel").alias("signup_channel"), "signup_date"),
+        df = df.join(c.select("customer_id", "birth_date", "gender", "city", "email_domain", "consent",
+                              F.col("channel").alias("signup_channel"), "signup_date"),
                      on="customer_id", how="left")
-    return _contract(df, cutoff, cfg)
+    return _contract(df, cfg)
 
 
-def _contract(df: DataFrame, cutoff: dt.date, cfg: FeaturesConfig) -> DataFrame:
+def _contract(df: DataFrame, cfg: FeaturesConfig) -> DataFrame:
     """The gold.customer_features schema, whatever inputs were present."""
     def col(name: str, kind: str) -> F.Column:
         present = F.col(name) if name in df.columns else F.lit(None)
@@ -74,11 +88,11 @@ def _contract(df: DataFrame, cutoff: dt.date, cfg: FeaturesConfig) -> DataFrame:
         return (F.coalesce(present, F.lit(0).cast(kind)) if name in COUNT_COLUMNS or name.startswith(("orders_", "revenue_", "events_")) else present).alias(name)
 
     first_seen = F.least(*[F.col(c) for c in ("first_order_days",) if c in df.columns], F.lit(None).cast("int"))
-    tenure = F.datediff(F.lit(cutoff), F.col("signup_date")) if "signup_date" in df.columns else F.lit(None)
+    tenure = F.datediff(F.col(CUTOFF), F.col("signup_date")) if "signup_date" in df.columns else F.lit(None)
     windows = [c for d in cfg.windows for c in (f"orders_{d}d", f"revenue_{d}d", f"events_{d}d")]
     kinds = {f"orders_{d}d": "int" for d in cfg.windows} | {f"revenue_{d}d": "double" for d in cfg.windows} | {f"events_{d}d": "int" for d in cfg.windows}
     return df.select(
-        F.lit(cutoff).alias("snapshot_date"), "customer_id",
+        F.col(CUTOFF).alias("snapshot_date"), "customer_id",
         col("recency_days", "int"), col("frequency", "int"), col("monetary", "double"),
         col("avg_order_value", "double"), col("avg_items_per_order", "double"), col("price_index", "double"), col("margin_total", "double"),
         F.coalesce(tenure, first_seen).cast("int").alias("tenure_days"),
@@ -94,7 +108,7 @@ def _contract(df: DataFrame, cutoff: dt.date, cfg: FeaturesConfig) -> DataFrame:
         col("mobile_share", "double"), col("preferred_weekday", "string"), col("preferred_hour", "int"),
         col("campaign_contacts", "int"), col("campaign_open_rate", "double"), col("campaign_click_rate", "double"),
         col("campaign_conversion_rate", "double"),
-        (fx.age_band(F.col("birth_date"), cutoff) if "birth_date" in df.columns else F.lit(None).cast("string")).alias("age_band"),
+        (fx.age_band(F.col("birth_date"), F.col(CUTOFF)) if "birth_date" in df.columns else F.lit(None).cast("string")).alias("age_band"),
         col("gender", "string"), col("city", "string"), col("email_domain", "string"), col("signup_channel", "string"),
         col("consent", "boolean"),
     )

@@ -70,13 +70,30 @@ def prepare(df: DataFrame, spec: Spec, balance: bool = True) -> DataFrame:
 
 
 def tune(train: DataFrame, spec: Spec, reg: Sequence[float], enet: Sequence[float], folds: int, seed: int) -> PipelineModel:
-    """Logistic regression with regParam x elasticNetParam chosen by k-fold cross-validated ROC AUC."""
-    lr = logistic(seed)
-    pipeline = Pipeline(stages=[*feature_stages(spec), lr])
-    grid = ParamGridBuilder().addGrid(lr.regParam, list(reg)).addGrid(lr.elasticNetParam, list(enet)).build()
-    evaluator = BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="_raw", weightCol=WEIGHT, metricName="areaUnderROC")
-    cv = CrossValidator(estimator=pipeline, estimatorParamMaps=grid, evaluator=evaluator, numFolds=folds, seed=seed, parallelism=2)
-    return cv.fit(train).bestModel
+    """Logistic regression with regParam x elasticNetParam chosen by k-fold cross-validated ROC AUC.
+
+    The feature stages are fitted once, on all training rows, and only the regression is cross-validated:
+    imputing medians, level indexes and scaling moments never read the label, so sharing them across folds
+    leaks nothing a fold could be scored on, and it saves refitting them for every fold and grid point.
+    """
+    prep = Pipeline(stages=feature_stages(spec)).fit(train)
+    data = prep.transform(train).select(SCALED, LABEL, WEIGHT).cache()
+    try:
+        lr = logistic(seed)
+        grid = ParamGridBuilder().addGrid(lr.regParam, list(reg)).addGrid(lr.elasticNetParam, list(enet)).build()
+        evaluator = BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="_raw", weightCol=WEIGHT,
+                                                  metricName="areaUnderROC")
+        cv = CrossValidator(estimator=lr, estimatorParamMaps=grid, evaluator=evaluator, numFolds=folds, seed=seed,
+                            parallelism=len(grid))
+        return PipelineModel(stages=[*prep.stages, cv.fit(data).bestModel])
+    finally:
+        data.unpersist()
+
+
+def model_partitions(df: DataFrame) -> DataFrame:
+    """`df` in at most the default parallelism's partitions: an iterative fit runs a job per iteration, and
+    spreading its rows over more tasks than cores adds scheduling to every one of them (coalesce never adds)."""
+    return df.coalesce(max(df.sparkSession.sparkContext.defaultParallelism, 1))
 
 
 def fit_logistic(train: DataFrame, spec: Spec, reg: float = 0.01, enet: float = 0.0) -> PipelineModel:

@@ -137,11 +137,16 @@ def blend(candidates: Sequence[DataFrame], weights: Mapping[str, float], rrf_k: 
 
 
 def serve(
-    candidates: DataFrame, excluded: DataFrame | None, products: DataFrame | None, top_k: int, max_per_category: int
+    candidates: DataFrame, excluded: DataFrame | None, products: DataFrame | None, top_k: int, max_per_category: int,
+    by: Sequence[str] = (),
 ) -> DataFrame:
     """The serving rules, in order: drop `excluded` (customer, product) pairs and inactive products,
     prefer at most `max_per_category` per category (more only when nothing else is left, so a list
-    is never short for diversity's sake), then rank the top `top_k` per customer."""
+    is never short for diversity's sake), then rank the top `top_k` per customer.
+
+    Columns `by` split the candidates into separate lists per customer (one per method, say), served in one pass.
+    """
+    by = list(by)
     kept = candidates
     if excluded is not None:
         kept = kept.join(
@@ -156,15 +161,15 @@ def serve(
         category = F.col("_category")
     kept = kept.withColumn("_category", category)
     order = [F.desc("score"), F.col("product_id")]
-    in_category = F.row_number().over(Window.partitionBy("customer_id", "_category").orderBy(*order))
+    in_category = F.row_number().over(Window.partitionBy(*by, "customer_id", "_category").orderBy(*order))
     over_cap = F.col("_category").isNotNull() & (F.col("_nc") > max_per_category)
     diverse = kept.withColumn("_nc", in_category).withColumn("_over", over_cap)
-    rank = F.row_number().over(Window.partitionBy("customer_id").orderBy("_over", *order))
+    rank = F.row_number().over(Window.partitionBy(*by, "customer_id").orderBy("_over", *order))
     ranked = diverse.withColumn("rank", rank).where(F.col("rank") <= top_k)
     # A list's scores fall with its rank: an item past its category's cap scores below every item within it.
-    floor = F.min(F.when(~F.col("_over"), F.col("score"))).over(Window.partitionBy("customer_id"))
+    floor = F.min(F.when(~F.col("_over"), F.col("score"))).over(Window.partitionBy(*by, "customer_id"))
     return ranked.withColumn("score", F.when(F.col("_over"), F.least("score", floor)).otherwise(F.col("score"))).select(
-        *OUTPUT
+        *by, *OUTPUT
     )
 
 

@@ -11,8 +11,10 @@ from dataclasses import dataclass, replace
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from libs.config import AlsConfig
+from libs.frames import union_all
 from libs.log import get_logger
 from libs.metrics import Metric
 from libs.recommend import als, evaluate, hybrid, interactions, sources, splits
@@ -50,15 +52,15 @@ def prepare(ctx: sources.Context, contacts: DataFrame, split: splits.Split) -> S
     return Side(strengths, excluded, lines, test.select("customer_id").distinct().cache(), test)
 
 
-def method_lists(ctx: sources.Context, built: sources.Built, side: Side, mix: hybrid.Blend) -> dict[str, DataFrame]:
-    """Each source alone and the hybrid, through the same serving rules."""
+METHOD = "method"
 
-    def serve(candidates: DataFrame) -> DataFrame:
-        return hybrid.serve(candidates, side.excluded, ctx.products, ctx.cfg.top_k, ctx.cfg.max_per_category)
 
-    lists = {name: serve(c) for name, c in built.candidates.items()}
-    lists["hybrid"] = serve(mix.of(list(built.candidates.values())))
-    return lists
+def method_lists(ctx: sources.Context, built: sources.Built, side: Side, mix: hybrid.Blend) -> DataFrame:
+    """Each source alone and the hybrid, through the same serving rules, in one frame told apart by `method`."""
+    candidates = [c.withColumn(METHOD, F.lit(name)) for name, c in built.candidates.items()]
+    candidates.append(mix.of(list(built.candidates.values())).withColumn(METHOD, F.lit("hybrid")))
+    return hybrid.serve(union_all(candidates), side.excluded, ctx.products, ctx.cfg.top_k, ctx.cfg.max_per_category,
+                        by=[METHOD])
 
 
 def evaluate_split(
@@ -86,12 +88,15 @@ def evaluate_split(
         catalogue = (
             (ctx.products if ctx.products is not None else ctx.product_index).select("product_id").distinct().count()
         )  # one number
-        for method, recs in method_lists(ctx, built, side, mix).items():
-            recs = recs.cache()
-            scores = evaluate.ranking_metrics(evaluate.ranking_lists(recs, side.test, ctx.product_index), cfg.top_k)
-            scores["coverage"] = evaluate.coverage(recs, catalogue)
-            out += [Metric(MODEL, method, name, value, "test") for name, value in scores.items()]
-            recs.unpersist()
+        methods = [*built.candidates, "hybrid"]
+        recs = method_lists(ctx, built, side, mix).cache()
+        lists = evaluate.ranking_lists(recs, side.test, ctx.product_index, METHOD, methods)
+        scores = evaluate.ranking_metrics_by(lists, cfg.top_k, METHOD, methods)
+        covered = evaluate.coverage_by(recs, catalogue, METHOD)
+        for method in methods:
+            values = {**scores[method], "coverage": covered.get(method, 0.0)}
+            out += [Metric(MODEL, method, name, value, "test") for name, value in values.items()]
+        recs.unpersist()
         built.unpersist()
         return out
     finally:
