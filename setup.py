@@ -21,6 +21,7 @@ DEV_REQUIRES = [
 ]
 BENCH_REQUIRES = [
     "implicit==0.7.3",  # benchmarks only: the single-node ALS that MLlib is measured against
+    "mlxtend==0.25.0",  # benchmarks only: the single-node FPGrowth peer
 ]
 
 setup(

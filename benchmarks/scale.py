@@ -23,6 +23,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import peers  # benchmarks/ is the script's own folder, so first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CUSTOMERS = 12_000
 ENTITIES = ("products", "customers", "campaigns", "events", "transactions", "campaign_contacts")
@@ -38,8 +40,9 @@ SUMMED = {
 }
 
 
-def run_one(factor: float, work: Path, out: Path, driver_memory: str) -> None:
-    """The whole pipeline at one scale, in this process; per-step figures to `out` (JSON)."""
+def run_one(factor: float, work: Path, out: Path, driver_memory: str, repeats: int) -> None:
+    """The whole pipeline at one scale, in this process, then the single-node peers on its lake (`repeats`
+    runs each, 0: none); per-step figures and the pairs to `out` (JSON)."""
     sys.path.insert(0, str(ROOT))
     from libs.config import load_config
     from libs.lake import Lake, count_rows
@@ -77,12 +80,13 @@ def run_one(factor: float, work: Path, out: Path, driver_memory: str) -> None:
     lake = Lake(spark, config.lake)
     sizes = {str(t): count_rows(lake, t) for t in (tables.SILVER["customers"], tables.SILVER["events"],
                                                    tables.SILVER["transactions"], tables.SILVER["campaign_contacts"])}
+    peer_results = peers.measure(spark, config, work / "peers", repeats) if repeats else []
     spark.stop()
     per_step = _event_log_metrics(events_dir, steps)
     for s in steps:
         s.update(per_step.get(s["step"], {}))
     out.write_text(json.dumps({"factor": factor, "customers": int(DEMO_CUSTOMERS * factor), "rows": sizes,
-                               "driver_memory": driver_memory, "steps": steps,
+                               "driver_memory": driver_memory, "steps": steps, "peers": peer_results,
                                "total_seconds": round(sum(s["seconds"] for s in steps), 2)}, indent=1))
 
 
@@ -173,18 +177,20 @@ def main() -> int:
     parser.add_argument("--driver-memory", default="2g")
     parser.add_argument("--work", help="scratch folder (default: a new temporary one)")
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--peer-repeats", type=int, default=3, help="runs per single-node peer pair (0: no peers)")
     parser.add_argument("--run-one", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="pmkt-scale-"))
     if args.run_one is not None:
-        run_one(args.run_one, work, Path(args.json), args.driver_memory)
+        run_one(args.run_one, work, Path(args.json), args.driver_memory, args.peer_repeats)
         return 0
     results = []
     for factor in args.factors:
         out = work / f"x{factor:g}.json"
         cmd = [sys.executable, __file__, "--run-one", str(factor), "--json", str(out), "--work",
-               str(work / f"x{factor:g}"), "--driver-memory", args.driver_memory]
+               str(work / f"x{factor:g}"), "--driver-memory", args.driver_memory,
+               "--peer-repeats", str(args.peer_repeats)]
         done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
         if done.returncode != 0:
             print(f"scale {factor:g}x failed (exit {done.returncode}): that is the finding", file=sys.stderr)
@@ -196,6 +202,8 @@ def main() -> int:
                                  indent=1))
     print(f"\n{table(results)}\n\nrows: " + "; ".join(f"{r['factor']:g}x " + ", ".join(
         f"{k} {v:,}" for k, v in r["rows"].items()) for r in results))
+    if all(r.get("peers") for r in results):
+        print("\n" + peers.table({f"{r['factor']:g}x": r["peers"] for r in results}))
     print(f"results: {target}")
     return 0
 

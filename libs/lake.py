@@ -138,7 +138,11 @@ class Lake:
         table's latest commit (a MERGE that changes nothing makes no commit).
         """
         if not self.exists(table):
-            self.write(df.limit(0), table, mode="append")
+            # Into nothing, a MERGE only inserts: a plain append does the same without joining every row with an
+            # empty table. The count is still Delta's own, from the commit's metrics, never assumed.
+            self.write(df, table, mode="append")
+            metrics = self.delta(table).history(1).select("operationMetrics").first()[0]  # one commit's metrics
+            return {"inserted": int(metrics["numOutputRows"]), "updated": 0}
         stats = self._stats_columns(table, df)
         if stats is not None:
             self._limit_stats(table, stats)

@@ -28,7 +28,10 @@ def cutoff_frame(spark: SparkSession, cutoffs: Sequence[dt.date]) -> DataFrame:
 
 
 def before(df: DataFrame, ts_col: str, cutoffs: DataFrame) -> DataFrame:
-    """Each row once for every cutoff whose day it strictly precedes: the one place point-in-time is enforced."""
+    """Each row once for every cutoff whose day it strictly precedes: the one place point-in-time is enforced.
+
+    A broadcast join on the inequality, which Spark compiles with the rest of the stage (an `explode` of the
+    cutoffs that pass a `filter` lambda measured slower: higher-order functions are interpreted row by row)."""
     return df.join(F.broadcast(cutoffs), F.col(ts_col) < F.col(CUTOFF).cast("timestamp"), how="inner")
 
 
@@ -41,7 +44,8 @@ def _in_window(ts_col: str, days: int, skip: int = 0) -> Column:
     return (ago > skip) & (ago <= skip + days)
 
 
-def order_features(lines: DataFrame, products: DataFrame | None, cutoffs: DataFrame, windows: Sequence[int]) -> DataFrame:
+def order_features(lines: DataFrame, products: DataFrame | None, cutoffs: DataFrame,
+                   windows: Sequence[int]) -> DataFrame:
     """RFM, value and windowed order counts from order lines before each cutoff."""
     priced = before(lines, "order_ts", cutoffs)
     if products is not None:

@@ -32,12 +32,13 @@ def ranking_lists(recs: DataFrame, truth: DataFrame, product_index: DataFrame, b
         *keys, F.coalesce("prediction", empty).alias("prediction"), "label")
 
 
-def ranking_metrics(lists: DataFrame, k: int) -> dict[str, float]:
-    """precision@k, recall@k, ndcg@k and map@k over every customer in `lists`."""
-    return ranking_metrics_by(lists, k, None, [""])[""]
+def ranking_metrics(lists: DataFrame, k: int, names: Sequence[str] = tuple(METRICS)) -> dict[str, float]:
+    """precision@k, recall@k, ndcg@k and map@k (or just `names` of them) over every customer in `lists`."""
+    return ranking_metrics_by(lists, k, None, [""], names)[""]
 
 
-def ranking_metrics_by(lists: DataFrame, k: int, by: str | None, variants: Sequence[str]) -> dict[str, dict[str, float]]:
+def ranking_metrics_by(lists: DataFrame, k: int, by: str | None, variants: Sequence[str],
+                       names: Sequence[str] = tuple(METRICS)) -> dict[str, dict[str, float]]:
     """`ranking_metrics` per variant of lists told apart by the column `by`, read from one cached frame."""
     lists = lists.cache()
     try:
@@ -45,9 +46,9 @@ def ranking_metrics_by(lists: DataFrame, k: int, by: str | None, variants: Seque
         for variant in variants:
             mine = lists if by is None else lists.where(F.col(by) == variant)
             out[variant] = {
-                f"{name}@{k}": float(RankingEvaluator(predictionCol="prediction", labelCol="label", metricName=metric,
-                                                      k=k).evaluate(mine))
-                for name, metric in METRICS.items()
+                f"{name}@{k}": float(RankingEvaluator(predictionCol="prediction", labelCol="label",
+                                                      metricName=METRICS[name], k=k).evaluate(mine))
+                for name in names
             }
         return out
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from pyspark import StorageLevel
@@ -131,7 +130,8 @@ def tune(
 
         def ndcg(candidates: DataFrame) -> float:
             recs = hybrid.serve(candidates, side.excluded, ctx.products, k, cfg.max_per_category)
-            return evaluate.ranking_metrics(evaluate.ranking_lists(recs, side.test, ctx.product_index), k)[f"ndcg@{k}"]
+            lists = evaluate.ranking_lists(recs, side.test, ctx.product_index)
+            return evaluate.ranking_metrics(lists, k, ["ndcg"])[f"ndcg@{k}"]
 
         if cfg.als.tune_trials and sources.on(ctx, "als"):
             trials = als.tune(
@@ -165,7 +165,7 @@ def tune(
                 cfg.als, rank=best.rank, reg_param=best.reg_param, alpha=best.alpha, max_iter=best.max_iter
             )
         if cfg.weight_trials:
-            mix, found = _tune_blend(ctx, side, als_cfg, mix, ndcg)
+            mix, found = _tune_blend(ctx, side, als_cfg, mix)
             metrics += found
         return als_cfg, mix, metrics
     finally:
@@ -173,9 +173,12 @@ def tune(
 
 
 def _tune_blend(
-    ctx: sources.Context, side: Side, als_cfg: AlsConfig, configured: hybrid.Blend, ndcg: Callable[[DataFrame], float]
+    ctx: sources.Context, side: Side, als_cfg: AlsConfig, configured: hybrid.Blend
 ) -> tuple[hybrid.Blend, list[Metric]]:
-    """The configured blend against `weight_trials` random draws of weights and rrf_k; the best on validation wins."""
+    """The configured blend against `weight_trials` random draws of weights and rrf_k; the best on validation wins.
+
+    Every blend is served and ranked in one keyed pass; only nDCG is read for each.
+    """
     cfg = ctx.cfg
     built = sources.build(ctx, side.strengths, side.users, side.lines, side.excluded, als_cfg)
     try:
@@ -186,11 +189,16 @@ def _tune_blend(
             hybrid.Blend({**dict(zip(names, levels)), "als": 1.0, "popular": popular}, rrf_k)
             for levels, popular, rrf_k in draws
         ]
-        scored = []
-        for mix in pool:
-            value = ndcg(mix.of(list(built.candidates.values())))
+        labels = [f"{i}" for i in range(len(pool))]  # two draws may share a label's weights: number them
+        candidates = list(built.candidates.values())
+        blended = union_all([mix.of(candidates).withColumn(METHOD, F.lit(i)) for i, mix in zip(labels, pool)])
+        recs = hybrid.serve(blended, side.excluded, ctx.products, cfg.top_k, cfg.max_per_category, by=[METHOD]).cache()
+        lists = evaluate.ranking_lists(recs, side.test, ctx.product_index, METHOD, labels)
+        found = evaluate.ranking_metrics_by(lists, cfg.top_k, METHOD, labels, ["ndcg"])
+        recs.unpersist()
+        scored = [(found[i][f"ndcg@{cfg.top_k}"], mix) for i, mix in zip(labels, pool)]
+        for value, mix in scored:
             log.info("blend %s: validation ndcg@%d %.4f", mix.label, cfg.top_k, value)
-            scored.append((value, mix))
         best_value, best = max(scored, key=lambda t: t[0])  # ties keep the configured blend (first)
         log.info("blend chosen on validation: %s (ndcg@%d %.4f)", best.label, cfg.top_k, best_value)
         return best, [Metric(MODEL, f"blend_{m.label}", f"ndcg@{cfg.top_k}", v, "validation") for v, m in scored]
