@@ -16,6 +16,7 @@ import datetime as dt
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,8 @@ def run_one(factor: float, work: Path, out: Path, driver_memory: str, repeats: i
     from jobs.pipeline import STEPS
     import importlib
 
+    if work.exists():  # a scale run starts from nothing: an old lake would turn first loads into merges
+        shutil.rmtree(work)
     events_dir = work / "eventlog"
     events_dir.mkdir(parents=True, exist_ok=True)
     sets = {
