@@ -50,6 +50,7 @@ def export(spark, lake, work: Path, config) -> dict[str, str]:
     from libs.c360 import inputs as c360_inputs
     from libs.c360 import snapshot
     from libs.churn import labels
+    from libs.frames import union_all
     from libs.recommend import interactions
 
     paths = {}
@@ -71,9 +72,7 @@ def export(spark, lake, work: Path, config) -> dict[str, str]:
         labels.churn_labels(inputs.lines, d, cfg.horizon_days, cfg.activity_days),
         on=["customer_id", "snapshot_date"], how="inner") for d in train_days]
     numeric = [c for c in cfg.numeric_features if c in feats.columns]
-    churn_rows = labelled[0]
-    for part in labelled[1:]:
-        churn_rows = churn_rows.unionByName(part)
+    churn_rows = union_all(labelled)
     save("churn_rows", churn_rows.select(*[F.coalesce(F.col(c).cast("double"), F.lit(0.0)).alias(c) for c in numeric],
                                          F.col(labels.LABEL).cast("double").alias("label")))
     save("baskets", mining.baskets_from(inputs.lines, inputs.products, config.basket).select("items"))
