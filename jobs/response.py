@@ -46,7 +46,8 @@ def run(spark: SparkSession, config: Config) -> None:
     with (runs.job_run(lake, "response", runs.MODEL_LOGS) as run_id,
           timed(log, f"response models on {len(starts)} campaigns")):
         feats = c360_inputs.materialise_snapshots(lake, inputs, starts, config.features)
-        rows = cm.model_partitions(contact_rows(feats, lake.read(tables.SILVER["campaign_contacts"]), campaigns)).cache()
+        contacts = lake.read(tables.SILVER["campaign_contacts"])
+        rows = cm.model_partitions(contact_rows(feats, contacts, campaigns)).cache()
         metrics = []
         for outcome in OUTCOMES:
             labelled = rows.withColumn(LABEL, F.col(outcome).cast("double"))

@@ -108,7 +108,8 @@ def _contract(df: DataFrame, cfg: FeaturesConfig) -> DataFrame:
         col("mobile_share", "double"), col("preferred_weekday", "string"), col("preferred_hour", "int"),
         col("campaign_contacts", "int"), col("campaign_open_rate", "double"), col("campaign_click_rate", "double"),
         col("campaign_conversion_rate", "double"),
-        (fx.age_band(F.col("birth_date"), F.col(CUTOFF)) if "birth_date" in df.columns else F.lit(None).cast("string")).alias("age_band"),
+        (fx.age_band(F.col("birth_date"), F.col(CUTOFF)) if "birth_date" in df.columns
+         else F.lit(None).cast("string")).alias("age_band"),
         col("gender", "string"), col("city", "string"), col("email_domain", "string"), col("signup_channel", "string"),
         col("consent", "boolean"),
     )
