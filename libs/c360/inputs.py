@@ -26,14 +26,10 @@ def load(lake: Lake) -> Inputs:
     return inputs
 
 
-def materialise_snapshot(lake: Lake, inputs: Inputs, cutoff: dt.date, cfg: FeaturesConfig) -> DataFrame:
-    """Build the features as of `cutoff`, store them as that gold.customer_features snapshot, and
-    return the stored rows (so every model reads the same, versioned features)."""
-    return materialise_snapshots(lake, inputs, [cutoff], cfg)
-
-
 def materialise_snapshots(lake: Lake, inputs: Inputs, cutoffs: Sequence[dt.date], cfg: FeaturesConfig) -> DataFrame:
-    """`materialise_snapshot` for several cutoffs in one pass over the inputs and one commit."""
+    """Build the features as of each of `cutoffs` (one pass over the inputs), store them as those
+    gold.customer_features snapshots in one commit, and return the stored rows (so every model reads the
+    same, versioned features)."""
     lake.write_snapshots(snapshot.build_many(inputs, cutoffs, cfg), tables.CUSTOMER_FEATURES, cutoffs)
     return lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date").isin(*sorted(set(cutoffs))))
 

@@ -79,7 +79,7 @@ def test_several_cutoffs_in_one_pass_equal_one_pass_each(spark: SparkSession, ge
 
     together = comparable(snapshot.build_many(inputs, cutoffs, cfg))
     apart = comparable(snapshot.build(inputs, cutoffs[0], cfg).unionByName(snapshot.build(inputs, cutoffs[1], cfg)))
-    counts = {r.snapshot_date: r["count"] for r in together.groupBy("snapshot_date").count().collect()}
+    counts = {r.snapshot_date: r["count"] for r in together.groupBy("snapshot_date").count().collect()}  # 2 rows
     assert set(counts) == set(cutoffs) and counts[cutoffs[0]] < counts[cutoffs[1]]  # later sign-ups join
     # Sums may add in another order: equal to 1e-6, far below any feature's resolution.
     assert_approx_df_equality(together, apart, 1e-6, ignore_row_order=True, allow_nan_equality=True)
