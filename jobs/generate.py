@@ -91,11 +91,14 @@ def _export(spark: SparkSession, landing: str, entity: str, df: DataFrame, per_c
         writer.option("header", "true").csv(path)
     else:
         writer.json(path)
+    # Counted in the files just written (before the bad rows join them): a line count, not a rerun of the world.
+    written = spark.read.option("header", "true").csv(path) if fmt == "csv" else spark.read.text(path)
+    n_rows = written.count()
     if per_class and truth is not None:
         header = spark.createDataFrame([(",".join(columns), -1)], "line string, _i int") if fmt == "csv" else None
         bad = bad_lines if header is None else header.unionByName(bad_lines)
         bad.orderBy("_i").coalesce(1).select("line").write.mode("overwrite").text(f"{path}/{BAD_ROWS_DIR}")
-    return int(rows.count())
+    return n_rows
 
 
 def _write_truth(lake: Lake, world: World, customers: DataFrame, products: DataFrame, lines: DataFrame,

@@ -39,20 +39,21 @@ def ranking_metrics(lists: DataFrame, k: int, names: Sequence[str] = tuple(METRI
 
 def ranking_metrics_by(lists: DataFrame, k: int, by: str | None, variants: Sequence[str],
                        names: Sequence[str] = tuple(METRICS)) -> dict[str, dict[str, float]]:
-    """`ranking_metrics` per variant of lists told apart by the column `by`, read from one cached frame."""
-    lists = lists.cache()
-    try:
-        out = {}
-        for variant in variants:
-            mine = lists if by is None else lists.where(F.col(by) == variant)
-            out[variant] = {
-                f"{name}@{k}": float(RankingEvaluator(predictionCol="prediction", labelCol="label",
-                                                      metricName=METRICS[name], k=k).evaluate(mine))
-                for name in names
-            }
-        return out
-    finally:
-        lists.unpersist()
+    """`ranking_metrics` per variant of lists told apart by the column `by`, read from one materialised frame.
+
+    Checkpointed rather than cached: each evaluation is a new query, and matching a cache means analysing
+    the lists' whole plan again (every source, blend and serving rule: seconds each time).
+    """
+    lists = lists.localCheckpoint(eager=True)
+    out = {}
+    for variant in variants:
+        mine = lists if by is None else lists.where(F.col(by) == variant)
+        out[variant] = {
+            f"{name}@{k}": float(RankingEvaluator(predictionCol="prediction", labelCol="label",
+                                                  metricName=METRICS[name], k=k).evaluate(mine))
+            for name in names
+        }
+    return out
 
 
 def coverage(recs: DataFrame, catalogue_size: int) -> float:

@@ -8,6 +8,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from libs.frames import local_frame
 from libs.synth.rand import Rng
 
 Mutation = Callable[[dict[str, Column]], dict[str, Column]]
@@ -89,7 +90,7 @@ def plant(
     top = rows.withColumn("_h", rng.uniform(f"bad/{entity}", key_of)).orderBy("_h").limit(per_class * len(classes)).collect()
     numbered = [(*row[:-1], i, i % len(classes)) for i, row in enumerate(top)]
     schema = T.StructType([*rows.schema.fields, T.StructField("_i", T.IntegerType()), T.StructField("_class", T.IntegerType())])
-    picked = rows.sparkSession.createDataFrame(numbered, schema)
+    picked = local_frame(rows.sparkSession, numbered, schema)  # read by every class below and by the truth
     rendered = []
     for idx, bad in enumerate(classes):
         cols = {n: F.col(n) for n in names}

@@ -124,7 +124,9 @@ class World:
             customers.withColumn("n_sessions", r.count("n_sessions", F.col("p_sessions") * months, F.col("cid")))
             .select("*", F.explode(F.sequence(F.lit(1), F.greatest(F.col("n_sessions"), F.lit(1)))).alias("s"))
             .where(F.col("s") <= F.col("n_sessions"))
-            .withColumn("ts", ts)
+            # Made in a generator so the filter below reads it: a filter is pushed under a plain projection
+            # with `ts` inlined into each use, 200 hash draws per row instead of 55 (2-3x slower sessions).
+            .select("*", F.inline(F.array(F.struct(ts.alias("ts")))))
             .where((F.col("ts") < F.lit(self.end).cast("timestamp")) & (r.uniform("season", *key) < season) & churn_keep)
             .withColumn("session_id", F.concat(F.col("customer_id"), F.lit("-S"), F.col("s").cast("string")))
             .withColumn("device", F.when(r.uniform("mobile", *key) < F.col("p_mobile"), F.lit("mobile")).otherwise(r.pick("device", self._arr(P.DEVICES), *key)))
