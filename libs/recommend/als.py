@@ -76,13 +76,9 @@ def candidates(model: ALSModel, users: DataFrame, n: int, seen: DataFrame | None
                 if k == 0 or part.empty:
                     continue
                 scores = np.vstack(part["features"].to_numpy()).astype(np.float32) @ matrix.T
-                for row, items in enumerate(part["seen"].to_numpy()):
-                    if items is not None and len(items):
-                        scores[row, _positions(item_ids, items)] = -np.inf
-                top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-                kept = np.take_along_axis(scores, top, axis=1)
-                best = np.argsort(-kept, axis=1, kind="stable")
-                top, kept = np.take_along_axis(top, best, axis=1), np.take_along_axis(kept, best, axis=1)
+                rows, at = _seen_cells(item_ids, part["seen"].to_numpy())
+                scores[rows, at] = -np.inf
+                top, kept = top_k(scores, k)
                 out = pd.DataFrame(
                     {
                         USER: np.repeat(part[USER].to_numpy(np.int32), k),
@@ -95,11 +91,43 @@ def candidates(model: ALSModel, users: DataFrame, n: int, seen: DataFrame | None
     return rows.mapInPandas(score, schema=f"{USER} int, {ITEM} int, score double")
 
 
-def _positions(sorted_ids: np.ndarray, wanted: Sequence[int]) -> np.ndarray:
-    """Where `wanted` ids sit in `sorted_ids`; ids not there are skipped."""
-    wanted_ids = np.asarray(wanted, np.int64)
-    at = np.searchsorted(sorted_ids, wanted_ids).clip(max=len(sorted_ids) - 1)
-    return at[sorted_ids[at] == wanted_ids]
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column positions and values of each row's `k` largest scores, best first (ties: lower position first).
+
+    A floor under each row's k-th best prunes the matrix before anything is sorted: the k-th largest of
+    its block maxima (k scores at least reach it). Only the few scores at or above it are sorted, which
+    is several times faster than a partition of every row over a large catalogue.
+    """
+    n_rows, n_cols = scores.shape
+    starts = np.arange(0, n_cols, max(int(np.sqrt(n_cols)), 1))
+    if len(starts) <= k:  # a small catalogue: sort each row
+        order = np.lexsort((np.broadcast_to(np.arange(n_cols), scores.shape), -scores), axis=1)[:, :k]
+        return order, np.take_along_axis(scores, order, axis=1)
+    maxima = np.maximum.reduceat(scores, starts, axis=1)
+    floor = np.partition(maxima, len(starts) - k, axis=1)[:, len(starts) - k]
+    rows, cols = np.nonzero(scores >= floor[:, None])
+    values = scores[rows, cols]
+    order = np.lexsort((cols, -values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    place = np.arange(len(rows)) - np.searchsorted(rows, np.arange(n_rows))[rows]
+    kept = place < k  # every row has at least k scores at or above its floor
+    positions = np.empty((n_rows, k), np.int64)
+    best = np.empty((n_rows, k), scores.dtype)
+    positions[rows[kept], place[kept]] = cols[kept]
+    best[rows[kept], place[kept]] = values[kept]
+    return positions, best
+
+
+def _seen_cells(sorted_ids: np.ndarray, seen: Sequence[Sequence[int] | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(row, position in `sorted_ids`) of every seen item, row by row of `seen`; ids not there are skipped."""
+    lengths = np.fromiter((0 if items is None else len(items) for items in seen), np.int64, len(seen))
+    if not lengths.sum():
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    wanted = np.concatenate([np.asarray(items, np.int64) for items in seen if items is not None and len(items)])
+    rows = np.repeat(np.arange(len(seen)), lengths)
+    at = np.searchsorted(sorted_ids, wanted).clip(max=len(sorted_ids) - 1)
+    found = sorted_ids[at] == wanted
+    return rows[found], at[found]
 
 
 @dataclass(frozen=True)

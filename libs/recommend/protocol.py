@@ -88,14 +88,14 @@ def evaluate_split(
             (ctx.products if ctx.products is not None else ctx.product_index).select("product_id").distinct().count()
         )  # one number
         methods = [*built.candidates, "hybrid"]
-        recs = method_lists(ctx, built, side, mix).cache()
+        # Checkpointed, not cached: the two queries below then plan against the lists, not every source again.
+        recs = method_lists(ctx, built, side, mix).localCheckpoint(eager=True)
         lists = evaluate.ranking_lists(recs, side.test, ctx.product_index, METHOD, methods)
         scores = evaluate.ranking_metrics_by(lists, cfg.top_k, METHOD, methods)
         covered = evaluate.coverage_by(recs, catalogue, METHOD)
         for method in methods:
             values = {**scores[method], "coverage": covered.get(method, 0.0)}
             out += [Metric(MODEL, method, name, value, "test") for name, value in values.items()]
-        recs.unpersist()
         built.unpersist()
         return out
     finally:
@@ -192,10 +192,9 @@ def _tune_blend(
         labels = [f"{i}" for i in range(len(pool))]  # two draws may share a label's weights: number them
         candidates = list(built.candidates.values())
         blended = union_all([mix.of(candidates).withColumn(METHOD, F.lit(i)) for i, mix in zip(labels, pool)])
-        recs = hybrid.serve(blended, side.excluded, ctx.products, cfg.top_k, cfg.max_per_category, by=[METHOD]).cache()
+        recs = hybrid.serve(blended, side.excluded, ctx.products, cfg.top_k, cfg.max_per_category, by=[METHOD])
         lists = evaluate.ranking_lists(recs, side.test, ctx.product_index, METHOD, labels)
         found = evaluate.ranking_metrics_by(lists, cfg.top_k, METHOD, labels, ["ndcg"])
-        recs.unpersist()
         scored = [(found[i][f"ndcg@{cfg.top_k}"], mix) for i, mix in zip(labels, pool)]
         for value, mix in scored:
             log.info("blend %s: validation ndcg@%d %.4f", mix.label, cfg.top_k, value)

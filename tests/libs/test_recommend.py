@@ -176,6 +176,20 @@ def test_als_candidates_equal_mllib_top_k_and_leave_out_seen_items_before_the_cu
     assert left == {(u, i) for u in range(20) for i in (7, 14)}  # only two unseen items exist: both, for everyone
 
 
+@pytest.mark.parametrize("n_items, k", [(2_000, 10), (400, 10), (30, 10), (6, 10)])
+def test_top_k_equals_a_full_sort_with_ties_and_seen_items(n_items: int, k: int) -> None:
+    rng = np.random.default_rng(n_items)
+    scores = rng.standard_normal((64, n_items)).astype(np.float32)
+    scores[3, : n_items // 2] = -np.inf  # half the catalogue seen
+    scores[4] = np.round(scores[4], 1)  # many ties: the lower position wins
+    scores[5, 1:] = -np.inf  # one unseen item left
+    kept = min(k, n_items)
+    positions, values = als.top_k(scores, kept)
+    oracle = np.array([sorted(range(n_items), key=lambda j: (-scores[i, j], j))[:kept] for i in range(len(scores))])
+    assert np.array_equal(positions, oracle)
+    assert np.array_equal(values, np.take_along_axis(scores, oracle, axis=1))
+
+
 def test_reciprocal_rank_blend(spark: SparkSession) -> None:
     cands = spark.createDataFrame(
         [("u", "A", 5.0, "als", "ra"), ("u", "B", 4.0, "als", "rb"), ("u", "B", 0.2, "itemcf", "because B")],
