@@ -76,6 +76,13 @@ def as_lists(top: DataFrame) -> DataFrame:
     return top.groupBy("user").agg(F.transform(ordered, lambda x: x["item"].cast("double")).alias("prediction"))
 
 
+def materialised(top: DataFrame, start: float) -> tuple[DataFrame, float]:
+    """`top` cached and counted, and the seconds since `start`: the top-k rows held in memory, as implicit's are."""
+    top = top.cache()
+    top.count()
+    return top, time.perf_counter() - start
+
+
 def mllib(spark: SparkSession, train: DataFrame, truth: DataFrame, name: str,
           **params: object) -> tuple[Result, ALSModel]:
     als = ALS(userCol="user", itemCol="item", ratingCol="strength", implicitPrefs=True, rank=RANK,
@@ -89,11 +96,9 @@ def mllib(spark: SparkSession, train: DataFrame, truth: DataFrame, name: str,
     raw = model.recommendForUserSubset(users, K + 50).select("user", F.explode("recommendations").alias("r"))
     ranked = raw.select("user", F.col("r.item").alias("item"), F.col("r.rating").alias("score")).join(
         train.select("user", "item"), on=["user", "item"], how="left_anti")
-    top = ranked.withColumn("n", F.row_number().over(Window.partitionBy("user").orderBy(F.desc("score")))).where(F.col("n") <= K)
-    recs = as_lists(top).cache()
-    recs.count()
-    rec_s = time.perf_counter() - start
-    return Result(name, fit_s, rec_s, ndcg(spark, recs, truth)), model
+    best = F.row_number().over(Window.partitionBy("user").orderBy(F.desc("score")))
+    top, rec_s = materialised(ranked.withColumn("n", best).where(F.col("n") <= K).drop("n"), start)
+    return Result(name, fit_s, rec_s, ndcg(spark, as_lists(top), truth)), model
 
 
 def pmkt_scoring(spark: SparkSession, model: ALSModel, fitted: Result, train: DataFrame, truth: DataFrame) -> Result:
@@ -105,20 +110,21 @@ def pmkt_scoring(spark: SparkSession, model: ALSModel, fitted: Result, train: Da
     seen = train.select(F.col("user").alias(pmkt_als.USER), F.col("item").alias(pmkt_als.ITEM))
     top = pmkt_als.candidates(model, users, K, seen).select(
         F.col(pmkt_als.USER).alias("user"), F.col(pmkt_als.ITEM).alias("item"), "score")
-    recs = as_lists(top).cache()
-    recs.count()
-    rec_s = time.perf_counter() - start
-    return Result(f"{fitted.name}, pmkt top-k", fitted.fit_s, rec_s, ndcg(spark, recs, truth))
+    top, rec_s = materialised(top, start)
+    return Result(f"{fitted.name}, pmkt top-k", fitted.fit_s, rec_s, ndcg(spark, as_lists(top), truth))
 
 
-def implicit_peer(spark: SparkSession, train_path: str, truth: DataFrame, users: int, items: int, use_cg: bool) -> Result:
+def implicit_peer(spark: SparkSession, train_path: str, truth: DataFrame, users: int, items: int,
+                  use_cg: bool) -> Result:
     import implicit
     import scipy.sparse as sp
 
     table = pq.read_table(train_path, columns=["user", "item", "strength"])
-    user_items = sp.csr_matrix((table["strength"].to_numpy(), (table["user"].to_numpy(), table["item"].to_numpy())), shape=(users, items))
-    model = implicit.cpu.als.AlternatingLeastSquares(factors=RANK, regularization=REG, alpha=ALPHA, iterations=ITERATIONS,
-                                                     random_state=1, num_threads=os.cpu_count() or 1, use_cg=use_cg)
+    cells = (table["user"].to_numpy(), table["item"].to_numpy())
+    user_items = sp.csr_matrix((table["strength"].to_numpy(), cells), shape=(users, items))
+    model = implicit.cpu.als.AlternatingLeastSquares(
+        factors=RANK, regularization=REG, alpha=ALPHA, iterations=ITERATIONS, random_state=1,
+        num_threads=os.cpu_count() or 1, use_cg=use_cg)
     start = time.perf_counter()
     model.fit(user_items, show_progress=False)
     fit_s = time.perf_counter() - start
@@ -128,10 +134,12 @@ def implicit_peer(spark: SparkSession, train_path: str, truth: DataFrame, users:
     rec_s = time.perf_counter() - start
     rows = [(int(u), [float(i) for i in row]) for u, row in zip(who, ids)]
     recs = spark.createDataFrame(rows, "user int, prediction array<double>")
-    return Result("implicit (conjugate gradient)" if use_cg else "implicit (exact solve, as MLlib)", fit_s, rec_s, ndcg(spark, recs, truth))
+    name = "implicit (conjugate gradient)" if use_cg else "implicit (exact solve, as MLlib)"
+    return Result(name, fit_s, rec_s, ndcg(spark, recs, truth))
 
 
-def run_size(spark: SparkSession, label: str, users: int, items: int, n: int, workdir: str, quick: bool) -> list[Result]:
+def run_size(spark: SparkSession, label: str, users: int, items: int, n: int, workdir: str,
+             quick: bool) -> list[Result]:
     data = generate(spark, users, items, n)
     path = os.path.join(workdir, label)
     data.write.mode("overwrite").parquet(path)
@@ -148,7 +156,8 @@ def run_size(spark: SparkSession, label: str, users: int, items: int, n: int, wo
     if not quick:
         results.append(implicit_peer(spark, train_path, truth, users, items, use_cg=False))
         results.append(mllib(spark, train, truth, "mllib defaults (10x10 blocks)")[0])
-    fitted, model = mllib(spark, train, truth, f"mllib {cores}x{cores} blocks", numUserBlocks=cores, numItemBlocks=cores)
+    blocks = {"numUserBlocks": cores, "numItemBlocks": cores}
+    fitted, model = mllib(spark, train, truth, f"mllib {cores}x{cores} blocks", **blocks)
     results += [fitted, pmkt_scoring(spark, model, fitted, train, truth)]
     if not quick:
         results.append(mllib(spark, train, truth, f"mllib {cores}x{cores} blocks, MEMORY_ONLY", numUserBlocks=cores,

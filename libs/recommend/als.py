@@ -99,14 +99,21 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     is several times faster than a partition of every row over a large catalogue.
     """
     n_rows, n_cols = scores.shape
-    starts = np.arange(0, n_cols, max(int(np.sqrt(n_cols)), 1))
+    width = max(int(np.sqrt(n_cols)), 1)
+    starts = np.arange(0, n_cols, width)
     if len(starts) <= k:  # a small catalogue: sort each row
         order = np.lexsort((np.broadcast_to(np.arange(n_cols), scores.shape), -scores), axis=1)[:, :k]
         return order, np.take_along_axis(scores, order, axis=1)
     maxima = np.maximum.reduceat(scores, starts, axis=1)
     floor = np.partition(maxima, len(starts) - k, axis=1)[:, len(starts) - k]
-    rows, cols = np.nonzero(scores >= floor[:, None])
-    values = scores[rows, cols]
+    # Only blocks whose maximum reaches the floor can hold a kept score: read those, not the whole row.
+    pair_rows, pair_blocks = np.nonzero(maxima >= floor[:, None])
+    cols = starts[pair_blocks][:, None] + np.arange(width)
+    inside = cols < n_cols
+    cols = np.minimum(cols, n_cols - 1)
+    values = scores[pair_rows[:, None], cols]
+    hit = inside & (values >= floor[pair_rows][:, None])
+    rows, cols, values = np.broadcast_to(pair_rows[:, None], cols.shape)[hit], cols[hit], values[hit]
     order = np.lexsort((cols, -values, rows))
     rows, cols, values = rows[order], cols[order], values[order]
     place = np.arange(len(rows)) - np.searchsorted(rows, np.arange(n_rows))[rows]
