@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from libs import pii, tables
 from libs.config import ForgetConfig
 from libs.errors import UserError
+from libs.frames import local_frame
 from libs.lake import Lake
 from libs.log import get_logger
 from libs.tables import TableId
@@ -82,7 +83,8 @@ def erase(lake: Lake, customers: Sequence[tuple[str, str]], targets: Sequence[Ta
     """Delete every row of these customers: one MERGE-delete per table that holds any of them."""
     rows: dict[str, dict[str, int]] = {c: {} for c, _ in customers}
     # Deleted through a join, not a literal predicate: Delta records a DELETE's predicate in the commit, in clear.
-    keys = lake.spark.createDataFrame([(x,) for pair in customers for x in pair], "erase_id string")
+    # Materialised once: every table's MERGE scans it.
+    keys = local_frame(lake.spark, [(x,) for pair in customers for x in pair], "erase_id string")
     for table in targets:
         stored = lake.read(table)
         whose = _whose(table, stored.columns, customers)
