@@ -73,10 +73,11 @@ def _ingest_entity(spark: SparkSession, lake: Lake, config: Config, entity: sche
                    key: bytes, ingest_id: str, known: dict[str, DataFrame]) -> EntityReport | None:
     raw = read_source(spark, entity, src)
     # Read once and materialised: every count, check and write below sees the same rows, whatever it prunes.
+    # On local disk, not in memory: a batch grows with the export, and a 2 GiB driver must take any size.
     batch = validate.bronze_columns(files.new_files_only(lake, entity.name, raw), entity, src, key).select(
         F.lit(ingest_id).alias("_ingest_id"), F.current_timestamp().alias("_ingested_at"), "*",
-    ).localCheckpoint(eager=True)
-    classified = validate.classify(batch, entity, src, config.ingest, known).persist(StorageLevel.MEMORY_AND_DISK)
+    ).localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
+    classified = validate.classify(batch, entity, src, config.ingest, known).persist(StorageLevel.DISK_ONLY)
     landed = files.landed_files(batch).cache()
     try:
         file_rows = landed.collect()  # bounded by the number of new files
@@ -108,7 +109,8 @@ def _write_entity(lake: Lake, classified: DataFrame, batch: DataFrame, entity: s
     n_valid = valid.count()
     # Materialised, so the MERGE reads exactly these rows: Delta's MERGE may re-run its source plan without
     # the caches, and a CSV read again with fewer columns can no longer tell a broken line by its field count.
-    unique = validate.silver_columns(validate.latest_per_key(valid, entity), entity, src).localCheckpoint(eager=True)
+    unique = validate.silver_columns(validate.latest_per_key(valid, entity), entity, src).localCheckpoint(
+        eager=True, storageLevel=StorageLevel.DISK_ONLY)
     n_unique = unique.count()
     silver = tables.SILVER[entity.name]
     unchanged = validate.unchanged_rows(unique, lake.read(silver), entity) if lake.exists(silver) else 0

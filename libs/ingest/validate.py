@@ -128,7 +128,12 @@ def classify(bronze: DataFrame, entity: Entity, src: SourceConfig, cfg: IngestCo
     checks = _checks(entity, src, cfg, list(values), list(extras))
     reason = F.coalesce(*[F.when(cond, F.lit(r)) for r, cond, _ in checks], F.lit(None).cast("string"))
     detail = F.coalesce(*[F.when(cond, d) for _, cond, d in checks], F.lit(None).cast("string"))
-    return df.withColumn(REASON, reason).withColumn(DETAIL, detail)
+    df = df.withColumn(REASON, reason).withColumn(DETAIL, detail)
+    # Only what quarantine and silver read: the texts, flags and landed strings are spent, and a good
+    # row's raw line is never read. The caller caches this, so width here is time and disk per batch.
+    spent = {c.name for c in entity.columns if not c.pii} | set(src.extra) | {PARSE_NOTE}
+    return df.select(*[F.when(F.col(REASON).isNotNull(), F.col(c)).alias(c) if c == RAW else F.col(f"`{c}`")
+                       for c in df.columns if c not in spent and not c.startswith(("_t_", "_ref_"))])
 
 
 def _derived_keys(entity: Entity, src: SourceConfig, texts: dict[str, Column]) -> dict[str, Column]:
