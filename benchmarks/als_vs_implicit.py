@@ -29,6 +29,8 @@ from pyspark.ml.recommendation import ALS, ALSModel  # noqa: E402
 from pyspark.sql import DataFrame, SparkSession, Window  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
+from libs.session import LOCAL_JAVA_OPTIONS  # noqa: E402
+
 SIZES = {"1m": (20_000, 4_000, 1_000_000), "10m": (200_000, 40_000, 10_000_000)}
 RANK, ITERATIONS, REG, ALPHA, K, GROUPS = 32, 10, 0.05, 10.0, 10, 50
 RAW_PER_PAIR = 1.25  # draws per distinct (user, item) pair wanted: repeats merge into one stronger pair
@@ -175,6 +177,7 @@ def main() -> None:
     args = parser.parse_args()
     spark = (SparkSession.builder.master(args.master).appName("als-benchmark")
              .config("spark.driver.memory", "12g").config("spark.sql.shuffle.partitions", "8")
+             .config("spark.driver.extraJavaOptions", " ".join(LOCAL_JAVA_OPTIONS))  # as pmkt's own sessions
              .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     with tempfile.TemporaryDirectory() as workdir:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark import StorageLevel
 from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame, SparkSession
@@ -44,15 +45,16 @@ def fit(spark: SparkSession, train: DataFrame, cfg: AlsConfig) -> ALSModel:
         data.unpersist()
 
 
-def candidates(model: ALSModel, users: DataFrame, n: int, seen: DataFrame | None = None, chunk: int = 512) -> DataFrame:
+def candidates(model: ALSModel, users: DataFrame, n: int, seen: DataFrame | None = None, chunk: int = 128) -> DataFrame:
     """(user_idx, item_idx, score): each user's `n` best items by the dot product of the factors,
     leaving out the user's `seen` (user_idx, item_idx) pairs *before* the cut, so a long history
     still yields `n` candidates.
 
-    One pass on the executors: users with their factors and seen items stream through `mapInPandas`
-    and are scored against the item factors with numpy in chunks of `chunk` users (argpartition, then
-    a sort of the n kept). The item factors travel with the function: items x rank floats, bounded
-    by the catalogue, not by customers or events.
+    One pass on the executors: users with their factors and seen items stream through `mapInArrow`
+    and are scored against the item factors with numpy in chunks of `chunk` users (a pruned top-k,
+    then a sort of the n kept). Arrow's list columns are read as flat arrays, never as one Python
+    object per user. The item factors travel with the function: items x rank floats, bounded by the
+    catalogue, not by customers or events.
     """
     item_factors = model.itemFactors.toPandas()  # the catalogue's factors: items x rank floats
     order = np.argsort(item_factors["id"].to_numpy())
@@ -67,28 +69,39 @@ def candidates(model: ALSModel, users: DataFrame, n: int, seen: DataFrame | None
         rows = rows.join(seen.groupBy(USER).agg(F.collect_list(ITEM).alias("seen")), on=USER, how="left")
     else:
         rows = rows.withColumn("seen", F.lit(None).cast("array<int>"))
+    k = min(n, len(item_ids))
 
-    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        k = min(n, len(item_ids))
+    def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            for start in range(0, len(batch), chunk):
-                part = batch.iloc[start : start + chunk]
-                if k == 0 or part.empty:
-                    continue
-                scores = np.vstack(part["features"].to_numpy()).astype(np.float32) @ matrix.T
-                rows, at = _seen_cells(item_ids, part["seen"].to_numpy())
-                scores[rows, at] = -np.inf
-                top, kept = top_k(scores, k)
-                out = pd.DataFrame(
-                    {
-                        USER: np.repeat(part[USER].to_numpy(np.int32), k),
-                        ITEM: item_ids[top.ravel()].astype(np.int32),
-                        "score": kept.ravel().astype(np.float64),
-                    }
-                )
-                yield out[np.isfinite(out["score"])]
+            for start in range(0, batch.num_rows, chunk):
+                if k:
+                    yield _score_chunk(batch.slice(start, chunk), matrix, item_ids, k)
 
-    return rows.mapInPandas(score, schema=f"{USER} int, {ITEM} int, score double")
+    return rows.select(USER, "features", "seen").mapInArrow(score, schema=f"{USER} int, {ITEM} int, score double")
+
+
+def _score_chunk(part: pa.RecordBatch, matrix: np.ndarray, item_ids: np.ndarray, k: int) -> pa.RecordBatch:
+    """The top `k` unseen items of each user in `part` (user_idx, features, seen), as output rows."""
+    users = part.column(USER).to_numpy(zero_copy_only=False).astype(np.int32)
+    factors = pc.list_flatten(part.column("features")).to_numpy(zero_copy_only=False)
+    scores = factors.reshape(len(users), -1).astype(np.float32) @ matrix.T
+    seen = part.column("seen")
+    wanted = pc.list_flatten(seen).to_numpy(zero_copy_only=False).astype(np.int64)
+    if len(wanted):
+        owner = pc.list_parent_indices(seen).to_numpy(zero_copy_only=False)
+        at = np.searchsorted(item_ids, wanted).clip(max=len(item_ids) - 1)
+        found = item_ids[at] == wanted  # ids not among the item factors are skipped
+        scores[owner[found], at[found]] = -np.inf
+    top, kept = top_k(scores, k)
+    keep = np.isfinite(kept.ravel())
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(np.repeat(users, k)[keep]),
+            pa.array(item_ids[top.ravel()].astype(np.int32)[keep]),
+            pa.array(kept.ravel().astype(np.float64)[keep]),
+        ],
+        names=[USER, ITEM, "score"],
+    )
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -114,6 +127,16 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     values = scores[pair_rows[:, None], cols]
     hit = inside & (values >= floor[pair_rows][:, None])
     rows, cols, values = np.broadcast_to(pair_rows[:, None], cols.shape)[hit], cols[hit], values[hit]
+    # Real factors put a customer's best items in a few blocks, so a row can keep hundreds of hits. The
+    # exact k-th best of each row (a partition of the hits, padded to a rectangle) cuts them to the k
+    # best and their ties before the sort. The hits come grouped by row, in order.
+    counts = np.bincount(rows, minlength=n_rows)
+    place = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
+    padded = np.full((n_rows, counts.max()), -np.inf, scores.dtype)
+    padded[rows, place] = values
+    kth = -np.partition(-padded, k - 1, axis=1)[:, k - 1]
+    near = values >= kth[rows]
+    rows, cols, values = rows[near], cols[near], values[near]
     order = np.lexsort((cols, -values, rows))
     rows, cols, values = rows[order], cols[order], values[order]
     place = np.arange(len(rows)) - np.searchsorted(rows, np.arange(n_rows))[rows]
@@ -123,18 +146,6 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     positions[rows[kept], place[kept]] = cols[kept]
     best[rows[kept], place[kept]] = values[kept]
     return positions, best
-
-
-def _seen_cells(sorted_ids: np.ndarray, seen: Sequence[Sequence[int] | None]) -> tuple[np.ndarray, np.ndarray]:
-    """(row, position in `sorted_ids`) of every seen item, row by row of `seen`; ids not there are skipped."""
-    lengths = np.fromiter((0 if items is None else len(items) for items in seen), np.int64, len(seen))
-    if not lengths.sum():
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    wanted = np.concatenate([np.asarray(items, np.int64) for items in seen if items is not None and len(items)])
-    rows = np.repeat(np.arange(len(seen)), lengths)
-    at = np.searchsorted(sorted_ids, wanted).clip(max=len(sorted_ids) - 1)
-    found = sorted_ids[at] == wanted
-    return rows[found], at[found]
 
 
 @dataclass(frozen=True)

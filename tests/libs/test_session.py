@@ -33,8 +33,13 @@ def test_provided_adds_no_jars_and_conf_options_win(tmp_path: Path) -> None:
 def test_cluster_master_gets_no_laptop_defaults() -> None:
     config = load_config(None, ["spark.master=spark://host:7077"])
     assert "spark.default.parallelism" not in session_options(config)
+    assert "UseParallelGC" not in session_options(config).get("spark.driver.extraJavaOptions", "")
     laptop = load_config(None, ["spark.master=local[2]"])
     assert session_options(laptop)["spark.default.parallelism"] == "4"
+    # The one local JVM also runs the tasks: its collector and code cache are set, the log config kept.
+    java = session_options(laptop)["spark.driver.extraJavaOptions"].split()
+    assert "-XX:+UseParallelGC" in java and "-XX:ReservedCodeCacheSize=512m" in java
+    assert any(opt.startswith("-Dlog4j2.configurationFile=") for opt in java)
 
 
 def test_active_session_is_returned_as_is(spark: SparkSession) -> None:
