@@ -108,8 +108,9 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column positions and values of each row's `k` largest scores, best first (ties: lower position first).
 
     A floor under each row's k-th best prunes the matrix before anything is sorted: the k-th largest of
-    its block maxima (k scores at least reach it). Only the few scores at or above it are sorted, which
-    is several times faster than a partition of every row over a large catalogue.
+    its block maxima (k scores at least reach it). Only the blocks whose maximum reaches it are read,
+    and only each row's k best of those (with their ties) are sorted: several times faster than a
+    partition of every row over a large catalogue.
     """
     n_rows, n_cols = scores.shape
     width = max(int(np.sqrt(n_cols)), 1)
