@@ -86,7 +86,7 @@ def _rolling(lake: Lake, config: Config) -> tuple[DataFrame, DataFrame, str]:
     if inputs.lines is None:
         raise UserError("churn labels need silver.order_lines (or set churn.label_column to a supplied label)")
     last_day = c360_inputs.default_cutoff(inputs)
-    train_days, test_day = labels.labelled_cutoffs(last_day, cfg.horizon_days, cfg.train_cutoffs, cfg.step_days)
+    train_days, test_day = labels.rolling_cutoffs(last_day, cfg)
     for cutoff in [*train_days, test_day]:
         labels.check_observable(last_day, cutoff, cfg.horizon_days)
     feats = c360_inputs.materialise_snapshots(lake, inputs, [*train_days, test_day], config.features)

@@ -6,8 +6,10 @@ import sys
 from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from libs.c360 import inputs as c360_inputs
+from libs.churn import labels
 from libs.config import Config
 from libs.lake import Lake
 from libs.log import get_logger, timed
@@ -16,12 +18,18 @@ log = get_logger(__name__)
 
 
 def run(spark: SparkSession, config: Config) -> list[dt.date]:
-    """Write (or replace) one snapshot per configured cutoff; returns the cutoffs written."""
+    """Write (or replace) one snapshot per configured cutoff, and in the same pass the earlier ones the
+    pipeline's models train and test on; returns the configured cutoffs."""
     lake = Lake(spark, config.lake)
     inputs = c360_inputs.load(lake)
-    cutoffs = [dt.date.fromisoformat(c) for c in config.features.cutoffs] or [c360_inputs.default_cutoff(inputs)]
-    with timed(log, f"features as of {', '.join(map(str, cutoffs))}") as stats:
-        stats["rows"] = c360_inputs.materialise_snapshots(lake, inputs, cutoffs, config.features).count()
+    last_day = c360_inputs.default_cutoff(inputs)
+    cutoffs = [dt.date.fromisoformat(c) for c in config.features.cutoffs] or [last_day]
+    planned = labels.planned_cutoffs(config, last_day, c360_inputs.campaign_starts(lake), inputs.products is not None)
+    extra = sorted(set(planned) - set(cutoffs))
+    title = f"features as of {', '.join(map(str, cutoffs))}" + (f" and {len(extra)} model cutoffs" if extra else "")
+    with timed(log, title) as stats:
+        stored = c360_inputs.materialise_snapshots(lake, inputs, [*cutoffs, *extra], config.features)
+        stats["rows"] = stored.where(F.col("snapshot_date").isin(*cutoffs)).count()
     return cutoffs
 
 

@@ -55,7 +55,7 @@ def run(spark: SparkSession, config: Config) -> None:
     by_revenue = top.groupBy("category").agg(F.sum("amount").alias("r")).orderBy(F.desc("r"), "category")
     categories = [r.category for r in by_revenue.limit(cfg.top_categories).collect()]  # top N categories
     last_day = c360_inputs.default_cutoff(inputs)
-    train_days, test_day = labels.labelled_cutoffs(last_day, cfg.horizon_days, cfg.train_cutoffs, cfg.step_days)
+    train_days, test_day = labels.rolling_cutoffs(last_day, cfg)
     spec = cm.Spec(fairness.admitted(cfg.numeric_features, config.fairness, MODEL), ("category",))
     title = f"propensity for {', '.join(categories)} within {cfg.horizon_days} days"
     with runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id, timed(log, title) as stats:

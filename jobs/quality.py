@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 
 from libs import quality, runs, tables
+from libs.c360 import inputs as c360_inputs
 from libs.config import Config
 from libs.lake import Lake
 from libs.log import get_logger
@@ -15,7 +16,7 @@ from libs.log import get_logger
 log = get_logger(__name__)
 # Scores watched for drift between consecutive snapshots, next to every numeric feature.
 SCORES = ((tables.CHURN_SCORES, ("probability",)), (tables.PROPENSITY_SCORES, ("probability",)))
-NOT_FEATURES = ("customer_id", "snapshot_date")
+NOT_FEATURES = ("customer_id", "snapshot_date", c360_inputs.BUILT_FROM)
 
 
 def run(spark: SparkSession, config: Config) -> None:

@@ -38,7 +38,7 @@ def run(spark: SparkSession, config: Config) -> None:
             raise UserError(f"response models need silver.{tables.SILVER[needed].name}")
     inputs = c360_inputs.load(lake)
     campaigns = lake.read(tables.SILVER["campaigns"])
-    starts = sorted({r.start_date for r in campaigns.select("start_date").distinct().collect()})  # one per campaign
+    starts = c360_inputs.campaign_starts(lake)
     if len(starts) < 2:
         raise UserError("response models need at least two campaigns: earlier ones to train on, the last to test on")
     spec = cm.Spec(fairness.admitted(cfg.numeric_features, config.fairness, "response"),

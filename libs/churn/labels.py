@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from libs.config import ChurnConfig, Config, PropensityConfig
 from libs.errors import UserError
 
 LABEL = "label"
@@ -32,6 +34,29 @@ def labelled_cutoffs(last_day: dt.date, horizon_days: int, train_cutoffs: int, s
     test = last_day - dt.timedelta(days=horizon_days)
     train = [test - dt.timedelta(days=horizon_days + i * step_days) for i in range(train_cutoffs)]
     return sorted(train), test
+
+
+def rolling_cutoffs(last_day: dt.date, cfg: ChurnConfig | PropensityConfig) -> tuple[list[dt.date], dt.date]:
+    """A labelled model's training cutoffs and test cutoff from its config (see `labelled_cutoffs`)."""
+    return labelled_cutoffs(last_day, cfg.horizon_days, cfg.train_cutoffs, cfg.step_days)
+
+
+def planned_cutoffs(config: Config, last_day: dt.date, campaign_starts: Sequence[dt.date],
+                    has_products: bool) -> list[dt.date]:
+    """Every snapshot date the pipeline's training steps will read, so the features step builds them in
+    one pass: churn's and propensity's rolling cutoffs and the campaigns' start dates for response.
+    Steps not in `pipeline.steps`, or scoring only, need none."""
+    steps = set(config.pipeline.steps)
+    days: set[dt.date] = set()
+    if "churn" in steps and config.churn.mode == "train" and config.churn.label_column is None:
+        train, test = rolling_cutoffs(last_day, config.churn)
+        days |= {*train, test}
+    if "propensity" in steps and config.propensity.mode == "train" and has_products:
+        train, test = rolling_cutoffs(last_day, config.propensity)
+        days |= {*train, test}
+    if "response" in steps and len(campaign_starts) >= 2:
+        days |= set(campaign_starts)
+    return sorted(days)
 
 
 def check_observable(last_day: dt.date, cutoff: dt.date, horizon_days: int) -> None:

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from libs import tables
 from libs.c360 import inputs as c360_inputs
 from libs.c360 import profiles, snapshot
+from libs.churn import labels
 from libs.config import FeaturesConfig, load_config
 from libs.errors import ConfigError
 from libs.lake import Lake
@@ -121,3 +122,53 @@ def test_rerunning_a_cutoff_replaces_only_that_snapshot(spark: SparkSession, tmp
     counts = {r.snapshot_date: r["count"] for r in lake.read(tables.CUSTOMER_FEATURES).groupBy("snapshot_date").count().collect()}
     assert counts == {dt.date(2025, 6, 1): 6, CUTOFF: 6}
     assert lake.version(tables.CUSTOMER_FEATURES) == 2
+
+
+def test_a_stored_snapshot_is_reused_only_while_its_inputs_config_and_code_stand(spark: SparkSession,
+                                                                                 tmp_path: Path) -> None:
+    config = load_config(None, [f"lake.root={tmp_path}"])
+    lake = Lake(spark, config.lake)
+    tiny = _tiny(spark)
+    lake.write(tiny.lines, tables.SILVER["transactions"], mode="overwrite")
+    lake.write(tiny.customers, tables.SILVER["customers"], mode="overwrite")
+    days = [dt.date(2025, 6, 1), CUTOFF]
+
+    def materialise(cfg: FeaturesConfig, wanted: list[dt.date]) -> dict[dt.date, int]:
+        stored = c360_inputs.materialise_snapshots(lake, c360_inputs.load(lake), wanted, cfg)
+        assert c360_inputs.BUILT_FROM not in stored.columns  # the stamp stays in the table, out of the models
+        return {r.snapshot_date: r["count"] for r in stored.groupBy("snapshot_date").count().collect()}
+
+    assert materialise(config.features, days) == {dt.date(2025, 6, 1): 6, CUTOFF: 6}  # A-F signed up in 2024
+    built = lake.version(tables.CUSTOMER_FEATURES)
+    assert materialise(config.features, [CUTOFF]) == {CUTOFF: 6}
+    assert lake.version(tables.CUSTOMER_FEATURES) == built  # same silver, config and code: nothing written
+
+    # A customer's first order moves into silver before the cutoff: that snapshot must be rebuilt.
+    late = tiny.lines.where(F.col("order_id") == "A-late").withColumn("customer_id", F.lit("G")).withColumn(
+        "order_id", F.lit("G0")).withColumn("order_ts", F.lit(dt.datetime(2025, 6, 15, 9)))
+    lake.write(late, tables.SILVER["transactions"], mode="append")
+    assert materialise(config.features, [CUTOFF]) == {CUTOFF: 7}
+    assert lake.version(tables.CUSTOMER_FEATURES) == built + 1
+    # Another features config gives other rows: rebuilt again, though silver did not change.
+    assert materialise(FeaturesConfig(windows=(7, 30)), [CUTOFF]) == {CUTOFF: 7}
+    assert lake.version(tables.CUSTOMER_FEATURES) == built + 2
+    stamps = lake.read(tables.CUSTOMER_FEATURES).groupBy("snapshot_date").agg(
+        F.countDistinct(c360_inputs.BUILT_FROM).alias("n"), F.first(c360_inputs.BUILT_FROM).alias("stamp"))
+    by_day = {r.snapshot_date: r.stamp for r in stamps.collect() if r.n == 1}
+    assert set(by_day) == set(days) and by_day[CUTOFF] != by_day[dt.date(2025, 6, 1)]
+
+
+def test_the_features_step_builds_every_cutoff_the_pipeline_models_read() -> None:
+    config = load_config(None, ["pipeline.steps=[features, churn, propensity, response]", "churn.horizon_days=120",
+                                "churn.train_cutoffs=2", "churn.step_days=30", "propensity.horizon_days=30",
+                                "propensity.train_cutoffs=1"])
+    last = dt.date(2026, 4, 2)
+    starts = [dt.date(2025, 9, 1), dt.date(2025, 11, 1)]
+    planned = labels.planned_cutoffs(config, last, starts, has_products=True)
+    churn_test, propensity_test = last - dt.timedelta(days=120), last - dt.timedelta(days=30)
+    assert planned == sorted({churn_test - dt.timedelta(days=120), churn_test - dt.timedelta(days=150), churn_test,
+                              propensity_test - dt.timedelta(days=30), propensity_test, *starts})
+    # Train cutoffs are exactly what the models ask for; scoring-only or absent steps ask for nothing.
+    assert set(labels.rolling_cutoffs(last, config.churn)[0]) <= set(planned)
+    idle = load_config(None, ["pipeline.steps=[features, churn, response]", "churn.mode=score"])
+    assert labels.planned_cutoffs(idle, last, starts[:1], has_products=True) == []
