@@ -25,7 +25,7 @@ else
 $(error DATA must be 'demo' or 'cdnow', got '$(DATA)')
 endif
 
-.PHONY: setup browser demo test test-fast benchmark benchmark-ratings benchmark-scale clean help
+.PHONY: setup browser demo test test-fast benchmark benchmark-ratings benchmark-scale benchmark-cluster clean help
 
 help:
 	@echo "make demo [DATA=cdnow]   set up, then run the pipeline and print every table"
@@ -33,6 +33,7 @@ help:
 	@echo "make benchmark           MLlib ALS against the implicit library (1M and 10M interactions)"
 	@echo "make benchmark-ratings   the README ratings example on MovieLens 100k and the demo world vs tuned implicit"
 	@echo "make benchmark-scale     the whole pipeline at 1x, 3x and 10x of the demo world with a 2 GiB driver"
+	@echo "make benchmark-cluster   every step via spark-submit.sh on a 2-worker standalone cluster vs local mode"
 
 setup: $(VENV)/.installed $(JARS)/.fetched
 
@@ -68,6 +69,11 @@ benchmark: setup
 benchmark-scale: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/scale.py $(BENCH_ARGS)
+
+# Every pipeline step through spark-submit.sh on a real standalone cluster (two 1-core workers on 127.0.0.1),
+# then locally; the deterministic outputs must be equal and the model metrics within a stated tolerance.
+benchmark-cluster: setup
+	$(PY) benchmarks/cluster_pipeline.py $(BENCH_ARGS)
 
 # The README's ratings example on MovieLens 100k (taken out of a PyPI wheel) and on the generated world,
 # against implicit ALS and item cosine tuned on the same validation split.

@@ -52,8 +52,9 @@ if compgen -G "$HERE/.jars/*.jar" > /dev/null; then
   JARS=(--jars "$(ls "$HERE"/.jars/*.jar | paste -sd, -)")
 fi
 
-# Under spark-submit the master and the jars are spark-submit's business, not the conf's.
+# Under spark-submit the jars are spark-submit's business, not the conf's; the master is passed on so the
+# session factory knows whether laptop defaults apply (local) or the cluster's own do.
 exec "$SPARK_HOME/bin/spark-submit" --master "$MASTER" "${SUBMIT_ARGS[@]}" \
   --py-files "$ZIP" "${FILES[@]}" "${JARS[@]}" \
   --conf "spark.pyspark.python=$PYSPARK_PYTHON" \
-  "$HERE/jobs/__main__.py" "$@" --set spark.master=null --set spark.delta_jars=provided
+  "$HERE/jobs/__main__.py" "$@" --set "spark.master=$MASTER" --set spark.delta_jars=provided

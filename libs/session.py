@@ -58,7 +58,9 @@ def session_options(config: Config) -> dict[str, str]:
     """Every option the factory sets on a new session, in order of precedence (later wins)."""
     options: dict[str, str] = {}
     master = config.spark.master or ""
-    local = master.startswith("local") or not master
+    # No master in the conf means local[*], unless spark-submit launched us: then its --master decides, and a
+    # cluster keeps its own defaults (spark-submit.sh passes its master on, so it is known here).
+    local = master.startswith("local") or (not master and not launched_by_submit())
     if local:
         options.update(LOCAL_DEFAULTS)
     options.update(ALWAYS)
@@ -95,14 +97,18 @@ def get_spark(config: Config) -> SparkSession:
     return spark
 
 
+def launched_by_submit() -> bool:
+    """True under spark-submit, which starts the JVM first and hands its gateway to Python."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def _local_workers_python(config: Config) -> None:
     """Local Python workers run this interpreter (with numpy and pandas), not whatever `python3` is on PATH.
 
     Left alone under spark-submit (it passes its own) and on a cluster master, where executors have theirs.
     """
     master = config.spark.master or ""
-    launched_by_submit = "PYSPARK_GATEWAY_PORT" in os.environ
-    if not launched_by_submit and (not master or master.startswith("local")):
+    if not launched_by_submit() and (not master or master.startswith("local")):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 

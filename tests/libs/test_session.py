@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pyspark.sql import SparkSession
 
 from libs.config import load_config
@@ -40,6 +41,14 @@ def test_cluster_master_gets_no_laptop_defaults() -> None:
     java = session_options(laptop)["spark.driver.extraJavaOptions"].split()
     assert "-XX:+UseParallelGC" in java and "-XX:ReservedCodeCacheSize=512m" in java
     assert any(opt.startswith("-Dlog4j2.configurationFile=") for opt in java)
+
+
+def test_no_master_means_local_unless_spark_submit_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    unset = load_config(None, ["spark.master=null"])
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    assert session_options(unset)["spark.default.parallelism"] == "4"
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "1")  # spark-submit started the JVM: its --master decides
+    assert "spark.default.parallelism" not in session_options(unset)
 
 
 def test_active_session_is_returned_as_is(spark: SparkSession) -> None:
