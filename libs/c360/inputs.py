@@ -57,7 +57,7 @@ def materialise_snapshots(lake: Lake, inputs: Inputs, cutoffs: Sequence[dt.date]
 def provenance(lake: Lake, cfg: FeaturesConfig) -> str:
     """What a snapshot is a function of: the silver tables' Delta versions, the features config and the
     feature code. Any change (an ingest, an erasure, a new window, an edited feature) gives a new stamp."""
-    versions = [f"{e}@{lake.version(tables.SILVER[e]) if lake.exists(tables.SILVER[e]) else '-'}" for e in INPUTS]
+    versions = [f"{e}@{lake.version(tables.SILVER[e])}" for e in INPUTS]  # None: the table doesn't exist
     code = [inspect.getsource(module) for module in (snapshot, features)]  # works from a --py-files zip too
     return hashlib.sha256("\n".join([*versions, repr(cfg), *code]).encode()).hexdigest()[:32]
 
