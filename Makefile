@@ -25,11 +25,12 @@ else
 $(error DATA must be 'demo' or 'cdnow', got '$(DATA)')
 endif
 
-.PHONY: setup browser demo test test-fast benchmark benchmark-ratings benchmark-scale benchmark-cluster clean help
+.PHONY: setup browser lint demo test test-fast benchmark benchmark-ratings benchmark-scale benchmark-cluster clean help
 
 help:
 	@echo "make demo [DATA=cdnow]   set up, then run the pipeline and print every table"
-	@echo "make test                set up, then run the full test suite"
+	@echo "make test                set up, lint, then run the full test suite"
+	@echo "make lint                ruff (lint and format check) and mypy on libs and jobs"
 	@echo "make benchmark           MLlib ALS against the implicit library (1M and 10M interactions)"
 	@echo "make benchmark-ratings   the README ratings example on MovieLens 100k and the demo world vs tuned implicit"
 	@echo "make benchmark-scale     the whole pipeline at 1x, 3x and 10x of the demo world with a 2 GiB driver"
@@ -88,7 +89,13 @@ browser:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: setup browser
+# Lint first: ruff's rules and formatting, then mypy; settings live in pyproject.toml.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: setup browser lint
 	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS) tests
 
 test-fast: setup

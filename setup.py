@@ -1,4 +1,5 @@
 """Precision-marketing platform on Apache Spark and Delta Lake."""
+
 from __future__ import annotations
 
 from setuptools import find_packages, setup
@@ -18,6 +19,9 @@ DEV_REQUIRES = [
     "chispa==0.12.0",
     "pytest==9.2.0",
     "scikit-learn==1.9.1",  # tests only: adjusted Rand index against planted segments
+    "ruff==0.17.6",  # `make lint`: lint and format, settings in pyproject.toml
+    "mypy==2.4.1",  # `make lint`: types of libs and jobs
+    "types-PyYAML==6.0.12.20261113",
 ]
 BENCH_REQUIRES = [
     "implicit==0.7.3",  # benchmarks only: the single-node ALS that MLlib is measured against

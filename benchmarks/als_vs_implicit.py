@@ -12,6 +12,7 @@ Rows: implicit (conjugate gradient, its default; and the exact solve MLlib uses)
 model (`libs.recommend.als.candidates`: numpy top-k in `mapInPandas`, seen items excluded before the cut).
 Prints one table and the ratios against implicit; `--quick` runs implicit (CG) and one MLlib fit only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,6 +47,7 @@ class Result:
 
 def generate(spark: SparkSession, users: int, items: int, n: int, seed: int = 7) -> DataFrame:
     """(user, item, strength, day): 80% of a user's contacts in their taste group, Zipf popularity."""
+
     def u(salt: str) -> F.Column:
         return (F.abs(F.xxhash64(F.lit(seed), F.lit(salt), F.col("id"))) % 1_000_000) / 1_000_000.0
 
@@ -54,10 +56,15 @@ def generate(spark: SparkSession, users: int, items: int, n: int, seed: int = 7)
     group = F.when(u("own") < 0.8, user % GROUPS).otherwise((u("other") * GROUPS).cast("int"))
     rank_in_group = F.least((F.pow(u("zipf"), 1.5) * per_group).cast("int"), F.lit(per_group - 1))
     return (
-        spark.range(int(n * RAW_PER_PAIR)).select(
-            user.alias("user"), (group * per_group + rank_in_group).cast("int").alias("item"),
-            (1.0 + F.floor(u("w") * 4)).alias("strength"), (u("t") * 100).cast("int").alias("day"))
-        .groupBy("user", "item").agg(F.sum("strength").alias("strength"), F.max("day").alias("day"))
+        spark.range(int(n * RAW_PER_PAIR))
+        .select(
+            user.alias("user"),
+            (group * per_group + rank_in_group).cast("int").alias("item"),
+            (1.0 + F.floor(u("w") * 4)).alias("strength"),
+            (u("t") * 100).cast("int").alias("day"),
+        )
+        .groupBy("user", "item")
+        .agg(F.sum("strength").alias("strength"), F.max("day").alias("day"))
     )
 
 
@@ -68,7 +75,8 @@ def truth_lists(test: DataFrame, train: DataFrame) -> DataFrame:
 
 def ndcg(spark: SparkSession, recs: DataFrame, truth: DataFrame) -> float:
     lists = truth.join(recs, on="user", how="left").select(
-        "label", F.coalesce("prediction", F.array().cast("array<double>")).alias("prediction"))
+        "label", F.coalesce("prediction", F.array().cast("array<double>")).alias("prediction")
+    )
     return RankingEvaluator(metricName="ndcgAtK", k=K).evaluate(lists)
 
 
@@ -85,10 +93,21 @@ def materialised(top: DataFrame, start: float) -> tuple[DataFrame, float]:
     return top, time.perf_counter() - start
 
 
-def mllib(spark: SparkSession, train: DataFrame, truth: DataFrame, name: str,
-          **params: object) -> tuple[Result, ALSModel]:
-    als = ALS(userCol="user", itemCol="item", ratingCol="strength", implicitPrefs=True, rank=RANK,
-              maxIter=ITERATIONS, regParam=REG, alpha=ALPHA, seed=1, **params)
+def mllib(
+    spark: SparkSession, train: DataFrame, truth: DataFrame, name: str, **params: object
+) -> tuple[Result, ALSModel]:
+    als = ALS(
+        userCol="user",
+        itemCol="item",
+        ratingCol="strength",
+        implicitPrefs=True,
+        rank=RANK,
+        maxIter=ITERATIONS,
+        regParam=REG,
+        alpha=ALPHA,
+        seed=1,
+        **params,
+    )
     start = time.perf_counter()
     model = als.fit(train)
     model.userFactors.count()  # fit is lazy about its final factors; force them
@@ -97,7 +116,8 @@ def mllib(spark: SparkSession, train: DataFrame, truth: DataFrame, name: str,
     users = train.select("user").distinct()
     raw = model.recommendForUserSubset(users, K + 50).select("user", F.explode("recommendations").alias("r"))
     ranked = raw.select("user", F.col("r.item").alias("item"), F.col("r.rating").alias("score")).join(
-        train.select("user", "item"), on=["user", "item"], how="left_anti")
+        train.select("user", "item"), on=["user", "item"], how="left_anti"
+    )
     best = F.row_number().over(Window.partitionBy("user").orderBy(F.desc("score")))
     top, rec_s = materialised(ranked.withColumn("n", best).where(F.col("n") <= K).drop("n"), start)
     return Result(name, fit_s, rec_s, ndcg(spark, as_lists(top), truth)), model
@@ -111,13 +131,15 @@ def pmkt_scoring(spark: SparkSession, model: ALSModel, fitted: Result, train: Da
     users = train.select(F.col("user").alias(pmkt_als.USER)).distinct()
     seen = train.select(F.col("user").alias(pmkt_als.USER), F.col("item").alias(pmkt_als.ITEM))
     top = pmkt_als.candidates(model, users, K, seen).select(
-        F.col(pmkt_als.USER).alias("user"), F.col(pmkt_als.ITEM).alias("item"), "score")
+        F.col(pmkt_als.USER).alias("user"), F.col(pmkt_als.ITEM).alias("item"), "score"
+    )
     top, rec_s = materialised(top, start)
     return Result(f"{fitted.name}, pmkt top-k", fitted.fit_s, rec_s, ndcg(spark, as_lists(top), truth))
 
 
-def implicit_peer(spark: SparkSession, train_path: str, truth: DataFrame, users: int, items: int,
-                  use_cg: bool) -> Result:
+def implicit_peer(
+    spark: SparkSession, train_path: str, truth: DataFrame, users: int, items: int, use_cg: bool
+) -> Result:
     import implicit
     import scipy.sparse as sp
 
@@ -125,8 +147,14 @@ def implicit_peer(spark: SparkSession, train_path: str, truth: DataFrame, users:
     cells = (table["user"].to_numpy(), table["item"].to_numpy())
     user_items = sp.csr_matrix((table["strength"].to_numpy(), cells), shape=(users, items))
     model = implicit.cpu.als.AlternatingLeastSquares(
-        factors=RANK, regularization=REG, alpha=ALPHA, iterations=ITERATIONS, random_state=1,
-        num_threads=os.cpu_count() or 1, use_cg=use_cg)
+        factors=RANK,
+        regularization=REG,
+        alpha=ALPHA,
+        iterations=ITERATIONS,
+        random_state=1,
+        num_threads=os.cpu_count() or 1,
+        use_cg=use_cg,
+    )
     start = time.perf_counter()
     model.fit(user_items, show_progress=False)
     fit_s = time.perf_counter() - start
@@ -134,14 +162,15 @@ def implicit_peer(spark: SparkSession, train_path: str, truth: DataFrame, users:
     who = np.unique(table["user"].to_numpy()).astype(np.int32)  # every user with training data
     ids, _ = model.recommend(who, user_items[who], N=K, filter_already_liked_items=True)
     rec_s = time.perf_counter() - start
-    rows = [(int(u), [float(i) for i in row]) for u, row in zip(who, ids)]
+    rows = [(int(u), [float(i) for i in row]) for u, row in zip(who, ids, strict=True)]
     recs = spark.createDataFrame(rows, "user int, prediction array<double>")
     name = "implicit (conjugate gradient)" if use_cg else "implicit (exact solve, as MLlib)"
     return Result(name, fit_s, rec_s, ndcg(spark, recs, truth))
 
 
-def run_size(spark: SparkSession, label: str, users: int, items: int, n: int, workdir: str,
-             quick: bool) -> list[Result]:
+def run_size(
+    spark: SparkSession, label: str, users: int, items: int, n: int, workdir: str, quick: bool
+) -> list[Result]:
     data = generate(spark, users, items, n)
     path = os.path.join(workdir, label)
     data.write.mode("overwrite").parquet(path)
@@ -150,7 +179,10 @@ def run_size(spark: SparkSession, label: str, users: int, items: int, n: int, wo
     train_path = os.path.join(workdir, f"{label}_train")
     train.write.mode("overwrite").parquet(train_path)
     train = spark.read.parquet(train_path).cache()
-    print(f"\n{label}: {data.count():,} interactions, {train.count():,} in train, {users:,} users x {items:,} items", flush=True)
+    print(
+        f"\n{label}: {data.count():,} interactions, {train.count():,} in train, {users:,} users x {items:,} items",
+        flush=True,
+    )
     truth = truth_lists(test, train).cache()
     truth.count()
     cores = spark.sparkContext.defaultParallelism
@@ -162,9 +194,18 @@ def run_size(spark: SparkSession, label: str, users: int, items: int, n: int, wo
     fitted, model = mllib(spark, train, truth, f"mllib {cores}x{cores} blocks", **blocks)
     results += [fitted, pmkt_scoring(spark, model, fitted, train, truth)]
     if not quick:
-        results.append(mllib(spark, train, truth, f"mllib {cores}x{cores} blocks, MEMORY_ONLY", numUserBlocks=cores,
-                             numItemBlocks=cores, intermediateStorageLevel="MEMORY_ONLY",
-                             finalStorageLevel="MEMORY_ONLY")[0])
+        results.append(
+            mllib(
+                spark,
+                train,
+                truth,
+                f"mllib {cores}x{cores} blocks, MEMORY_ONLY",
+                numUserBlocks=cores,
+                numItemBlocks=cores,
+                intermediateStorageLevel="MEMORY_ONLY",
+                finalStorageLevel="MEMORY_ONLY",
+            )[0]
+        )
     train.unpersist()
     return results
 
@@ -175,10 +216,16 @@ def main() -> None:
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--quick", action="store_true", help="implicit (CG) and one MLlib fit, with both top-k paths")
     args = parser.parse_args()
-    spark = (SparkSession.builder.master(args.master).appName("als-benchmark")
-             .config("spark.driver.memory", "12g").config("spark.sql.shuffle.partitions", "8")
-             .config("spark.driver.extraJavaOptions", " ".join(LOCAL_JAVA_OPTIONS))  # as pmkt's own sessions
-             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    spark = (
+        SparkSession.builder.master(args.master)
+        .appName("als-benchmark")
+        .config("spark.driver.memory", "12g")
+        .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.driver.extraJavaOptions", " ".join(LOCAL_JAVA_OPTIONS))  # as pmkt's own sessions
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
     spark.sparkContext.setLogLevel("ERROR")
     with tempfile.TemporaryDirectory() as workdir:
         spark.sparkContext.setCheckpointDir(os.path.join(workdir, "checkpoints"))
@@ -187,8 +234,11 @@ def main() -> None:
             peer = results[0]
             print(f"{'library':<48} {'fit s':>7} {'top-10 s':>9} {'ndcg@10':>8} {'fit ratio':>10} {'top-10 ratio':>13}")
             for r in results:
-                print(f"{r.name:<48} {r.fit_s:7.1f} {r.recommend_s:9.1f} {r.ndcg:8.4f} {r.fit_s / peer.fit_s:9.1f}x "
-                      f"{r.recommend_s / peer.recommend_s:12.1f}x", flush=True)
+                print(
+                    f"{r.name:<48} {r.fit_s:7.1f} {r.recommend_s:9.1f} {r.ndcg:8.4f} {r.fit_s / peer.fit_s:9.1f}x "
+                    f"{r.recommend_s / peer.recommend_s:12.1f}x",
+                    flush=True,
+                )
     spark.stop()
 
 

@@ -12,6 +12,7 @@ into its own lake with the same seed and PII key. Then the deterministic outputs
 - model metrics within `TOLERANCE`, and counts (test-set sizes, base rates, k) exactly.
 Prints per-step seconds on both, the differences found, and exits 1 if any is out of bounds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.standalone import cluster
+from benchmarks.standalone import cluster  # noqa: E402 - run as a script, the repository root is put on the path
 
 KEY = "cluster-benchmark-pii-key"
 ENTITIES = ("products", "customers", "campaigns", "events", "transactions", "campaign_contacts")
@@ -38,8 +39,16 @@ ENTITIES = ("products", "customers", "campaigns", "events", "transactions", "cam
 TOLERANCE = 0.02
 # Columns that name the run, its files or its inputs' versions (when, which file, size, mtime), not the data.
 RUN_STAMPS = ("quarantined_at", "generated_at", "created_at", "_file_size", "_file_mtime", "_built_from")
-EXACT_METRICS = ("test_customers", "test_pairs", "underpowered", "base_rate", "baskets", "rules",
-                 "min_support_requested", "min_support_used")
+EXACT_METRICS = (
+    "test_customers",
+    "test_pairs",
+    "underpowered",
+    "base_rate",
+    "baskets",
+    "rules",
+    "min_support_requested",
+    "min_support_used",
+)
 
 
 def submit(master: str, step: str, sets: dict[str, object], log: Path) -> float:
@@ -61,8 +70,11 @@ def submit(master: str, step: str, sets: dict[str, object], log: Path) -> float:
 
 def run_pipeline(master: str, base: Path, customers: int, steps: list[str]) -> dict[str, float]:
     sets = {
-        "lake.root": base / "lake", "generate.landing": base / "landing", "spark.checkpoint_dir": base / "checkpoints",
-        "generate.customers": customers, **{f"ingest.sources.{e}.path": base / "landing" / e for e in ENTITIES},
+        "lake.root": base / "lake",
+        "generate.landing": base / "landing",
+        "spark.checkpoint_dir": base / "checkpoints",
+        "generate.customers": customers,
+        **{f"ingest.sources.{e}.path": base / "landing" / e for e in ENTITIES},
     }
     base.mkdir(parents=True, exist_ok=True)
     seconds = {}
@@ -92,16 +104,25 @@ def differences(left, right, keys: list[str], rel_tol: float) -> dict[str, int]:
             checks[c] = (x.isNull() != y.isNull()) | F.coalesce(apart, F.lit(False))
         elif isinstance(types[c], T.MapType):  # category shares: the same keys, values equal to rel_tol
             ea, eb = F.array_sort(F.map_entries(x)), F.array_sort(F.map_entries(y))
-            apart = F.exists(F.zip_with(F.transform(ea, lambda e: e["value"]), F.transform(eb, lambda e: e["value"]),
-                                        lambda p, q: F.abs(p - q) > F.lit(rel_tol) * F.greatest(F.lit(1.0), F.abs(p))),
-                             lambda off: F.coalesce(off, F.lit(True)))
+            apart = F.exists(
+                F.zip_with(
+                    F.transform(ea, lambda e: e["value"]),
+                    F.transform(eb, lambda e: e["value"]),
+                    lambda p, q: F.abs(p - q) > F.lit(rel_tol) * F.greatest(F.lit(1.0), F.abs(p)),
+                ),
+                lambda off: F.coalesce(off, F.lit(True)),
+            )
             keys_differ = ~F.transform(ea, lambda e: e["key"]).eqNullSafe(F.transform(eb, lambda e: e["key"]))
             checks[c] = (x.isNull() != y.isNull()) | F.coalesce(keys_differ | apart, F.lit(False))
         else:
             checks[c] = ~x.eqNullSafe(y)
     both = F.col("a_").isNotNull() & F.col("b_").isNotNull()
-    row = joined.agg(*[F.sum(F.when((cond if name.startswith("only_") else both & cond), 1).otherwise(0)).alias(name)
-                       for name, cond in checks.items()]).first()  # one row of counts
+    row = joined.agg(
+        *[
+            F.sum(F.when((cond if name.startswith("only_") else both & cond), 1).otherwise(0)).alias(name)
+            for name, cond in checks.items()
+        ]
+    ).first()  # one row of counts
     return {k: int(v or 0) for k, v in row.asDict().items() if v}
 
 
@@ -119,11 +140,13 @@ def compare(cluster_root: Path, local_root: Path) -> list[str]:
     on_cluster = Lake(spark, load_config(None, [f"lake.root={cluster_root}"]).lake)
     on_local = Lake(spark, load_config(None, [f"lake.root={local_root}"]).lake)
     checks = [(tables.SILVER[e], list(schemas.ENTITIES[e].keys), 0.0) for e in ENTITIES]
-    checks += [(tables.QUARANTINE, ["entity", "reason", "key", "raw"], 0.0),
-               (tables.CUSTOMER_FEATURES, ["customer_id", "snapshot_date"], 1e-9),
-               (tables.CUSTOMER_PROFILES, ["customer_id", "snapshot_date"], 1e-9),
-               (tables.FREQUENT_ITEMSETS, ["items"], 1e-9),
-               (tables.ASSOCIATION_RULES, ["antecedent", "consequent"], 1e-9)]
+    checks += [
+        (tables.QUARANTINE, ["entity", "reason", "key", "raw"], 0.0),
+        (tables.CUSTOMER_FEATURES, ["customer_id", "snapshot_date"], 1e-9),
+        (tables.CUSTOMER_PROFILES, ["customer_id", "snapshot_date"], 1e-9),
+        (tables.FREQUENT_ITEMSETS, ["items"], 1e-9),
+        (tables.ASSOCIATION_RULES, ["antecedent", "consequent"], 1e-9),
+    ]
     problems = []
     for table, keys, tol in checks:
         left, right = on_cluster.read(table), on_local.read(table)
@@ -133,11 +156,17 @@ def compare(cluster_root: Path, local_root: Path) -> list[str]:
         problems += [f"{table}: {found}"] if found else []
 
     def metrics(lake: Lake):
-        return lake.read(tables.MODEL_METRICS).groupBy("model", "variant", "metric", "split").agg(
-            F.max("value").alias("value"))
+        return (
+            lake.read(tables.MODEL_METRICS)
+            .groupBy("model", "variant", "metric", "split")
+            .agg(F.max("value").alias("value"))
+        )
 
-    joined = metrics(on_cluster).join(metrics(on_local).withColumnRenamed("value", "local"),
-                                      on=["model", "variant", "metric", "split"], how="full_outer")
+    joined = metrics(on_cluster).join(
+        metrics(on_local).withColumnRenamed("value", "local"),
+        on=["model", "variant", "metric", "split"],
+        how="full_outer",
+    )
     # model_metrics holds a few hundred rows whatever the data size: bounded, collected to print them
     for r in joined.orderBy("model", "variant", "metric").collect():
         exact = r.metric in EXACT_METRICS or r.metric.startswith("split:") or r.metric == "k"
@@ -145,8 +174,10 @@ def compare(cluster_root: Path, local_root: Path) -> list[str]:
         off = r.value is None or r.local is None or abs(r.value - r.local) > bound * max(1.0, abs(r.local))
         gap = "missing" if r.value is None or r.local is None else f"{abs(r.value - r.local):.4f}"
         if off or not exact:
-            print(f"  {r.model:<20} {r.variant:<10} {r.metric:<14} cluster {r.value} local {r.local}  |diff| {gap}"
-                  f"{'  OUT OF BOUNDS' if off else ''}")
+            print(
+                f"  {r.model:<20} {r.variant:<10} {r.metric:<14} cluster {r.value} local {r.local}  |diff| {gap}"
+                f"{'  OUT OF BOUNDS' if off else ''}"
+            )
         problems += [f"model_metrics {r.model}/{r.variant}/{r.metric}: {gap}"] if off else []
     spark.stop()
     return problems
@@ -179,9 +210,19 @@ def main() -> int:
         print(f"| {step} | {c:,.1f} | {lo:,.1f} | {c / lo:.2f} |")
     Path(args.results).mkdir(parents=True, exist_ok=True)
     target = Path(args.results) / f"cluster-{time.strftime('%Y-%m-%d')}.json"
-    target.write_text(json.dumps({"customers": args.customers, "workers": 2, "cores_per_worker": 1,
-                                  "cluster_seconds": on_cluster, "local_seconds": on_local,
-                                  "problems": problems}, indent=1))
+    target.write_text(
+        json.dumps(
+            {
+                "customers": args.customers,
+                "workers": 2,
+                "cores_per_worker": 1,
+                "cluster_seconds": on_cluster,
+                "local_seconds": on_local,
+                "problems": problems,
+            },
+            indent=1,
+        )
+    )
     print(f"\n{'no differences out of bounds' if not problems else chr(10).join(problems)}\nresults: {target}")
     return 1 if problems else 0
 

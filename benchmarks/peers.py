@@ -14,6 +14,7 @@ The lake's tables are exported to Parquet first (not timed); then each pair does
 Each timing is the median of `--repeats` runs, and each pair checks that both sides found the same answer
 (row totals, itemset counts, clustering cost, training AUC) so a fast wrong peer can't win.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,21 +69,35 @@ def export(spark, lake, work: Path, config) -> dict[str, str]:
     last_day = c360_inputs.default_cutoff(inputs)
     train_days, _ = labels.labelled_cutoffs(last_day, cfg.horizon_days, cfg.train_cutoffs, cfg.step_days)
     feats = snapshot.build_many(inputs, train_days, config.features)
-    labelled = [feats.where(F.col("snapshot_date") == F.lit(d)).join(
-        labels.churn_labels(inputs.lines, d, cfg.horizon_days, cfg.activity_days),
-        on=["customer_id", "snapshot_date"], how="inner") for d in train_days]
+    labelled = [
+        feats.where(F.col("snapshot_date") == F.lit(d)).join(
+            labels.churn_labels(inputs.lines, d, cfg.horizon_days, cfg.activity_days),
+            on=["customer_id", "snapshot_date"],
+            how="inner",
+        )
+        for d in train_days
+    ]
     numeric = [c for c in cfg.numeric_features if c in feats.columns]
     churn_rows = union_all(labelled)
-    save("churn_rows", churn_rows.select(*[F.coalesce(F.col(c).cast("double"), F.lit(0.0)).alias(c) for c in numeric],
-                                         F.col(labels.LABEL).cast("double").alias("label")))
+    save(
+        "churn_rows",
+        churn_rows.select(
+            *[F.coalesce(F.col(c).cast("double"), F.lit(0.0)).alias(c) for c in numeric],
+            F.col(labels.LABEL).cast("double").alias("label"),
+        ),
+    )
     save("baskets", mining.baskets_from(inputs.lines, inputs.products, config.basket).select("items"))
     feedback = interactions.load(lake, config.recommend)
     end = interactions.latest_ts(feedback.contacts) + dt.timedelta(seconds=1)
     strengths = interactions.strengths(feedback.contacts, config.recommend, end)
     users = lake.read(tables.CUSTOMER_INDEX).select("customer_id", "user_idx")
     items = lake.read(tables.PRODUCT_INDEX).select("product_id", "item_idx")
-    save("strengths", strengths.join(users, on="customer_id", how="inner").join(items, on="product_id", how="inner")
-         .select("user_idx", "item_idx", F.col("strength").cast("float").alias("strength")))
+    save(
+        "strengths",
+        strengths.join(users, on="customer_id", how="inner")
+        .join(items, on="product_id", how="inner")
+        .select("user_idx", "item_idx", F.col("strength").cast("float").alias("strength")),
+    )
     return {**paths, "cutoff": last_day.isoformat(), "numeric": ",".join(numeric)}
 
 
@@ -99,8 +114,10 @@ def features_pair(spark, paths: dict[str, str], windows: list[int], repeats: int
         lines, events = spark.read.parquet(paths["lines"]), spark.read.parquet(paths["events"])
         orders = fx.order_features(lines, None, days, windows).cache()
         evs = fx.event_features(events, days, windows).cache()
-        out = {**orders.agg(F.sum("frequency").alias("orders"), F.sum("monetary").alias("monetary")).first().asDict(),
-               **evs.agg(F.sum("events").alias("events"), F.sum("sessions").alias("sessions")).first().asDict()}
+        out = {
+            **orders.agg(F.sum("frequency").alias("orders"), F.sum("monetary").alias("monetary")).first().asDict(),
+            **evs.agg(F.sum("events").alias("events"), F.sum("sessions").alias("sessions")).first().asDict(),
+        }
         orders.unpersist()
         evs.unpersist()
         return out
@@ -109,11 +126,19 @@ def features_pair(spark, paths: dict[str, str], windows: list[int], repeats: int
         at = pd.Timestamp(cutoff)
         lines = _naive(pd.read_parquet(paths["lines"]), "order_ts")
         lines = lines[lines["order_ts"] < at]
-        orders = lines.groupby(["customer_id", "order_id"], sort=False).agg(
-            order_ts=("order_ts", "min"), amount=("amount", "sum"), items=("quantity", "sum")).reset_index()
+        orders = (
+            lines.groupby(["customer_id", "order_id"], sort=False)
+            .agg(order_ts=("order_ts", "min"), amount=("amount", "sum"), items=("quantity", "sum"))
+            .reset_index()
+        )
         orders["ago"] = (at - orders["order_ts"].dt.normalize()).dt.days
-        agg = {"recency_days": ("ago", "min"), "first_order_days": ("ago", "max"), "frequency": ("order_id", "size"),
-               "monetary": ("amount", "sum"), "avg_items_per_order": ("items", "mean")}
+        agg = {
+            "recency_days": ("ago", "min"),
+            "first_order_days": ("ago", "max"),
+            "frequency": ("order_id", "size"),
+            "monetary": ("amount", "sum"),
+            "avg_items_per_order": ("items", "mean"),
+        }
         for d in windows:
             orders[f"in_{d}"] = orders["ago"].between(1, d)
             orders[f"rev_{d}"] = orders["amount"].where(orders[f"in_{d}"], 0.0)
@@ -129,12 +154,26 @@ def features_pair(spark, paths: dict[str, str], windows: list[int], repeats: int
         flags["prior_90d"] = events["ago"].between(31, 120)
         table = events[["customer_id", "session_id", "ago"]].assign(**flags)
         grouped = table.groupby("customer_id", sort=False)
-        evs = grouped[[*flags]].sum().join(grouped.agg(
-            sessions=("session_id", "nunique"), events=("ago", "size"), last=("ago", "min"), first=("ago", "max")))
+        evs = (
+            grouped[[*flags]]
+            .sum()
+            .join(
+                grouped.agg(
+                    sessions=("session_id", "nunique"),
+                    events=("ago", "size"),
+                    last=("ago", "min"),
+                    first=("ago", "max"),
+                )
+            )
+        )
         evs["conversion_rate"] = evs["purchases"] / evs["views"].where(evs["views"] > 0)
         evs["views_per_session"] = evs["views"] / evs["sessions"].where(evs["sessions"] > 0)
-        return {"orders": float(per_customer["frequency"].sum()), "monetary": float(per_customer["monetary"].sum()),
-                "events": float(evs["events"].sum()), "sessions": float(evs["sessions"].sum())}
+        return {
+            "orders": float(per_customer["frequency"].sum()),
+            "monetary": float(per_customer["monetary"].sum()),
+            "events": float(evs["events"].sum()),
+            "sessions": float(evs["sessions"].sum()),
+        }
 
     return _pair("features", spark_side, pandas_side, repeats, rel=1e-9)
 
@@ -231,8 +270,7 @@ def fpgrowth_pair(spark, paths: dict[str, str], config, repeats: int) -> dict:
         encoder = TransactionEncoder()
         onehot = pd.DataFrame(encoder.fit(items).transform(items, sparse=False), columns=encoder.columns_)
         found = fpgrowth(onehot, min_support=cfg.min_support, use_colnames=True)
-        rules = association_rules(found, num_itemsets=len(items), metric="confidence",
-                                  min_threshold=cfg.min_confidence)
+        rules = association_rules(found, num_itemsets=len(items), metric="confidence", min_threshold=cfg.min_confidence)
         single = rules[rules["consequents"].apply(len) == 1]  # MLlib's rules have one consequent
         return {"itemsets": float(len(found)), "rules": float(len(single))}
 
@@ -262,11 +300,18 @@ def als_pair(spark, paths: dict[str, str], config, repeats: int) -> dict:
     def implicit_side() -> dict[str, float]:
         table = pq.read_table(paths["strengths"])
         users, items = table[als.USER].to_numpy(), table[als.ITEM].to_numpy()
-        matrix = sp.csr_matrix((table["strength"].to_numpy(), (users, items)),
-                               shape=(int(users.max()) + 1, int(items.max()) + 1))
+        matrix = sp.csr_matrix(
+            (table["strength"].to_numpy(), (users, items)), shape=(int(users.max()) + 1, int(items.max()) + 1)
+        )
         model = implicit.cpu.als.AlternatingLeastSquares(
-            factors=cfg.rank, regularization=cfg.reg_param, alpha=cfg.alpha, iterations=cfg.max_iter,
-            random_state=1, num_threads=os.cpu_count() or 1, use_cg=False)
+            factors=cfg.rank,
+            regularization=cfg.reg_param,
+            alpha=cfg.alpha,
+            iterations=cfg.max_iter,
+            random_state=1,
+            num_threads=os.cpu_count() or 1,
+            use_cg=False,
+        )
         model.fit(matrix, show_progress=False)
         who = np.unique(users).astype(np.int32)
         ids, scores = model.recommend(who, matrix[who], N=10, filter_already_liked_items=True)
@@ -281,10 +326,20 @@ def _pair(name: str, pmkt: Callable[[], Any], peer: Callable[[], Any], repeats: 
     pmkt_s, mine = median_time(pmkt, repeats)
     peer_s, theirs = median_time(peer, repeats)
     agree = _close(mine, theirs, rel)
-    print(f"{name:9s} pmkt {pmkt_s:7.2f}s  peer {peer_s:7.2f}s  pmkt/peer {pmkt_s / peer_s:6.2f}  "
-          f"same answer: {agree} ({mine} vs {theirs})", flush=True)
-    return {"pair": name, "pmkt_s": round(pmkt_s, 3), "peer_s": round(peer_s, 3), "ratio": round(pmkt_s / peer_s, 2),
-            "pmkt": mine, "peer": theirs, "agree": agree}
+    print(
+        f"{name:9s} pmkt {pmkt_s:7.2f}s  peer {peer_s:7.2f}s  pmkt/peer {pmkt_s / peer_s:6.2f}  "
+        f"same answer: {agree} ({mine} vs {theirs})",
+        flush=True,
+    )
+    return {
+        "pair": name,
+        "pmkt_s": round(pmkt_s, 3),
+        "peer_s": round(peer_s, 3),
+        "ratio": round(pmkt_s / peer_s, 2),
+        "pmkt": mine,
+        "peer": theirs,
+        "agree": agree,
+    }
 
 
 def _close(a: Any, b: Any, rel: float) -> bool:

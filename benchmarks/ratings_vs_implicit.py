@@ -153,7 +153,7 @@ class Side:
         ids, _ = model.recommend(rows, self.seen[rows], N=K, filter_already_liked_items=True)
         out = [
             (u, int(r + 1), self.item_ids[i])
-            for u, row in zip(self.test_users, ids)
+            for u, row in zip(self.test_users, ids, strict=True)
             for r, i in enumerate(row)
             if i >= 0
         ]
@@ -202,7 +202,7 @@ def peers(spark: SparkSession, config: Config, split_name: str) -> dict[str, tup
     train = split.keep(contacts, "ts")
     inner = splits.make(train, cfg, split.as_of, split.name, cfg.validation_days)
     test_side, val_side = Side(spark, contacts, split, config), Side(spark, train, inner, config)
-    als_grid = [dict(zip(ALS_GRID, v)) for v in itertools.product(*ALS_GRID.values())]
+    als_grid = [dict(zip(ALS_GRID, v, strict=True)) for v in itertools.product(*ALS_GRID.values())]
     return {
         "implicit ALS (tuned)": tuned("implicit ALS", spark, lake, val_side, test_side, als_grid, implicit_als),
         "implicit item cosine (tuned)": tuned(

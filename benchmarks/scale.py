@@ -9,6 +9,7 @@ the wall time and, from Spark's own event log (not guesses), the records read an
 bytes spilled and the peak JVM heap of the stages the step ran. Writes `benchmarks/results/scale-<date>.json`
 and prints a markdown table with the growth ratio time(Nx) / time(1x) per step and in total.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,12 +46,13 @@ def run_one(factor: float, work: Path, out: Path, driver_memory: str, repeats: i
     """The whole pipeline at one scale, in this process, then the single-node peers on its lake (`repeats`
     runs each, 0: none); per-step figures and the pairs to `out` (JSON)."""
     sys.path.insert(0, str(ROOT))
+    import importlib
+
+    from jobs.pipeline import STEPS
+    from libs import tables
     from libs.config import load_config
     from libs.lake import Lake, count_rows
     from libs.session import get_spark
-    from libs import tables
-    from jobs.pipeline import STEPS
-    import importlib
 
     if work.exists():  # a scale run starts from nothing: an old lake would turn first loads into merges
         shutil.rmtree(work)
@@ -76,21 +78,45 @@ def run_one(factor: float, work: Path, out: Path, driver_memory: str, repeats: i
         sc.setJobGroup(step, f"benchmark step {step}")
         start_ms, start = int(time.time() * 1000), time.perf_counter()
         importlib.import_module(STEPS[step]).run(spark, config)
-        steps.append({"step": step, "seconds": round(time.perf_counter() - start, 2), "start_ms": start_ms,
-                      "end_ms": int(time.time() * 1000)})
+        steps.append(
+            {
+                "step": step,
+                "seconds": round(time.perf_counter() - start, 2),
+                "start_ms": start_ms,
+                "end_ms": int(time.time() * 1000),
+            }
+        )
         print(f"[{factor:g}x] {step}: {steps[-1]['seconds']:.1f}s", flush=True)
     sc.setJobGroup("sizes", "benchmark sizes")
     lake = Lake(spark, config.lake)
-    sizes = {str(t): count_rows(lake, t) for t in (tables.SILVER["customers"], tables.SILVER["events"],
-                                                   tables.SILVER["transactions"], tables.SILVER["campaign_contacts"])}
+    sizes = {
+        str(t): count_rows(lake, t)
+        for t in (
+            tables.SILVER["customers"],
+            tables.SILVER["events"],
+            tables.SILVER["transactions"],
+            tables.SILVER["campaign_contacts"],
+        )
+    }
     peer_results = peers.measure(spark, config, work / "peers", repeats) if repeats else []
     spark.stop()
     per_step = _event_log_metrics(events_dir, steps)
     for s in steps:
         s.update(per_step.get(s["step"], {}))
-    out.write_text(json.dumps({"factor": factor, "customers": int(DEMO_CUSTOMERS * factor), "rows": sizes,
-                               "driver_memory": driver_memory, "steps": steps, "peers": peer_results,
-                               "total_seconds": round(sum(s["seconds"] for s in steps), 2)}, indent=1))
+    out.write_text(
+        json.dumps(
+            {
+                "factor": factor,
+                "customers": int(DEMO_CUSTOMERS * factor),
+                "rows": sizes,
+                "driver_memory": driver_memory,
+                "steps": steps,
+                "peers": peer_results,
+                "total_seconds": round(sum(s["seconds"] for s in steps), 2),
+            },
+            indent=1,
+        )
+    )
 
 
 def _event_log_metrics(events_dir: Path, steps: list[dict]) -> dict[str, dict]:
@@ -146,30 +172,38 @@ def _lines(files: list[str]):
 def table(results: list[dict]) -> str:
     """Markdown: one row per step, seconds and peak heap at each scale, and the growth ratio against 1x."""
     base = results[0]
-    head = ["step", *[f"{r['factor']:g}x s" for r in results], *[f"{r['factor']:g}x / {base['factor']:g}x"
-                                                                for r in results[1:]],
-            *[f"{r['factor']:g}x heap MiB" for r in results], *[f"{r['factor']:g}x spill MiB" for r in results]]
+    head = [
+        "step",
+        *[f"{r['factor']:g}x s" for r in results],
+        *[f"{r['factor']:g}x / {base['factor']:g}x" for r in results[1:]],
+        *[f"{r['factor']:g}x heap MiB" for r in results],
+        *[f"{r['factor']:g}x spill MiB" for r in results],
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     names = [s["step"] for s in base["steps"]]
     by = [{s["step"]: s for s in r["steps"]} for r in results]
+
+    def secs(name: str, i: int) -> float:
+        return results[i]["total_seconds"] if name == "total" else by[i][name]["seconds"]
+
+    def mib(name: str, i: int, key: str) -> str:
+        if name == "total":
+            values = [s.get(key, 0) for s in results[i]["steps"]]
+            value = max(values) if key == "peak_heap_bytes" else sum(values)
+        else:
+            value = by[i][name].get(key, 0)
+        if key == "peak_heap_bytes" and not value:
+            return "–"  # no sample: the heap is sampled with the executor heartbeat (every 10 s)
+        return f"{value / 2**20:,.0f}"
+
     for name in [*names, "total"]:
-        def secs(i: int) -> float:
-            return results[i]["total_seconds"] if name == "total" else by[i][name]["seconds"]
-
-        def mib(i: int, key: str) -> str:
-            if name == "total":
-                values = [s.get(key, 0) for s in results[i]["steps"]]
-                value = max(values) if key == "peak_heap_bytes" else sum(values)
-            else:
-                value = by[i][name].get(key, 0)
-            if key == "peak_heap_bytes" and not value:
-                return "–"  # no sample: the heap is sampled with the executor heartbeat (every 10 s)
-            return f"{value / 2**20:,.0f}"
-
-        cells = [name, *[f"{secs(i):,.1f}" for i in range(len(results))],
-                 *[f"{secs(i) / secs(0):.2f}" for i in range(1, len(results))],
-                 *[mib(i, "peak_heap_bytes") for i in range(len(results))],
-                 *[mib(i, "spill_disk_bytes") for i in range(len(results))]]
+        cells = [
+            name,
+            *[f"{secs(name, i):,.1f}" for i in range(len(results))],
+            *[f"{secs(name, i) / secs(name, 0):.2f}" for i in range(1, len(results))],
+            *[mib(name, i, "peak_heap_bytes") for i in range(len(results))],
+            *[mib(name, i, "spill_disk_bytes") for i in range(len(results))],
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -191,9 +225,20 @@ def main() -> int:
     results = []
     for factor in args.factors:
         out = work / f"x{factor:g}.json"
-        cmd = [sys.executable, __file__, "--run-one", str(factor), "--json", str(out), "--work",
-               str(work / f"x{factor:g}"), "--driver-memory", args.driver_memory,
-               "--peer-repeats", str(args.peer_repeats)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--run-one",
+            str(factor),
+            "--json",
+            str(out),
+            "--work",
+            str(work / f"x{factor:g}"),
+            "--driver-memory",
+            args.driver_memory,
+            "--peer-repeats",
+            str(args.peer_repeats),
+        ]
         done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
         if done.returncode != 0:
             print(f"scale {factor:g}x failed (exit {done.returncode}): that is the finding", file=sys.stderr)
@@ -201,10 +246,13 @@ def main() -> int:
         results.append(json.loads(out.read_text()))
     Path(args.results).mkdir(parents=True, exist_ok=True)
     target = Path(args.results) / f"scale-{dt.date.today().isoformat()}.json"
-    target.write_text(json.dumps({"driver_memory": args.driver_memory, "cores": os.cpu_count(), "runs": results},
-                                 indent=1))
-    print(f"\n{table(results)}\n\nrows: " + "; ".join(f"{r['factor']:g}x " + ", ".join(
-        f"{k} {v:,}" for k, v in r["rows"].items()) for r in results))
+    target.write_text(
+        json.dumps({"driver_memory": args.driver_memory, "cores": os.cpu_count(), "runs": results}, indent=1)
+    )
+    print(
+        f"\n{table(results)}\n\nrows: "
+        + "; ".join(f"{r['factor']:g}x " + ", ".join(f"{k} {v:,}" for k, v in r["rows"].items()) for r in results)
+    )
     if all(r.get("peers") for r in results):
         print("\n" + peers.table({f"{r['factor']:g}x": r["peers"] for r in results}))
     print(f"results: {target}")

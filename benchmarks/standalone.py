@@ -1,5 +1,6 @@
 """A real Spark standalone cluster on 127.0.0.1 (a master and N workers started with `spark-class`), for the
 cluster test and the cluster benchmark. Only the processes started here are stopped."""
+
 from __future__ import annotations
 
 import contextlib
@@ -36,17 +37,50 @@ def cluster(logs: Path, workers: int = 2, cores: int = 1, memory: str = "2g") ->
     spark_class = os.path.join(home, "bin", "spark-class")
 
     def start(args: list[str], log: str) -> subprocess.Popen:
-        return subprocess.Popen([spark_class, *args], env=env, stdout=open(logs / log, "w"),
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [spark_class, *args],
+            env=env,
+            stdout=open(logs / log, "w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
-    procs = [start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-                    "--webui-port", str(ui)], "master.log")]
+    procs = [
+        start(
+            [
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(ui),
+            ],
+            "master.log",
+        )
+    ]
     try:
         _wait(lambda: alive_workers(ui) is not None, "master")
         for i in range(workers):
-            procs.append(start(["org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}", "--host",
-                                "127.0.0.1", "--cores", str(cores), "--memory", memory, "--webui-port",
-                                str(free_port()), "--work-dir", str(logs / f"work{i}")], f"worker{i}.log"))
+            procs.append(
+                start(
+                    [
+                        "org.apache.spark.deploy.worker.Worker",
+                        f"spark://127.0.0.1:{port}",
+                        "--host",
+                        "127.0.0.1",
+                        "--cores",
+                        str(cores),
+                        "--memory",
+                        memory,
+                        "--webui-port",
+                        str(free_port()),
+                        "--work-dir",
+                        str(logs / f"work{i}"),
+                    ],
+                    f"worker{i}.log",
+                )
+            )
         _wait(lambda: alive_workers(ui) == workers, f"{workers} workers")
         yield f"spark://127.0.0.1:{port}"
     finally:

@@ -1,4 +1,5 @@
 """Entry file for spark-submit: `spark-submit ... jobs/__main__.py <job> [args]`."""
+
 from __future__ import annotations
 
 import sys

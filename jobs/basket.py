@@ -1,4 +1,5 @@
 """`basket`: FPGrowth rules with an explosion guard; itemsets, rules, bought-together and cross-sell tables."""
+
 from __future__ import annotations
 
 import sys
@@ -27,8 +28,7 @@ def run(spark: SparkSession, config: Config) -> None:
         raise UserError("no silver.order_lines yet: run ingest first")
     lines = lake.read(tables.SILVER["transactions"])
     products = lake.read(tables.SILVER["products"]) if lake.exists(tables.SILVER["products"]) else None
-    with (runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id,
-          timed(log, f"basket rules ({cfg.level} level)") as stats):
+    with runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id, timed(log, f"basket rules ({cfg.level} level)") as stats:
         baskets = mining.drop_frequent_items(mining.baskets_from(lines, products, cfg), cfg).cache()
         guarded = mining.guard(baskets, cfg)
         if guarded.min_support > cfg.min_support:

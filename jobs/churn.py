@@ -1,4 +1,5 @@
 """`churn`: point-in-time churn model (or a supplied label), evaluated out of time, with explained scores."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -6,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from functools import reduce
 
+from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -17,6 +19,7 @@ from libs.churn import model as cm
 from libs.churn.labels import LABEL
 from libs.config import Config
 from libs.errors import UserError
+from libs.frames import one
 from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.metrics import Metric, append_metrics
@@ -32,14 +35,18 @@ def run(spark: SparkSession, config: Config) -> None:
         model, meta, version = models.load(lake, MODEL)
         _score(spark, lake, config, model, cm.Spec(tuple(meta["numeric"]), tuple(meta["categorical"])), version)
         return
-    with (runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id,
-          timed(log, "churn model") as stats):
-        train, test, split = (_supplied(lake, config) if cfg.label_column else _rolling(lake, config))
+    with runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id, timed(log, "churn model") as stats:
+        train, test, split = _supplied(lake, config) if cfg.label_column else _rolling(lake, config)
         spec = _spec(config, train)
         train = cm.model_partitions(cm.prepare(train, spec)).cache()
         test = cm.model_partitions(cm.prepare(test, spec)).cache()
-        log.info("training on %s labelled rows (churn rate %.1f%%), testing on %s (%s)", f"{train.count():,}",
-                 100 * train.agg(F.avg(LABEL)).first()[0], f"{test.count():,}", split)
+        log.info(
+            "training on %s labelled rows (churn rate %.1f%%), testing on %s (%s)",
+            f"{train.count():,}",
+            100 * one(train.agg(F.avg(LABEL)))[0],
+            f"{test.count():,}",
+            split,
+        )
         best = cm.tune(train, spec, cfg.reg_params, cfg.elastic_net_params, cfg.folds, cfg.seed)
         variants = {"logreg": best}
         if cfg.compare_gbt:
@@ -54,12 +61,35 @@ def run(spark: SparkSession, config: Config) -> None:
             curve_parts.append(curve)
             if variant == "logreg":
                 curve_parts.append(evaluate.roc_points(spark, fitted, test, variant))
-            log.info("%s: ROC AUC %.3f, PR AUC %.3f, Brier %.3f, top-decile lift %.2f", variant, values["roc_auc"], values["pr_auc"], values["brier"], values["top_decile_lift"])
-        lake.write(reduce(DataFrame.unionByName, curve_parts).withColumn("run_id", F.lit(run_id)), tables.CHURN_EVALUATION, mode="overwrite")
+            log.info(
+                "%s: ROC AUC %.3f, PR AUC %.3f, Brier %.3f, top-decile lift %.2f",
+                variant,
+                values["roc_auc"],
+                values["pr_auc"],
+                values["brier"],
+                values["top_decile_lift"],
+            )
+        lake.write(
+            reduce(DataFrame.unionByName, curve_parts).withColumn("run_id", F.lit(run_id)),
+            tables.CHURN_EVALUATION,
+            mode="overwrite",
+        )
         coefs = spark.createDataFrame(cm.coefficients(best, spec), "feature string, coefficient double")
-        lake.write(coefs.withColumn("odds_ratio_per_sd", F.exp("coefficient")).withColumn("run_id", F.lit(run_id)), tables.CHURN_COEFFICIENTS, mode="overwrite")
+        lake.write(
+            coefs.withColumn("odds_ratio_per_sd", F.exp("coefficient")).withColumn("run_id", F.lit(run_id)),
+            tables.CHURN_COEFFICIENTS,
+            mode="overwrite",
+        )
         append_metrics(spark, lake, metrics, run_id)
-        version = models.save(spark, lake, config, MODEL, best, run_id, {"numeric": list(spec.numeric), "categorical": list(spec.categorical), "split": split})
+        version = models.save(
+            spark,
+            lake,
+            config,
+            MODEL,
+            best,
+            run_id,
+            {"numeric": list(spec.numeric), "categorical": list(spec.categorical), "split": split},
+        )
         train.unpersist()
         test.unpersist()
         stats["rows"] = _score(spark, lake, config, best, spec, version)
@@ -68,8 +98,9 @@ def run(spark: SparkSession, config: Config) -> None:
 def _spec(config: Config, df: DataFrame) -> cm.Spec:
     cfg = config.churn
     numeric = tuple(c for c in fairness.admitted(cfg.numeric_features, config.fairness, MODEL) if c in df.columns)
-    categorical = tuple(c for c in fairness.admitted(cfg.categorical_features, config.fairness, MODEL)
-                        if c in df.columns)
+    categorical = tuple(
+        c for c in fairness.admitted(cfg.categorical_features, config.fairness, MODEL) if c in df.columns
+    )
     missing = sorted(set(cfg.numeric_features + cfg.categorical_features) - set(numeric + categorical))
     if missing:
         log.info("churn features not in the data, skipped: %s", ", ".join(missing))
@@ -93,7 +124,9 @@ def _rolling(lake: Lake, config: Config) -> tuple[DataFrame, DataFrame, str]:
     frames = {
         cutoff: feats.where(F.col("snapshot_date") == F.lit(cutoff)).join(
             labels.churn_labels(inputs.lines, cutoff, cfg.horizon_days, cfg.activity_days),
-            on=["customer_id", "snapshot_date"], how="inner")
+            on=["customer_id", "snapshot_date"],
+            how="inner",
+        )
         for cutoff in [*train_days, test_day]
     }
     train = reduce(DataFrame.unionByName, [frames[d] for d in train_days])
@@ -107,7 +140,11 @@ def _supplied(lake: Lake, config: Config) -> tuple[DataFrame, DataFrame, str]:
     customers = lake.read(tables.SILVER["customers"])
     if cfg.label_column not in customers.columns:
         raise UserError(f"churn.label_column '{cfg.label_column}' is not a column of silver.customers")
-    base = _customers_with_features(lake).where(F.col(cfg.label_column).isNotNull()).withColumn(LABEL, F.col(cfg.label_column).cast("double"))
+    base = (
+        _customers_with_features(lake)
+        .where(F.col(cfg.label_column).isNotNull())
+        .withColumn(LABEL, F.col(cfg.label_column).cast("double"))
+    )
     fraction = 1 - cfg.test_fraction
     train = base.sampleBy(LABEL, {0.0: fraction, 1.0: fraction}, seed=cfg.seed)
     test = base.join(train.select("customer_id"), on="customer_id", how="left_anti")
@@ -121,10 +158,14 @@ def _customers_with_features(lake: Lake) -> DataFrame:
         return rows
     day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
     feats = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)).drop("snapshot_date")
-    return rows.join(feats.drop(*[c for c in feats.columns if c in rows.columns and c != "customer_id"]), on="customer_id", how="left")
+    return rows.join(
+        feats.drop(*[c for c in feats.columns if c in rows.columns and c != "customer_id"]),
+        on="customer_id",
+        how="left",
+    )
 
 
-def _score(spark: SparkSession, lake: Lake, config: Config, model, spec: cm.Spec, version: int) -> int:
+def _score(spark: SparkSession, lake: Lake, config: Config, model: PipelineModel, spec: cm.Spec, version: int) -> int:
     """gold.churn_scores for the latest snapshot (or today's customers with a supplied label)."""
     cfg = config.churn
     if cfg.label_column:
@@ -136,13 +177,26 @@ def _score(spark: SparkSession, lake: Lake, config: Config, model, spec: cm.Spec
     low, high = cfg.risk_bands
     p = cm.probability(scored)
     out = scored.select(
-        "customer_id", "snapshot_date", p.alias("probability"),
+        "customer_id",
+        "snapshot_date",
+        p.alias("probability"),
         F.when(p >= high, "high").when(p >= low, "medium").otherwise("low").alias("risk_band"),
-        cm.reason_codes(model, spec, cfg.reason_names).alias("reasons"), F.lit(version).alias("model_version"),
+        cm.reason_codes(model, spec, cfg.reason_names).alias("reasons"),
+        F.lit(version).alias("model_version"),
     )
     lake.write_snapshot(out, tables.CHURN_SCORES, day)
-    bands = lake.read(tables.CHURN_SCORES).where(F.col("snapshot_date") == F.lit(day)).groupBy("risk_band").count().collect()  # three rows
-    log.info("churn scores for %s: %s", day, ", ".join(f"{r.risk_band} {r['count']:,}" for r in sorted(bands, key=lambda r: r.risk_band)))
+    bands = (
+        lake.read(tables.CHURN_SCORES)
+        .where(F.col("snapshot_date") == F.lit(day))
+        .groupBy("risk_band")
+        .count()
+        .collect()
+    )  # three rows
+    log.info(
+        "churn scores for %s: %s",
+        day,
+        ", ".join(f"{r.risk_band} {r['count']:,}" for r in sorted(bands, key=lambda r: r.risk_band)),
+    )
     return sum(r["count"] for r in bands)
 
 

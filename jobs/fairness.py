@@ -1,4 +1,5 @@
 """`fairness`: selection and error rates of every decision by protected or proxy group, in gold.fairness_audit."""
+
 from __future__ import annotations
 
 import sys
@@ -10,6 +11,7 @@ from pyspark.sql import functions as F
 from libs import fairness, runs, tables
 from libs.config import Config
 from libs.errors import UserError
+from libs.frames import one
 from libs.lake import Lake
 from libs.log import get_logger
 
@@ -20,7 +22,7 @@ def run(spark: SparkSession, config: Config) -> None:
     cfg = config.fairness
     lake = Lake(spark, config.lake)
     features = lake.read(tables.CUSTOMER_FEATURES)
-    latest = features.agg(F.max("snapshot_date")).first()[0]
+    latest = one(features.agg(F.max("snapshot_date")))[0]
     attributes = [g for g in cfg.groups if g in features.columns]
     if not attributes:
         raise UserError(f"none of fairness.groups ({', '.join(cfg.groups)}) is a column of gold.customer_features")
@@ -33,8 +35,12 @@ def run(spark: SparkSession, config: Config) -> None:
                 rows += fairness.audit_rows(run_id, decision, attribute, stats, cfg)
         if not rows:
             raise UserError("nothing to audit: run campaign, churn or propensity first")
-        lake.write(spark.createDataFrame(rows, fairness.SCHEMA).withColumn("audited_at", F.current_timestamp()),
-                   tables.FAIRNESS_AUDIT, mode="append", merge_schema=True)
+        lake.write(
+            spark.createDataFrame(rows, fairness.SCHEMA).withColumn("audited_at", F.current_timestamp()),
+            tables.FAIRNESS_AUDIT,
+            mode="append",
+            merge_schema=True,
+        )
     _summarise(rows)
     log.info("fairness audit: %d decision x group rows, %d flagged", len(rows), sum(1 for r in rows if r[13]))
 
@@ -47,9 +53,16 @@ def _summarise(rows: list[tuple]) -> None:
     for (decision, attribute), group_rows in sorted(by_pair.items()):
         flagged = [r for r in group_rows if r[13]]
         if flagged:
-            worst = min(flagged, key=lambda r: (r[7] if r[7] is not None else 1.0))
-            log.warning("fairness: %s by %s: %d of %d groups flagged; e.g. %s: %s", decision, attribute,
-                        len(flagged), len(group_rows), worst[3], worst[14])
+            worst = min(flagged, key=lambda r: r[7] if r[7] is not None else 1.0)
+            log.warning(
+                "fairness: %s by %s: %d of %d groups flagged; e.g. %s: %s",
+                decision,
+                attribute,
+                len(flagged),
+                len(group_rows),
+                worst[3],
+                worst[14],
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,5 @@
 """`features`: gold.customer_features, one row per customer per snapshot, computed as of each cutoff."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """`forget`: erase customers from every table, bronze to gold, vacuum, and write one audit row each."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,8 +16,10 @@ from libs.log import get_logger
 from libs.session import is_local
 
 log = get_logger(__name__)
-AUDIT_SCHEMA = ("request_id string, customer_hash string, requested_at timestamp, tables array<string>, "
-                "rows_removed long, vacuum_retention_hours double, models_to_retrain array<string>")
+AUDIT_SCHEMA = (
+    "request_id string, customer_hash string, requested_at timestamp, tables array<string>, "
+    "rows_removed long, vacuum_retention_hours double, models_to_retrain array<string>"
+)
 
 
 def run(spark: SparkSession, config: Config) -> None:
@@ -29,12 +32,19 @@ def run(spark: SparkSession, config: Config) -> None:
     erasure.vacuum(lake, targets, cfg.vacuum_retention_hours)
     models = erasure.models_to_retrain(lake)
     request, now = uuid.uuid4().hex[:12], dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    rows = [(request, e.hashed_id, now, sorted(e.rows), sum(e.rows.values()), float(cfg.vacuum_retention_hours),
-             models) for e in erased]
+    rows = [
+        (request, e.hashed_id, now, sorted(e.rows), sum(e.rows.values()), float(cfg.vacuum_retention_hours), models)
+        for e in erased
+    ]
     lake.write(spark.createDataFrame(rows, AUDIT_SCHEMA), tables.ERASURE_LOG, mode="append")
-    log.info("forget request %s: %d customer(s), %d rows from %d tables; %d model version(s) flagged for retraining",
-             request, len(erased), sum(sum(e.rows.values()) for e in erased), len({t for e in erased for t in e.rows}),
-             len(models))
+    log.info(
+        "forget request %s: %d customer(s), %d rows from %d tables; %d model version(s) flagged for retraining",
+        request,
+        len(erased),
+        sum(sum(e.rows.values()) for e in erased),
+        len({t for e in erased for t in e.rows}),
+        len(models),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,5 @@
 """`generate`: synthetic raw exports (CSV and JSON files) plus ground-truth Delta tables."""
+
 from __future__ import annotations
 
 import sys
@@ -19,14 +20,60 @@ log = get_logger(__name__)
 
 # Raw export layout: entity -> (file format, columns as exported, natural key, holds PII).
 EXPORTS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], bool]] = {
-    "products": ("csv", ("product_id", "product_name", "category", "brand", "price", "margin", "description", "active"), ("product_id",), False),
-    "customers": ("csv", ("customer_id", "name", "email", "phone", "birth_date", "gender", "city", "signup_date", "channel", "consent"), ("customer_id",), True),
-    "events": ("json", ("event_id", "customer_id", "product_id", "event_type", "event_ts", "device", "session_id"), ("event_id",), False),
-    "transactions": ("csv", ("order_id", "line_id", "customer_id", "order_ts", "product_id", "quantity", "unit_price"), ("order_id", "line_id"), False),
-    "campaigns": ("csv", ("campaign_id", "campaign_name", "channel", "start_date", "end_date", "offer_category", "cost_per_contact"), ("campaign_id",), False),
-    "campaign_contacts": ("csv", ("contact_id", "campaign_id", "customer_id", "channel", "sent_ts", "group", "opened", "clicked", "converted", "cost", "revenue"), ("contact_id",), False),
+    "products": (
+        "csv",
+        ("product_id", "product_name", "category", "brand", "price", "margin", "description", "active"),
+        ("product_id",),
+        False,
+    ),
+    "customers": (
+        "csv",
+        ("customer_id", "name", "email", "phone", "birth_date", "gender", "city", "signup_date", "channel", "consent"),
+        ("customer_id",),
+        True,
+    ),
+    "events": (
+        "json",
+        ("event_id", "customer_id", "product_id", "event_type", "event_ts", "device", "session_id"),
+        ("event_id",),
+        False,
+    ),
+    "transactions": (
+        "csv",
+        ("order_id", "line_id", "customer_id", "order_ts", "product_id", "quantity", "unit_price"),
+        ("order_id", "line_id"),
+        False,
+    ),
+    "campaigns": (
+        "csv",
+        ("campaign_id", "campaign_name", "channel", "start_date", "end_date", "offer_category", "cost_per_contact"),
+        ("campaign_id",),
+        False,
+    ),
+    "campaign_contacts": (
+        "csv",
+        (
+            "contact_id",
+            "campaign_id",
+            "customer_id",
+            "channel",
+            "sent_ts",
+            "group",
+            "opened",
+            "clicked",
+            "converted",
+            "cost",
+            "revenue",
+        ),
+        ("contact_id",),
+        False,
+    ),
 }
-TS_FORMAT = {"events": "yyyy-MM-dd'T'HH:mm:ss", "transactions": "yyyy-MM-dd HH:mm:ss", "campaign_contacts": "yyyy-MM-dd HH:mm:ss"}
+TS_FORMAT = {
+    "events": "yyyy-MM-dd'T'HH:mm:ss",
+    "transactions": "yyyy-MM-dd HH:mm:ss",
+    "campaign_contacts": "yyyy-MM-dd HH:mm:ss",
+}
 BAD_ROWS_DIR = "bad-rows"  # read with recursiveFileLookup; names starting with "_" would be skipped
 
 
@@ -45,11 +92,14 @@ def run(spark: SparkSession, config: Config, bad_rows_per_class: int | None = No
         lines = lines.cache()
         campaign_df = facts.campaigns(world)
         raw = {
-            "products": products, "customers": customers,
-            "events": facts.events(views, rule_lines), "transactions": lines,
-            "campaigns": campaign_df, "campaign_contacts": facts.contacts(world, customers, campaign_df),
+            "products": products,
+            "customers": customers,
+            "events": facts.events(views, rule_lines),
+            "transactions": lines,
+            "campaigns": campaign_df,
+            "campaign_contacts": facts.contacts(world, customers, campaign_df),
         }
-        truth_parts = []
+        truth_parts: list[DataFrame] = []
         written = 0
         for entity, df in raw.items():
             bad = truth_parts if cfg.bad_rows and entity in corrupt.CLASSES else None
@@ -58,7 +108,9 @@ def run(spark: SparkSession, config: Config, bad_rows_per_class: int | None = No
         stats["rows"] = written
     for df in (products, customers, views, lines):
         df.unpersist()
-    log.info("raw exports in %s; ground truth in %s", cfg.landing, lake.location(tables.TRUTH_SEGMENTS).rsplit("/", 1)[0])
+    log.info(
+        "raw exports in %s; ground truth in %s", cfg.landing, lake.location(tables.TRUTH_SEGMENTS).rsplit("/", 1)[0]
+    )
 
 
 def _per_class(customers: int) -> int:
@@ -72,13 +124,15 @@ def _as_strings(entity: str, df: DataFrame) -> DataFrame:
     out = []
     for name in columns:
         col = F.col(name)
-        if isinstance(df.schema[name].dataType, T.TimestampType):
+        if fmt is not None and isinstance(df.schema[name].dataType, T.TimestampType):
             col = F.date_format(col, fmt)
         out.append(col.cast("string").alias(name))
     return df.select(*out)
 
 
-def _export(spark: SparkSession, landing: str, entity: str, df: DataFrame, per_class: int, world: World, truth: list | None) -> int:
+def _export(
+    spark: SparkSession, landing: str, entity: str, df: DataFrame, per_class: int, world: World, truth: list | None
+) -> int:
     fmt, columns, keys, pii = EXPORTS[entity]
     rows = _as_strings(entity, df)
     path = f"{landing.rstrip('/')}/{entity}"
@@ -101,14 +155,31 @@ def _export(spark: SparkSession, landing: str, entity: str, df: DataFrame, per_c
     return n_rows
 
 
-def _write_truth(lake: Lake, world: World, customers: DataFrame, products: DataFrame, lines: DataFrame,
-                 campaign_df: DataFrame, bad_truth: Sequence[DataFrame]) -> None:
-    lake.write(customers.select("customer_id", "segment", "segment_name", "taste_a", "taste_b"), tables.TRUTH_SEGMENTS, mode="overwrite")
-    lake.write(customers.where(F.col("churn_date").isNotNull()).select("customer_id", "segment", "churn_date"), tables.TRUTH_CHURN, mode="overwrite")
+def _write_truth(
+    lake: Lake,
+    world: World,
+    customers: DataFrame,
+    products: DataFrame,
+    lines: DataFrame,
+    campaign_df: DataFrame,
+    bad_truth: Sequence[DataFrame],
+) -> None:
+    lake.write(
+        customers.select("customer_id", "segment", "segment_name", "taste_a", "taste_b"),
+        tables.TRUTH_SEGMENTS,
+        mode="overwrite",
+    )
+    lake.write(
+        customers.where(F.col("churn_date").isNotNull()).select("customer_id", "segment", "churn_date"),
+        tables.TRUTH_CHURN,
+        mode="overwrite",
+    )
     lake.write(facts.rule_truth(world, lines), tables.TRUTH_RULES, mode="overwrite")
     lake.write(facts.uplift_truth(world, campaign_df), tables.TRUTH_UPLIFT, mode="overwrite")
     lake.write(facts.bias_truth(world, campaign_df), tables.TRUTH_BIAS, mode="overwrite")
-    lake.write(products.select("product_id", "category", "taste_cluster", "tier"), tables.TRUTH_PRODUCTS, mode="overwrite")
+    lake.write(
+        products.select("product_id", "category", "taste_cluster", "tier"), tables.TRUTH_PRODUCTS, mode="overwrite"
+    )
     if bad_truth:
         union = bad_truth[0]
         for part in bad_truth[1:]:

@@ -1,4 +1,5 @@
 """`ingest`: raw exports to bronze (what landed) to silver (typed, validated, deduplicated), with quarantine."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -69,14 +70,28 @@ def run(spark: SparkSession, config: Config) -> list[EntityReport]:
     return reports
 
 
-def _ingest_entity(spark: SparkSession, lake: Lake, config: Config, entity: schemas.Entity, src: SourceConfig,
-                   key: bytes, ingest_id: str, known: dict[str, DataFrame]) -> EntityReport | None:
+def _ingest_entity(
+    spark: SparkSession,
+    lake: Lake,
+    config: Config,
+    entity: schemas.Entity,
+    src: SourceConfig,
+    key: bytes,
+    ingest_id: str,
+    known: dict[str, DataFrame],
+) -> EntityReport | None:
     raw = read_source(spark, entity, src)
     # Read once and materialised: every count, check and write below sees the same rows, whatever it prunes.
     # On local disk, not in memory: a batch grows with the export, and a 2 GiB driver must take any size.
-    batch = validate.bronze_columns(files.new_files_only(lake, entity.name, raw), entity, src, key).select(
-        F.lit(ingest_id).alias("_ingest_id"), F.current_timestamp().alias("_ingested_at"), "*",
-    ).localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
+    batch = (
+        validate.bronze_columns(files.new_files_only(lake, entity.name, raw), entity, src, key)
+        .select(
+            F.lit(ingest_id).alias("_ingest_id"),
+            F.current_timestamp().alias("_ingested_at"),
+            "*",
+        )
+        .localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
+    )
     classified = validate.classify(batch, entity, src, config.ingest, known).persist(StorageLevel.DISK_ONLY)
     landed = files.landed_files(batch).cache()
     try:
@@ -91,8 +106,11 @@ def _ingest_entity(spark: SparkSession, lake: Lake, config: Config, entity: sche
         validate.check_quarantine_share(classified, entity, n_input, config.ingest.max_quarantine_share)
         files.drop_leftovers(lake, entity.name, [tuple(r[k] for k in files.FILE_KEYS) for r in file_rows])
         report = _write_entity(lake, classified, batch, entity, src, ingest_id, n_input, len(file_rows))
-        lake.write(spark.createDataFrame([asdict(report)]).withColumn("finished_at", F.current_timestamp()),
-                   tables.INGEST_RUNS, mode="append")
+        lake.write(
+            spark.createDataFrame([asdict(report)]).withColumn("finished_at", F.current_timestamp()),
+            tables.INGEST_RUNS,
+            mode="append",
+        )
         files.record_files(lake, landed, entity.name, ingest_id)  # the commit point
     finally:
         landed.unpersist()
@@ -100,8 +118,16 @@ def _ingest_entity(spark: SparkSession, lake: Lake, config: Config, entity: sche
     return report
 
 
-def _write_entity(lake: Lake, classified: DataFrame, batch: DataFrame, entity: schemas.Entity, src: SourceConfig,
-                  ingest_id: str, n_input: int, n_files: int) -> EntityReport:
+def _write_entity(
+    lake: Lake,
+    classified: DataFrame,
+    batch: DataFrame,
+    entity: schemas.Entity,
+    src: SourceConfig,
+    ingest_id: str,
+    n_input: int,
+    n_files: int,
+) -> EntityReport:
     """Bronze, quarantine and silver for one batch; every count is measured on its own, so they can disagree."""
     lake.write(batch, tables.BRONZE[entity.name], mode="append", merge_schema=True)
     n_quarantined = _quarantine(lake, classified, entity, ingest_id)
@@ -110,21 +136,33 @@ def _write_entity(lake: Lake, classified: DataFrame, batch: DataFrame, entity: s
     # Materialised, so the MERGE reads exactly these rows: Delta's MERGE may re-run its source plan without
     # the caches, and a CSV read again with fewer columns can no longer tell a broken line by its field count.
     unique = validate.silver_columns(validate.latest_per_key(valid, entity), entity, src).localCheckpoint(
-        eager=True, storageLevel=StorageLevel.DISK_ONLY)
+        eager=True, storageLevel=StorageLevel.DISK_ONLY
+    )
     n_unique = unique.count()
     silver = tables.SILVER[entity.name]
     unchanged = validate.unchanged_rows(unique, lake.read(silver), entity) if lake.exists(silver) else 0
     merged = {"inserted": 0, "updated": 0}
     if n_unique:
-        merged = lake.merge(unique, silver, keys=entity.keys, update=entity.on_existing == "update",
-                            change_col="_row_hash")
-    report = EntityReport(ingest_id, entity.name, n_files, n_input, merged["inserted"], merged["updated"],
-                          n_quarantined, n_valid - n_unique, unchanged)
+        merged = lake.merge(
+            unique, silver, keys=entity.keys, update=entity.on_existing == "update", change_col="_row_hash"
+        )
+    report = EntityReport(
+        ingest_id,
+        entity.name,
+        n_files,
+        n_input,
+        merged["inserted"],
+        merged["updated"],
+        n_quarantined,
+        n_valid - n_unique,
+        unchanged,
+    )
     if n_input != n_quarantined + n_valid or not report.reconciles:
         raise ReconciliationError(
             f"{entity.name}: counts do not add up: {n_input:,} in, {n_quarantined:,} quarantined, {n_valid:,} valid, "
             f"{merged['inserted']:,} inserted + {merged['updated']:,} updated + {unchanged:,} unchanged "
-            f"for {n_unique:,} distinct keys")
+            f"for {n_unique:,} distinct keys"
+        )
     return report
 
 
@@ -138,9 +176,14 @@ def _quarantine(lake: Lake, classified: DataFrame, entity: schemas.Entity, inges
         F.when(~F.exists(F.array(*keys), lambda x: x.isNull()), F.concat_ws("|", *keys)).alias("key"),
         F.coalesce(F.col(CORRUPT), F.col(validate.RAW)).alias("raw"),
         # Whose line it is, so `pmkt forget` finds it (a hash of the id when the line did not parse).
-        (F.col("_v_customer_id") if "customer_id" in entity.column_names else F.lit(None).cast("string"))
-        .alias("customer_id"),
-        "_source_file", "_ingest_id", F.current_timestamp().alias("quarantined_at"), "_file_size", "_file_mtime",
+        (F.col("_v_customer_id") if "customer_id" in entity.column_names else F.lit(None).cast("string")).alias(
+            "customer_id"
+        ),
+        "_source_file",
+        "_ingest_id",
+        F.current_timestamp().alias("quarantined_at"),
+        "_file_size",
+        "_file_mtime",
     )
     lake.write(rows, tables.QUARANTINE, mode="append", merge_schema=True)
     stored = lake.read(tables.QUARANTINE)
@@ -151,9 +194,17 @@ def _log_summary(reports: Sequence[EntityReport]) -> None:
     if not reports:
         log.info("nothing new to ingest")
     for r in reports:
-        log.info("%s: %s in = %s inserted + %s updated + %s quarantined + %s duplicates + %s unchanged (%d files)",
-                 r.entity, f"{r.input:,}", f"{r.inserted:,}", f"{r.updated:,}", f"{r.quarantined:,}",
-                 f"{r.duplicates:,}", f"{r.unchanged:,}", r.files)
+        log.info(
+            "%s: %s in = %s inserted + %s updated + %s quarantined + %s duplicates + %s unchanged (%d files)",
+            r.entity,
+            f"{r.input:,}",
+            f"{r.inserted:,}",
+            f"{r.updated:,}",
+            f"{r.quarantined:,}",
+            f"{r.duplicates:,}",
+            f"{r.unchanged:,}",
+            r.files,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

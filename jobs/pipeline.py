@@ -1,4 +1,5 @@
 """`pipeline`: run the configured steps in one Spark session, then print every table."""
+
 from __future__ import annotations
 
 import importlib
@@ -36,8 +37,23 @@ def run(spark: SparkSession, config: Config) -> None:
     rows = summary_table(Lake(spark, config.lake))
     if rows:
         print("\nmodel metrics (latest run of each model)\n" + render(rows))
-    recommenders = render_side_by_side(rows, "recommend", order=("popular", "als", "itemcf", "content", "basket", "hybrid",
-                                                                  "ndcg", "precision", "recall", "map", "coverage"))
+    recommenders = render_side_by_side(
+        rows,
+        "recommend",
+        order=(
+            "popular",
+            "als",
+            "itemcf",
+            "content",
+            "basket",
+            "hybrid",
+            "ndcg",
+            "precision",
+            "recall",
+            "map",
+            "coverage",
+        ),
+    )
     if recommenders:
         about = {k: x for m, v, k, x, s in rows if m == "recommend" and v == "all" and s == "test"}
         split = next((k.split(":", 1)[1] for k in about if k.startswith("split:")), "?")

@@ -1,4 +1,5 @@
 """`profiles`: gold.customer_profiles, RFM scores, named RFM segments and conf-defined tags."""
+
 from __future__ import annotations
 
 import sys

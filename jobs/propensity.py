@@ -1,4 +1,5 @@
 """`propensity`: P(buying in each top category within D days), one model with category as a feature."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -6,6 +7,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from functools import reduce
 
+from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -28,15 +30,20 @@ def category_rows(features: DataFrame, categories: Sequence[str]) -> DataFrame:
     """One row per customer and category, with that customer's revenue share of the category."""
     cats = F.array(*[F.lit(c) for c in categories])
     return features.select("*", F.explode(cats).alias("category")).withColumn(
-        "category_share", F.coalesce(F.element_at(F.col("category_shares"), F.col("category")), F.lit(0.0)))
+        "category_share", F.coalesce(F.element_at(F.col("category_shares"), F.col("category")), F.lit(0.0))
+    )
 
 
 def category_labels(lines: DataFrame, products: DataFrame, cutoff: dt.date, horizon_days: int) -> DataFrame:
     start = dt.datetime.combine(cutoff, dt.time())
     end = start + dt.timedelta(days=horizon_days)
     bought = lines.where((F.col("order_ts") >= F.lit(start)) & (F.col("order_ts") < F.lit(end)))
-    return (bought.join(F.broadcast(products.select("product_id", "category")), on="product_id", how="inner")
-            .select("customer_id", "category").distinct().withColumn("_bought", F.lit(1.0)))
+    return (
+        bought.join(F.broadcast(products.select("product_id", "category")), on="product_id", how="inner")
+        .select("customer_id", "category")
+        .distinct()
+        .withColumn("_bought", F.lit(1.0))
+    )
 
 
 def run(spark: SparkSession, config: Config) -> None:
@@ -92,7 +99,9 @@ def run(spark: SparkSession, config: Config) -> None:
         test.unpersist()
 
 
-def _score(lake: Lake, fitted, spec: cm.Spec, categories: Sequence[str], version: int, names: Mapping[str, str]) -> int:
+def _score(
+    lake: Lake, fitted: PipelineModel, spec: cm.Spec, categories: Sequence[str], version: int, names: Mapping[str, str]
+) -> int:
     day = c360_inputs.latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
     rows = category_rows(lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)), categories)
     scored = fitted.transform(cm.prepare(rows, spec))

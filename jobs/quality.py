@@ -1,4 +1,5 @@
 """`quality`: data-quality expectations (a `fail` stops the pipeline before the models) and drift (PSI)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +13,7 @@ from libs.c360 import inputs as c360_inputs
 from libs.config import Config
 from libs.lake import Lake
 from libs.log import get_logger
+from libs.tables import TableId
 
 log = get_logger(__name__)
 # Scores watched for drift between consecutive snapshots, next to every numeric feature.
@@ -35,10 +37,32 @@ def _run(spark: SparkSession, lake: Lake, config: Config, run_id: str) -> None:
         if outcome is not None:
             outcomes.append(outcome)
             if not outcome.passed:
-                log.warning("data quality %s: %s %s(%s) failing share %.2f%% (allowed %.2f%%)", e.severity,
-                            e.table, e.rule, e.column or "", 100 * outcome.share, 100 * outcome.allowed)
-    rows = [(run_id, now, o.expectation.table, o.expectation.rule, o.expectation.column, o.expectation.severity,
-             o.rows, o.failing, o.share, o.allowed, o.observed, o.passed) for o in outcomes]
+                log.warning(
+                    "data quality %s: %s %s(%s) failing share %.2f%% (allowed %.2f%%)",
+                    e.severity,
+                    e.table,
+                    e.rule,
+                    e.column or "",
+                    100 * outcome.share,
+                    100 * outcome.allowed,
+                )
+    rows = [
+        (
+            run_id,
+            now,
+            o.expectation.table,
+            o.expectation.rule,
+            o.expectation.column,
+            o.expectation.severity,
+            o.rows,
+            o.failing,
+            o.share,
+            o.allowed,
+            o.observed,
+            o.passed,
+        )
+        for o in outcomes
+    ]
     if rows:
         lake.write(spark.createDataFrame(rows, quality.RESULT_SCHEMA), tables.DATA_QUALITY, mode="append")
     failed = sum(1 for o in outcomes if not o.passed)
@@ -49,7 +73,7 @@ def _run(spark: SparkSession, lake: Lake, config: Config, run_id: str) -> None:
 
 def _drift(spark: SparkSession, lake: Lake, config: Config, run_id: str) -> None:
     cfg = config.quality
-    watched = list(SCORES)
+    watched: list[tuple[TableId, tuple[str, ...]]] = list(SCORES)
     if lake.exists(tables.CUSTOMER_FEATURES):
         features = [c for c in lake.read(tables.CUSTOMER_FEATURES).columns if c not in NOT_FEATURES]
         watched.insert(0, (tables.CUSTOMER_FEATURES, tuple(features)))

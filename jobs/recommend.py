@@ -1,5 +1,6 @@
 """`recommend`: ALS, item-CF, content and basket candidates blended into gold.recommendations, with a
 temporal evaluation of every method against popularity in gold.model_metrics."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 
 from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
+from pyspark.ml.fpm import FPGrowthModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -48,13 +50,21 @@ def run(spark: SparkSession, config: Config) -> None:
     for method in ("popular", "als", "itemcf", "content", "basket", "hybrid"):
         found = {m.metric: m.value for m in metrics if m.variant == method and m.split == "test"}
         if found:
-            log.info("%-8s ndcg@%d %.4f  precision %.4f  recall %.4f  map %.4f  coverage %.3f", method, cfg.top_k,
-                     found[f"ndcg@{cfg.top_k}"], found[f"precision@{cfg.top_k}"], found[f"recall@{cfg.top_k}"],
-                     found[f"map@{cfg.top_k}"], found["coverage"])
+            log.info(
+                "%-8s ndcg@%d %.4f  precision %.4f  recall %.4f  map %.4f  coverage %.3f",
+                method,
+                cfg.top_k,
+                found[f"ndcg@{cfg.top_k}"],
+                found[f"precision@{cfg.top_k}"],
+                found[f"recall@{cfg.top_k}"],
+                found[f"map@{cfg.top_k}"],
+                found["coverage"],
+            )
 
 
-def _context(spark: SparkSession, lake: Lake, config: Config, contacts: DataFrame, products: DataFrame | None,
-             run_id: str) -> sources.Context:
+def _context(
+    spark: SparkSession, lake: Lake, config: Config, contacts: DataFrame, products: DataFrame | None, run_id: str
+) -> sources.Context:
     cfg = config.recommend
     customers = contacts.select("customer_id")
     if lake.exists(tables.SILVER["customers"]):
@@ -67,40 +77,68 @@ def _context(spark: SparkSession, lake: Lake, config: Config, contacts: DataFram
     content = None
     if products is not None and cfg.weights["content"] > 0:  # a source with weight 0 is not built
         content_model = similarity.content_model(products, cfg.content_features)
-        models.save(spark, lake, config, "recommend_content", content_model, run_id,
-                    {"features": cfg.content_features})
+        models.save(spark, lake, config, "recommend_content", content_model, run_id, {"features": cfg.content_features})
         vectors = similarity.content_vectors(content_model, products).cache()
         n_products = vectors.count()  # one number
         if n_products > cfg.lsh_above:
-            content = similarity.content_lsh(vectors, cfg.content_neighbours, cfg.content_min_similarity,
-                                             cfg.lsh_bucket_length, cfg.lsh_tables, cfg.als.seed)
+            content = similarity.content_lsh(
+                vectors,
+                cfg.content_neighbours,
+                cfg.content_min_similarity,
+                cfg.lsh_bucket_length,
+                cfg.lsh_tables,
+                cfg.als.seed,
+            )
         else:
             content = similarity.content_exact(vectors, cfg.content_neighbours, cfg.content_min_similarity)
         content = content.cache()
-        log.info("content neighbours for %s products (%s)", f"{n_products:,}", "LSH" if n_products > cfg.lsh_above else "exact")
+        log.info(
+            "content neighbours for %s products (%s)",
+            f"{n_products:,}",
+            "LSH" if n_products > cfg.lsh_above else "exact",
+        )
     segments = c360_inputs.latest_rows(lake, tables.SEGMENTS)
     basket = None
     if lake.exists(tables.ASSOCIATION_RULES) and lake.exists(tables.MODEL_REGISTRY):
         try:
             fp, meta, _ = models.load(lake, "basket")
-            if meta.get("level") == "product":
+            if meta.get("level") == "product" and isinstance(fp.stages[0], FPGrowthModel):
                 basket = (fp.stages[0], lake.read(tables.ASSOCIATION_RULES))
         except UserError:  # no basket model yet: the blend goes without it
             basket = None
     lines = lake.read_if_exists(tables.SILVER["transactions"])
-    return sources.Context(spark, cfg, customer_index, product_index, products, content, segments, lines, basket,
-                           config.basket.crosssell_last_orders)
+    return sources.Context(
+        spark,
+        cfg,
+        customer_index,
+        product_index,
+        products,
+        content,
+        segments,
+        lines,
+        basket,
+        config.basket.crosssell_last_orders,
+    )
 
 
-def _serve(ctx: sources.Context, lake: Lake, contacts: DataFrame, end: dt.datetime, als_cfg: AlsConfig,
-           mix: hybrid.Blend, config: Config, run_id: str) -> int:
+def _serve(
+    ctx: sources.Context,
+    lake: Lake,
+    contacts: DataFrame,
+    end: dt.datetime,
+    als_cfg: AlsConfig,
+    mix: hybrid.Blend,
+    config: Config,
+    run_id: str,
+) -> int:
     cfg = ctx.cfg
     strengths = interactions.strengths(contacts, cfg, end).persist(StorageLevel.MEMORY_AND_DISK)
     excluded = interactions.excluded(contacts, cfg)
     excluded = excluded.persist(StorageLevel.MEMORY_AND_DISK) if excluded is not None else None
     built = sources.build(ctx, strengths, ctx.customer_index, ctx.lines, excluded, als_cfg)
-    recs = hybrid.serve(mix.of(list(built.candidates.values())), excluded, ctx.products,
-                        cfg.top_k, cfg.max_per_category)
+    recs = hybrid.serve(
+        mix.of(list(built.candidates.values())), excluded, ctx.products, cfg.top_k, cfg.max_per_category
+    )
     neighbours = [n for n in (built.itemcf_neighbours, ctx.content_neighbours) if n is not None]
     if neighbours:
         lake.write(union_all(neighbours), tables.SIMILAR_ITEMS, mode="overwrite")

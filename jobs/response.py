@@ -1,4 +1,5 @@
 """`response`: P(click) and P(convert) for a campaign contact, from features as of each campaign's start."""
+
 from __future__ import annotations
 
 import sys
@@ -25,9 +26,13 @@ OUTCOMES = ("clicked", "converted")
 def contact_rows(features: DataFrame, contacts: DataFrame, campaigns: DataFrame) -> DataFrame:
     """Treated contacts with the customer's features as of the campaign start and the offer's attributes."""
     offers = campaigns.select("campaign_id", "offer_category", F.col("start_date").alias("snapshot_date"))
-    treated = contacts.where(F.coalesce(F.col("group"), F.lit("treatment")) == "treatment").join(F.broadcast(offers), on="campaign_id", how="inner")
+    treated = contacts.where(F.coalesce(F.col("group"), F.lit("treatment")) == "treatment").join(
+        F.broadcast(offers), on="campaign_id", how="inner"
+    )
     joined = treated.join(features.drop("campaign_contacts"), on=["customer_id", "snapshot_date"], how="left")
-    return joined.withColumn("offer_category_share", F.coalesce(F.element_at(F.col("category_shares"), F.col("offer_category")), F.lit(0.0)))
+    return joined.withColumn(
+        "offer_category_share", F.coalesce(F.element_at(F.col("category_shares"), F.col("offer_category")), F.lit(0.0))
+    )
 
 
 def run(spark: SparkSession, config: Config) -> None:
@@ -41,10 +46,14 @@ def run(spark: SparkSession, config: Config) -> None:
     starts = c360_inputs.campaign_starts(lake)
     if len(starts) < 2:
         raise UserError("response models need at least two campaigns: earlier ones to train on, the last to test on")
-    spec = cm.Spec(fairness.admitted(cfg.numeric_features, config.fairness, "response"),
-                   fairness.admitted(cfg.categorical_features, config.fairness, "response"))
-    with (runs.job_run(lake, "response", runs.MODEL_LOGS) as run_id,
-          timed(log, f"response models on {len(starts)} campaigns")):
+    spec = cm.Spec(
+        fairness.admitted(cfg.numeric_features, config.fairness, "response"),
+        fairness.admitted(cfg.categorical_features, config.fairness, "response"),
+    )
+    with (
+        runs.job_run(lake, "response", runs.MODEL_LOGS) as run_id,
+        timed(log, f"response models on {len(starts)} campaigns"),
+    ):
         feats = c360_inputs.materialise_snapshots(lake, inputs, starts, config.features)
         contacts = lake.read(tables.SILVER["campaign_contacts"])
         rows = cm.model_partitions(contact_rows(feats, contacts, campaigns)).cache()
@@ -59,7 +68,15 @@ def run(spark: SparkSession, config: Config) -> None:
             split = f"train campaigns before {starts[-1]}, test {starts[-1]}"
             metrics += [Metric(f"response_{outcome}", "logreg", k, v, split) for k, v in values.items()]
             log.info("P(%s): ROC AUC %.3f (base rate %.3f)", outcome, values["roc_auc"], values["base_rate"])
-            models.save(spark, lake, config, f"response_{outcome}", fitted, run_id, {"numeric": list(spec.numeric), "categorical": list(spec.categorical)})
+            models.save(
+                spark,
+                lake,
+                config,
+                f"response_{outcome}",
+                fitted,
+                run_id,
+                {"numeric": list(spec.numeric), "categorical": list(spec.categorical)},
+            )
         append_metrics(spark, lake, metrics, run_id)
         rows.unpersist()
 

@@ -1,10 +1,13 @@
 """`segment`: fit (k chosen by silhouette) or assign with the saved model; gold.segments and gold.segment_profiles."""
+
 from __future__ import annotations
 
 import datetime as dt
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -26,8 +29,10 @@ def run(spark: SparkSession, config: Config) -> None:
     lake = Lake(spark, config.lake)
     day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, cfg.snapshot)
     features = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day))
-    with (runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id,
-          timed(log, f"segment ({cfg.mode}) snapshot {day}") as stats):
+    with (
+        runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id,
+        timed(log, f"segment ({cfg.mode}) snapshot {day}") as stats,
+    ):
         if cfg.mode == "fit":
             (model, meta), version = _fit(spark, lake, config, features, day, run_id), None
         else:
@@ -35,31 +40,56 @@ def run(spark: SparkSession, config: Config) -> None:
             log.info("assigning with saved segment model v%d (k=%d)", version, meta["k"])
         used = meta["features"]
         # One assignment serves the outlier threshold, the profiles and the segments table.
-        assigned = (segmentation.assign(model, segmentation.prepare(features, used), cfg, meta["centroids"], meta.get("feature_col"))
-                    .unionByName(segmentation.no_activity(features, used)).cache())
+        assigned = (
+            segmentation.assign(
+                model, segmentation.prepare(features, used), cfg, meta["centroids"], meta.get("feature_col")
+            )
+            .unionByName(segmentation.no_activity(features, used))
+            .cache()
+        )
         joined = features.join(assigned.select("customer_id", "segment_id"), on="customer_id", how="inner")
         shown = [f for f in cfg.profile_features if f in features.columns]
         saved_names = {int(k): v for k, v in meta["names_by_id"].items()} if "names_by_id" in meta else None
-        profile_df, names = segment_profiles.build(spark, joined, shown, saved_names, fixed={segmentation.NO_ACTIVITY_ID: segmentation.NO_ACTIVITY_NAME})
+        profile_df, names = segment_profiles.build(
+            spark, joined, shown, saved_names, fixed={segmentation.NO_ACTIVITY_ID: segmentation.NO_ACTIVITY_NAME}
+        )
         if version is None:  # fit: the threshold and names are part of the saved model
             meta["outlier_threshold"] = segmentation.outlier_threshold(assigned, cfg.outlier_quantile)
             meta["names_by_id"] = {str(i): n for i, n in names.items() if i != segmentation.NO_ACTIVITY_ID}
             version = models.save(spark, lake, config, MODEL, model, run_id, meta)
         name_of = F.create_map(*[F.lit(x) for k, v in names.items() for x in (k, v)])
         segments = assigned.select(
-            "snapshot_date", "customer_id", "segment_id", F.element_at(name_of, F.col("segment_id")).alias("segment_name"), "distance",
+            "snapshot_date",
+            "customer_id",
+            "segment_id",
+            F.element_at(name_of, F.col("segment_id")).alias("segment_name"),
+            "distance",
             F.coalesce(F.col("nearest_distance") > F.lit(meta["outlier_threshold"]), F.lit(False)).alias("is_outlier"),
             F.lit(version).alias("model_version"),
         )
         lake.write_snapshot(segments, tables.SEGMENTS, day)
-        lake.write_snapshot(profile_df.select(F.lit(day).alias("snapshot_date"), "*", F.lit(version).alias("model_version")), tables.SEGMENT_PROFILES, day)
+        lake.write_snapshot(
+            profile_df.select(F.lit(day).alias("snapshot_date"), "*", F.lit(version).alias("model_version")),
+            tables.SEGMENT_PROFILES,
+            day,
+        )
         stats["rows"] = lake.read(tables.SEGMENTS).where(F.col("snapshot_date") == F.lit(day)).count()
         assigned.unpersist()
-    for row in lake.read(tables.SEGMENT_PROFILES).where(F.col("snapshot_date") == F.lit(day)).orderBy("segment_id").collect():  # k rows
-        log.info("segment %d %-32s %7s customers (%4.1f%%)", row.segment_id, row.segment_name, f"{row.size:,}", 100 * row.share)
+    for row in (
+        lake.read(tables.SEGMENT_PROFILES).where(F.col("snapshot_date") == F.lit(day)).orderBy("segment_id").collect()
+    ):  # k rows
+        log.info(
+            "segment %d %-32s %7s customers (%4.1f%%)",
+            row.segment_id,
+            row.segment_name,
+            f"{row.size:,}",
+            100 * row.share,
+        )
 
 
-def _fit(spark: SparkSession, lake: Lake, config: Config, features: DataFrame, day: dt.date, run_id: str):
+def _fit(
+    spark: SparkSession, lake: Lake, config: Config, features: DataFrame, day: dt.date, run_id: str
+) -> tuple[PipelineModel, dict[str, Any]]:
     """Choose k, fit on every customer with behaviour; returns the model and its metadata so far."""
     cfg = config.segment
     used = segmentation.usable_features(features, cfg.features)
@@ -71,14 +101,29 @@ def _fit(spark: SparkSession, lake: Lake, config: Config, features: DataFrame, d
     log.info("k selection: %s -> k=%d", ", ".join(f"k={s.k} silhouette={s.silhouette:.3f}" for s in scores), k)
     model = segmentation.fit(data, cfg, used, k)
     data.unpersist()
-    curve = spark.createDataFrame([(s.k, s.silhouette, s.cost, s.k == k, run_id) for s in scores],
-                                  "k int, silhouette double, cost double, chosen boolean, run_id string")
+    curve = spark.createDataFrame(
+        [(s.k, s.silhouette, s.cost, s.k == k, run_id) for s in scores],
+        "k int, silhouette double, cost double, chosen boolean, run_id string",
+    )
     lake.write_snapshot(curve.select(F.lit(day).alias("snapshot_date"), "*"), tables.SEGMENT_K_SELECTION, day)
     chosen = next(s for s in scores if s.k == k)
-    append_metrics(spark, lake, [Metric(MODEL, cfg.algorithm, "silhouette", chosen.silhouette, day.isoformat()),
-                                 Metric(MODEL, cfg.algorithm, "k", float(k), day.isoformat())], run_id)
-    meta = {"k": k, "features": used, "algorithm": cfg.algorithm, "centroids": segmentation.centroids(model),
-            "feature_col": segmentation.feature_col(cfg), "snapshot": day.isoformat()}
+    append_metrics(
+        spark,
+        lake,
+        [
+            Metric(MODEL, cfg.algorithm, "silhouette", chosen.silhouette, day.isoformat()),
+            Metric(MODEL, cfg.algorithm, "k", float(k), day.isoformat()),
+        ],
+        run_id,
+    )
+    meta = {
+        "k": k,
+        "features": used,
+        "algorithm": cfg.algorithm,
+        "centroids": segmentation.centroids(model),
+        "feature_col": segmentation.feature_col(cfg),
+        "snapshot": day.isoformat(),
+    }
     return model, meta
 
 

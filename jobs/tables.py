@@ -1,4 +1,5 @@
 """`tables`: every Delta table in the catalogue with its version and row count."""
+
 from __future__ import annotations
 
 import sys

@@ -1,9 +1,10 @@
 """`pmkt <job> [--conf-file F] [--set key=value ...] [--debug]`: the one entry point for every job."""
+
 from __future__ import annotations
 
 import argparse
-import json
 import importlib
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -21,10 +22,16 @@ JOBS = {
     "churn": ("jobs.churn", "churn model: rolling point-in-time labels (or a supplied label), scores with reasons"),
     "propensity": ("jobs.propensity", "P(buying in each top category within D days)"),
     "response": ("jobs.response", "P(click) and P(convert) of a campaign contact"),
-    "recommend": ("jobs.recommend", "ALS, item-CF, content and basket blended into gold.recommendations, evaluated vs popularity"),
+    "recommend": (
+        "jobs.recommend",
+        "ALS, item-CF, content and basket blended into gold.recommendations, evaluated vs popularity",
+    ),
     "campaign": ("jobs.campaign", "audiences, budgeted next-best-offer plan, trigger actions, campaign evaluation"),
     "fairness": ("jobs.fairness", "selection rate, disparate impact, parity and equalised odds by group"),
-    "report": ("jobs.report", "one self-contained HTML report: data, segments, RFM, recommenders, rules, churn, campaigns"),
+    "report": (
+        "jobs.report",
+        "one self-contained HTML report: data, segments, RFM, recommenders, rules, churn, campaigns",
+    ),
     "forget": ("jobs.forget", "erase customers from every table and vacuum; audit row in gold.erasure_log"),
     "pipeline": ("jobs.pipeline", "run the steps in pipeline.steps, then print every table"),
     "tables": ("jobs.tables", "list every Delta table with its version and row count"),
@@ -36,16 +43,29 @@ log = logging.getLogger("pmkt.cli")
 def _parser() -> argparse.ArgumentParser:
     jobs = "\n".join(f"  {name:<10} {text}" for name, (_, text) in JOBS.items())
     parser = argparse.ArgumentParser(
-        prog="pmkt", description="Precision-marketing platform on Spark and Delta Lake.",
-        epilog=f"jobs:\n{jobs}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="pmkt",
+        description="Precision-marketing platform on Spark and Delta Lake.",
+        epilog=f"jobs:\n{jobs}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("job", help="the job to run (see below)")
     parser.add_argument("--conf-file", help="YAML config (default: $PMKT_CONF or conf/local.yaml)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config key, e.g. --set generate.customers=1000")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set generate.customers=1000",
+    )
     parser.add_argument("--mode", help="shorthand for --set <job>.mode=MODE (e.g. segment --mode assign)")
-    parser.add_argument("--reingest", action="append", default=[], metavar="PATH|all",
-                        help="ingest: forget recorded files at or under PATH (or all) so they are read again")
+    parser.add_argument(
+        "--reingest",
+        action="append",
+        default=[],
+        metavar="PATH|all",
+        help="ingest: forget recorded files at or under PATH (or all) so they are read again",
+    )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks, including the JVM's")
     return parser
 
@@ -67,8 +87,11 @@ def run_job(job: str, argv: Sequence[str]) -> int:
         from libs.config import load_config
         from libs.session import get_spark
 
-        overrides = [*args.overrides, *([f"{job}.mode={args.mode}"] if args.mode else []),
-                     *([f"ingest.reingest={json.dumps(args.reingest)}"] if args.reingest else [])]
+        overrides = [
+            *args.overrides,
+            *([f"{job}.mode={args.mode}"] if args.mode else []),
+            *([f"ingest.reingest={json.dumps(args.reingest)}"] if args.reingest else []),
+        ]
         config = load_config(args.conf_file, overrides)
         module = importlib.import_module(JOBS[job][0])
         spark = get_spark(config)

@@ -1,4 +1,5 @@
 """Typed YAML loading: nested dicts to frozen dataclasses, with errors that name the bad key."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -74,7 +75,7 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any], tp: Any = None) 
 def _child_type(tp: Any, key: str) -> Any:
     if tp is None:
         return None
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _unwrap(_hints(tp)[key]) if key in _hints(tp) else None
     return _unwrap(typing.get_args(tp)[1])  # a Mapping[str, X]
 
@@ -105,7 +106,7 @@ def apply_override(cls: type, data: dict[str, Any], assignment: str) -> dict[str
     while parts:
         key = parts.pop(0)
         walked.append(key)
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             hints = _hints(tp)
             if key not in hints:
                 raise ConfigError(f"unknown config key '{'.'.join(walked)}'")
@@ -155,7 +156,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, path)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return build(tp, value, path)
     if origin in (Mapping, dict, typing.Mapping):
         if value is None:
@@ -163,9 +164,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"config key '{path}' must be a mapping, got {_show(value)}")
         key_tp, val_tp = args
-        return types.MappingProxyType(
-            {str(k): _coerce(val_tp, v, f"{path}.{k}") for k, v in value.items()}
-        )
+        return types.MappingProxyType({str(k): _coerce(val_tp, v, f"{path}.{k}") for k, v in value.items()})
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{path}' must be a list, got {_show(value)}")

@@ -1,4 +1,5 @@
 """The platform's configuration: frozen dataclasses built from `conf/*.yaml` plus `--set` overrides."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -159,7 +160,12 @@ class ProfilesConfig:
     snapshot: str | None = None  # None: the latest snapshot in gold.customer_features
 
     def __post_init__(self) -> None:
-        cells = {(r, f) for rule in self.rfm_segments for r in range(rule.r[0], rule.r[1] + 1) for f in range(rule.f[0], rule.f[1] + 1)}
+        cells = {
+            (r, f)
+            for rule in self.rfm_segments
+            for r in range(rule.r[0], rule.r[1] + 1)
+            for f in range(rule.f[0], rule.f[1] + 1)
+        }
         if self.rfm_segments and len(cells) != 25:
             raise ConfigError("config key 'profiles.rfm_segments' must cover all 25 R x F cells")
         if self.snapshot:
@@ -186,7 +192,10 @@ class SegmentConfig:
         if self.mode not in ("fit", "assign"):
             raise ConfigError(f"config key 'segment.mode' must be fit or assign, got '{self.mode}'")
         if self.algorithm not in ("kmeans", "bisecting_kmeans", "gaussian_mixture"):
-            raise ConfigError(f"config key 'segment.algorithm' must be kmeans, bisecting_kmeans or gaussian_mixture, got '{self.algorithm}'")
+            raise ConfigError(
+                "config key 'segment.algorithm' must be kmeans, bisecting_kmeans or gaussian_mixture, "
+                f"got '{self.algorithm}'"
+            )
         if not 2 <= self.k_min <= self.k_max <= 30:
             raise ConfigError("config keys 'segment.k_min' and 'segment.k_max' must satisfy 2 <= k_min <= k_max <= 30")
         if not 0 < self.selection_sample <= 1:
@@ -254,8 +263,14 @@ class ChurnConfig:
         if self.mode not in ("train", "score"):
             raise ConfigError(f"config key 'churn.mode' must be train or score, got '{self.mode}'")
         if self.horizon_days <= 0 or self.activity_days <= 0 or self.train_cutoffs < 1 or self.step_days <= 0:
-            raise ConfigError("config keys churn.horizon_days, activity_days, train_cutoffs and step_days must be positive")
-        if list(self.risk_bands) != sorted(self.risk_bands) or not all(0 < b < 1 for b in self.risk_bands) or len(self.risk_bands) != 2:
+            raise ConfigError(
+                "config keys churn.horizon_days, activity_days, train_cutoffs and step_days must be positive"
+            )
+        if (
+            list(self.risk_bands) != sorted(self.risk_bands)
+            or not all(0 < b < 1 for b in self.risk_bands)
+            or len(self.risk_bands) != 2
+        ):
             raise ConfigError("config key 'churn.risk_bands' must be two increasing probabilities, e.g. [0.3, 0.6]")
         if not self.numeric_features and not self.categorical_features:
             raise ConfigError("config key 'churn.numeric_features' or 'churn.categorical_features' must list features")
@@ -270,14 +285,29 @@ class PropensityConfig:
     horizon_days: int = 30  # P(buying in the category within this many days)
     train_cutoffs: int = 3
     step_days: int = 30
-    numeric_features: tuple[str, ...] = ("recency_days", "frequency", "monetary", "category_share", "sessions_per_month", "events_30d")
+    numeric_features: tuple[str, ...] = (
+        "recency_days",
+        "frequency",
+        "monetary",
+        "category_share",
+        "sessions_per_month",
+        "events_30d",
+    )
     reg_param: float = 0.01
     reason_names: Mapping[str, str] = field(default_factory=_empty)  # feature -> words; default: the name made human
 
 
 @dataclass(frozen=True)
 class ResponseConfig:
-    numeric_features: tuple[str, ...] = ("recency_days", "frequency", "monetary", "campaign_open_rate", "campaign_conversion_rate", "offer_category_share", "sessions_per_month")
+    numeric_features: tuple[str, ...] = (
+        "recency_days",
+        "frequency",
+        "monetary",
+        "campaign_open_rate",
+        "campaign_conversion_rate",
+        "offer_category_share",
+        "sessions_per_month",
+    )
     categorical_features: tuple[str, ...] = ("channel", "offer_category")
     reg_param: float = 0.01
 
@@ -302,8 +332,9 @@ class AlsConfig:
 class RecommendConfig:
     """Interaction weights, the four candidate sources, the hybrid blend, serving rules and evaluation."""
 
-    event_weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(
-        {"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "purchase": 8.0}))
+    event_weights: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "purchase": 8.0})
+    )
     rating_weight: float = 1.0  # a rating adds rating_weight x (rating - rating_centre)
     rating_centre: float = 0.0  # e.g. 2.5 on a 1-5 scale: a 3 counts little, a 5 much more
     min_rating: float = 0.0  # lower ratings carry no weight (never positive feedback), but still count as seen
@@ -368,7 +399,7 @@ class RecommendConfig:
 
 
 RECOMMEND_SOURCES = ("als", "itemcf", "content", "basket", "popular")
-DEFAULT_WEIGHTS = {"als": 1.0, "itemcf": 0.5, "content": 0.1, "basket": 0.2, "popular": 0.05}
+DEFAULT_WEIGHTS: dict[str, float] = {"als": 1.0, "itemcf": 0.5, "content": 0.1, "basket": 0.2, "popular": 0.05}
 SPLITS = ("auto", "global_time", "per_user_last", "per_user_random")
 
 
@@ -475,8 +506,16 @@ class ModelsConfig:
     root: str | None = None  # default: <lake.root>/models
 
 
-QUALITY_RULES = ("not_null", "range", "unique", "accepted_values", "references", "freshness", "row_count_change",
-                 "mean_change")
+QUALITY_RULES = (
+    "not_null",
+    "range",
+    "unique",
+    "accepted_values",
+    "references",
+    "freshness",
+    "row_count_change",
+    "mean_change",
+)
 
 
 @dataclass(frozen=True)
@@ -502,9 +541,14 @@ class Expectation:
             raise ConfigError(f"{where}: rule must be one of {', '.join(QUALITY_RULES)}")
         if self.severity not in ("warn", "fail"):
             raise ConfigError(f"{where}: severity must be warn or fail, got '{self.severity}'")
-        needs = {"range": self.min is not None or self.max is not None, "accepted_values": bool(self.values),
-                 "references": bool(self.ref_table and self.ref_column), "freshness": self.max_age_days is not None,
-                 "row_count_change": self.max_change is not None, "mean_change": self.max_change is not None}
+        needs = {
+            "range": self.min is not None or self.max is not None,
+            "accepted_values": bool(self.values),
+            "references": bool(self.ref_table and self.ref_column),
+            "freshness": self.max_age_days is not None,
+            "row_count_change": self.max_change is not None,
+            "mean_change": self.max_change is not None,
+        }
         if not needs.get(self.rule, True):
             raise ConfigError(f"{where}: missing its parameter (see the README's data-quality table)")
         if self.rule != "row_count_change" and not self.column:

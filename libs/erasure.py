@@ -5,6 +5,7 @@ line that failed to parse, whose fields were hashed before bronze) are found by 
 keeps Delta statistics on identifying columns (`tables.IDENTIFYING`), so once VACUUM has deleted the
 rewritten files, neither a data file nor a `_delta_log` entry holds the customer.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -39,15 +40,25 @@ def resolve(lake: Lake, cfg: ForgetConfig, key: bytes) -> list[tuple[str, str]]:
     lookups = [("email", "email_pseudo", v) for v in cfg.emails] + [("phone", "phone_pseudo", v) for v in cfg.phones]
     if lookups and lake.exists(tables.SILVER["customers"]):
         wanted = spark.createDataFrame(lookups, "kind string, col string, v string")
-        pseudonyms = wanted.select("col", F.when(F.col("kind") == "email", pii.pseudonym("email", F.col("v"), key))
-                                   .otherwise(pii.pseudonym("phone", F.col("v"), key)).alias("p"))
+        pseudonyms = wanted.select(
+            "col",
+            F.when(F.col("kind") == "email", pii.pseudonym("email", F.col("v"), key))
+            .otherwise(pii.pseudonym("phone", F.col("v"), key))
+            .alias("p"),
+        )
         customers = lake.read(tables.SILVER["customers"])
-        found = customers.join(pseudonyms, on=(F.col("p") == F.col("email_pseudo")) & (F.col("col") == "email_pseudo")
-                               | (F.col("p") == F.col("phone_pseudo")) & (F.col("col") == "phone_pseudo"), how="inner")
+        found = customers.join(
+            pseudonyms,
+            on=(F.col("p") == F.col("email_pseudo")) & (F.col("col") == "email_pseudo")
+            | (F.col("p") == F.col("phone_pseudo")) & (F.col("col") == "phone_pseudo"),
+            how="inner",
+        )
         ids |= {r[0] for r in found.select("customer_id").distinct().collect()}  # bounded by the request
     if not ids:
-        raise UserError("nobody to forget: set forget.customer_ids, forget.emails or forget.phones "
-                        "(emails and phones must match a customer in silver.customers)")
+        raise UserError(
+            "nobody to forget: set forget.customer_ids, forget.emails or forget.phones "
+            "(emails and phones must match a customer in silver.customers)"
+        )
     frame = spark.createDataFrame([(i,) for i in sorted(ids)], "customer_id string")
     hashed = frame.select("customer_id", pii.hmac_sha256(F.trim(F.col("customer_id")), key).alias("h"))
     return [(r[0], r[1]) for r in hashed.collect()]  # bounded by the request
@@ -64,8 +75,9 @@ def holders(lake: Lake) -> list[TableId]:
 
 def _whose(table: TableId, columns: Sequence[str], customers: Sequence[tuple[str, str]]) -> Column:
     """The requested customer a row belongs to (by id, or by the keyed hash of an id), else null."""
-    ids = F.create_map(*[F.lit(x) for customer_id, hashed in customers
-                         for x in (customer_id, customer_id, hashed, customer_id)])
+    ids = F.create_map(
+        *[F.lit(x) for customer_id, hashed in customers for x in (customer_id, customer_id, hashed, customer_id)]
+    )
     whose = ids[F.col("customer_id")]
     if table == tables.QUARANTINE and "key" in columns:  # a customers line is quarantined under its key
         whose = F.coalesce(whose, F.when(F.col("entity") == "customers", ids[F.col("key")]))
@@ -104,9 +116,12 @@ def vacuum(lake: Lake, targets: Sequence[TableId], retention_hours: float) -> No
     check = "spark.databricks.delta.retentionDurationCheck.enabled"
     below_safe = retention_hours < SAFE_RETENTION_HOURS
     if below_safe:
-        log.warning("vacuum retention %.0f h is below Delta's %d h: time travel to older versions stops working",
-                    retention_hours, SAFE_RETENTION_HOURS)
-    previous = spark.conf.get(check, "true")
+        log.warning(
+            "vacuum retention %.0f h is below Delta's %d h: time travel to older versions stops working",
+            retention_hours,
+            SAFE_RETENTION_HOURS,
+        )
+    previous = spark.conf.get(check, "true") or "true"
     spark.conf.set(check, str(not below_safe).lower())
     try:
         for table in targets:

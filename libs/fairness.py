@@ -6,6 +6,7 @@ it reports the selection rate, the disparate-impact ratio (four-fifths rule) wit
 gap, and, where labels exist, TPR, FPR and AUC (MLlib's BinaryClassificationEvaluator); per attribute, the
 demographic-parity and equalised-odds differences.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,21 +19,27 @@ from pyspark.sql import functions as F
 
 from libs import tables
 from libs.config import FairnessConfig
+from libs.frames import one
 from libs.lake import Lake
 from libs.log import get_logger
 
 log = get_logger(__name__)
-SCHEMA = ("run_id string, decision string, attribute string, group string, customers long, selected long, "
-          "selection_rate double, disparate_impact double, parity_difference double, tpr double, fpr double, "
-          "auc double, equalised_odds_difference double, flagged boolean, reason string, p_value double")
+SCHEMA = (
+    "run_id string, decision string, attribute string, group string, customers long, selected long, "
+    "selection_rate double, disparate_impact double, parity_difference double, tpr double, fpr double, "
+    "auc double, equalised_odds_difference double, flagged boolean, reason string, p_value double"
+)
 
 
 def admitted(features: Sequence[str], cfg: FairnessConfig, model: str) -> tuple[str, ...]:
     """A model's features without the protected attributes, unless the conf re-admits them (with a warning)."""
     protected = [f for f in features if f in cfg.protected]
     if protected and cfg.allow_protected_features:
-        log.warning("%s uses protected attribute(s) %s as features (fairness.allow_protected_features)",
-                    model, ", ".join(protected))
+        log.warning(
+            "%s uses protected attribute(s) %s as features (fairness.allow_protected_features)",
+            model,
+            ", ".join(protected),
+        )
         return tuple(features)
     if protected:
         log.info("%s: protected attribute(s) %s left out of the features", model, ", ".join(protected))
@@ -48,7 +55,7 @@ def decisions(lake: Lake, cfg: FairnessConfig) -> list[tuple[str, DataFrame]]:
     features = lake.read(tables.CUSTOMER_FEATURES)
     if lake.exists(tables.CAMPAIGN_PLAN):
         plan = lake.read(tables.CAMPAIGN_PLAN)
-        day = plan.agg(F.max("snapshot_date")).first()[0]
+        day = one(plan.agg(F.max("snapshot_date")))[0]
         population = features.where(F.col("snapshot_date") == F.lit(day)).select("customer_id")
         out += _selections("campaign", population, plan.where(F.col("group") == "treatment"))
     if lake.exists(tables.SILVER["campaign_contacts"]):
@@ -60,9 +67,17 @@ def decisions(lake: Lake, cfg: FairnessConfig) -> list[tuple[str, DataFrame]]:
     if lake.exists(tables.PROPENSITY_SCORES):
         scores = _latest(lake.read(tables.PROPENSITY_SCORES))
         top = F.percent_rank().over(Window.partitionBy("category").orderBy(F.desc("probability")))
-        out.append(("propensity top share", scores.select(
-            "customer_id", (top < cfg.propensity_top_share).alias("selected"),
-            F.lit(None).cast("boolean").alias("label"), F.col("probability").alias("score"))))
+        out.append(
+            (
+                "propensity top share",
+                scores.select(
+                    "customer_id",
+                    (top < cfg.propensity_top_share).alias("selected"),
+                    F.lit(None).cast("boolean").alias("label"),
+                    F.col("probability").alias("score"),
+                ),
+            )
+        )
     return out
 
 
@@ -72,14 +87,22 @@ def _selections(kind: str, population: DataFrame, chosen: DataFrame) -> list[tup
     for (campaign,) in chosen.select("campaign_id").distinct().orderBy("campaign_id").collect():  # few campaigns
         picked = chosen.where(F.col("campaign_id") == campaign).select("customer_id", F.lit(True).alias("s"))
         selected = population.join(picked.distinct(), on="customer_id", how="left")
-        out.append((f"{kind} {campaign}", selected.select(
-            "customer_id", F.coalesce(F.col("s"), F.lit(False)).alias("selected"),
-            F.lit(None).cast("boolean").alias("label"), F.lit(None).cast("double").alias("score"))))
+        out.append(
+            (
+                f"{kind} {campaign}",
+                selected.select(
+                    "customer_id",
+                    F.coalesce(F.col("s"), F.lit(False)).alias("selected"),
+                    F.lit(None).cast("boolean").alias("label"),
+                    F.lit(None).cast("double").alias("score"),
+                ),
+            )
+        )
     return out
 
 
 def _latest(df: DataFrame) -> DataFrame:
-    return df.where(F.col("snapshot_date") == df.agg(F.max("snapshot_date")).first()[0])
+    return df.where(F.col("snapshot_date") == one(df.agg(F.max("snapshot_date")))[0])
 
 
 def _churn(lake: Lake) -> DataFrame:
@@ -88,10 +111,14 @@ def _churn(lake: Lake) -> DataFrame:
     labels = None
     if lake.exists(tables.SILVER["customers"]) and "churn_label" in lake.read(tables.SILVER["customers"]).columns:
         labels = lake.read(tables.SILVER["customers"]).select("customer_id", F.col("churn_label").alias("label"))
-    frame = scores.join(labels, on="customer_id", how="left") if labels is not None else \
-        scores.withColumn("label", F.lit(None).cast("boolean"))
-    return frame.select("customer_id", (F.col("risk_band") == "high").alias("selected"), "label",
-                        F.col("probability").alias("score"))
+    frame = (
+        scores.join(labels, on="customer_id", how="left")
+        if labels is not None
+        else scores.withColumn("label", F.lit(None).cast("boolean"))
+    )
+    return frame.select(
+        "customer_id", (F.col("risk_band") == "high").alias("selected"), "label", F.col("probability").alias("score")
+    )
 
 
 @dataclass(frozen=True)
@@ -120,40 +147,57 @@ class GroupStats:
 
 def group_stats(decision: DataFrame, groups: DataFrame, attribute: str) -> list[GroupStats]:
     """Counts per group value, one aggregation (bounded by the number of groups), plus AUC where labels exist."""
-    joined = decision.join(groups.select("customer_id", F.coalesce(F.col(attribute).cast("string"), F.lit("unknown"))
-                                         .alias("_group")), on="customer_id", how="inner").cache()
-    counts = joined.groupBy("_group").agg(
-        F.count(F.lit(1)).alias("n"), F.sum(F.col("selected").cast("int")).alias("sel"),
-        F.sum((F.col("label") == True).cast("int")).alias("pos"),  # noqa: E712 - a Spark column, not a bool
-        F.sum((F.col("label") == False).cast("int")).alias("neg"),  # noqa: E712
-        F.sum((F.col("selected") & F.col("label")).cast("int")).alias("tp"),
-        F.sum((F.col("selected") & ~F.col("label")).cast("int")).alias("fp"),
-    ).orderBy("_group").collect()
+    joined = decision.join(
+        groups.select("customer_id", F.coalesce(F.col(attribute).cast("string"), F.lit("unknown")).alias("_group")),
+        on="customer_id",
+        how="inner",
+    ).cache()
+    counts = (
+        joined.groupBy("_group")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(F.col("selected").cast("int")).alias("sel"),
+            F.sum((F.col("label") == True).cast("int")).alias("pos"),  # noqa: E712 - a Spark column, not a bool
+            F.sum((F.col("label") == False).cast("int")).alias("neg"),  # noqa: E712
+            F.sum((F.col("selected") & F.col("label")).cast("int")).alias("tp"),
+            F.sum((F.col("selected") & ~F.col("label")).cast("int")).alias("fp"),
+        )
+        .orderBy("_group")
+        .collect()
+    )
     stats = []
     for r in counts:
         pos, neg = int(r["pos"] or 0), int(r["neg"] or 0)
         auc = None
         if pos and neg:
-            labelled = joined.where((F.col("_group") == r["_group"]) & F.col("label").isNotNull()
-                                    & F.col("score").isNotNull())
+            labelled = joined.where(
+                (F.col("_group") == r["_group"]) & F.col("label").isNotNull() & F.col("score").isNotNull()
+            )
             auc = BinaryClassificationEvaluator(rawPredictionCol="score", labelCol="y").evaluate(
-                labelled.select("score", F.col("label").cast("double").alias("y")))
-        stats.append(GroupStats(r["_group"], int(r["n"]), int(r["sel"] or 0), pos, neg, int(r["tp"] or 0),
-                                int(r["fp"] or 0), auc))
+                labelled.select("score", F.col("label").cast("double").alias("y"))
+            )
+        stats.append(
+            GroupStats(
+                r["_group"], int(r["n"]), int(r["sel"] or 0), pos, neg, int(r["tp"] or 0), int(r["fp"] or 0), auc
+            )
+        )
     joined.unpersist()
     return stats
 
 
-def audit_rows(run_id: str, decision: str, attribute: str, stats: Sequence[GroupStats],
-               cfg: FairnessConfig) -> list[tuple]:
+def audit_rows(
+    run_id: str, decision: str, attribute: str, stats: Sequence[GroupStats], cfg: FairnessConfig
+) -> list[tuple]:
     """One row per group, with the attribute-level parity and equalised-odds differences repeated on each."""
     judged = [s for s in stats if s.customers >= cfg.min_group_size]
     best = max((s.rate for s in judged), default=0.0)
     parity = (best - min(s.rate for s in judged)) if judged else None
     alpha = cfg.significance / max(1, len(judged))  # Bonferroni over the groups tested
     selected, customers = sum(s.selected for s in stats), sum(s.customers for s in stats)
-    p_value = {s.group: two_proportion_p(s.selected, s.customers, selected - s.selected, customers - s.customers)
-               for s in judged}
+    p_value = {
+        s.group: two_proportion_p(s.selected, s.customers, selected - s.selected, customers - s.customers)
+        for s in judged
+    }
     worst = min(judged, key=lambda s: s.rate, default=None)  # the parity gap is charged to the least selected
     tprs = [s.tpr for s in judged if s.tpr is not None]
     fprs = [s.fpr for s in judged if s.fpr is not None]
@@ -172,8 +216,26 @@ def audit_rows(run_id: str, decision: str, attribute: str, stats: Sequence[Group
         if s not in judged:
             reasons.append(f"fewer than {cfg.min_group_size} customers: not judged")
         flagged = s in judged and len(reasons) > 0
-        rows.append((run_id, decision, attribute, s.group, s.customers, s.selected, s.rate, impact, parity,
-                     s.tpr, s.fpr, s.auc, odds, flagged, "; ".join(reasons) or None, p_value.get(s.group)))
+        rows.append(
+            (
+                run_id,
+                decision,
+                attribute,
+                s.group,
+                s.customers,
+                s.selected,
+                s.rate,
+                impact,
+                parity,
+                s.tpr,
+                s.fpr,
+                s.auc,
+                odds,
+                flagged,
+                "; ".join(reasons) or None,
+                p_value.get(s.group),
+            )
+        )
     return rows
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from functools import reduce
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import types as T
 
 
@@ -23,3 +23,11 @@ def local_frame(spark: SparkSession, rows: Iterable[Sequence[object]], schema: T
     partition (a fifth of a second each here). Frames read by many queries are materialised once.
     """
     return spark.createDataFrame(list(rows), schema).coalesce(1).localCheckpoint(eager=True)
+
+
+def one(df: DataFrame) -> Row:
+    """The row of a query that always yields exactly one, such as a global aggregate or a table's last commit."""
+    row = df.first()
+    if row is None:
+        raise ValueError("expected one row, the query returned none")
+    return row

@@ -1,4 +1,5 @@
 """The one module that reads and writes Delta tables, path-based or in a metastore catalog."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,6 +17,7 @@ from pyspark.sql import types as T
 
 from libs.config import LakeConfig
 from libs.errors import UserError
+from libs.frames import one
 from libs.tables import IDENTIFYING, STATS_COLUMNS, TableId
 
 STATS_PROPERTY = "delta.dataSkippingStatsColumns"
@@ -32,9 +34,17 @@ def _quoted(name: str) -> str:
 
 
 # Delta's optimistic-concurrency failures: another writer committed first (the write may be retried).
-CONFLICTS = ("DELTA_CONCURRENT", "ConcurrentAppendException", "ConcurrentDeleteReadException",
-             "ConcurrentDeleteDeleteException", "ConcurrentTransactionException", "ProtocolChangedException",
-             "MetadataChangedException", "DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED")
+CONFLICTS = (
+    "DELTA_CONCURRENT",
+    "ConcurrentAppendException",
+    "ConcurrentDeleteReadException",
+    "ConcurrentDeleteDeleteException",
+    "ConcurrentTransactionException",
+    "ProtocolChangedException",
+    "MetadataChangedException",
+    "DELTA_PROTOCOL_CHANGED",
+    "DELTA_METADATA_CHANGED",
+)
 
 
 def is_conflict(exc: BaseException) -> bool:
@@ -80,7 +90,9 @@ class Lake:
 
     def read(self, table: TableId) -> DataFrame:
         if not self.exists(table):
-            raise UserError(f"table {table} does not exist yet at {self.location(table)}: run the job that writes it first")
+            raise UserError(
+                f"table {table} does not exist yet at {self.location(table)}: run the job that writes it first"
+            )
         if self.by_name:
             return self.spark.read.table(self.location(table))
         return self.spark.read.format("delta").load(self.location(table))
@@ -97,7 +109,7 @@ class Lake:
     def version(self, table: TableId) -> int | None:
         if not self.exists(table):
             return None
-        return int(self.delta(table).history(1).select("version").first()[0])
+        return int(one(self.delta(table).history(1).select("version"))[0])
 
     def write(
         self,
@@ -130,7 +142,9 @@ class Lake:
             writer.save(self.location(table))
         _failpoint(table)
 
-    def merge(self, df: DataFrame, table: TableId, keys: Sequence[str], update: bool, change_col: str | None = None) -> dict[str, int]:
+    def merge(
+        self, df: DataFrame, table: TableId, keys: Sequence[str], update: bool, change_col: str | None = None
+    ) -> dict[str, int]:
         """Upsert `df` (unique on `keys`) into `table`; returns rows inserted and updated by this MERGE.
 
         With `update`, a matched row is replaced only when `change_col` (a content hash) differs,
@@ -141,7 +155,7 @@ class Lake:
             # Into nothing, a MERGE only inserts: a plain append does the same without joining every row with an
             # empty table. The count is still Delta's own, from the commit's metrics, never assumed.
             self.write(df, table, mode="append")
-            metrics = self.delta(table).history(1).select("operationMetrics").first()[0]  # one commit's metrics
+            metrics = one(self.delta(table).history(1).select("operationMetrics"))[0]  # one commit's metrics
             return {"inserted": int(metrics["numOutputRows"]), "updated": 0}
         stats = self._stats_columns(table, df)
         if stats is not None:
@@ -151,7 +165,7 @@ class Lake:
         if update:
             changed = f"NOT (t.`{change_col}` <=> s.`{change_col}`)" if change_col else None
             merge = merge.whenMatchedUpdateAll(condition=changed)
-        result = merge.whenNotMatchedInsertAll().execute().first()  # one row of counts
+        result = one(merge.whenNotMatchedInsertAll().execute())  # one row of counts
         _failpoint(table)
         return {"inserted": int(result["num_inserted_rows"]), "updated": int(result["num_updated_rows"])}
 
@@ -176,8 +190,14 @@ class Lake:
     def write_snapshots(self, df: DataFrame, table: TableId, days: Sequence[dt.date]) -> None:
         """`write_snapshot` for several days in one commit: exactly those `snapshot_date`s are replaced."""
         listed = ", ".join(f"'{d.isoformat()}'" for d in sorted(set(days)))
-        self.write(df, table, mode="overwrite", replace_where=f"snapshot_date IN ({listed})",
-                   partition_by=["snapshot_date"], merge_schema=True)
+        self.write(
+            df,
+            table,
+            mode="overwrite",
+            replace_where=f"snapshot_date IN ({listed})",
+            partition_by=["snapshot_date"],
+            merge_schema=True,
+        )
 
     def check_writable(self) -> None:
         """Fail early, with one line, when a local lake root can't be written."""
@@ -202,14 +222,17 @@ class Lake:
             return STATS_COLUMNS[table]
         if not set(df.columns) & set(IDENTIFYING):
             return None
-        return tuple(_quoted(f.name) for f in df.schema.fields
-                     if f.name not in (*IDENTIFYING, *partition_by) and isinstance(f.dataType, STATS_TYPES))
+        return tuple(
+            _quoted(f.name)
+            for f in df.schema.fields
+            if f.name not in (*IDENTIFYING, *partition_by) and isinstance(f.dataType, STATS_TYPES)
+        )
 
     def _limit_stats(self, table: TableId, wanted: Sequence[str]) -> None:
         """Bring an existing table in line (once per table and session; a no-op when it already is)."""
         if table in self._stats_checked or not self.exists(table):
             return
-        detail = self.delta(table).detail().select("properties", "partitionColumns").first()
+        detail = one(self.delta(table).detail().select("properties", "partitionColumns"))
         present = {_quoted(c) for c in self.read(table).columns} - {_quoted(c) for c in detail[1]}
         wanted_properties = _stats_properties([c for c in wanted if c in present])
         current = detail[0] or {}
@@ -230,4 +253,4 @@ class Lake:
 
 def count_rows(lake: Lake, table: TableId) -> int:
     """Row count of a table, computed by Spark (never collected row by row)."""
-    return int(lake.read(table).select(F.count(F.lit(1))).first()[0])
+    return int(one(lake.read(table).select(F.count(F.lit(1))))[0])

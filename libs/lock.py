@@ -5,6 +5,7 @@ for another's unfinished run. Delta's optimistic concurrency makes the lock work
 supports: two MERGEs that both find the lock free cannot both commit; the loser sees a conflict, reads
 the holder and waits. A holder that died (same host, process gone) is taken over.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,8 +33,14 @@ POLL_SECONDS = 2.0
 @contextmanager
 def lake_lock(lake: Lake, job: str, wait_seconds: float) -> Iterator[None]:
     """Hold the lake's writer lock for the block; wait up to `wait_seconds` for another job, then fail."""
-    me = Row(name=NAME, holder=uuid.uuid4().hex, job=job, host=socket.gethostname(), pid=os.getpid(),
-             since=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    me = Row(
+        name=NAME,
+        holder=uuid.uuid4().hex,
+        job=job,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        since=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+    )
     _acquire(lake, me, wait_seconds)
     try:
         yield
@@ -48,7 +55,7 @@ def _acquire(lake: Lake, me: Row, wait_seconds: float) -> None:
         holder = _current(lake)
         stale = holder is not None and holder.host == me.host and not _alive(holder.pid)
         if holder is None or stale:
-            _claim(lake, me, holder.holder if stale else None)
+            _claim(lake, me, holder.holder if holder is not None and stale else None)
             holder = _current(lake)
             if holder is not None and holder.holder == me.holder:
                 return
@@ -58,10 +65,16 @@ def _acquire(lake: Lake, me: Row, wait_seconds: float) -> None:
             raise UserError(
                 f"lake {lake.config.root} is in use by `{holder.job}` (pid {holder.pid} on {holder.host} since "
                 f"{holder.since:%Y-%m-%d %H:%M} UTC); run again when it ends. If it is gone, delete the lock table "
-                f"at {lake.location(tables.LAKE_LOCK)}")
+                f"at {lake.location(tables.LAKE_LOCK)}"
+            )
         if not told:
-            log.warning("waiting for `%s` (pid %s on %s) to finish with lake %s",
-                        holder.job, holder.pid, holder.host, lake.config.root)
+            log.warning(
+                "waiting for `%s` (pid %s on %s) to finish with lake %s",
+                holder.job,
+                holder.pid,
+                holder.host,
+                lake.config.root,
+            )
             told = True
         time.sleep(POLL_SECONDS)
 

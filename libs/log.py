@@ -1,4 +1,5 @@
 """Logging: one format for every job, Spark's own noise at WARN."""
+
 from __future__ import annotations
 
 import logging

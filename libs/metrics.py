@@ -1,4 +1,5 @@
 """`gold.model_metrics`: every model job appends its evaluation here; the report reads it."""
+
 from __future__ import annotations
 
 import math
@@ -52,7 +53,10 @@ def summary_table(lake: Lake) -> list[tuple[str, str, str, float, str]]:
     runs = lake.read(tables.MODEL_METRICS)
     latest = F.max("created_at").over(Window.partitionBy("model"))
     rows = runs.withColumn("_latest", latest).where(F.col("created_at") == F.col("_latest"))
-    return [(r.model, r.variant, r.metric, float(r.value), r.split) for r in rows.orderBy("model", "variant", "metric").collect()]
+    return [
+        (r.model, r.variant, r.metric, float(r.value), r.split)
+        for r in rows.orderBy("model", "variant", "metric").collect()
+    ]
 
 
 def render(rows: Sequence[tuple[str, str, str, float, str]]) -> str:
@@ -63,12 +67,14 @@ def render(rows: Sequence[tuple[str, str, str, float, str]]) -> str:
     return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths)), *(fmt.format(*r) for r in body)])
 
 
-def render_side_by_side(rows: Sequence[tuple[str, str, str, float, str]], model: str, split: str = "test",
-                        order: Sequence[str] = ()) -> str:
+def render_side_by_side(
+    rows: Sequence[tuple[str, str, str, float, str]], model: str, split: str = "test", order: Sequence[str] = ()
+) -> str:
     """One line per variant of `model`, one column per metric: e.g. every recommender against popularity.
 
     Variants and metrics named in `order` come first, in that order.
     """
+
     def rank(name: str) -> tuple[int, str]:
         return (next((i for i, o in enumerate(order) if name == o or name.startswith(o + "@")), len(order)), name)
 
@@ -81,5 +87,8 @@ def render_side_by_side(rows: Sequence[tuple[str, str, str, float, str]], model:
     head = ["variant", *metrics]
     body = [[v, *(f"{value[(v, k)]:.4f}" if (v, k) in value else "" for k in metrics)] for v in variants]
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+
     return "\n".join([line(head), line(["-" * w for w in widths]), *(line(r) for r in body)])

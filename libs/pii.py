@@ -1,4 +1,5 @@
 """Keyed HMAC-SHA256 pseudonyms for PII, computed with Spark's own functions (no Python UDF)."""
+
 from __future__ import annotations
 
 import hashlib

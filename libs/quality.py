@@ -3,6 +3,7 @@
 Each expectation is one aggregation over its table: a bounded row of numbers comes back to the driver.
 `row_count_change` and `mean_change` compare with the same rule's last stored evaluation.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,21 +12,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.ml.feature import Bucketizer
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from libs import tables
 from libs.config import Expectation
 from libs.errors import UserError
+from libs.frames import one
 from libs.lake import Lake
 from libs.tables import TableId
 
-RESULT_SCHEMA = ("run_id string, evaluated_at timestamp, table string, rule string, column string, severity string, "
-                 "rows long, failing double, failing_share double, allowed_share double, observed double, "
-                 "passed boolean")
-DRIFT_SCHEMA = ("run_id string, table string, column string, reference_snapshot date, current_snapshot date, "
-                "psi double, level string")
+RESULT_SCHEMA = (
+    "run_id string, evaluated_at timestamp, table string, rule string, column string, severity string, "
+    "rows long, failing double, failing_share double, allowed_share double, observed double, "
+    "passed boolean"
+)
+DRIFT_SCHEMA = (
+    "run_id string, table string, column string, reference_snapshot date, current_snapshot date, "
+    "psi double, level string"
+)
 EPSILON = 1e-4  # an empty bin's share, so PSI stays finite
 
 
@@ -73,27 +79,30 @@ def evaluate(lake: Lake, expectation: Expectation, previous: float | None) -> Ou
     df = lake.read(table)
     if expectation.column and expectation.column not in df.columns:
         raise UserError(f"quality expectation {expectation.rule} on {table}: no column '{expectation.column}'")
-    rule, col = expectation.rule, F.col(f"`{expectation.column}`") if expectation.column else None
+    # Every rule but row_count_change names a column (the config checks it); that one never reads `col`.
+    rule, col = expectation.rule, F.col(f"`{expectation.column}`") if expectation.column else F.lit(None)
     if rule == "references":
         ref = lake.read(table_id(str(expectation.ref_table))).select(F.col(str(expectation.ref_column)).alias("_ref"))
         missing = df.where(col.isNotNull()).join(ref.distinct(), on=col == F.col("_ref"), how="left_anti")
         return Outcome(expectation, df.count(), float(missing.count()), None)
     if rule == "unique":
-        row = df.agg(F.count(F.lit(1)).alias("n"), F.count_distinct(col).alias("d"),
-                     F.count(col).alias("nn")).first()  # one row
+        row = one(
+            df.agg(F.count(F.lit(1)).alias("n"), F.count_distinct(col).alias("d"), F.count(col).alias("nn"))
+        )  # one row
         return Outcome(expectation, row["n"], float(row["nn"] - row["d"]), float(row["d"]))
     failing, observed = _measures(expectation, col)
-    row = df.agg(F.count(F.lit(1)).alias("n"), failing.alias("f"), observed.alias("o")).first()  # one row
+    row = one(df.agg(F.count(F.lit(1)).alias("n"), failing.alias("f"), observed.alias("o")))  # one row
     n, value = int(row["n"]), None if row["o"] is None else float(row["o"])
     if rule == "freshness":
-        return Outcome(expectation, n, float(value is None or value > float(expectation.max_age_days)), value)
+        stale = value is None or value > float(expectation.max_age_days or 0.0)  # the config requires it
+        return Outcome(expectation, n, float(stale), value)
     if rule in ("row_count_change", "mean_change"):
         current = float(n) if rule == "row_count_change" else value
         return Outcome(expectation, n, _change(previous, current, expectation.max_change), current)
     return Outcome(expectation, n, float(row["f"] or 0), value)
 
 
-def _measures(expectation: Expectation, col: F.Column | None) -> tuple[F.Column, F.Column]:
+def _measures(expectation: Expectation, col: Column) -> tuple[Column, Column]:
     """(rows failing, observed value) as aggregate expressions."""
     rule = expectation.rule
     nothing = F.lit(0.0)
@@ -141,7 +150,8 @@ def gate(outcomes: Sequence[Outcome]) -> None:
         more = f" (and {len(failed) - 1} more failing expectation(s))" if len(failed) > 1 else ""
         raise QualityGateError(
             f"data quality: {e.table} failed {what}: failing share {_pct(o.share)} > allowed {_pct(o.allowed)}"
-            f"{more}; see gold.data_quality. The models were not run")
+            f"{more}; see gold.data_quality. The models were not run"
+        )
 
 
 def _pct(x: float) -> str:
@@ -181,10 +191,12 @@ def psi(expected: dict[float, float], actual: dict[float, float]) -> float:
 def _bin_shares(frame: DataFrame, cols: Sequence[str], splits: list[list[float]]) -> dict[str, dict[float, float]]:
     """Share of rows in each bin (nulls in their own bin), per column: one MLlib Bucketizer pass, one aggregation."""
     doubles = frame.select([F.col(c).cast("double").alias(c) for c in cols])
-    bucketed = Bucketizer(splitsArray=splits, inputCols=list(cols), outputCols=[f"_b_{c}" for c in cols],
-                          handleInvalid="keep").transform(doubles)
-    long = bucketed.select(F.explode(F.array(*[F.struct(F.lit(c).alias("c"), F.col(f"_b_{c}").alias("b"))
-                                               for c in cols])).alias("x")).select("x.c", "x.b")
+    bucketed = Bucketizer(
+        splitsArray=splits, inputCols=list(cols), outputCols=[f"_b_{c}" for c in cols], handleInvalid="keep"
+    ).transform(doubles)
+    long = bucketed.select(
+        F.explode(F.array(*[F.struct(F.lit(c).alias("c"), F.col(f"_b_{c}").alias("b")) for c in cols])).alias("x")
+    ).select("x.c", "x.b")
     counts = long.groupBy("c", "b").count().collect()  # bounded: columns x bins
     totals: dict[str, int] = {}
     for r in counts:

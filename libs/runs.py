@@ -6,6 +6,7 @@ that finished, and is the commit point. Before it starts, a job deletes what its
 the tables it logs to, so a re-run converges on the tables of an uninterrupted run. A saved model's files are
 overwritten too: its version number is free again once the unfinished registry row is gone.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -57,15 +58,20 @@ def drop_unfinished(lake: Lake, job: str, logs_to: Sequence[TableId]) -> None:
     if not present:
         return
     finished = lake.read(tables.JOB_RUNS).select("run_id")
-    logged = union_all([lake.read(t).where(F.col("run_id").startswith(f"{job}-"))
-                        .select("run_id", F.lit(i).alias("_table")) for i, t in enumerate(present)])
+    logged = union_all(
+        [
+            lake.read(t).where(F.col("run_id").startswith(f"{job}-")).select("run_id", F.lit(i).alias("_table"))
+            for i, t in enumerate(present)
+        ]
+    )
     left = logged.distinct().join(finished, on="run_id", how="left_anti")
     found = left.limit(1000).collect()  # bounded: one per killed run and table, normally none
     for i, table in enumerate(present):
         runs = sorted(r.run_id for r in found if r["_table"] == i)
         if runs:
-            log.warning("%s: removing what %d unfinished run(s) left in %s (%s)", job, len(runs), table,
-                        ", ".join(runs[:3]))
+            log.warning(
+                "%s: removing what %d unfinished run(s) left in %s (%s)", job, len(runs), table, ", ".join(runs[:3])
+            )
             keys = lake.spark.createDataFrame([(r,) for r in runs], "run_id string")
             lake.delete_matching(table, keys, "t.run_id = s.run_id")
 
@@ -81,6 +87,9 @@ def _ensure_ledger(lake: Lake) -> None:
         return
     earlier = [lake.read(t).select("run_id") for t in tables.RUN_LOGGED if lake.exists(t)]
     ledger = union_all([lake.spark.createDataFrame([], "run_id string"), *earlier])
-    ledger = ledger.where(F.col("run_id").isNotNull()).distinct().select(
-        "run_id", F.split("run_id", "-").getItem(0).alias("job"), F.current_timestamp().alias("finished_at"))
+    ledger = (
+        ledger.where(F.col("run_id").isNotNull())
+        .distinct()
+        .select("run_id", F.split("run_id", "-").getItem(0).alias("job"), F.current_timestamp().alias("finished_at"))
+    )
     lake.write(ledger, tables.JOB_RUNS, mode="append")

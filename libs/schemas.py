@@ -3,6 +3,7 @@
 Every source, generated or brought by a user, is mapped onto these through the column map in
 the conf. Silver tables carry exactly these columns (PII replaced by pseudonyms) plus lineage.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,13 @@ from pyspark.sql import types as T
 
 ID, STRING, INT, DOUBLE, BOOL, TS, DATE = "id", "string", "int", "double", "boolean", "timestamp", "date"
 _SPARK_TYPES = {
-    ID: T.StringType(), STRING: T.StringType(), INT: T.IntegerType(), DOUBLE: T.DoubleType(),
-    BOOL: T.BooleanType(), TS: T.TimestampType(), DATE: T.DateType(),
+    ID: T.StringType(),
+    STRING: T.StringType(),
+    INT: T.IntegerType(),
+    DOUBLE: T.DoubleType(),
+    BOOL: T.BooleanType(),
+    TS: T.TimestampType(),
+    DATE: T.DateType(),
 }
 # Columns in a user's export that the conf maps as extras may only take these types.
 EXTRA_TYPES = (STRING, INT, DOUBLE, BOOL, TS, DATE)
@@ -59,75 +65,126 @@ class Entity:
 
 
 CUSTOMERS = Entity(
-    "customers", "customers",
+    "customers",
+    "customers",
     (
         Column("customer_id", ID, required=True),
-        Column("name", STRING, pii=True), Column("email", STRING, pii=True), Column("phone", STRING, pii=True),
-        Column("birth_date", DATE), Column("gender", STRING), Column("city", STRING),
-        Column("signup_date", DATE), Column("channel", STRING), Column("consent", BOOL),
+        Column("name", STRING, pii=True),
+        Column("email", STRING, pii=True),
+        Column("phone", STRING, pii=True),
+        Column("birth_date", DATE),
+        Column("gender", STRING),
+        Column("city", STRING),
+        Column("signup_date", DATE),
+        Column("channel", STRING),
+        Column("consent", BOOL),
         Column("churn_label", BOOL),
     ),
-    keys=("customer_id",), on_existing="update",
+    keys=("customer_id",),
+    on_existing="update",
 )
 PRODUCTS = Entity(
-    "products", "products",
+    "products",
+    "products",
     (
-        Column("product_id", ID, required=True), Column("product_name", STRING),
-        Column("category", STRING), Column("brand", STRING),
-        Column("price", DOUBLE, non_negative=True), Column("margin", DOUBLE),
-        Column("description", STRING), Column("active", BOOL),
+        Column("product_id", ID, required=True),
+        Column("product_name", STRING),
+        Column("category", STRING),
+        Column("brand", STRING),
+        Column("price", DOUBLE, non_negative=True),
+        Column("margin", DOUBLE),
+        Column("description", STRING),
+        Column("active", BOOL),
     ),
-    keys=("product_id",), on_existing="update",
+    keys=("product_id",),
+    on_existing="update",
 )
 EVENTS = Entity(
-    "events", "events",
+    "events",
+    "events",
     (
-        Column("event_id", ID), Column("customer_id", ID, required=True), Column("product_id", ID),
-        Column("event_type", STRING, required=True), Column("event_ts", TS, required=True),
-        Column("device", STRING), Column("session_id", STRING),
+        Column("event_id", ID),
+        Column("customer_id", ID, required=True),
+        Column("product_id", ID),
+        Column("event_type", STRING, required=True),
+        Column("event_ts", TS, required=True),
+        Column("device", STRING),
+        Column("session_id", STRING),
     ),
-    keys=("event_id",), on_existing="ignore", timestamp="event_ts",
-    references=(("product_id", "products"),), derived_keys=("event_id",),
+    keys=("event_id",),
+    on_existing="ignore",
+    timestamp="event_ts",
+    references=(("product_id", "products"),),
+    derived_keys=("event_id",),
 )
 TRANSACTIONS = Entity(
-    "transactions", "order_lines",
+    "transactions",
+    "order_lines",
     (
-        Column("order_id", ID), Column("line_id", ID), Column("customer_id", ID),
-        Column("order_ts", TS), Column("product_id", ID),
+        Column("order_id", ID),
+        Column("line_id", ID),
+        Column("customer_id", ID),
+        Column("order_ts", TS),
+        Column("product_id", ID),
         Column("quantity", INT, non_negative=True, default="1"),  # an export without quantities lists one unit per line
-        Column("unit_price", DOUBLE, non_negative=True), Column("amount", DOUBLE, non_negative=True),
+        Column("unit_price", DOUBLE, non_negative=True),
+        Column("amount", DOUBLE, non_negative=True),
     ),
-    keys=("order_id", "line_id"), on_existing="ignore", timestamp="order_ts",
-    references=(("product_id", "products"),), derived_keys=("order_id", "line_id"),
+    keys=("order_id", "line_id"),
+    on_existing="ignore",
+    timestamp="order_ts",
+    references=(("product_id", "products"),),
+    derived_keys=("order_id", "line_id"),
 )
 CAMPAIGNS = Entity(
-    "campaigns", "campaigns",
+    "campaigns",
+    "campaigns",
     (
-        Column("campaign_id", ID, required=True), Column("campaign_name", STRING), Column("channel", STRING),
-        Column("start_date", DATE), Column("end_date", DATE), Column("offer_category", STRING),
+        Column("campaign_id", ID, required=True),
+        Column("campaign_name", STRING),
+        Column("channel", STRING),
+        Column("start_date", DATE),
+        Column("end_date", DATE),
+        Column("offer_category", STRING),
         Column("cost_per_contact", DOUBLE, non_negative=True),
     ),
-    keys=("campaign_id",), on_existing="update",
+    keys=("campaign_id",),
+    on_existing="update",
 )
 CAMPAIGN_CONTACTS = Entity(
-    "campaign_contacts", "campaign_contacts",
+    "campaign_contacts",
+    "campaign_contacts",
     (
-        Column("contact_id", ID), Column("campaign_id", ID, required=True),
-        Column("customer_id", ID, required=True), Column("channel", STRING),
-        Column("sent_ts", TS, required=True), Column("group", STRING),
-        Column("opened", BOOL), Column("clicked", BOOL), Column("converted", BOOL),
-        Column("cost", DOUBLE, non_negative=True), Column("revenue", DOUBLE, non_negative=True),
+        Column("contact_id", ID),
+        Column("campaign_id", ID, required=True),
+        Column("customer_id", ID, required=True),
+        Column("channel", STRING),
+        Column("sent_ts", TS, required=True),
+        Column("group", STRING),
+        Column("opened", BOOL),
+        Column("clicked", BOOL),
+        Column("converted", BOOL),
+        Column("cost", DOUBLE, non_negative=True),
+        Column("revenue", DOUBLE, non_negative=True),
     ),
-    keys=("contact_id",), on_existing="update", timestamp="sent_ts", derived_keys=("contact_id",),
+    keys=("contact_id",),
+    on_existing="update",
+    timestamp="sent_ts",
+    derived_keys=("contact_id",),
 )
 
 RATINGS = Entity(
-    "ratings", "ratings",
+    "ratings",
+    "ratings",
     (
-        Column("customer_id", ID, required=True), Column("product_id", ID, required=True),
-        Column("rating", DOUBLE, required=True), Column("rated_ts", TS, required=True),
+        Column("customer_id", ID, required=True),
+        Column("product_id", ID, required=True),
+        Column("rating", DOUBLE, required=True),
+        Column("rated_ts", TS, required=True),
     ),
-    keys=("customer_id", "product_id"), on_existing="update", timestamp="rated_ts",
+    keys=("customer_id", "product_id"),
+    on_existing="update",
+    timestamp="rated_ts",
     references=(("product_id", "products"),),
 )
 

@@ -1,4 +1,5 @@
 """The one place a SparkSession is made: the active one if any, else one built from the conf with Delta."""
+
 from __future__ import annotations
 
 import glob
@@ -92,8 +93,10 @@ def get_spark(config: Config) -> SparkSession:
     except Exception as exc:  # noqa: BLE001 - py4j wraps the JVM's IOException
         java = [line for line in str(exc).splitlines() if "Exception:" in line]  # e.g. java.io.IOException: ...
         cause = java[0].split("Exception:", 1)[1].strip()[:200] if java else type(exc).__name__
-        raise UserError(f"checkpoint directory {checkpoint} can't be created (is lake.root or spark.checkpoint_dir "
-                        f"writable?): {cause}") from None
+        raise UserError(
+            f"checkpoint directory {checkpoint} can't be created (is lake.root or spark.checkpoint_dir "
+            f"writable?): {cause}"
+        ) from None
     return spark
 
 
@@ -113,7 +116,7 @@ def _local_workers_python(config: Config) -> None:
 
 
 def is_local(spark: SparkSession) -> bool:
-    return spark.sparkContext.master.startswith("local")
+    return (spark.sparkContext.master or "").startswith("local")
 
 
 def quiet_env() -> None:

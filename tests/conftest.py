@@ -1,4 +1,5 @@
 """One Spark session for the whole suite, built by the project's own factory, plus a small generated lake."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """generate + ingest through spark-submit.sh on a real standalone cluster equal a local-mode run."""
+
 from __future__ import annotations
 
 import os
@@ -40,11 +41,15 @@ def _submit(master: str, job: str, sets: dict[str, object]) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def test_cluster_run_equals_local_run(standalone: str, spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cluster_run_equals_local_run(
+    standalone: str, spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cluster_base, local_base = tmp_path / "cluster", tmp_path / "local"
     sets = {
-        "lake.root": cluster_base / "lake", "generate.landing": cluster_base / "landing",
-        "spark.checkpoint_dir": cluster_base / "checkpoints", **SMALL,
+        "lake.root": cluster_base / "lake",
+        "generate.landing": cluster_base / "landing",
+        "spark.checkpoint_dir": cluster_base / "checkpoints",
+        **SMALL,
         **{f"ingest.sources.{e}.path": cluster_base / "landing" / e for e in ENTITIES},
     }
     _submit(standalone, "generate", sets)
@@ -63,8 +68,14 @@ def test_cluster_run_equals_local_run(standalone: str, spark: SparkSession, tmp_
         right = on_local.read(table).drop(*LINEAGE)
         assert left.count() == right.count() == inserted[entity]
         assert left.exceptAll(right).count() == 0 and right.exceptAll(left).count() == 0, entity
-    assert_df_equality(on_cluster.read(tables.SILVER["customers"]).drop(*LINEAGE), on_local.read(tables.SILVER["customers"]).drop(*LINEAGE),
-                       ignore_row_order=True)
+    assert_df_equality(
+        on_cluster.read(tables.SILVER["customers"]).drop(*LINEAGE),
+        on_local.read(tables.SILVER["customers"]).drop(*LINEAGE),
+        ignore_row_order=True,
+    )
     quarantine_cols = ["entity", "reason", "key", "raw"]
-    assert_df_equality(on_cluster.read(tables.QUARANTINE).select(*quarantine_cols), on_local.read(tables.QUARANTINE).select(*quarantine_cols),
-                       ignore_row_order=True)
+    assert_df_equality(
+        on_cluster.read(tables.QUARANTINE).select(*quarantine_cols),
+        on_local.read(tables.QUARANTINE).select(*quarantine_cols),
+        ignore_row_order=True,
+    )

@@ -1,4 +1,5 @@
 """The README's bring-your-own-data example runs as written and does what the README says."""
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,9 @@ def test_readme_byod_example(spark: SparkSession, tmp_path: Path) -> None:
     (tmp_path / "exports" / "orders" / "2025-02.csv").write_text(readme_example("orders.csv"))
     # Exactly the README's command, from the folder holding conf/ and exports/.
     pmkt = [sys.executable, "-m", "libs.cli", "ingest", "--conf-file", "conf/myshop.yaml"]
-    done = subprocess.run(pmkt, cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        pmkt, cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     claimed = re.search(r"the run logs\n`(.*?)`", (ROOT / "README.md").read_text()).group(1)
     assert claimed in done.stderr
@@ -45,7 +47,9 @@ def test_readme_byod_example(spark: SparkSession, tmp_path: Path) -> None:
     assert (report.input, report.inserted, report.quarantined, report.duplicates, report.unchanged) == (3, 2, 1, 0, 0)
     silver = lake.read(tables.SILVER["transactions"])
     assert sorted((r.order_id, r.product_id, r.amount, r.Filiale) for r in silver.collect()) == [
-        ("B100", "A-7", 120.0, "Berlin"), ("B100", "A-9", 19.98, "Berlin")]
+        ("B100", "A-7", 120.0, "Berlin"),
+        ("B100", "A-9", 19.98, "Berlin"),
+    ]
     assert [r.reason for r in lake.read(tables.QUARANTINE).select("reason").collect()] == ["negative_value"]
     assert silver.where(F.col("order_ts").isNull()).count() == 0
 
@@ -58,14 +62,19 @@ def test_readme_ratings_example(spark: SparkSession, tmp_path: Path) -> None:
     ratings = readme_example("ratings.csv")
     (tmp_path / "exports" / "ratings" / "ratings.csv").write_text(ratings)
     pmkt = [sys.executable, "-m", "libs.cli", "pipeline", "--conf-file", "conf/ratings.yaml"]
-    done = subprocess.run(pmkt, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        pmkt, cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
-    lake = Lake(spark, load_config(tmp_path / "conf" / "ratings.yaml", [f"lake.root={tmp_path / 'lakehouse' / 'ratings'}"]).lake)
+    lake = Lake(
+        spark, load_config(tmp_path / "conf" / "ratings.yaml", [f"lake.root={tmp_path / 'lakehouse' / 'ratings'}"]).lake
+    )
     recs = lake.read(tables.RECOMMENDATIONS).collect()
     rated = {(u, m) for u, m, r, _ in (line.split(",") for line in ratings.strip().splitlines()[1:])}
     users = {u for u, _ in rated}
-    assert sorted(r.customer_id for r in recs) == sorted(u for u in users for _ in range(3))  # three each, as the README says
+    assert sorted(r.customer_id for r in recs) == sorted(
+        u for u in users for _ in range(3)
+    )  # three each, as the README says
     assert ("1", "31") in rated  # user 1 rated movie 31 a 2.5, below min_rating: still never recommended back
     assert not {(r.customer_id, r.product_id) for r in recs} & rated

@@ -1,16 +1,18 @@
 """Baskets, the explosion guard and FPGrowth rule mining with full rule metrics."""
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from pyspark.ml.fpm import FPGrowth, FPGrowthModel
 from pyspark import StorageLevel
+from pyspark.ml.fpm import FPGrowth, FPGrowthModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from libs.config import BasketConfig
 from libs.errors import UserError
+from libs.frames import one
 
 ITEMS = "items"
 
@@ -30,10 +32,12 @@ def baskets_from(lines: DataFrame, products: DataFrame | None, cfg: BasketConfig
     if cfg.level == "category":
         if products is None:
             raise UserError("basket.level 'category' needs silver.products")
-        lines = lines.join(F.broadcast(products.select("product_id", "category")), on="product_id", how="inner").withColumn("product_id", F.col("category"))
+        lines = lines.join(
+            F.broadcast(products.select("product_id", "category")), on="product_id", how="inner"
+        ).withColumn("product_id", F.col("category"))
     lines = lines.where(F.col("product_id").isNotNull())
     if cfg.per_customer:
-        latest = lines.agg(F.max("order_ts")).first()[0]
+        latest = one(lines.agg(F.max("order_ts")))[0]
         lines = lines.where(F.col("order_ts") > F.lit(latest) - F.make_interval(days=F.lit(cfg.window_days)))
         key = F.col("customer_id")
     else:
@@ -90,7 +94,7 @@ def count_itemsets(baskets: DataFrame, n: int, min_support: float, cap: int, max
     previous: list[DataFrame] = []
     try:
         while True:
-            rows = level.agg(F.sum(F.size("fitems") - F.col("pos") - 1)).first()[0] or 0  # one number
+            rows = one(level.agg(F.sum(F.size("fitems") - F.col("pos") - 1)))[0] or 0  # one number
             if rows == 0:
                 return total
             if rows > max_rows:

@@ -3,19 +3,26 @@
 Every function takes `cutoffs`, a small frame of `snapshot_date`s, and returns one row per customer and
 cutoff: several snapshots are built in one pass over the inputs instead of one pass each.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql import Window
 
 CUTOFF = "snapshot_date"
 KEY = ["customer_id", CUTOFF]
-AGE_BANDS = ((0, 18, "<18"), (18, 25, "18-24"), (25, 35, "25-34"), (35, 45, "35-44"), (45, 55, "45-54"),
-             (55, 65, "55-64"), (65, 200, "65+"))
+AGE_BANDS = (
+    (0, 18, "<18"),
+    (18, 25, "18-24"),
+    (25, 35, "25-34"),
+    (35, 45, "35-44"),
+    (45, 55, "45-54"),
+    (55, 65, "55-64"),
+    (65, 200, "65+"),
+)
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 TREND_EPSILON = 0.01  # events per day added to both rates, so a quiet customer's trend is 0, not undefined
 
@@ -44,8 +51,9 @@ def _in_window(ts_col: str, days: int, skip: int = 0) -> Column:
     return (ago > skip) & (ago <= skip + days)
 
 
-def order_features(lines: DataFrame, products: DataFrame | None, cutoffs: DataFrame,
-                   windows: Sequence[int]) -> DataFrame:
+def order_features(
+    lines: DataFrame, products: DataFrame | None, cutoffs: DataFrame, windows: Sequence[int]
+) -> DataFrame:
     """RFM, value and windowed order counts from order lines before each cutoff."""
     priced = before(lines, "order_ts", cutoffs)
     if products is not None:
@@ -53,8 +61,10 @@ def order_features(lines: DataFrame, products: DataFrame | None, cutoffs: DataFr
     else:
         priced = priced.withColumn("margin", F.lit(None).cast("double"))
     orders = priced.groupBy(*KEY, "order_id").agg(
-        F.min("order_ts").alias("order_ts"), F.sum("amount").alias("amount"),
-        F.sum(F.col("amount") * F.col("margin")).alias("margin_value"), F.sum("quantity").alias("items"),
+        F.min("order_ts").alias("order_ts"),
+        F.sum("amount").alias("amount"),
+        F.sum(F.col("amount") * F.col("margin")).alias("margin_value"),
+        F.sum("quantity").alias("items"),
     )
     aggs = [
         F.datediff(F.col(CUTOFF), F.to_date(F.max("order_ts"))).alias("recency_days"),
@@ -66,13 +76,16 @@ def order_features(lines: DataFrame, products: DataFrame | None, cutoffs: DataFr
     ]
     for days in windows:
         inside = _in_window("order_ts", days)
-        aggs += [F.sum(inside.cast("int")).alias(f"orders_{days}d"),
-                 F.sum(F.when(inside, F.col("amount")).otherwise(0.0)).alias(f"revenue_{days}d")]
+        aggs += [
+            F.sum(inside.cast("int")).alias(f"orders_{days}d"),
+            F.sum(F.when(inside, F.col("amount")).otherwise(0.0)).alias(f"revenue_{days}d"),
+        ]
     out = orders.groupBy(*KEY).agg(*aggs).withColumn("avg_order_value", F.col("monetary") / F.col("frequency"))
     # A customer's own rhythm: the mean gap between orders, and how overdue the next one is.
     gap = F.when(F.col("frequency") > 1, (F.col("first_order_days") - F.col("recency_days")) / (F.col("frequency") - 1))
     return out.withColumn("days_between_orders", gap).withColumn(
-        "overdue_ratio", F.col("recency_days") / F.greatest(F.col("days_between_orders"), F.lit(1.0)))
+        "overdue_ratio", F.col("recency_days") / F.greatest(F.col("days_between_orders"), F.lit(1.0))
+    )
 
 
 def event_features(events: DataFrame, cutoffs: DataFrame, windows: Sequence[int]) -> DataFrame:
@@ -95,8 +108,9 @@ def event_features(events: DataFrame, cutoffs: DataFrame, windows: Sequence[int]
     rate_prior = F.col("_events_prior_90d") / 90.0 + TREND_EPSILON
     return out.select(
         "*",
-        F.when(F.col("carts") > 0, F.greatest(F.lit(0.0), 1 - F.col("purchases") / F.col("carts")))
-        .alias("cart_abandonment_rate"),
+        F.when(F.col("carts") > 0, F.greatest(F.lit(0.0), 1 - F.col("purchases") / F.col("carts"))).alias(
+            "cart_abandonment_rate"
+        ),
         F.when(F.col("views") > 0, F.col("purchases") / F.col("views")).alias("conversion_rate"),
         F.when(F.col("sessions") > 0, F.col("views") / F.col("sessions")).alias("views_per_session"),
         F.log(rate_30 / rate_prior).alias("activity_trend"),
@@ -112,10 +126,14 @@ def price_index(events: DataFrame, products: DataFrame, cutoffs: DataFrame) -> D
     """
     category_mean = products.groupBy("category").agg(F.avg("price").alias("_cat_price"))
     relative = products.join(category_mean, on="category", how="inner").select(
-        "product_id", (F.col("price") / F.col("_cat_price")).alias("_rel_price"))
+        "product_id", (F.col("price") / F.col("_cat_price")).alias("_rel_price")
+    )
     views = before(events.where(F.col("event_type") == "view"), "event_ts", cutoffs)
-    return views.join(F.broadcast(relative), on="product_id", how="inner").groupBy(*KEY).agg(
-        F.avg("_rel_price").alias("price_index"))
+    return (
+        views.join(F.broadcast(relative), on="product_id", how="inner")
+        .groupBy(*KEY)
+        .agg(F.avg("_rel_price").alias("price_index"))
+    )
 
 
 def _mode(df: DataFrame, value: Column, name: str) -> DataFrame:
@@ -136,25 +154,33 @@ def timing_features(events: DataFrame | None, lines: DataFrame | None, cutoffs: 
         return None
     stamps = before(parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1]), "ts", cutoffs)
     weekday = F.element_at(F.array(*map(F.lit, WEEKDAYS)), F.dayofweek("ts"))
-    return _mode(stamps, weekday, "preferred_weekday").join(_mode(stamps, F.hour("ts"), "preferred_hour"), on=KEY,
-                                                            how="inner")
+    return _mode(stamps, weekday, "preferred_weekday").join(
+        _mode(stamps, F.hour("ts"), "preferred_hour"), on=KEY, how="inner"
+    )
 
 
 def category_features(lines: DataFrame, products: DataFrame, cutoffs: DataFrame, top_n: int) -> DataFrame:
     """Revenue share per category (a map over each cutoff's top N categories) and the favourite category."""
     bought = before(lines, "order_ts", cutoffs).join(
-        F.broadcast(products.select("product_id", "category")), on="product_id", how="inner")
+        F.broadcast(products.select("product_id", "category")), on="product_id", how="inner"
+    )
     by_revenue = bought.groupBy(CUTOFF, "category").agg(F.sum("amount").alias("_r"))
     place = F.row_number().over(Window.partitionBy(CUTOFF).orderBy(F.desc("_r"), "category"))
     top = by_revenue.withColumn("_p", place).where(F.col("_p") <= top_n).select(CUTOFF, "category")
     per_cat = bought.groupBy(*KEY, "category").agg(F.sum("amount").alias("revenue"))
     shares = per_cat.withColumn("share", F.col("revenue") / F.sum("revenue").over(Window.partitionBy(*KEY)))
     best = F.row_number().over(Window.partitionBy(*KEY).orderBy(F.desc("share"), "category"))
-    favourite = shares.withColumn("_r", best).where(F.col("_r") == 1).select(
-        *KEY, F.col("category").alias("top_category"), F.col("share").alias("top_category_share"))
+    favourite = (
+        shares.withColumn("_r", best)
+        .where(F.col("_r") == 1)
+        .select(*KEY, F.col("category").alias("top_category"), F.col("share").alias("top_category_share"))
+    )
     # At most cutoffs x top_n rows.
-    mix = shares.join(F.broadcast(top), on=[CUTOFF, "category"], how="left_semi").groupBy(*KEY).agg(
-        F.map_from_entries(F.collect_list(F.struct("category", "share"))).alias("category_shares"))
+    mix = (
+        shares.join(F.broadcast(top), on=[CUTOFF, "category"], how="left_semi")
+        .groupBy(*KEY)
+        .agg(F.map_from_entries(F.collect_list(F.struct("category", "share"))).alias("category_shares"))
+    )
     return favourite.join(mix, on=KEY, how="left")
 
 

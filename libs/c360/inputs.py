@@ -1,4 +1,5 @@
 """Loading the silver inputs of Customer 360 and choosing snapshot dates."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,6 +15,7 @@ from libs.c360 import features, snapshot
 from libs.c360.snapshot import Inputs
 from libs.config import FeaturesConfig
 from libs.errors import UserError
+from libs.frames import one
 from libs.lake import Lake
 from libs.log import get_logger
 
@@ -27,8 +29,13 @@ def load(lake: Lake) -> Inputs:
     def maybe(entity: str) -> DataFrame | None:
         return lake.read_if_exists(tables.SILVER[entity])
 
-    inputs = Inputs(lines=maybe("transactions"), events=maybe("events"), customers=maybe("customers"),
-                    products=maybe("products"), contacts=maybe("campaign_contacts"))
+    inputs = Inputs(
+        lines=maybe("transactions"),
+        events=maybe("events"),
+        customers=maybe("customers"),
+        products=maybe("products"),
+        contacts=maybe("campaign_contacts"),
+    )
     if inputs.lines is None and inputs.events is None:
         raise UserError("no silver.order_lines or silver.events yet: run ingest first")
     return inputs
@@ -46,8 +53,9 @@ def materialise_snapshots(lake: Lake, inputs: Inputs, cutoffs: Sequence[dt.date]
     stamp = provenance(lake, cfg)
     missing = [d for d in wanted if d not in _stored_with(lake, wanted, stamp)]
     if len(missing) < len(wanted):
-        log.info("feature snapshots: %d stored from the same inputs, %d to build", len(wanted) - len(missing),
-                 len(missing))
+        log.info(
+            "feature snapshots: %d stored from the same inputs, %d to build", len(wanted) - len(missing), len(missing)
+        )
     if missing:
         built = snapshot.build_many(inputs, missing, cfg).withColumn(BUILT_FROM, F.lit(stamp))
         lake.write_snapshots(built, tables.CUSTOMER_FEATURES, missing)
@@ -69,8 +77,11 @@ def _stored_with(lake: Lake, days: Sequence[dt.date], stamp: str) -> set[dt.date
     stored = lake.read(tables.CUSTOMER_FEATURES)
     if BUILT_FROM not in stored.columns:
         return set()
-    stamps = (stored.where(F.col("snapshot_date").isin(*days)).groupBy("snapshot_date")
-              .agg(F.collect_set(F.coalesce(F.col(BUILT_FROM), F.lit(""))).alias("stamps")))
+    stamps = (
+        stored.where(F.col("snapshot_date").isin(*days))
+        .groupBy("snapshot_date")
+        .agg(F.collect_set(F.coalesce(F.col(BUILT_FROM), F.lit(""))).alias("stamps"))
+    )
     return {r.snapshot_date for r in stamps.collect() if r.stamps == [stamp]}  # one row per requested day
 
 
@@ -86,9 +97,9 @@ def default_cutoff(inputs: Inputs) -> dt.date:
     """The day after the latest order or event: a snapshot of everything ingested."""
     latest = []
     if inputs.lines is not None:
-        latest.append(inputs.lines.agg(F.max("order_ts")).first()[0])
+        latest.append(one(inputs.lines.agg(F.max("order_ts")))[0])
     if inputs.events is not None:
-        latest.append(inputs.events.agg(F.max("event_ts")).first()[0])
+        latest.append(one(inputs.events.agg(F.max("event_ts")))[0])
     stamps = [t for t in latest if t is not None]
     if not stamps:
         raise UserError("silver has no orders or events to build features from")
@@ -112,7 +123,7 @@ def latest_snapshot(lake: Lake, table: tables.TableId, requested: str | None) ->
         if dates.where(F.col("snapshot_date") == F.lit(wanted)).count() == 0:
             raise UserError(f"snapshot {requested} not found in {table}")
         return wanted
-    latest = dates.agg(F.max("snapshot_date")).first()[0]
+    latest = one(dates.agg(F.max("snapshot_date")))[0]
     if latest is None:
         raise UserError(f"{table} is empty")
     return latest

@@ -1,4 +1,5 @@
 """RFM quintile scores, named RFM segments and rule-based tags: the customer portrait."""
+
 from __future__ import annotations
 
 import string
@@ -10,6 +11,7 @@ from pyspark.sql import functions as F
 
 from libs.config import ProfilesConfig, TagRule
 from libs.errors import ConfigError
+from libs.frames import one
 
 QUANTILES = (0.2, 0.4, 0.6, 0.8)
 SCORED = {"r_score": "recency_days", "f_score": "frequency", "m_score": "monetary", "aov_score": "avg_order_value"}
@@ -18,9 +20,14 @@ SCORED = {"r_score": "recency_days", "f_score": "frequency", "m_score": "monetar
 def cut_points(features: DataFrame) -> dict[str, list[float]]:
     """Quintile boundaries of recency, frequency, monetary and order value among buyers (a handful of numbers)."""
     buyers = features.where(F.col("frequency") > 0)
-    row = buyers.agg(*[
-        F.percentile_approx(F.col(src).cast("double"), list(QUANTILES), 100000).alias(score) for score, src in SCORED.items()
-    ]).first()
+    row = one(
+        buyers.agg(
+            *[
+                F.percentile_approx(F.col(src).cast("double"), list(QUANTILES), 100000).alias(score)
+                for score, src in SCORED.items()
+            ]
+        )
+    )
     return {score: list(row[score] or []) for score in SCORED}
 
 
@@ -66,14 +73,35 @@ def build(features: DataFrame, cfg: ProfilesConfig) -> DataFrame:
     buyer = F.col("frequency") > 0
     scored = features.select(
         "*",
-        *[F.when(buyer, quintile(F.col(src), cuts[score], reverse=(score == "r_score"))).alias(score) for score, src in SCORED.items()],
-    ).withColumn("rfm_cell", F.when(buyer, F.concat(F.col("r_score").cast("string"), F.col("f_score").cast("string"), F.col("m_score").cast("string"))))
+        *[
+            F.when(buyer, quintile(F.col(src), cuts[score], reverse=(score == "r_score"))).alias(score)
+            for score, src in SCORED.items()
+        ],
+    ).withColumn(
+        "rfm_cell",
+        F.when(
+            buyer,
+            F.concat(F.col("r_score").cast("string"), F.col("f_score").cast("string"), F.col("m_score").cast("string")),
+        ),
+    )
     scored = scored.withColumn("rfm_segment", rfm_segment(cfg))
     check_tags(scored, cfg.tags)
     tags = [F.when(F.coalesce(F.expr(t.when).cast("boolean"), F.lit(False)), tag_name(t.name)) for t in cfg.tags]
     tag_array = F.array_compact(F.array(*tags)) if tags else F.array().cast("array<string>")
     return scored.select(
-        "snapshot_date", "customer_id", "recency_days", "frequency", "monetary", "avg_order_value",
-        "r_score", "f_score", "m_score", "aov_score", "rfm_cell", "rfm_segment",
-        tag_array.alias("tags"), "top_category", "consent",
+        "snapshot_date",
+        "customer_id",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "avg_order_value",
+        "r_score",
+        "f_score",
+        "m_score",
+        "aov_score",
+        "rfm_cell",
+        "rfm_segment",
+        tag_array.alias("tags"),
+        "top_category",
+        "consent",
     )

@@ -1,10 +1,13 @@
 """Segment profiles: size, share, feature means in original units, what sets each segment apart, and a name."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from libs.frames import one
 
 PROFILE_SCHEMA = (
     "segment_id int, segment_name string, size long, share double, "
@@ -13,10 +16,21 @@ PROFILE_SCHEMA = (
 Z_STRONG = 0.5  # standard deviations from the population mean that count as "high" or "low"
 
 
-def segment_stats(joined: DataFrame, features: Sequence[str]) -> tuple[dict[int, dict[str, float]], dict[str, tuple[float, float]], dict[int, int]]:
+def segment_stats(
+    joined: DataFrame, features: Sequence[str]
+) -> tuple[dict[int, dict[str, float]], dict[str, tuple[float, float]], dict[int, int]]:
     """Per-segment means, population (mean, std) and sizes; all bounded by k x features."""
-    per_segment = joined.groupBy("segment_id").agg(F.count(F.lit(1)).alias("_size"), *[F.avg(F.col(f)).alias(f) for f in features]).collect()
-    pop = joined.agg(*[F.avg(F.col(f)).alias(f"m_{f}") for f in features], *[F.stddev_pop(F.col(f)).alias(f"s_{f}") for f in features]).first()
+    per_segment = (
+        joined.groupBy("segment_id")
+        .agg(F.count(F.lit(1)).alias("_size"), *[F.avg(F.col(f)).alias(f) for f in features])
+        .collect()
+    )
+    pop = one(
+        joined.agg(
+            *[F.avg(F.col(f)).alias(f"m_{f}") for f in features],
+            *[F.stddev_pop(F.col(f)).alias(f"s_{f}") for f in features],
+        )
+    )
     means = {int(r.segment_id): {f: r[f] for f in features if r[f] is not None} for r in per_segment}
     population = {f: (float(pop[f"m_{f}"] or 0.0), float(pop[f"s_{f}"] or 0.0)) for f in features}
     sizes = {int(r.segment_id): int(r["_size"]) for r in per_segment}
@@ -29,6 +43,7 @@ def z_scores(means: Mapping[str, float], population: Mapping[str, tuple[float, f
 
 def auto_name(z: Mapping[str, float]) -> str:
     """A readable name from how the segment differs from the population, e.g. 'Lapsing bargain hunters'."""
+
     def high(f: str) -> bool:
         return z.get(f, 0.0) > Z_STRONG
 
@@ -71,8 +86,13 @@ def unique_names(names: Mapping[int, str]) -> dict[int, str]:
     return {sid: (f"{n} ({sid})" if seen[n] > 1 else n) for sid, n in names.items()}
 
 
-def build(spark: SparkSession, joined: DataFrame, features: Sequence[str], names: Mapping[int, str] | None = None,
-          fixed: Mapping[int, str] | None = None) -> tuple[DataFrame, dict[int, str]]:
+def build(
+    spark: SparkSession,
+    joined: DataFrame,
+    features: Sequence[str],
+    names: Mapping[int, str] | None = None,
+    fixed: Mapping[int, str] | None = None,
+) -> tuple[DataFrame, dict[int, str]]:
     """gold.segment_profiles rows (without the snapshot column) and the names used.
 
     `names` (saved with a model) are reused as they are; otherwise segments are named automatically.
@@ -85,8 +105,14 @@ def build(spark: SparkSession, joined: DataFrame, features: Sequence[str], names
     chosen = dict(names) if names else unique_names({sid: auto_name(z) for sid, z in zs.items() if sid not in fixed})
     chosen.update(fixed)
     rows = [
-        (sid, chosen.get(sid, f"Segment {sid}"), sizes[sid], sizes[sid] / total,
-         {f: float(v) for f, v in means[sid].items()}, distinguishing(zs[sid]))
+        (
+            sid,
+            chosen.get(sid, f"Segment {sid}"),
+            sizes[sid],
+            sizes[sid] / total,
+            {f: float(v) for f, v in means[sid].items()},
+            distinguishing(zs[sid]),
+        )
         for sid in sorted(sizes)
     ]
     return spark.createDataFrame(rows, PROFILE_SCHEMA), chosen

@@ -1,8 +1,10 @@
 """Segmentation: impute, log-transform, scale, optional PCA, then a clusterer with k chosen by silhouette."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.ml import Estimator, Pipeline, PipelineModel
 from pyspark.ml.clustering import BisectingKMeans, GaussianMixture, KMeans
@@ -13,6 +15,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from libs.config import SegmentConfig
+from libs.frames import one
 
 SCALED, PROJECTED, PREDICTION = "_seg_scaled", "_seg_pca", "segment_id"
 NO_ACTIVITY_ID, NO_ACTIVITY_NAME = -1, "No activity yet"
@@ -30,25 +33,33 @@ def usable_features(df: DataFrame, features: Sequence[str]) -> list[str]:
     present = [f for f in features if f in df.columns]
     if not present:
         return []
-    row = df.agg(*[F.count(F.col(f)).alias(f) for f in present]).first()
+    row = one(df.agg(*[F.count(F.col(f)).alias(f) for f in present]))
     return [f for f in present if row[f] > 0]
 
 
 def has_behaviour(features: Sequence[str]) -> Column:
     """At least one segmentation feature is known; a customer with none can't be placed by behaviour."""
-    return F.greatest(*[F.col(f).isNotNull() for f in features]) if len(features) > 1 else F.col(features[0]).isNotNull()
+    return (
+        F.greatest(*[F.col(f).isNotNull() for f in features]) if len(features) > 1 else F.col(features[0]).isNotNull()
+    )
 
 
 def prepare(df: DataFrame, features: Sequence[str]) -> DataFrame:
     """Model inputs as doubles (MLlib's Imputer wants floating point), for customers with some behaviour."""
-    return df.where(has_behaviour(features)).select("customer_id", "snapshot_date", *[F.col(f).cast("double").alias(f) for f in features])
+    return df.where(has_behaviour(features)).select(
+        "customer_id", "snapshot_date", *[F.col(f).cast("double").alias(f) for f in features]
+    )
 
 
 def no_activity(df: DataFrame, features: Sequence[str]) -> DataFrame:
     """Customers without any segmentation feature, in the same shape as `assign`'s output."""
     return df.where(~has_behaviour(features)).select(
-        "customer_id", "snapshot_date", F.lit(NO_ACTIVITY_ID).alias(PREDICTION),
-        F.lit(None).cast("double").alias("distance"), F.lit(None).cast("double").alias("nearest_distance"))
+        "customer_id",
+        "snapshot_date",
+        F.lit(NO_ACTIVITY_ID).alias(PREDICTION),
+        F.lit(None).cast("double").alias("distance"),
+        F.lit(None).cast("double").alias("nearest_distance"),
+    )
 
 
 def prep_stages(cfg: SegmentConfig, features: Sequence[str]) -> list:
@@ -56,7 +67,7 @@ def prep_stages(cfg: SegmentConfig, features: Sequence[str]) -> list:
     imputed = [f"_seg_imp_{f}" for f in features]
     transformed = ", ".join(
         (f"LOG1P(GREATEST(`{i}`, 0D)) AS `_seg_tx_{f}`" if f in cfg.log_features else f"`{i}` AS `_seg_tx_{f}`")
-        for f, i in zip(features, imputed)
+        for f, i in zip(features, imputed, strict=True)
     )
     stages = [
         Imputer(strategy="median", inputCols=list(features), outputCols=imputed),
@@ -74,7 +85,13 @@ def feature_col(cfg: SegmentConfig) -> str:
 
 
 def clusterer(cfg: SegmentConfig, k: int) -> Estimator:
-    common = {"k": k, "seed": cfg.seed, "maxIter": cfg.max_iter, "featuresCol": feature_col(cfg), "predictionCol": PREDICTION}
+    common: dict[str, Any] = {
+        "k": k,
+        "seed": cfg.seed,
+        "maxIter": cfg.max_iter,
+        "featuresCol": feature_col(cfg),
+        "predictionCol": PREDICTION,
+    }
     if cfg.algorithm == "bisecting_kmeans":
         return BisectingKMeans(**common)
     if cfg.algorithm == "gaussian_mixture":
@@ -82,7 +99,7 @@ def clusterer(cfg: SegmentConfig, k: int) -> Estimator:
     return KMeans(initMode="k-means||", **common)
 
 
-def _cost(model) -> float:
+def _cost(model: Any) -> float:  # a fitted KMeans, BisectingKMeans or GaussianMixture model
     summary = model.summary
     return float(-summary.logLikelihood if hasattr(summary, "logLikelihood") else summary.trainingCost)
 
@@ -114,7 +131,7 @@ def fit(df: DataFrame, cfg: SegmentConfig, features: Sequence[str], k: int) -> P
 
 def centroids(model: PipelineModel) -> list[list[float]]:
     """Cluster centres in the model's feature space (k x d numbers)."""
-    last = model.stages[-1]
+    last: Any = model.stages[-1]  # KMeans-like models have centres, a GaussianMixtureModel has gaussians
     if hasattr(last, "clusterCenters"):
         return [list(map(float, c)) for c in last.clusterCenters()]
     return [list(map(float, g.mean)) for g in last.gaussians]
@@ -125,7 +142,13 @@ def _distance(vec: Column, centre: Sequence[float]) -> Column:
     return F.sqrt(F.aggregate(diffs, F.lit(0.0), lambda acc, x: acc + x))
 
 
-def assign(model: PipelineModel, df: DataFrame, cfg: SegmentConfig, centres: Sequence[Sequence[float]], vector_col: str | None = None) -> DataFrame:
+def assign(
+    model: PipelineModel,
+    df: DataFrame,
+    cfg: SegmentConfig,
+    centres: Sequence[Sequence[float]],
+    vector_col: str | None = None,
+) -> DataFrame:
     """Segment id, distance to its centroid and distance to the nearest centroid, per customer.
 
     `vector_col` is the space the model clusters in (as saved with it); by default, the conf's.
@@ -133,11 +156,13 @@ def assign(model: PipelineModel, df: DataFrame, cfg: SegmentConfig, centres: Seq
     scored = model.transform(df).withColumn("_vec", vector_to_array(F.col(vector_col or feature_col(cfg))))
     per_centre = [_distance(F.col("_vec"), c) for c in centres]
     return scored.select(
-        "customer_id", "snapshot_date", F.col(PREDICTION).cast("int").alias(PREDICTION),
+        "customer_id",
+        "snapshot_date",
+        F.col(PREDICTION).cast("int").alias(PREDICTION),
         F.element_at(F.array(*per_centre), F.col(PREDICTION) + 1).alias("distance"),
         F.array_min(F.array(*per_centre)).alias("nearest_distance"),
     )
 
 
 def outlier_threshold(assigned: DataFrame, quantile: float) -> float:
-    return float(assigned.agg(F.percentile_approx("nearest_distance", quantile, 10000)).first()[0])
+    return float(one(assigned.agg(F.percentile_approx("nearest_distance", quantile, 10000)))[0])

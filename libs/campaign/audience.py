@@ -1,4 +1,5 @@
 """The customer view audiences are written against, and audience membership with consent and suppression."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -12,45 +13,81 @@ from libs.errors import UserError
 from libs.lake import Lake
 
 # Columns an audience may use even when the job that fills them hasn't run (they are then null).
-OPTIONAL = {"segment_id": "int", "segment_name": "string", "churn_probability": "double", "risk_band": "string",
-            "propensity": "double", "propensity_category": "string"}
+OPTIONAL = {
+    "segment_id": "int",
+    "segment_name": "string",
+    "churn_probability": "double",
+    "risk_band": "string",
+    "propensity": "double",
+    "propensity_category": "string",
+}
 
 
 def customer_view(lake: Lake, day: dt.date) -> DataFrame:
     """One row per customer as of `day`: features, RFM profile, segment, churn risk, best propensity, consent."""
+
     def at(table: tables.TableId) -> DataFrame | None:
-        return lake.read(table).where(F.col("snapshot_date") == F.lit(day)).drop("snapshot_date") if lake.exists(table) else None
+        return (
+            lake.read(table).where(F.col("snapshot_date") == F.lit(day)).drop("snapshot_date")
+            if lake.exists(table)
+            else None
+        )
 
     features, profiles = at(tables.CUSTOMER_FEATURES), at(tables.CUSTOMER_PROFILES)
     if features is None or profiles is None:
         raise UserError(f"no customer features or profiles for {day}: run features and profiles first")
-    view = features.join(profiles.select("customer_id", *[c for c in profiles.columns if c not in features.columns]), on="customer_id", how="left")
+    view = features.join(
+        profiles.select("customer_id", *[c for c in profiles.columns if c not in features.columns]),
+        on="customer_id",
+        how="left",
+    )
     segments, churn, propensity = at(tables.SEGMENTS), at(tables.CHURN_SCORES), at(tables.PROPENSITY_SCORES)
     if segments is not None:
         view = view.join(segments.select("customer_id", "segment_id", "segment_name"), on="customer_id", how="left")
     if churn is not None:
-        view = view.join(churn.select("customer_id", F.col("probability").alias("churn_probability"), "risk_band"), on="customer_id", how="left")
+        view = view.join(
+            churn.select("customer_id", F.col("probability").alias("churn_probability"), "risk_band"),
+            on="customer_id",
+            how="left",
+        )
     if propensity is not None:
-        best = propensity.groupBy("customer_id").agg(F.max_by(F.struct("probability", "category"), "probability").alias("_p"))
-        view = view.join(best.select("customer_id", F.col("_p.probability").alias("propensity"), F.col("_p.category").alias("propensity_category")),
-                         on="customer_id", how="left")
+        best = propensity.groupBy("customer_id").agg(
+            F.max_by(F.struct("probability", "category"), "probability").alias("_p")
+        )
+        view = view.join(
+            best.select(
+                "customer_id",
+                F.col("_p.probability").alias("propensity"),
+                F.col("_p.category").alias("propensity_category"),
+            ),
+            on="customer_id",
+            how="left",
+        )
     for col, kind in OPTIONAL.items():
         if col not in view.columns:
             view = view.withColumn(col, F.lit(None).cast(kind))
     if lake.exists(tables.SILVER["customers"]) and "consent" not in view.columns:
-        view = view.join(lake.read(tables.SILVER["customers"]).select("customer_id", "consent"), on="customer_id", how="left")
-    return view.withColumn("consent", F.coalesce(F.col("consent"), F.lit(False)) if "consent" in view.columns else F.lit(False))
+        view = view.join(
+            lake.read(tables.SILVER["customers"]).select("customer_id", "consent"), on="customer_id", how="left"
+        )
+    return view.withColumn(
+        "consent", F.coalesce(F.col("consent"), F.lit(False)) if "consent" in view.columns else F.lit(False)
+    )
 
 
 def suppressed(spark: SparkSession, cfg: CampaignConfig) -> DataFrame | None:
     """Customer ids on the suppression list, if one is configured."""
     if not cfg.suppression_path:
         return None
-    reader = spark.read.parquet if cfg.suppression_path.endswith(".parquet") else spark.read.option("header", "true").csv
+    reader = (
+        spark.read.parquet if cfg.suppression_path.endswith(".parquet") else spark.read.option("header", "true").csv
+    )
     try:
         df = reader(cfg.suppression_path)
     except Exception as exc:  # noqa: BLE001 - a missing file is a user error, reported in one line
-        raise UserError(f"suppression list {cfg.suppression_path} cannot be read: {str(exc).splitlines()[0][:200]}") from None
+        raise UserError(
+            f"suppression list {cfg.suppression_path} cannot be read: {str(exc).splitlines()[0][:200]}"
+        ) from None
     if "customer_id" not in df.columns:
         raise UserError(f"suppression list {cfg.suppression_path} has no customer_id column")
     return df.select(F.col("customer_id").cast("string")).distinct()
@@ -69,9 +106,17 @@ def members(view: DataFrame, rules: tuple[AudienceRule, ...], day: dt.date) -> D
         try:
             matched = view.where(F.expr(rule.when))
         except Exception as exc:  # noqa: BLE001 - Spark's parse or analysis error, shown as a config error
-            raise UserError(f"audience '{rule.name}': bad condition '{rule.when}': {str(exc).splitlines()[0][:160]}") from None
-        parts.append(matched.select(F.lit(day).alias("snapshot_date"), F.lit(rule.name).alias("audience"), "customer_id",
-                                    F.lit(rule.reason or rule.when).alias("reason")))
+            raise UserError(
+                f"audience '{rule.name}': bad condition '{rule.when}': {str(exc).splitlines()[0][:160]}"
+            ) from None
+        parts.append(
+            matched.select(
+                F.lit(day).alias("snapshot_date"),
+                F.lit(rule.name).alias("audience"),
+                "customer_id",
+                F.lit(rule.reason or rule.when).alias("reason"),
+            )
+        )
     if not parts:
         raise UserError("no audiences configured: set campaign.audiences in the conf")
     out = parts[0]

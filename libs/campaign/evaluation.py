@@ -3,6 +3,7 @@
 Counting happens in Spark; the statistics run on the aggregated cells (campaigns x segments x
 channels: a bounded number of rows), where the normal distribution is at hand.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,23 +25,37 @@ COLUMNS = (
 
 def cells(contacts: DataFrame, campaigns: DataFrame, segments: DataFrame | None) -> DataFrame:
     """Counts per campaign x segment x channel, plus each campaign's total (segment and channel 'all')."""
-    rows = contacts.join(F.broadcast(campaigns.select("campaign_id", F.coalesce("campaign_name", "campaign_id").alias("campaign_name"))),
-                         on="campaign_id", how="left")
+    rows = contacts.join(
+        F.broadcast(campaigns.select("campaign_id", F.coalesce("campaign_name", "campaign_id").alias("campaign_name"))),
+        on="campaign_id",
+        how="left",
+    )
     if segments is not None:
-        rows = rows.join(segments.select("customer_id", F.col("segment_name").alias("segment")), on="customer_id", how="left")
+        rows = rows.join(
+            segments.select("customer_id", F.col("segment_name").alias("segment")), on="customer_id", how="left"
+        )
     else:
         rows = rows.withColumn("segment", F.lit(None).cast("string"))
-    rows = rows.select("campaign_id", "campaign_name", F.coalesce("segment", F.lit("unknown")).alias("segment"),
-                       F.coalesce("channel", F.lit("unknown")).alias("channel"),
-                       (F.coalesce(F.col("group"), F.lit("treatment")) == "control").alias("is_control"),
-                       "opened", "clicked", "converted", "revenue", "cost")
+    rows = rows.select(
+        "campaign_id",
+        "campaign_name",
+        F.coalesce("segment", F.lit("unknown")).alias("segment"),
+        F.coalesce("channel", F.lit("unknown")).alias("channel"),
+        (F.coalesce(F.col("group"), F.lit("treatment")) == "control").alias("is_control"),
+        "opened",
+        "clicked",
+        "converted",
+        "revenue",
+        "cost",
+    )
     treated = ~F.col("is_control")
 
     def count_if(cond: F.Column) -> F.Column:
         return F.sum(F.when(cond, 1).otherwise(0)).cast("long")
 
     aggs = [
-        count_if(treated).alias("treated"), count_if(F.col("is_control")).alias("control"),
+        count_if(treated).alias("treated"),
+        count_if(F.col("is_control")).alias("control"),
         count_if(treated & F.coalesce("opened", F.lit(False))).alias("opens"),
         count_if(treated & F.coalesce("clicked", F.lit(False))).alias("clicks"),
         count_if(treated & F.coalesce("converted", F.lit(False))).alias("conversions"),
@@ -50,12 +65,23 @@ def cells(contacts: DataFrame, campaigns: DataFrame, segments: DataFrame | None)
         F.sum(F.when(treated, F.coalesce("cost", F.lit(0.0))).otherwise(0.0)).alias("cost"),
     ]
     detail = rows.groupBy("campaign_id", "campaign_name", "segment", "channel").agg(*aggs)
-    total = rows.groupBy("campaign_id", "campaign_name").agg(*aggs).select(
-        "campaign_id", "campaign_name", F.lit(ALL).alias("segment"), F.lit(ALL).alias("channel"), *[a for a in detail.columns[4:]])
+    total = (
+        rows.groupBy("campaign_id", "campaign_name")
+        .agg(*aggs)
+        .select(
+            "campaign_id",
+            "campaign_name",
+            F.lit(ALL).alias("segment"),
+            F.lit(ALL).alias("channel"),
+            *[a for a in detail.columns[4:]],
+        )
+    )
     return detail.unionByName(total)
 
 
-def lift(treated: int, conversions: int, control: int, control_conversions: int) -> tuple[float, float, float, float, float]:
+def lift(
+    treated: int, conversions: int, control: int, control_conversions: int
+) -> tuple[float, float, float, float, float]:
     """(uplift, CI low, CI high, z, two-sided p) of treated vs control conversion rates.
 
     The interval is the unpooled Wald 95% interval; the z-test pools the two proportions.
@@ -86,10 +112,12 @@ def metrics(spark: SparkSession, counted: DataFrame, alpha: float) -> DataFrame:
     """gold.campaign_metrics from the cells; p-values are Holm-adjusted per campaign over its segment cells."""
     rows = [r.asDict() for r in counted.collect()]  # bounded: campaigns x segments x channels
     for r in rows:
-        r["uplift"], r["uplift_ci_low"], r["uplift_ci_high"], r["z"], r["p_value"] = lift(r["treated"], r["conversions"], r["control"], r["control_conversions"])
+        r["uplift"], r["uplift_ci_low"], r["uplift_ci_high"], r["z"], r["p_value"] = lift(
+            r["treated"], r["conversions"], r["control"], r["control_conversions"]
+        )
     for campaign in {r["campaign_id"] for r in rows}:
         family = [r for r in rows if r["campaign_id"] == campaign and r["segment"] != ALL]
-        for r, p in zip(family, holm([r["p_value"] for r in family])):
+        for r, p in zip(family, holm([r["p_value"] for r in family]), strict=True):
             r["p_holm"] = p
         for r in rows:
             if r["campaign_id"] == campaign and r["segment"] == ALL:
@@ -99,13 +127,37 @@ def metrics(spark: SparkSession, counted: DataFrame, alpha: float) -> DataFrame:
         treated, control = r["treated"], r["control"]
         control_rpc = r["control_revenue"] / control if control else math.nan
         incremental = r["revenue"] - control_rpc * treated if control else math.nan
-        out.append((
-            r["campaign_id"], r["campaign_name"], r["segment"], r["channel"], treated, control, r["opens"], r["clicks"], r["conversions"],
-            r["control_conversions"], _ratio(r["opens"], treated), _ratio(r["clicks"], treated), _ratio(r["conversions"], treated),
-            _ratio(r["control_conversions"], control), r["uplift"], r["uplift_ci_low"], r["uplift_ci_high"], r["z"], r["p_value"], r["p_holm"],
-            bool(r["p_holm"] < alpha) if not math.isnan(r["p_holm"]) else False, float(r["revenue"]), float(r["cost"]), incremental,
-            (incremental - r["cost"]) / r["cost"] if r["cost"] else math.nan, _ratio(r["cost"], r["conversions"]), _ratio(r["revenue"], treated),
-        ))
+        out.append(
+            (
+                r["campaign_id"],
+                r["campaign_name"],
+                r["segment"],
+                r["channel"],
+                treated,
+                control,
+                r["opens"],
+                r["clicks"],
+                r["conversions"],
+                r["control_conversions"],
+                _ratio(r["opens"], treated),
+                _ratio(r["clicks"], treated),
+                _ratio(r["conversions"], treated),
+                _ratio(r["control_conversions"], control),
+                r["uplift"],
+                r["uplift_ci_low"],
+                r["uplift_ci_high"],
+                r["z"],
+                r["p_value"],
+                r["p_holm"],
+                bool(r["p_holm"] < alpha) if not math.isnan(r["p_holm"]) else False,
+                float(r["revenue"]),
+                float(r["cost"]),
+                incremental,
+                (incremental - r["cost"]) / r["cost"] if r["cost"] else math.nan,
+                _ratio(r["cost"], r["conversions"]),
+                _ratio(r["revenue"], treated),
+            )
+        )
     clean = [tuple(None if isinstance(v, float) and math.isnan(v) else v for v in row) for row in out]
     return spark.createDataFrame(clean, COLUMNS)
 

@@ -1,4 +1,5 @@
 """Message copy from templates in the conf: `{{ field }}` placeholders filled in Spark, no UDF."""
+
 from __future__ import annotations
 
 import re
@@ -19,7 +20,9 @@ def normalise(templates: Mapping[str, str]) -> dict[str, str]:
     for key, text in templates.items():
         for name in PLACEHOLDER.findall(text):
             if name not in FIELDS:
-                raise ConfigError(f"config key 'campaign.templates.{key}' uses unknown field '{name}' (fields: {', '.join(FIELDS)})")
+                raise ConfigError(
+                    f"config key 'campaign.templates.{key}' uses unknown field '{name}' (fields: {', '.join(FIELDS)})"
+                )
         out[key] = PLACEHOLDER.sub(lambda m: "{{" + m.group(1) + "}}", text)
     return out
 
@@ -29,7 +32,11 @@ def render(plan: DataFrame, templates: Mapping[str, str]) -> Column:
     if not templates:
         return F.lit(None).cast("string")
     table = F.create_map(*[F.lit(x) for kv in normalise(templates).items() for x in kv])
-    text = F.coalesce(table[F.concat_ws("/", F.col("segment_name"), F.col("offer_type"))], table[F.col("offer_type")], table[F.lit("default")])
+    text = F.coalesce(
+        table[F.concat_ws("/", F.col("segment_name"), F.col("offer_type"))],
+        table[F.col("offer_type")],
+        table[F.lit("default")],
+    )
     for name in FIELDS:
         value = F.coalesce(F.col(name).cast("string"), F.lit("")) if name in plan.columns else F.lit("")
         text = F.replace(text, F.lit("{{" + name + "}}"), value)

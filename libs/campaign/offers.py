@@ -1,4 +1,5 @@
 """Next best offer: candidate offers, expected profit, control groups, frequency cap, capacity and budget."""
+
 from __future__ import annotations
 
 from pyspark.ml import PipelineModel
@@ -16,27 +17,51 @@ def control_draw(campaign_id: str) -> Column:
     return (F.abs(F.xxhash64(F.lit("control"), F.lit(campaign_id), F.col("customer_id"))) % 1_000_000) / 1_000_000.0
 
 
-def offers(recommendations: DataFrame | None, cross_sell: DataFrame | None, propensity: DataFrame | None,
-           products: DataFrame, per_source: int, types: tuple[str, ...]) -> DataFrame:
+def offers(
+    recommendations: DataFrame | None,
+    cross_sell: DataFrame | None,
+    propensity: DataFrame | None,
+    products: DataFrame,
+    per_source: int,
+    types: tuple[str, ...],
+) -> DataFrame:
     """Candidate offers with their value to us if the customer converts: price x margin for a product,
     the category's mean of that for a category offer."""
     value = F.col("price") * F.col("margin")
-    catalogue = products.where(F.coalesce(F.col("active"), F.lit(True))).select("product_id", "category", value.alias("value"))
+    catalogue = products.where(F.coalesce(F.col("active"), F.lit(True))).select(
+        "product_id", "category", value.alias("value")
+    )
     parts = []
     for kind, source in (("product", recommendations), ("cross_sell", cross_sell)):
         if kind in types and source is not None:
-            top = source.where(F.col("rank") <= per_source).select("customer_id", "product_id", F.col("reason").alias("offer_reason"))
-            parts.append(top.join(catalogue, on="product_id", how="inner").select(
-                "customer_id", F.lit(kind).alias("offer_type"), "product_id", "category", "value", "offer_reason"))
+            top = source.where(F.col("rank") <= per_source).select(
+                "customer_id", "product_id", F.col("reason").alias("offer_reason")
+            )
+            parts.append(
+                top.join(catalogue, on="product_id", how="inner").select(
+                    "customer_id", F.lit(kind).alias("offer_type"), "product_id", "category", "value", "offer_reason"
+                )
+            )
     if "category" in types and propensity is not None:
         by_category = catalogue.groupBy("category").agg(F.avg("value").alias("value"))
         order = Window.partitionBy("customer_id").orderBy(F.desc("probability"), "category")
         top = propensity.withColumn("_n", F.row_number().over(order)).where(F.col("_n") <= per_source)
-        parts.append(top.join(F.broadcast(by_category), on="category", how="inner").select(
-            "customer_id", F.lit("category").alias("offer_type"), F.lit(None).cast("string").alias("product_id"), "category", "value",
-            F.concat(F.lit("likely to buy "), F.col("category"), F.lit(" soon")).alias("offer_reason")))
+        parts.append(
+            top.join(F.broadcast(by_category), on="category", how="inner").select(
+                "customer_id",
+                F.lit("category").alias("offer_type"),
+                F.lit(None).cast("string").alias("product_id"),
+                "category",
+                "value",
+                F.concat(F.lit("likely to buy "), F.col("category"), F.lit(" soon")).alias("offer_reason"),
+            )
+        )
     if not parts:
-        return catalogue.sparkSession.createDataFrame([], "customer_id string, offer_type string, product_id string, category string, value double, offer_reason string")
+        return catalogue.sparkSession.createDataFrame(
+            [],
+            "customer_id string, offer_type string, product_id string, category string, value double, offer_reason "
+            "string",
+        )
     out = parts[0]
     for part in parts[1:]:
         out = out.unionByName(part)
@@ -45,14 +70,22 @@ def offers(recommendations: DataFrame | None, cross_sell: DataFrame | None, prop
 
 def options(offer_rows: DataFrame, channels: dict[str, ChannelConfig]) -> DataFrame:
     """Every offer on every channel of the campaign, with the channel's contact cost."""
-    costs = offer_rows.sparkSession.createDataFrame([(name, float(c.cost)) for name, c in channels.items()], "channel string, contact_cost double")
+    costs = offer_rows.sparkSession.createDataFrame(
+        [(name, float(c.cost)) for name, c in channels.items()], "channel string, contact_cost double"
+    )
     return offer_rows.crossJoin(F.broadcast(costs))
 
 
-def convert_probability(model: PipelineModel, rows: DataFrame, numeric: tuple[str, ...], categorical: tuple[str, ...]) -> DataFrame:
+def convert_probability(
+    model: PipelineModel, rows: DataFrame, numeric: tuple[str, ...], categorical: tuple[str, ...]
+) -> DataFrame:
     """P(convert | contact) from the response model; `rows` need its feature columns (offer_category
     is the offer's category)."""
-    typed = rows.select("*", *[F.col(c).cast("double").alias(f"_in_{c}") for c in numeric], *[F.col(c).cast("string").alias(f"_in_{c}") for c in categorical])
+    typed = rows.select(
+        "*",
+        *[F.col(c).cast("double").alias(f"_in_{c}") for c in numeric],
+        *[F.col(c).cast("string").alias(f"_in_{c}") for c in categorical],
+    )
     for c in (*numeric, *categorical):
         typed = typed.drop(c).withColumnRenamed(f"_in_{c}", c)
     return model.transform(typed).select(*typed.columns, vector_to_array(F.col("_probability"))[1].alias("p_convert"))
@@ -61,7 +94,9 @@ def convert_probability(model: PipelineModel, rows: DataFrame, numeric: tuple[st
 def best_offer(scored: DataFrame) -> DataFrame:
     """Each customer's single best (offer, channel) by expected profit = P(convert) x value - contact cost."""
     profit = F.col("p_convert") * F.col("value") - F.col("contact_cost")
-    order = Window.partitionBy("customer_id").orderBy(F.desc("expected_profit"), "channel", "offer_type", F.col("product_id").asc_nulls_last(), "category")
+    order = Window.partitionBy("customer_id").orderBy(
+        F.desc("expected_profit"), "channel", "offer_type", F.col("product_id").asc_nulls_last(), "category"
+    )
     ranked = scored.withColumn("expected_profit", profit).withColumn("_n", F.row_number().over(order))
     return ranked.where(F.col("_n") == 1).drop("_n")
 
@@ -75,11 +110,24 @@ def within_limits(best: DataFrame, spec: CampaignSpec, channels: dict[str, Chann
     """
     capacity = F.create_map(*[F.lit(x) for name, c in channels.items() for x in (name, c.capacity)])
     in_channel = F.row_number().over(Window.partitionBy("channel").orderBy(F.desc("expected_profit"), "customer_id"))
-    fits = best.where(F.col("expected_profit") > 0).withColumn("_c", in_channel).where(F.col("_c") <= capacity[F.col("channel")])
-    spent = F.sum("contact_cost").over(Window.orderBy(F.desc("expected_profit"), "customer_id").rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    fits = (
+        best.where(F.col("expected_profit") > 0)
+        .withColumn("_c", in_channel)
+        .where(F.col("_c") <= capacity[F.col("channel")])
+    )
+    spent = F.sum("contact_cost").over(
+        Window.orderBy(F.desc("expected_profit"), "customer_id").rowsBetween(
+            Window.unboundedPreceding, Window.currentRow
+        )
+    )
     return fits.withColumn("_spent", spent).where(F.col("_spent") <= F.lit(spec.budget)).drop("_c", "_spent")
 
 
 def capped(recent_contacts: DataFrame, max_contacts: int) -> DataFrame:
     """Customers already at the frequency cap."""
-    return recent_contacts.groupBy("customer_id").agg(F.count(F.lit(1)).alias("n")).where(F.col("n") >= max_contacts).select("customer_id")
+    return (
+        recent_contacts.groupBy("customer_id")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .where(F.col("n") >= max_contacts)
+        .select("customer_id")
+    )

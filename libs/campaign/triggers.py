@@ -1,4 +1,5 @@
 """Automation triggers: events and score changes that become actions, one per (rule, customer, period)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,51 +16,105 @@ def cart_abandoned(events: DataFrame, rule: TriggerRule, as_of: dt.datetime) -> 
     """A cart in the last `days` with no purchase by the customer within `hours` after it (and the
     `hours` have passed). The period is the cart's day, so one action per customer and day."""
     since = as_of - dt.timedelta(days=rule.days)
-    carts = events.where((F.col("event_type") == "add_to_cart") & (F.col("event_ts") >= F.lit(since))
-                         & (F.col("event_ts") <= F.lit(as_of - dt.timedelta(hours=rule.hours))))
-    purchases = events.where(F.col("event_type") == "purchase").select("customer_id", F.col("event_ts").alias("bought_ts"))
-    followed = carts.alias("c").join(purchases.alias("p"), on="customer_id", how="inner").where(
-        (F.col("bought_ts") >= F.col("c.event_ts")) & (F.col("bought_ts") <= F.col("c.event_ts") + F.make_interval(hours=F.lit(rule.hours))))
-    abandoned = carts.join(followed.select("customer_id", "c.event_ts").distinct(), on=["customer_id", "event_ts"], how="left_anti")
-    per_day = abandoned.groupBy("customer_id", F.to_date("event_ts").alias("day")).agg(F.max_by("product_id", "event_ts").alias("product_id"))
-    return _actions(per_day, rule, F.date_format("day", "yyyy-MM-dd"), F.concat(F.lit("left "), F.col("product_id"), F.lit(" in the cart")))
+    carts = events.where(
+        (F.col("event_type") == "add_to_cart")
+        & (F.col("event_ts") >= F.lit(since))
+        & (F.col("event_ts") <= F.lit(as_of - dt.timedelta(hours=rule.hours)))
+    )
+    purchases = events.where(F.col("event_type") == "purchase").select(
+        "customer_id", F.col("event_ts").alias("bought_ts")
+    )
+    followed = (
+        carts.alias("c")
+        .join(purchases.alias("p"), on="customer_id", how="inner")
+        .where(
+            (F.col("bought_ts") >= F.col("c.event_ts"))
+            & (F.col("bought_ts") <= F.col("c.event_ts") + F.make_interval(hours=F.lit(rule.hours)))
+        )
+    )
+    abandoned = carts.join(
+        followed.select("customer_id", "c.event_ts").distinct(), on=["customer_id", "event_ts"], how="left_anti"
+    )
+    per_day = abandoned.groupBy("customer_id", F.to_date("event_ts").alias("day")).agg(
+        F.max_by("product_id", "event_ts").alias("product_id")
+    )
+    return _actions(
+        per_day,
+        rule,
+        F.date_format("day", "yyyy-MM-dd"),
+        F.concat(F.lit("left "), F.col("product_id"), F.lit(" in the cart")),
+    )
 
 
 def churn_risk_high(scores: DataFrame, rule: TriggerRule) -> DataFrame:
     """Risk band 'high' in the latest churn snapshot and not in the one before (or no earlier score)."""
-    dates = [r[0] for r in scores.select("snapshot_date").distinct().orderBy(F.desc("snapshot_date")).limit(2).collect()]  # two dates
+    dates = [
+        r[0] for r in scores.select("snapshot_date").distinct().orderBy(F.desc("snapshot_date")).limit(2).collect()
+    ]  # two dates
     if not dates:
         return _empty(scores)
     now = scores.where(F.col("snapshot_date") == F.lit(dates[0])).where(F.col("risk_band") == "high")
     if len(dates) > 1:
-        before = scores.where((F.col("snapshot_date") == F.lit(dates[1])) & (F.col("risk_band") == "high")).select("customer_id")
+        before = scores.where((F.col("snapshot_date") == F.lit(dates[1])) & (F.col("risk_band") == "high")).select(
+            "customer_id"
+        )
         now = now.join(before, on="customer_id", how="left_anti")
-    return _actions(now, rule, F.date_format("snapshot_date", "yyyy-MM-dd"),
-                    F.concat(F.lit("churn risk rose to high ("), F.format_number("probability", 2), F.lit(")")))
+    return _actions(
+        now,
+        rule,
+        F.date_format("snapshot_date", "yyyy-MM-dd"),
+        F.concat(F.lit("churn risk rose to high ("), F.format_number("probability", 2), F.lit(")")),
+    )
 
 
 def birthday(customers: DataFrame, rule: TriggerRule, today: dt.date) -> DataFrame:
     """Birthdays in the next `days` (29 February counts as 28 February in other years); period: the year."""
-    def next_birthday(year: int) -> F.Column:
-        return F.make_date(F.lit(year), F.month("birth_date"),
-                           F.when((F.month("birth_date") == 2) & (F.dayofmonth("birth_date") == 29), 28).otherwise(F.dayofmonth("birth_date")))
 
-    upcoming = F.when(next_birthday(today.year) >= F.lit(today), next_birthday(today.year)).otherwise(next_birthday(today.year + 1))
-    found = customers.where(F.col("birth_date").isNotNull()).withColumn("birthday", upcoming).where(
-        F.datediff("birthday", F.lit(today)) <= rule.days)
-    return _actions(found, rule, F.year("birthday").cast("string"), F.concat(F.lit("birthday on "), F.date_format("birthday", "d MMMM")))
+    def next_birthday(year: int) -> F.Column:
+        return F.make_date(
+            F.lit(year),
+            F.month("birth_date"),
+            F.when((F.month("birth_date") == 2) & (F.dayofmonth("birth_date") == 29), 28).otherwise(
+                F.dayofmonth("birth_date")
+            ),
+        )
+
+    upcoming = F.when(next_birthday(today.year) >= F.lit(today), next_birthday(today.year)).otherwise(
+        next_birthday(today.year + 1)
+    )
+    found = (
+        customers.where(F.col("birth_date").isNotNull())
+        .withColumn("birthday", upcoming)
+        .where(F.datediff("birthday", F.lit(today)) <= rule.days)
+    )
+    return _actions(
+        found,
+        rule,
+        F.year("birthday").cast("string"),
+        F.concat(F.lit("birthday on "), F.date_format("birthday", "d MMMM")),
+    )
 
 
 def first_purchase(lines: DataFrame, rule: TriggerRule, as_of: dt.datetime) -> DataFrame:
     """Customers whose first order falls in the last `days`: onboarding. Period: 'first'."""
     first = lines.groupBy("customer_id").agg(F.min("order_ts").alias("first_ts"))
-    recent = first.where((F.col("first_ts") >= F.lit(as_of - dt.timedelta(days=rule.days))) & (F.col("first_ts") < F.lit(as_of)))
-    return _actions(recent, rule, F.lit("first"), F.concat(F.lit("first order on "), F.date_format("first_ts", "yyyy-MM-dd")))
+    recent = first.where(
+        (F.col("first_ts") >= F.lit(as_of - dt.timedelta(days=rule.days))) & (F.col("first_ts") < F.lit(as_of))
+    )
+    return _actions(
+        recent, rule, F.lit("first"), F.concat(F.lit("first order on "), F.date_format("first_ts", "yyyy-MM-dd"))
+    )
 
 
 def _actions(df: DataFrame, rule: TriggerRule, period: F.Column, detail: F.Column) -> DataFrame:
-    return df.select(F.lit(rule.name).alias("rule"), "customer_id", period.alias("period"), F.lit(rule.action).alias("action"),
-                     F.lit(rule.channel).alias("channel"), detail.alias("detail")).dropDuplicates(["rule", "customer_id", "period"])
+    return df.select(
+        F.lit(rule.name).alias("rule"),
+        "customer_id",
+        period.alias("period"),
+        F.lit(rule.action).alias("action"),
+        F.lit(rule.channel).alias("channel"),
+        detail.alias("detail"),
+    ).dropDuplicates(["rule", "customer_id", "period"])
 
 
 def _empty(df: DataFrame) -> DataFrame:

@@ -1,4 +1,5 @@
 """Point-in-time checks: a feature that moves when only post-cutoff data moves is computed from the future."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,6 +9,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from libs.c360.snapshot import Inputs
+from libs.frames import one
 
 Builder = Callable[[Inputs, dt.date], DataFrame]
 
@@ -24,7 +26,14 @@ def _shift_future(df: DataFrame | None, ts: str, cutoff: dt.date, days: int) -> 
 def fingerprint(df: DataFrame) -> dict[str, int]:
     """One order-independent hash per column (a row of numbers, however many customers)."""
     cols = [c for c in df.columns if c != "customer_id"]
-    row = df.agg(*[F.sum(F.xxhash64(F.col("customer_id"), F.to_json(F.struct(F.col(f"`{c}`")))) % 1_000_000_007).alias(c) for c in cols]).first()
+    row = one(
+        df.agg(
+            *[
+                F.sum(F.xxhash64(F.col("customer_id"), F.to_json(F.struct(F.col(f"`{c}`")))) % 1_000_000_007).alias(c)
+                for c in cols
+            ]
+        )
+    )
     return {c: int(row[c] or 0) for c in cols}
 
 
@@ -33,7 +42,8 @@ def leaky_columns(build: Builder, inputs: Inputs, cutoff: dt.date, shift_days: i
     shifted = Inputs(
         lines=_shift_future(inputs.lines, "order_ts", cutoff, shift_days),
         events=_shift_future(inputs.events, "event_ts", cutoff, shift_days),
-        customers=inputs.customers, products=inputs.products,
+        customers=inputs.customers,
+        products=inputs.products,
         contacts=_shift_future(inputs.contacts, "sent_ts", cutoff, shift_days),
     )
     before, after = fingerprint(build(inputs, cutoff)), fingerprint(build(shifted, cutoff))

@@ -1,9 +1,11 @@
 """The churn / propensity classifier: build the pipeline (no data), then fit, evaluate and explain."""
+
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression
@@ -15,6 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from libs.churn.labels import LABEL
+from libs.frames import one
 
 WEIGHT, SCALED, PROBABILITY = "_weight", "_scaled", "probability_churn"
 
@@ -31,7 +34,7 @@ class Spec:
             if hasattr(stage, "labelsArray"):  # the fitted StringIndexer
                 # With handleInvalid="keep" on both the indexer and the encoder, every seen level keeps
                 # a slot and one more slot stands for levels unseen in training.
-                for col, labels in zip(self.categorical, stage.labelsArray):
+                for col, labels in zip(self.categorical, stage.labelsArray, strict=True):
                     names += [f"{col}={level}" for level in labels] + [f"{col}=unseen"]
         return names
 
@@ -40,11 +43,25 @@ def feature_stages(spec: Spec) -> list:
     stages: list = []
     inputs = []
     if spec.numeric:
-        stages.append(Imputer(strategy="median", inputCols=list(spec.numeric), outputCols=[f"_imp_{c}" for c in spec.numeric]))
+        stages.append(
+            Imputer(strategy="median", inputCols=list(spec.numeric), outputCols=[f"_imp_{c}" for c in spec.numeric])
+        )
         inputs += [f"_imp_{c}" for c in spec.numeric]
     if spec.categorical:
-        stages.append(StringIndexer(inputCols=list(spec.categorical), outputCols=[f"_idx_{c}" for c in spec.categorical], handleInvalid="keep"))
-        stages.append(OneHotEncoder(inputCols=[f"_idx_{c}" for c in spec.categorical], outputCols=[f"_ohe_{c}" for c in spec.categorical], handleInvalid="keep"))
+        stages.append(
+            StringIndexer(
+                inputCols=list(spec.categorical),
+                outputCols=[f"_idx_{c}" for c in spec.categorical],
+                handleInvalid="keep",
+            )
+        )
+        stages.append(
+            OneHotEncoder(
+                inputCols=[f"_idx_{c}" for c in spec.categorical],
+                outputCols=[f"_ohe_{c}" for c in spec.categorical],
+                handleInvalid="keep",
+            )
+        )
         inputs += [f"_ohe_{c}" for c in spec.categorical]
     stages.append(VectorAssembler(inputCols=inputs, outputCol="_assembled", handleInvalid="keep"))
     stages.append(StandardScaler(inputCol="_assembled", outputCol=SCALED, withMean=True, withStd=True))
@@ -52,24 +69,35 @@ def feature_stages(spec: Spec) -> list:
 
 
 def logistic(seed: int) -> LogisticRegression:
-    return LogisticRegression(featuresCol=SCALED, labelCol=LABEL, weightCol=WEIGHT, probabilityCol="_probability",
-                              rawPredictionCol="_raw", predictionCol="_prediction", maxIter=100)
+    return LogisticRegression(
+        featuresCol=SCALED,
+        labelCol=LABEL,
+        weightCol=WEIGHT,
+        probabilityCol="_probability",
+        rawPredictionCol="_raw",
+        predictionCol="_prediction",
+        maxIter=100,
+    )
 
 
 def prepare(df: DataFrame, spec: Spec, balance: bool = True) -> DataFrame:
     """Typed model inputs plus class weights: balanced for churn; all 1 where probabilities must stay
     calibrated (propensity and response feed expected-value calculations)."""
-    cols = [F.col(c).cast("double").alias(c) for c in spec.numeric] + [F.coalesce(F.col(c).cast("string"), F.lit("unknown")).alias(c) for c in spec.categorical]
+    cols = [F.col(c).cast("double").alias(c) for c in spec.numeric] + [
+        F.coalesce(F.col(c).cast("string"), F.lit("unknown")).alias(c) for c in spec.categorical
+    ]
     out = df.select("customer_id", "snapshot_date", *cols, *([F.col(LABEL)] if LABEL in df.columns else []))
     if LABEL not in df.columns:
         return out
     if not balance:
         return out.withColumn(WEIGHT, F.lit(1.0))
-    rate = out.agg(F.avg(LABEL)).first()[0] or 0.5  # one number
+    rate = one(out.agg(F.avg(LABEL)))[0] or 0.5  # one number
     return out.withColumn(WEIGHT, F.when(F.col(LABEL) == 1, 0.5 / rate).otherwise(0.5 / (1 - rate)))
 
 
-def tune(train: DataFrame, spec: Spec, reg: Sequence[float], enet: Sequence[float], folds: int, seed: int) -> PipelineModel:
+def tune(
+    train: DataFrame, spec: Spec, reg: Sequence[float], enet: Sequence[float], folds: int, seed: int
+) -> PipelineModel:
     """Logistic regression with regParam x elasticNetParam chosen by k-fold cross-validated ROC AUC.
 
     The feature stages are fitted once, on all training rows, and only the regression is cross-validated:
@@ -81,10 +109,12 @@ def tune(train: DataFrame, spec: Spec, reg: Sequence[float], enet: Sequence[floa
     try:
         lr = logistic(seed)
         grid = ParamGridBuilder().addGrid(lr.regParam, list(reg)).addGrid(lr.elasticNetParam, list(enet)).build()
-        evaluator = BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="_raw", weightCol=WEIGHT,
-                                                  metricName="areaUnderROC")
-        cv = CrossValidator(estimator=lr, estimatorParamMaps=grid, evaluator=evaluator, numFolds=folds, seed=seed,
-                            parallelism=len(grid))
+        evaluator = BinaryClassificationEvaluator(
+            labelCol=LABEL, rawPredictionCol="_raw", weightCol=WEIGHT, metricName="areaUnderROC"
+        )
+        cv = CrossValidator(
+            estimator=lr, estimatorParamMaps=grid, evaluator=evaluator, numFolds=folds, seed=seed, parallelism=len(grid)
+        )
         return PipelineModel(stages=[*prep.stages, cv.fit(data).bestModel])
     finally:
         data.unpersist()
@@ -102,7 +132,15 @@ def fit_logistic(train: DataFrame, spec: Spec, reg: float = 0.01, enet: float = 
 
 
 def gbt(train: DataFrame, spec: Spec, seed: int) -> PipelineModel:
-    clf = GBTClassifier(featuresCol=SCALED, labelCol=LABEL, weightCol=WEIGHT, maxIter=40, maxDepth=4, seed=seed, predictionCol="_prediction")
+    clf = GBTClassifier(
+        featuresCol=SCALED,
+        labelCol=LABEL,
+        weightCol=WEIGHT,
+        maxIter=40,
+        maxDepth=4,
+        seed=seed,
+        predictionCol="_prediction",
+    )
     clf = clf.setProbabilityCol("_probability").setRawPredictionCol("_raw")
     return Pipeline(stages=[*feature_stages(spec), clf]).fit(train)
 
@@ -125,8 +163,9 @@ def reason_codes(model: PipelineModel, spec: Spec, names: Mapping[str, str], top
     Month-to-month"), never with a level the customer doesn't have. Names come from `names`, else from
     the column name made human.
     """
-    coefs = [float(c) for c in model.stages[-1].coefficients]
-    levels = next((stage.labelsArray for stage in model.stages if hasattr(stage, "labelsArray")), [])
+    regression: Any = model.stages[-1]  # a LogisticRegressionModel
+    coefs = [float(c) for c in regression.coefficients]
+    levels: list[list[str]] = next((stage.labelsArray for stage in model.stages if hasattr(stage, "labelsArray")), [])
     widths = [1] * len(spec.numeric) + [len(labels) + 1 for labels in levels]  # + the unseen-level slot
     if sum(widths) != len(coefs):
         raise ValueError(f"{len(coefs)} coefficients for {sum(widths)} feature slots")
@@ -140,7 +179,7 @@ def reason_codes(model: PipelineModel, spec: Spec, names: Mapping[str, str], top
                 F.aggregate(F.slice(push, start + 1, width), F.lit(0.0), lambda acc, x: acc + x).alias("push"),
                 why.alias("why"),
             )
-            for start, width, why in zip(starts, widths, words)
+            for start, width, why in zip(starts, widths, words, strict=True)
         ]
     )
     ranked = F.array_sort(
@@ -152,5 +191,6 @@ def reason_codes(model: PipelineModel, spec: Spec, names: Mapping[str, str], top
 
 def coefficients(model: PipelineModel, spec: Spec) -> list[tuple[str, float]]:
     """(slot name, coefficient on the standardised scale), largest magnitude first; bounded by the features."""
-    pairs = list(zip(spec.slots(model), [float(c) for c in model.stages[-1].coefficients]))
+    regression: Any = model.stages[-1]  # a LogisticRegressionModel
+    pairs = list(zip(spec.slots(model), [float(c) for c in regression.coefficients], strict=True))
     return sorted(pairs, key=lambda p: -abs(p[1]))

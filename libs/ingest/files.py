@@ -6,6 +6,7 @@ carry the files' identity (path, size, modification time) but no record of the f
 reads the files again and first deletes those rows. The silver MERGE is idempotent, so the re-run
 converges on the tables an uninterrupted run writes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -41,7 +42,10 @@ def drop_leftovers(lake: Lake, entity: str, files: Sequence[tuple[str, int, obje
         return
     paths = sorted({f[0] for f in files})
     identity = F.concat_ws("|", *[F.col(k).cast("string") for k in FILE_KEYS])
-    wanted = [F.concat_ws("|", *[F.lit(v).cast(t) for v, t in zip(f, ("string", "long", "timestamp"))]) for f in files]
+    wanted = [
+        F.concat_ws("|", *[F.lit(v).cast(t) for v, t in zip(f, ("string", "long", "timestamp"), strict=True)])
+        for f in files
+    ]
     # The IN on the path lets Delta skip every data file by its statistics when there is nothing to delete.
     of_these_files = F.col("_source_file").isin(paths) & identity.isin(*wanted)
     bronze = tables.BRONZE[entity]

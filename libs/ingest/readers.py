@@ -1,4 +1,5 @@
 """Readers for CSV, JSON, Parquet and delimited text, all producing string columns plus file metadata."""
+
 from __future__ import annotations
 
 from pyspark.errors import AnalysisException
@@ -38,8 +39,10 @@ def read_source(spark: SparkSession, entity: Entity, src: SourceConfig) -> DataF
             listing = f"found {len(found)} columns, names withheld as this entity carries personal data"
         else:
             listing = f"found: {', '.join(found)}"
-        raise UserError(f"source '{name}' has no column '{missing[0]}' ({listing}); is the header row missing, "
-                        f"or the column map (ingest.sources.{name}.columns) wrong?")
+        raise UserError(
+            f"source '{name}' has no column '{missing[0]}' ({listing}); is the header row missing, "
+            f"or the column map (ingest.sources.{name}.columns) wrong?"
+        )
     return df
 
 

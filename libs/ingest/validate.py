@@ -1,4 +1,5 @@
 """Bronze rows to typed silver rows: mapping, PII pseudonyms, typing and one rejection reason per bad row."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -9,6 +10,7 @@ from pyspark.sql import functions as F
 from libs import pii, schemas
 from libs.config import IngestConfig, SourceConfig
 from libs.errors import UserError
+from libs.frames import one
 from libs.ingest.readers import CORRUPT
 from libs.schemas import Entity
 
@@ -68,7 +70,12 @@ def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes)
     return df.select(
         *mapped,
         *[guarded(F.col(f"`{extra}`")).alias(extra) for extra in src.extra],
-        corrupt.alias(CORRUPT), note.alias(PARSE_NOTE), raw.alias(RAW), "_source_file", "_file_size", "_file_mtime",
+        corrupt.alias(CORRUPT),
+        note.alias(PARSE_NOTE),
+        raw.alias(RAW),
+        "_source_file",
+        "_file_size",
+        "_file_mtime",
         "_line",
     )
 
@@ -101,7 +108,9 @@ def typed_value(kind: str, text: Column, fmt: str | None) -> Column:
     return stamp if kind == schemas.TS else F.to_date(stamp)
 
 
-def classify(bronze: DataFrame, entity: Entity, src: SourceConfig, cfg: IngestConfig, known: dict[str, DataFrame]) -> DataFrame:
+def classify(
+    bronze: DataFrame, entity: Entity, src: SourceConfig, cfg: IngestConfig, known: dict[str, DataFrame]
+) -> DataFrame:
     """Typed canonical columns plus `_reason` (null for a good row) and `_detail`."""
     texts: dict[str, Column] = {}
     for column in entity.columns:
@@ -121,8 +130,10 @@ def classify(bronze: DataFrame, entity: Entity, src: SourceConfig, cfg: IngestCo
         fmt = src.date_format if column.kind == schemas.DATE else src.timestamp_format
         values[column.name] = typed_value(column.kind, F.col(f"_t_{column.name}"), fmt)
     df = df.select("*", *[_clean(F.col(n)).alias(f"_t_{n}") for n in src.extra])
-    extras = {n: typed_value(k, F.col(f"_t_{n}"), src.timestamp_format if k == schemas.TS else src.date_format)
-              for n, k in src.extra.items()}
+    extras = {
+        n: typed_value(k, F.col(f"_t_{n}"), src.timestamp_format if k == schemas.TS else src.date_format)
+        for n, k in src.extra.items()
+    }
     df = df.select("*", *[v.alias(f"_v_{n}") for n, v in {**values, **extras}.items()])
     df = _references(df, entity, cfg, known)
     checks = _checks(entity, src, cfg, list(values), list(extras))
@@ -132,12 +143,18 @@ def classify(bronze: DataFrame, entity: Entity, src: SourceConfig, cfg: IngestCo
     # Only what quarantine and silver read: the texts, flags and landed strings are spent, and a good
     # row's raw line is never read. The caller caches this, so width here is time and disk per batch.
     spent = {c.name for c in entity.columns if not c.pii} | set(src.extra) | {PARSE_NOTE}
-    return df.select(*[F.when(F.col(REASON).isNotNull(), F.col(c)).alias(c) if c == RAW else F.col(f"`{c}`")
-                       for c in df.columns if c not in spent and not c.startswith(("_t_", "_ref_"))])
+    return df.select(
+        *[
+            F.when(F.col(REASON).isNotNull(), F.col(c)).alias(c) if c == RAW else F.col(f"`{c}`")
+            for c in df.columns
+            if c not in spent and not c.startswith(("_t_", "_ref_"))
+        ]
+    )
 
 
 def _derived_keys(entity: Entity, src: SourceConfig, texts: dict[str, Column]) -> dict[str, Column]:
     """Keys a source may lack: hashes of the fields that identify the row."""
+
     def digest(*cols: str) -> Column:
         return F.substring(F.sha2(F.concat_ws("|", *[F.coalesce(texts[c], F.lit("")) for c in cols]), 256), 1, 32)
 
@@ -148,12 +165,25 @@ def _derived_keys(entity: Entity, src: SourceConfig, texts: dict[str, Column]) -
         if key == "event_id":
             derived[key] = digest("customer_id", "product_id", "event_type", "event_ts", "session_id")
         elif key == "order_id":  # an order is a customer's purchase at one moment
-            derived[key] = F.when(texts["customer_id"].isNotNull() & texts["order_ts"].isNotNull(), digest("customer_id", "order_ts"))
+            derived[key] = F.when(
+                texts["customer_id"].isNotNull() & texts["order_ts"].isNotNull(), digest("customer_id", "order_ts")
+            )
         elif key == "line_id":
-            derived[key] = F.substring(F.sha2(F.concat_ws("|", digest("product_id", "quantity", "unit_price", "amount"),
-                                                          _occurrence(texts).cast("string")), 256), 1, 32)
+            derived[key] = F.substring(
+                F.sha2(
+                    F.concat_ws(
+                        "|", digest("product_id", "quantity", "unit_price", "amount"), _occurrence(texts).cast("string")
+                    ),
+                    256,
+                ),
+                1,
+                32,
+            )
         elif key == "contact_id":
-            derived[key] = F.when(texts["campaign_id"].isNotNull() & texts["customer_id"].isNotNull(), F.concat_ws("-", texts["campaign_id"], texts["customer_id"]))
+            derived[key] = F.when(
+                texts["campaign_id"].isNotNull() & texts["customer_id"].isNotNull(),
+                F.concat_ws("-", texts["campaign_id"], texts["customer_id"]),
+            )
     return derived
 
 
@@ -175,14 +205,17 @@ def _references(df: DataFrame, entity: Entity, cfg: IngestConfig, known: dict[st
         if not cfg.check_references or ref is None:
             df = df.withColumn(flag, F.lit(True))
             continue
-        keys = ref.select(F.col(schemas.ENTITIES[target].keys[0]).alias(f"_k_{column}"), F.lit(True).alias(flag)).distinct()
+        keys = ref.select(
+            F.col(schemas.ENTITIES[target].keys[0]).alias(f"_k_{column}"), F.lit(True).alias(flag)
+        ).distinct()
         df = df.join(keys, on=F.col(f"_v_{column}") == F.col(f"_k_{column}"), how="left").drop(f"_k_{column}")
         df = df.withColumn(flag, F.col(f"_v_{column}").isNull() | F.col(flag).isNotNull())
     return df
 
 
-def _checks(entity: Entity, src: SourceConfig, cfg: IngestConfig, cols: Sequence[str],
-            extras: Sequence[str]) -> list[tuple[str, Column, Column]]:
+def _checks(
+    entity: Entity, src: SourceConfig, cfg: IngestConfig, cols: Sequence[str], extras: Sequence[str]
+) -> list[tuple[str, Column, Column]]:
     """(reason, condition, detail) in priority order: a row gets the first reason that applies."""
     checks: list[tuple[str, Column, Column]] = [("malformed", F.col(CORRUPT).isNotNull(), F.col(PARSE_NOTE))]
     for name in cols:
@@ -198,20 +231,30 @@ def _checks(entity: Entity, src: SourceConfig, cfg: IngestConfig, cols: Sequence
         checks.append(("negative_value", F.col(f"_v_{name}") < 0, F.lit(f"{name} is negative")))
     if entity.timestamp:
         horizon = F.current_timestamp() + F.make_interval(hours=F.lit(cfg.future_tolerance_hours))
-        checks.append(("future_timestamp", F.col(f"_v_{entity.timestamp}") > horizon,
-                       F.lit(f"{entity.timestamp} is in the future")))
+        checks.append(
+            (
+                "future_timestamp",
+                F.col(f"_v_{entity.timestamp}") > horizon,
+                F.lit(f"{entity.timestamp} is in the future"),
+            )
+        )
     if entity is schemas.TRANSACTIONS:  # the line amount derived in silver must be a number too
         derived = F.col("_v_amount").isNull() & ~_finite(F.col("_v_quantity") * F.col("_v_unit_price"))
         checks.append(("invalid_number", derived, F.lit("quantity x unit_price is not a finite number")))
     if entity is schemas.EVENTS:
-        checks.append(("unknown_event_type", ~F.col("_v_event_type").isin(*cfg.event_types),
-                       F.lit("event_type not in ingest.event_types")))
+        checks.append(
+            (
+                "unknown_event_type",
+                ~F.col("_v_event_type").isin(*cfg.event_types),
+                F.lit("event_type not in ingest.event_types"),
+            )
+        )
     if entity is schemas.CAMPAIGN_CONTACTS:
         invalid = F.col("_v_group").isNotNull() & ~F.col("_v_group").isin(*schemas.CONTACT_GROUPS)
         checks.append(("invalid_value", invalid, F.lit("group is not treatment or control")))
-    for column, target in entity.references:
-        unknown = ~F.col(f"_ref_{column}")
-        checks.append((f"unknown_{target.rstrip('s')}", unknown, F.lit(f"{column} not in silver {target}")))
+    for ref_column, target in entity.references:
+        unknown = ~F.col(f"_ref_{ref_column}")
+        checks.append((f"unknown_{target.rstrip('s')}", unknown, F.lit(f"{ref_column} not in silver {target}")))
     return checks
 
 
@@ -221,11 +264,21 @@ def _value_checks(kinds: dict[str, str], cfg: IngestConfig) -> list[tuple[str, C
     for name, kind in kinds.items():
         text = F.col(f"_t_{name}")
         if kind == schemas.ID:
-            checks.append(("invalid_text", text.contains("\ufffd"),
-                           F.lit(f"{name} holds an undecodable byte (U+FFFD): check the source's encoding option")))
+            checks.append(
+                (
+                    "invalid_text",
+                    text.contains("\ufffd"),
+                    F.lit(f"{name} holds an undecodable byte (U+FFFD): check the source's encoding option"),
+                )
+            )
         if kind in (schemas.ID, schemas.STRING):
-            checks.append(("too_long", F.length(text) > cfg.max_string_length,
-                           F.lit(f"{name} longer than {cfg.max_string_length}")))
+            checks.append(
+                (
+                    "too_long",
+                    F.length(text) > cfg.max_string_length,
+                    F.lit(f"{name} longer than {cfg.max_string_length}"),
+                )
+            )
     for name, kind in kinds.items():
         text, value = F.col(f"_t_{name}"), F.col(f"_v_{name}")
         checks.append(("wrong_type", text.isNotNull() & value.isNull(), F.lit(f"{name} is not a {kind}")))
@@ -270,8 +323,8 @@ def silver_columns(df: DataFrame, entity: Entity, src: SourceConfig) -> DataFram
     named: dict[str, Column] = {}
     for column in entity.columns:
         if column.pii:
-            out = PII_OUT[column.name]
-            named[out] = F.col(out) if column.name in src.columns else F.lit(None).cast("string")
+            pseudonym = PII_OUT[column.name]
+            named[pseudonym] = F.col(pseudonym) if column.name in src.columns else F.lit(None).cast("string")
             if column.name == "email":
                 named["email_domain"] = F.col("email_domain") if "email" in src.columns else F.lit(None).cast("string")
         else:
@@ -298,9 +351,10 @@ def check_quarantine_share(classified: DataFrame, entity: schemas.Entity, n_inpu
     if any(c.pii for c in entity.columns):
         example = "example withheld: this entity carries personal data"
     else:  # one row, cut short
-        first = bad.where(F.col(DETAIL) == top[0][DETAIL]).select(F.coalesce(F.col(CORRUPT), F.col(RAW))).first()
+        first = one(bad.where(F.col(DETAIL) == top[0][DETAIL]).select(F.coalesce(F.col(CORRUPT), F.col(RAW))))
         example = f"example {str(first[0])[:200]}"
     raise UserError(
         f"{entity.name}: {n_bad:,} of {n_input:,} rows ({n_bad / n_input:.0%}) would be quarantined, more than "
         f"ingest.max_quarantine_share {max_share:.0%}: {reasons}; {example}. Nothing was written or recorded: "
-        "fix the source's conf (formats, column map) and run ingest again")
+        "fix the source's conf (formats, column map) and run ingest again"
+    )

@@ -1,9 +1,10 @@
 """MLlib ALS on implicit feedback: the estimator, an optional random search, and top-N candidates."""
+
 from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -27,10 +28,20 @@ def estimator(spark: SparkSession, cfg: AlsConfig) -> ALS:
     """
     blocks = cfg.blocks or max(spark.sparkContext.defaultParallelism, 1)
     als = ALS(
-        userCol=USER, itemCol=ITEM, ratingCol=RATING, implicitPrefs=True,
-        rank=cfg.rank, regParam=cfg.reg_param, alpha=cfg.alpha, maxIter=cfg.max_iter,
-        numUserBlocks=blocks, numItemBlocks=blocks, coldStartStrategy="drop", seed=cfg.seed,
-        intermediateStorageLevel="MEMORY_AND_DISK", finalStorageLevel="MEMORY_AND_DISK",
+        userCol=USER,
+        itemCol=ITEM,
+        ratingCol=RATING,
+        implicitPrefs=True,
+        rank=cfg.rank,
+        regParam=cfg.reg_param,
+        alpha=cfg.alpha,
+        maxIter=cfg.max_iter,
+        numUserBlocks=blocks,
+        numItemBlocks=blocks,
+        coldStartStrategy="drop",
+        seed=cfg.seed,
+        intermediateStorageLevel="MEMORY_AND_DISK",
+        finalStorageLevel="MEMORY_AND_DISK",
     )
     if spark.sparkContext.getCheckpointDir():
         als.setCheckpointInterval(cfg.checkpoint_interval)  # truncates the lineage of long fits
@@ -56,10 +67,11 @@ def candidates(model: ALSModel, users: DataFrame, n: int, seen: DataFrame | None
     object per user. The item factors travel with the function: items x rank floats, bounded by the
     catalogue, not by customers or events.
     """
-    item_factors = model.itemFactors.toPandas()  # the catalogue's factors: items x rank floats
-    order = np.argsort(item_factors["id"].to_numpy())
-    item_ids = item_factors["id"].to_numpy(np.int64)[order]
-    matrix = np.vstack(item_factors["features"].to_numpy())[order].astype(np.float32)
+    factors = model.itemFactors.toArrow()  # the catalogue's factors: items x rank floats
+    order = np.argsort(factors.column("id").to_numpy())
+    item_ids = factors.column("id").to_numpy().astype(np.int64)[order]
+    flat = pc.list_flatten(factors.column("features")).to_numpy()
+    matrix = flat.reshape(factors.num_rows, model.rank)[order].astype(np.float32)
     rows = (
         users.select(USER)
         .distinct()
@@ -71,7 +83,7 @@ def candidates(model: ALSModel, users: DataFrame, n: int, seen: DataFrame | None
         rows = rows.withColumn("seen", F.lit(None).cast("array<int>"))
     k = min(n, len(item_ids))
 
-    def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def score(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
         for batch in batches:
             for start in range(0, batch.num_rows, chunk):
                 if k:

@@ -1,17 +1,26 @@
 """Ranking metrics of served top-k lists against what customers did after the split, with MLlib's evaluator."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from pyspark.ml.evaluation import RankingEvaluator
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-METRICS = {"precision": "precisionAtK", "recall": "recallAtK", "ndcg": "ndcgAtK", "map": "meanAveragePrecisionAtK"}
+RankingMetric = Literal["precisionAtK", "recallAtK", "ndcgAtK", "meanAveragePrecisionAtK"]
+METRICS: dict[str, RankingMetric] = {
+    "precision": "precisionAtK",
+    "recall": "recallAtK",
+    "ndcg": "ndcgAtK",
+    "map": "meanAveragePrecisionAtK",
+}
 
 
-def ranking_lists(recs: DataFrame, truth: DataFrame, product_index: DataFrame, by: str | None = None,
-                  variants: Sequence[str] = ()) -> DataFrame:
+def ranking_lists(
+    recs: DataFrame, truth: DataFrame, product_index: DataFrame, by: str | None = None, variants: Sequence[str] = ()
+) -> DataFrame:
     """One row per customer in `truth`: `prediction` (recommended item ids in rank order, possibly
     empty) and `label` (relevant item ids), as the double arrays RankingEvaluator reads.
 
@@ -19,17 +28,24 @@ def ranking_lists(recs: DataFrame, truth: DataFrame, product_index: DataFrame, b
     gets one row per variant: all of them are ranked in one pass.
     """
     idx = product_index.select("product_id", F.col("item_idx").cast("double").alias("item"))
-    relevant = truth.join(idx, on="product_id", how="inner").groupBy("customer_id").agg(
-        F.collect_set("item").alias("label"))
+    relevant = (
+        truth.join(idx, on="product_id", how="inner").groupBy("customer_id").agg(F.collect_set("item").alias("label"))
+    )
     keys = ["customer_id"]
     if by is not None:
         names = recs.sparkSession.createDataFrame([(v,) for v in variants], f"`{by}` string")
         relevant, keys = relevant.crossJoin(F.broadcast(names)), [by, "customer_id"]
-    ranked = recs.join(idx, on="product_id", how="inner").groupBy(*keys).agg(
-        F.transform(F.array_sort(F.collect_list(F.struct("rank", "item"))), lambda x: x["item"]).alias("prediction"))
+    ranked = (
+        recs.join(idx, on="product_id", how="inner")
+        .groupBy(*keys)
+        .agg(
+            F.transform(F.array_sort(F.collect_list(F.struct("rank", "item"))), lambda x: x["item"]).alias("prediction")
+        )
+    )
     empty = F.array().cast("array<double>")
     return relevant.join(ranked, on=keys, how="left").select(
-        *keys, F.coalesce("prediction", empty).alias("prediction"), "label")
+        *keys, F.coalesce("prediction", empty).alias("prediction"), "label"
+    )
 
 
 def ranking_metrics(lists: DataFrame, k: int, names: Sequence[str] = tuple(METRICS)) -> dict[str, float]:
@@ -37,8 +53,9 @@ def ranking_metrics(lists: DataFrame, k: int, names: Sequence[str] = tuple(METRI
     return ranking_metrics_by(lists, k, None, [""], names)[""]
 
 
-def ranking_metrics_by(lists: DataFrame, k: int, by: str | None, variants: Sequence[str],
-                       names: Sequence[str] = tuple(METRICS)) -> dict[str, dict[str, float]]:
+def ranking_metrics_by(
+    lists: DataFrame, k: int, by: str | None, variants: Sequence[str], names: Sequence[str] = tuple(METRICS)
+) -> dict[str, dict[str, float]]:
     """`ranking_metrics` per variant of lists told apart by the column `by`, read from one materialised frame.
 
     Checkpointed rather than cached: each evaluation is a new query, and matching a cache means analysing
@@ -49,8 +66,11 @@ def ranking_metrics_by(lists: DataFrame, k: int, by: str | None, variants: Seque
     for variant in variants:
         mine = lists if by is None else lists.where(F.col(by) == variant)
         out[variant] = {
-            f"{name}@{k}": float(RankingEvaluator(predictionCol="prediction", labelCol="label",
-                                                  metricName=METRICS[name], k=k).evaluate(mine))
+            f"{name}@{k}": float(
+                RankingEvaluator(predictionCol="prediction", labelCol="label", metricName=METRICS[name], k=k).evaluate(
+                    mine
+                )
+            )
             for name in names
         }
     return out

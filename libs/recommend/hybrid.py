@@ -2,6 +2,7 @@
 
 A candidate frame has the columns customer_id, product_id, score, source, reason.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -10,15 +11,21 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from libs.frames import union_all
+from libs.frames import one, union_all
 
 CANDIDATE = ("customer_id", "product_id", "score", "source", "reason")
 ANCHORED = ("itemcf", "content", "basket")  # sources whose reason names the customer's own item
 OUTPUT = ("customer_id", "rank", "product_id", "score", "source", "reason")
 
 
-def popular(strengths: DataFrame, customers: DataFrame, segments: DataFrame | None, n: int,
-            excluded: DataFrame | None = None, catalogue: DataFrame | None = None) -> DataFrame:
+def popular(
+    strengths: DataFrame,
+    customers: DataFrame,
+    segments: DataFrame | None,
+    n: int,
+    excluded: DataFrame | None = None,
+    catalogue: DataFrame | None = None,
+) -> DataFrame:
     """Each customer's `n` most popular items (most customers turned to them) that the serving rules
     allow: from the customer's segment first when it has one, then overall, then the rest of the
     `catalogue`. Everybody gets `n` whenever the catalogue holds them, the coldest and the heaviest
@@ -32,7 +39,7 @@ def popular(strengths: DataFrame, customers: DataFrame, segments: DataFrame | No
         who = who.join(excluded.groupBy("customer_id").agg(F.count(F.lit(1)).alias("_h")), on="customer_id", how="left")
     need = (F.lit(n) + F.coalesce(F.col("_h"), F.lit(0))) if excluded is not None else F.lit(n)
     who = who.withColumn("_need", need.cast("int"))
-    longest = int(who.agg(F.max("_need")).first()[0] or n)  # one number
+    longest = int(one(who.agg(F.max("_need")))[0] or n)  # one number
     counts = strengths.groupBy("product_id").agg(F.count_distinct("customer_id").alias("_count"))
     if catalogue is not None:  # items nobody turned to yet come last, so long histories still fill up
         counts = (
@@ -137,7 +144,11 @@ def blend(candidates: Sequence[DataFrame], weights: Mapping[str, float], rrf_k: 
 
 
 def serve(
-    candidates: DataFrame, excluded: DataFrame | None, products: DataFrame | None, top_k: int, max_per_category: int,
+    candidates: DataFrame,
+    excluded: DataFrame | None,
+    products: DataFrame | None,
+    top_k: int,
+    max_per_category: int,
     by: Sequence[str] = (),
 ) -> DataFrame:
     """The serving rules, in order: drop `excluded` (customer, product) pairs and inactive products,

@@ -1,4 +1,5 @@
 """Stable integer ids for ALS: string ids map through persisted index tables that only ever grow."""
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
@@ -6,6 +7,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from libs import tables
+from libs.frames import one
 from libs.lake import Lake
 
 MAX_INDEX = 2**31 - 1  # ALS ids are Java ints
@@ -22,16 +24,17 @@ def update(lake: Lake, table: tables.TableId, ids: DataFrame, id_col: str, idx_c
     if lake.exists(table):
         known = lake.read(table)
         new = new.join(known.select(id_col), on=id_col, how="left_anti")
-        start = int(known.agg(F.coalesce(F.max(idx_col) + 1, F.lit(0))).first()[0])  # one value
+        start = int(one(known.agg(F.coalesce(F.max(idx_col) + 1, F.lit(0))))[0])  # one value
     numbered = new.orderBy(id_col).rdd.zipWithIndex().map(lambda pair: (pair[0][0], start + pair[1]))
     schema = T.StructType([T.StructField(id_col, T.StringType()), T.StructField(idx_col, T.LongType())])
     rows = lake.spark.createDataFrame(numbered, schema).select(
-        id_col, F.col(idx_col).cast("int").alias(idx_col), F.current_timestamp().alias("first_seen"))
+        id_col, F.col(idx_col).cast("int").alias(idx_col), F.current_timestamp().alias("first_seen")
+    )
     if lake.exists(table):
         lake.merge(rows, table, keys=[id_col], update=False)
     else:
         lake.write(rows, table, mode="overwrite")
     index = lake.read(table)
-    if index.agg(F.max(idx_col)).first()[0] >= MAX_INDEX:  # one value
+    if one(index.agg(F.max(idx_col)))[0] >= MAX_INDEX:  # one value
         raise OverflowError(f"{table} passed {MAX_INDEX} ids")
     return index

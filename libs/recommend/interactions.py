@@ -3,6 +3,7 @@
 Orders are the record of purchases: when silver has order lines, each line counts once with the
 `purchase` weight and purchase *events* are ignored, so a purchase is never counted twice.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,11 +15,18 @@ from pyspark.sql import functions as F
 from libs import tables
 from libs.config import RecommendConfig
 from libs.errors import UserError
+from libs.frames import one
 from libs.lake import Lake
 
 # The strongest kind of contact decides the words in a reason ("because you bought X").
 KIND_RANK = {"view": 1, "click": 2, "add_to_cart": 3, "rating": 4, "purchase": 5}
-KIND_VERB = {"view": "viewed", "click": "clicked", "add_to_cart": "added to cart", "rating": "rated", "purchase": "bought"}
+KIND_VERB = {
+    "view": "viewed",
+    "click": "clicked",
+    "add_to_cart": "added to cart",
+    "rating": "rated",
+    "purchase": "bought",
+}
 CONSUMED = ("purchase", "rating")  # a bought or rated item is excluded from recommendations (if configured)
 
 
@@ -32,6 +40,7 @@ class Feedback:
 
 def load(lake: Lake, cfg: RecommendConfig) -> Feedback:
     """Every weighted contact in silver; raises when there is none to learn from."""
+
     def maybe(entity: str) -> DataFrame | None:
         return lake.read_if_exists(tables.SILVER[entity])
 
@@ -39,26 +48,46 @@ def load(lake: Lake, cfg: RecommendConfig) -> Feedback:
     parts = []
     weights = dict(cfg.event_weights)
     if lines is not None and weights.get("purchase", 0) > 0:
-        parts.append(lines.where(F.col("product_id").isNotNull()).select(
-            "customer_id", "product_id", F.col("order_ts").alias("ts"), F.lit("purchase").alias("kind"),
-            F.lit(weights["purchase"]).alias("weight")))
+        parts.append(
+            lines.where(F.col("product_id").isNotNull()).select(
+                "customer_id",
+                "product_id",
+                F.col("order_ts").alias("ts"),
+                F.lit("purchase").alias("kind"),
+                F.lit(weights["purchase"]).alias("weight"),
+            )
+        )
     if events is not None:
         counted = {k: w for k, w in weights.items() if w > 0 and not (k == "purchase" and lines is not None)}
         if counted:
             weight = F.create_map(*[F.lit(x) for kv in counted.items() for x in kv])[F.col("event_type")]
-            parts.append(events.where(F.col("product_id").isNotNull() & F.col("event_type").isin(*counted)).select(
-                "customer_id", "product_id", F.col("event_ts").alias("ts"), F.col("event_type").alias("kind"),
-                weight.cast("double").alias("weight")))
+            parts.append(
+                events.where(F.col("product_id").isNotNull() & F.col("event_type").isin(*counted)).select(
+                    "customer_id",
+                    "product_id",
+                    F.col("event_ts").alias("ts"),
+                    F.col("event_type").alias("kind"),
+                    weight.cast("double").alias("weight"),
+                )
+            )
     if ratings is not None:
         # Every rating is a contact, so a rated item is never recommended back; below min_rating it
         # carries no weight (no positive signal), above it rating_weight x (rating - rating_centre).
         positive = F.col("rating") >= cfg.min_rating
         weight = F.when(positive, F.greatest(F.col("rating") - cfg.rating_centre, F.lit(0.0)) * cfg.rating_weight)
-        parts.append(ratings.select(
-            "customer_id", "product_id", F.col("rated_ts").alias("ts"), F.lit("rating").alias("kind"),
-            F.coalesce(weight, F.lit(0.0)).cast("double").alias("weight")))
+        parts.append(
+            ratings.select(
+                "customer_id",
+                "product_id",
+                F.col("rated_ts").alias("ts"),
+                F.lit("rating").alias("kind"),
+                F.coalesce(weight, F.lit(0.0)).cast("double").alias("weight"),
+            )
+        )
     if not parts:
-        raise UserError("no events, order lines with products or ratings in silver: nothing to recommend from (run ingest)")
+        raise UserError(
+            "no events, order lines with products or ratings in silver: nothing to recommend from (run ingest)"
+        )
     contacts = parts[0]
     for part in parts[1:]:
         contacts = contacts.unionByName(part)
@@ -71,7 +100,11 @@ def strengths(contacts: DataFrame, cfg: RecommendConfig, as_of: dt.datetime) -> 
     With a half-life h, a contact `age` days old counts weight x 0.5^(age/h).
     """
     age_days = (F.unix_timestamp(F.lit(as_of)) - F.unix_timestamp("ts")) / 86400.0
-    decay = F.pow(F.lit(0.5), F.greatest(age_days, F.lit(0.0)) / cfg.half_life_days) if cfg.half_life_days > 0 else F.lit(1.0)
+    decay = (
+        F.pow(F.lit(0.5), F.greatest(age_days, F.lit(0.0)) / cfg.half_life_days)
+        if cfg.half_life_days > 0
+        else F.lit(1.0)
+    )
     rank = F.create_map(*[F.lit(x) for kv in KIND_RANK.items() for x in kv])[F.col("kind")]
     return (
         contacts.where(F.col("ts") < F.lit(as_of))
@@ -96,7 +129,7 @@ def excluded(contacts: DataFrame, cfg: RecommendConfig) -> DataFrame | None:
 
 
 def latest_ts(contacts: DataFrame) -> dt.datetime:
-    latest = contacts.agg(F.max("ts")).first()[0]  # one value
+    latest = one(contacts.agg(F.max("ts")))[0]  # one value
     if latest is None:
         raise UserError("interactions have no timestamps: cannot split train and test in time")
     return latest

@@ -58,8 +58,9 @@ def method_lists(ctx: sources.Context, built: sources.Built, side: Side, mix: hy
     """Each source alone and the hybrid, through the same serving rules, in one frame told apart by `method`."""
     candidates = [c.withColumn(METHOD, F.lit(name)) for name, c in built.candidates.items()]
     candidates.append(mix.of(list(built.candidates.values())).withColumn(METHOD, F.lit("hybrid")))
-    return hybrid.serve(union_all(candidates), side.excluded, ctx.products, ctx.cfg.top_k, ctx.cfg.max_per_category,
-                        by=[METHOD])
+    return hybrid.serve(
+        union_all(candidates), side.excluded, ctx.products, ctx.cfg.top_k, ctx.cfg.max_per_category, by=[METHOD]
+    )
 
 
 def evaluate_split(
@@ -123,8 +124,12 @@ def tune(
         power = splits.power(side.test, cfg, f"validation set ({inner.name})")
         if not power.enough or side.strengths.limit(1).count() == 0:
             # Choosing among settings on a handful of customers picks noise: keep the configured ones.
-            log.warning("no tuning: the validation split is too small to choose settings on (%d customers, %d items); "
-                        "using the configured ALS settings and blend", power.customers, power.pairs)
+            log.warning(
+                "no tuning: the validation split is too small to choose settings on (%d customers, %d items); "
+                "using the configured ALS settings and blend",
+                power.customers,
+                power.pairs,
+            )
             return als_cfg, mix, []
         k = cfg.top_k
 
@@ -186,16 +191,18 @@ def _tune_blend(
         grid = list(itertools.product(itertools.product(WEIGHT_LEVELS, repeat=len(names)), POPULAR_LEVELS, RRF_LEVELS))
         draws = random.Random(cfg.als.seed).sample(grid, min(cfg.weight_trials, len(grid)))
         pool = [configured] + [
-            hybrid.Blend({**dict(zip(names, levels)), "als": 1.0, "popular": popular}, rrf_k)
+            hybrid.Blend({**dict(zip(names, levels, strict=True)), "als": 1.0, "popular": popular}, rrf_k)
             for levels, popular, rrf_k in draws
         ]
         labels = [f"{i}" for i in range(len(pool))]  # two draws may share a label's weights: number them
         candidates = list(built.candidates.values())
-        blended = union_all([mix.of(candidates).withColumn(METHOD, F.lit(i)) for i, mix in zip(labels, pool)])
+        blended = union_all(
+            [mix.of(candidates).withColumn(METHOD, F.lit(i)) for i, mix in zip(labels, pool, strict=True)]
+        )
         recs = hybrid.serve(blended, side.excluded, ctx.products, cfg.top_k, cfg.max_per_category, by=[METHOD])
         lists = evaluate.ranking_lists(recs, side.test, ctx.product_index, METHOD, labels)
         found = evaluate.ranking_metrics_by(lists, cfg.top_k, METHOD, labels, ["ndcg"])
-        scored = [(found[i][f"ndcg@{cfg.top_k}"], mix) for i, mix in zip(labels, pool)]
+        scored = [(found[i][f"ndcg@{cfg.top_k}"], mix) for i, mix in zip(labels, pool, strict=True)]
         for value, mix in scored:
             log.info("blend %s: validation ndcg@%d %.4f", mix.label, cfg.top_k, value)
         best_value, best = max(scored, key=lambda t: t[0])  # ties keep the configured blend (first)

@@ -3,13 +3,21 @@
 Neighbour tables have the columns of `gold.similar_items`: product_id, neighbour_id, similarity,
 common (customers shared; null for content), rank, method.
 """
+
 from __future__ import annotations
 
 import math
 
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.feature import (HashingTF, IDF, BucketedRandomProjectionLSH, Normalizer, RegexTokenizer,
-                                SQLTransformer, StopWordsRemover)
+from pyspark.ml.feature import (
+    IDF,
+    BucketedRandomProjectionLSH,
+    HashingTF,
+    Normalizer,
+    RegexTokenizer,
+    SQLTransformer,
+    StopWordsRemover,
+)
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -30,38 +38,50 @@ def cooccurrence(items: DataFrame, neighbours: int, min_common: int) -> DataFram
     pairs = items.select("customer_id", "product_id").distinct()
     sizes = pairs.groupBy("product_id").agg(F.count(F.lit(1)).alias("n"))
     common = (
-        pairs.alias("a").join(pairs.alias("b"), on="customer_id", how="inner")
+        pairs.alias("a")
+        .join(pairs.alias("b"), on="customer_id", how="inner")
         .where(F.col("a.product_id") < F.col("b.product_id"))
         .groupBy(F.col("a.product_id").alias("i"), F.col("b.product_id").alias("j"))
         .agg(F.count(F.lit(1)).alias("common"))
         .where(F.col("common") >= min_common)
     )
-    n_i, n_j = sizes.select(F.col("product_id").alias("i"), F.col("n").alias("n_i")), sizes.select(F.col("product_id").alias("j"), F.col("n").alias("n_j"))
-    scored = common.join(n_i, on="i", how="inner").join(n_j, on="j", how="inner").select(
-        "i", "j", "common", (F.col("common") / F.sqrt(F.col("n_i") * F.col("n_j"))).alias("similarity"))
+    n_i, n_j = (
+        sizes.select(F.col("product_id").alias("i"), F.col("n").alias("n_i")),
+        sizes.select(F.col("product_id").alias("j"), F.col("n").alias("n_j")),
+    )
+    scored = (
+        common.join(n_i, on="i", how="inner")
+        .join(n_j, on="j", how="inner")
+        .select("i", "j", "common", (F.col("common") / F.sqrt(F.col("n_i") * F.col("n_j"))).alias("similarity"))
+    )
     return _top(_both_ways(scored), neighbours, "itemcf")
 
 
 def content_model(products: DataFrame, num_features: int) -> PipelineModel:
     """TF-IDF over name and description words plus one token each for category and brand, L2-normalised."""
-    return Pipeline(stages=[
-        RegexTokenizer(inputCol="text", outputCol="words", pattern="[^\\p{L}\\p{N}]+", minTokenLength=2),
-        StopWordsRemover(inputCol="words", outputCol="plain"),
-        SQLTransformer(statement="SELECT *, concat(plain, labels) AS tokens FROM __THIS__"),
-        HashingTF(inputCol="tokens", outputCol="tf", numFeatures=num_features),
-        IDF(inputCol="tf", outputCol="tfidf"),
-        Normalizer(inputCol="tfidf", outputCol="features", p=2.0),
-    ]).fit(content_text(products))
+    return Pipeline(
+        stages=[
+            RegexTokenizer(inputCol="text", outputCol="words", pattern="[^\\p{L}\\p{N}]+", minTokenLength=2),
+            StopWordsRemover(inputCol="words", outputCol="plain"),
+            SQLTransformer(statement="SELECT *, concat(plain, labels) AS tokens FROM __THIS__"),
+            HashingTF(inputCol="tokens", outputCol="tf", numFeatures=num_features),
+            IDF(inputCol="tf", outputCol="tfidf"),
+            Normalizer(inputCol="tfidf", outputCol="features", p=2.0),
+        ]
+    ).fit(content_text(products))
 
 
 def content_text(products: DataFrame) -> DataFrame:
     """`text` for the tokenizer, and `labels`: category and brand tokens, added after stop-word removal."""
+
     def token(prefix: str, col: str) -> Column:
         return F.when(F.col(col).isNotNull(), F.concat(F.lit(prefix), F.regexp_replace(F.lower(col), "\\s+", "_")))
 
     return products.select(
-        "product_id", F.concat_ws(" ", F.coalesce("product_name", F.lit("")), F.coalesce("description", F.lit(""))).alias("text"),
-        F.array_compact(F.array(token("category:", "category"), token("brand:", "brand"))).alias("labels"))
+        "product_id",
+        F.concat_ws(" ", F.coalesce("product_name", F.lit("")), F.coalesce("description", F.lit(""))).alias("text"),
+        F.array_compact(F.array(token("category:", "category"), token("brand:", "brand"))).alias("labels"),
+    )
 
 
 def content_vectors(model: PipelineModel, products: DataFrame) -> DataFrame:
@@ -71,9 +91,12 @@ def content_vectors(model: PipelineModel, products: DataFrame) -> DataFrame:
 
 def content_exact(vectors: DataFrame, neighbours: int, min_similarity: float) -> DataFrame:
     """Exact cosine (dot product of unit vectors) through a join on shared terms."""
-    terms = vectors.select("product_id", F.posexplode(vector_to_array("features")).alias("term", "w")).where(F.col("w") != 0)
+    terms = vectors.select("product_id", F.posexplode(vector_to_array(F.col("features"))).alias("term", "w")).where(
+        F.col("w") != 0
+    )
     dots = (
-        terms.alias("a").join(terms.alias("b"), on="term", how="inner")
+        terms.alias("a")
+        .join(terms.alias("b"), on="term", how="inner")
         .where(F.col("a.product_id") < F.col("b.product_id"))
         .groupBy(F.col("a.product_id").alias("i"), F.col("b.product_id").alias("j"))
         .agg(F.sum(F.col("a.w") * F.col("b.w")).alias("similarity"))
@@ -82,14 +105,19 @@ def content_exact(vectors: DataFrame, neighbours: int, min_similarity: float) ->
     return _top(_both_ways(dots.withColumn("common", F.lit(None).cast("long"))), neighbours, "content")
 
 
-def content_lsh(vectors: DataFrame, neighbours: int, min_similarity: float, bucket_length: float, tables: int, seed: int) -> DataFrame:
+def content_lsh(
+    vectors: DataFrame, neighbours: int, min_similarity: float, bucket_length: float, tables: int, seed: int
+) -> DataFrame:
     """Approximate neighbours for large catalogues: for unit vectors, cosine = 1 - distance^2 / 2."""
-    lsh = BucketedRandomProjectionLSH(inputCol="features", outputCol="hashes", bucketLength=bucket_length,
-                                      numHashTables=tables, seed=seed).fit(vectors)
+    lsh = BucketedRandomProjectionLSH(
+        inputCol="features", outputCol="hashes", bucketLength=bucket_length, numHashTables=tables, seed=seed
+    ).fit(vectors)
     threshold = math.sqrt(max(2.0 * (1.0 - min_similarity), 0.0))
     joined = lsh.approxSimilarityJoin(vectors, vectors, threshold, distCol="distance").select(
-        F.col("datasetA.product_id").alias("i"), F.col("datasetB.product_id").alias("j"),
-        (1.0 - F.pow("distance", 2) / 2.0).alias("similarity"))
+        F.col("datasetA.product_id").alias("i"),
+        F.col("datasetB.product_id").alias("j"),
+        (1.0 - F.pow("distance", 2) / 2.0).alias("similarity"),
+    )
     pairs = joined.where(F.col("i") < F.col("j")).withColumn("common", F.lit(None).cast("long"))
     return _top(_both_ways(pairs), neighbours, "content")
 

@@ -1,4 +1,5 @@
 """The candidate sources, built the same way for the evaluation split and for serving."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,14 @@ def on(ctx: Context, source: str) -> bool:
     return source == "popular" or ctx.cfg.weights.get(source, 0) > 0
 
 
-def build(ctx: Context, strengths: DataFrame, users: DataFrame, lines: DataFrame | None,
-          excluded: DataFrame | None, als_cfg: AlsConfig) -> Built:
+def build(
+    ctx: Context,
+    strengths: DataFrame,
+    users: DataFrame,
+    lines: DataFrame | None,
+    excluded: DataFrame | None,
+    als_cfg: AlsConfig,
+) -> Built:
     """Candidates per source for `users` from the `strengths` and training `lines`; cached.
 
     Every source drops the `excluded` pairs before keeping its top `candidates`, so a customer with a

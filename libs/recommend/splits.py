@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from libs.config import RecommendConfig
+from libs.frames import one
 from libs.log import get_logger
 from libs.recommend import interactions
 
@@ -134,7 +135,7 @@ class Power:
 
 def power(test: DataFrame, cfg: RecommendConfig, what: str) -> Power:
     """Count the test set and warn loudly when it is too small to tell methods apart."""
-    counts = test.agg(F.count_distinct("customer_id").alias("c"), F.count(F.lit(1)).alias("p")).first()  # two numbers
+    counts = one(test.agg(F.count_distinct("customer_id").alias("c"), F.count(F.lit(1)).alias("p")))  # two numbers
     customers, pairs = int(counts["c"]), int(counts["p"])
     enough = customers >= cfg.min_test_customers and pairs >= cfg.min_test_pairs
     if not enough:

@@ -1,4 +1,5 @@
 """The report page: one self-contained HTML file, images embedded, no external requests."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -12,7 +13,8 @@ Rows = list[dict[str, Any]]
 STYLE = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#1a202c;background:#f7fafc}
 header{background:#2b6cb0;color:white;padding:18px 32px}header h1{margin:0;font-size:24px}
-main{padding:8px 32px 40px}section{background:white;border-radius:8px;padding:8px 20px 16px;margin:16px 0;box-shadow:0 1px 3px #0002}
+main{padding:8px 32px 40px}
+section{background:white;border-radius:8px;padding:8px 20px 16px;margin:16px 0;box-shadow:0 1px 3px #0002}
 h2{color:#2b6cb0;font-size:19px}table{border-collapse:collapse;font-size:13px;margin:8px 0}
 td,th{border-bottom:1px solid #e2e8f0;padding:4px 10px;text-align:right}th{background:#edf2f7}
 td:first-child,th:first-child{text-align:left}.plots{display:flex;flex-wrap:wrap;gap:12px}img{max-width:100%}
@@ -43,10 +45,15 @@ def fmt(value: Any, kind: str = "") -> str:
     return str(value)
 
 
-def table(rows: Rows, columns: Sequence[str], kinds: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> str:
+def table(
+    rows: Rows, columns: Sequence[str], kinds: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> str:
     kinds, headers = kinds or {}, headers or {}
     head = "".join(f"<th>{html.escape(headers.get(c, c))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(r.get(c), kinds.get(c, '')))}</td>" for c in columns) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(fmt(r.get(c), kinds.get(c, '')))}</td>" for c in columns) + "</tr>"
+        for r in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -64,6 +71,8 @@ def note(text: str) -> str:
 
 def document(title: str, sections: Sequence[str]) -> str:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body><header><h1>{html.escape(title)}</h1>"
-            f"<div>generated {stamp}</div></header><main>{''.join(sections)}</main></body></html>")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body><header><h1>{html.escape(title)}</h1>"
+        f"<div>generated {stamp}</div></header><main>{''.join(sections)}</main></body></html>"
+    )

@@ -1,10 +1,11 @@
 """Plots as base64 PNG data URIs, drawn with matplotlib's non-interactive Agg backend."""
+
 from __future__ import annotations
 
 import base64
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -40,7 +41,15 @@ def k_curve(curve: Rows) -> str:
     ax.plot([r["k"] for r in curve], [r["silhouette"] for r in curve], marker="o", color=COLOURS[0])
     for r in curve:
         if r["chosen"]:
-            ax.scatter([r["k"]], [r["silhouette"]], s=140, facecolors="none", edgecolors=COLOURS[1], linewidths=2, label=f"chosen k={r['k']}")
+            ax.scatter(
+                [r["k"]],
+                [r["silhouette"]],
+                s=140,
+                facecolors="none",
+                edgecolors=COLOURS[1],
+                linewidths=2,
+                label=f"chosen k={r['k']}",
+            )
     ax.set_xlabel("k")
     ax.set_ylabel("silhouette")
     ax.set_title("Choosing the number of segments")
@@ -56,7 +65,15 @@ def rfm_heatmap(cells: Rows) -> str:
     image = ax.imshow(grid, cmap="Blues")
     for i in range(5):
         for j in range(5):
-            ax.text(j, i, f"{grid[i][j]:,}", ha="center", va="center", fontsize=8, color="black" if grid[i][j] < max(map(max, grid)) * 0.6 else "white")
+            ax.text(
+                j,
+                i,
+                f"{grid[i][j]:,}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="black" if grid[i][j] < max(map(max, grid)) * 0.6 else "white",
+            )
     ax.set_xticks(range(5), [str(f) for f in range(1, 6)])
     ax.set_yticks(range(5), [str(r) for r in range(5, 0, -1)])
     ax.set_xlabel("frequency score (F)")
@@ -66,7 +83,13 @@ def rfm_heatmap(cells: Rows) -> str:
     return _png(fig)
 
 
-def lines(series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str, ylabel: str, diagonal: bool = False) -> str:
+def lines(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    diagonal: bool = False,
+) -> str:
     fig, ax = plt.subplots(figsize=(4.6, 3.6))
     for i, (name, (x, y)) in enumerate(series.items()):
         ax.plot(x, y, marker="o" if len(x) <= 20 else None, markersize=3, label=name, color=COLOURS[i % len(COLOURS)])
@@ -85,7 +108,14 @@ def uplift(rows: Rows, label: str = "campaign_name") -> str:
     fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(shown) + 1.4))
     for i, r in enumerate(shown[::-1]):
         colour = COLOURS[2] if r["significant"] else "#a0aec0"
-        ax.errorbar([r["uplift"]], [i], xerr=[[r["uplift"] - r["uplift_ci_low"]], [r["uplift_ci_high"] - r["uplift"]]], fmt="o", color=colour, capsize=4)
+        ax.errorbar(
+            [r["uplift"]],
+            [i],
+            xerr=[[r["uplift"] - r["uplift_ci_low"]], [r["uplift_ci_high"] - r["uplift"]]],
+            fmt="o",
+            color=colour,
+            capsize=4,
+        )
     ax.axvline(0, color="#4a5568", linewidth=1)
     ax.set_yticks(range(len(shown)), [str(r[label]) for r in shown[::-1]])
     ax.set_xlabel("uplift in conversion rate, treatment - control (95% CI; green: significant)")

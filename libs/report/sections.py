@@ -1,5 +1,6 @@
 """Small, bounded aggregates the report shows: each function returns plain Python rows, or None when
 the job that writes its table hasn't run."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,20 +10,24 @@ from pyspark.sql import functions as F
 
 from libs import tables
 from libs.c360.inputs import latest_rows
+from libs.frames import one
 from libs.lake import Lake
 
 Rows = list[dict[str, Any]]
 
 
 def _latest_run(df: DataFrame) -> DataFrame:
-    return df.where(F.col("run_id") == df.agg(F.max("run_id")).first()[0])  # run ids sort by time
+    return df.where(F.col("run_id") == one(df.agg(F.max("run_id")))[0])  # run ids sort by time
 
 
 def data_summary(lake: Lake) -> Rows:
     """Rows and time span of every silver table, and quarantined rows per entity (one row per table)."""
     quarantined: dict[str, int] = {}
     if lake.exists(tables.QUARANTINE):
-        quarantined = {r.entity: r.n for r in lake.read(tables.QUARANTINE).groupBy("entity").agg(F.count(F.lit(1)).alias("n")).collect()}
+        quarantined = {
+            r.entity: r.n
+            for r in lake.read(tables.QUARANTINE).groupBy("entity").agg(F.count(F.lit(1)).alias("n")).collect()
+        }
     spans = {"events": "event_ts", "transactions": "order_ts", "campaign_contacts": "sent_ts", "ratings": "rated_ts"}
     out = []
     for entity, table in tables.SILVER.items():
@@ -32,9 +37,16 @@ def data_summary(lake: Lake) -> Rows:
         aggs = [F.count(F.lit(1)).alias("rows")]
         if entity in spans:
             aggs += [F.min(spans[entity]).alias("first"), F.max(spans[entity]).alias("last")]
-        r = df.agg(*aggs).first()
-        out.append({"table": str(table), "rows": r["rows"], "from": str(r["first"])[:10] if entity in spans and r["first"] else "",
-                    "to": str(r["last"])[:10] if entity in spans and r["last"] else "", "quarantined": quarantined.get(entity, 0)})
+        r = one(df.agg(*aggs))
+        out.append(
+            {
+                "table": str(table),
+                "rows": r["rows"],
+                "from": str(r["first"])[:10] if entity in spans and r["first"] else "",
+                "to": str(r["last"])[:10] if entity in spans and r["last"] else "",
+                "quarantined": quarantined.get(entity, 0),
+            }
+        )
     return out
 
 
@@ -44,12 +56,22 @@ def segments(lake: Lake) -> tuple[Rows, Rows] | None:
     if latest is None:
         return None
     profiles = latest.orderBy("segment_id").collect()  # k rows
-    shown = [{"segment": r.segment_name, "customers": r.size, "share": r.share, "distinguishing": ", ".join(r.distinguishing or []),
-              **{k: v for k, v in sorted((r.feature_means or {}).items())}} for r in profiles]
+    shown = [
+        {
+            "segment": r.segment_name,
+            "customers": r.size,
+            "share": r.share,
+            "distinguishing": ", ".join(r.distinguishing or []),
+            **{k: v for k, v in sorted((r.feature_means or {}).items())},
+        }
+        for r in profiles
+    ]
     curve = []
     if lake.exists(tables.SEGMENT_K_SELECTION):
         ks = _latest_run(lake.read(tables.SEGMENT_K_SELECTION))
-        curve = [{"k": r.k, "silhouette": r.silhouette, "chosen": r.chosen} for r in ks.orderBy("k").collect()]  # k_max rows
+        curve = [
+            {"k": r.k, "silhouette": r.silhouette, "chosen": r.chosen} for r in ks.orderBy("k").collect()
+        ]  # k_max rows
     return shown, curve
 
 
@@ -58,10 +80,18 @@ def rfm_grid(lake: Lake) -> tuple[Rows, Rows] | None:
     profiles = latest_rows(lake, tables.CUSTOMER_PROFILES)
     if profiles is None:
         return None
-    cells = profiles.where(F.col("r_score").isNotNull()).groupBy("r_score", "f_score").agg(F.count(F.lit(1)).alias("customers"))
-    named = profiles.groupBy("rfm_segment").agg(F.count(F.lit(1)).alias("customers"), F.avg("monetary").alias("avg_spend"))
-    return ([r.asDict() for r in cells.collect()],  # at most 25 cells
-            [r.asDict() for r in named.orderBy(F.desc("customers")).collect()])  # one per named segment
+    cells = (
+        profiles.where(F.col("r_score").isNotNull())
+        .groupBy("r_score", "f_score")
+        .agg(F.count(F.lit(1)).alias("customers"))
+    )
+    named = profiles.groupBy("rfm_segment").agg(
+        F.count(F.lit(1)).alias("customers"), F.avg("monetary").alias("avg_spend")
+    )
+    return (
+        [r.asDict() for r in cells.collect()],  # at most 25 cells
+        [r.asDict() for r in named.orderBy(F.desc("customers")).collect()],
+    )  # one per named segment
 
 
 def model_metrics(lake: Lake, model: str) -> Rows:
@@ -69,7 +99,9 @@ def model_metrics(lake: Lake, model: str) -> Rows:
         return []
     from libs.metrics import latest_metrics
 
-    return [r.asDict() for r in latest_metrics(lake, model).select("variant", "metric", "value", "split").collect()]  # one run
+    return [
+        r.asDict() for r in latest_metrics(lake, model).select("variant", "metric", "value", "split").collect()
+    ]  # one run
 
 
 def top_rules(lake: Lake, n: int) -> Rows | None:
@@ -80,21 +112,38 @@ def top_rules(lake: Lake, n: int) -> Rows | None:
     ids = sorted({i for r in rules for i in (*r.antecedent, *r.consequent)})
     names: dict[str, str] = {}
     if ids and lake.exists(tables.SILVER["products"]):
-        found = lake.read(tables.SILVER["products"]).where(F.col("product_id").isin(ids)).select("product_id", "product_name").collect()  # <= ids
+        found = (
+            lake.read(tables.SILVER["products"])
+            .where(F.col("product_id").isin(ids))
+            .select("product_id", "product_name")
+            .collect()
+        )  # <= ids
         names = {r.product_id: f"{r.product_name} ({r.product_id})" for r in found if r.product_name}
 
     def label(items: list[str]) -> str:
         return " + ".join(names.get(i, i) for i in items)
 
-    return [{"if bought": label(r.antecedent), "then": label(r.consequent), "support": r.support,
-             "confidence": r.confidence, "lift": r.lift, "orders": r.rule_count} for r in rules]
+    return [
+        {
+            "if bought": label(r.antecedent),
+            "then": label(r.consequent),
+            "support": r.support,
+            "confidence": r.confidence,
+            "lift": r.lift,
+            "orders": r.rule_count,
+        }
+        for r in rules
+    ]
 
 
 def churn_curves(lake: Lake) -> Rows | None:
     """ROC points, lift and calibration per decile of the latest churn evaluation (about a thousand rows)."""
     if not lake.exists(tables.CHURN_EVALUATION):
         return None
-    return [r.asDict() for r in _latest_run(lake.read(tables.CHURN_EVALUATION)).orderBy("variant", "kind", "point").collect()]
+    return [
+        r.asDict()
+        for r in _latest_run(lake.read(tables.CHURN_EVALUATION)).orderBy("variant", "kind", "point").collect()
+    ]
 
 
 def campaigns(lake: Lake) -> tuple[Rows, Rows, Rows] | None:
@@ -102,13 +151,24 @@ def campaigns(lake: Lake) -> tuple[Rows, Rows, Rows] | None:
     if not lake.exists(tables.CAMPAIGN_METRICS):
         return None
     metrics = lake.read(tables.CAMPAIGN_METRICS)
-    totals = [r.asDict() for r in metrics.where(F.col("segment") == "all").orderBy("campaign_id").collect()]  # one per campaign
-    by_segment = [r.asDict() for r in metrics.where(F.col("segment") != "all").orderBy("campaign_id", "segment").collect()]  # bounded cells
+    totals = [
+        r.asDict() for r in metrics.where(F.col("segment") == "all").orderBy("campaign_id").collect()
+    ]  # one per campaign
+    by_segment = [
+        r.asDict() for r in metrics.where(F.col("segment") != "all").orderBy("campaign_id", "segment").collect()
+    ]  # bounded cells
     plan = []
     if lake.exists(tables.CAMPAIGN_PLAN):
-        agg = lake.read(tables.CAMPAIGN_PLAN).groupBy("campaign_id", "campaign_name", "group").agg(
-            F.count(F.lit(1)).alias("customers"), F.sum("cost").alias("cost"), F.sum("expected_profit").alias("expected_profit"),
-            F.avg("p_convert").alias("avg_p_convert"))
+        agg = (
+            lake.read(tables.CAMPAIGN_PLAN)
+            .groupBy("campaign_id", "campaign_name", "group")
+            .agg(
+                F.count(F.lit(1)).alias("customers"),
+                F.sum("cost").alias("cost"),
+                F.sum("expected_profit").alias("expected_profit"),
+                F.avg("p_convert").alias("avg_p_convert"),
+            )
+        )
         plan = [r.asDict() for r in agg.orderBy("campaign_id", "group").collect()]  # two per campaign
     return totals, by_segment, plan
 
@@ -118,18 +178,36 @@ def quality(lake: Lake) -> tuple[Rows, Rows]:
     checks: Rows = []
     if lake.exists(tables.DATA_QUALITY):
         runs = lake.read(tables.DATA_QUALITY)
-        last = runs.agg(F.max("evaluated_at")).first()[0]
+        last = one(runs.agg(F.max("evaluated_at")))[0]
         rows = runs.where(F.col("evaluated_at") == F.lit(last)).orderBy("passed", "table", "rule").collect()
-        checks = [{"table": r.table, "rule": r.rule, "column": r.column or "", "severity": r.severity,
-                   "failing share": r.failing_share, "allowed": r.allowed_share,
-                   "result": "pass" if r.passed else ("FAIL" if r.severity == "fail" else "warn")} for r in rows]
+        checks = [
+            {
+                "table": r.table,
+                "rule": r.rule,
+                "column": r.column or "",
+                "severity": r.severity,
+                "failing share": r.failing_share,
+                "allowed": r.allowed_share,
+                "result": "pass" if r.passed else ("FAIL" if r.severity == "fail" else "warn"),
+            }
+            for r in rows
+        ]
     drifted: Rows = []
     if lake.exists(tables.DRIFT):
         runs = lake.read(tables.DRIFT)
-        last_run = runs.agg(F.max("run_id")).first()[0]
-        rows = runs.where((F.col("run_id") == last_run)).orderBy(F.desc("psi")).limit(15).collect()
-        drifted = [{"table": r.table, "column": r.column, "from": str(r.reference_snapshot),
-                    "to": str(r.current_snapshot), "psi": r.psi, "level": r.level} for r in rows]
+        last_run = one(runs.agg(F.max("run_id")))[0]
+        rows = runs.where(F.col("run_id") == last_run).orderBy(F.desc("psi")).limit(15).collect()
+        drifted = [
+            {
+                "table": r.table,
+                "column": r.column,
+                "from": str(r.reference_snapshot),
+                "to": str(r.current_snapshot),
+                "psi": r.psi,
+                "level": r.level,
+            }
+            for r in rows
+        ]
     return checks, drifted
 
 
@@ -138,8 +216,19 @@ def fairness(lake: Lake) -> Rows:
     if not lake.exists(tables.FAIRNESS_AUDIT):
         return []
     runs = lake.read(tables.FAIRNESS_AUDIT)
-    last = runs.agg(F.max("run_id")).first()[0]
+    last = one(runs.agg(F.max("run_id")))[0]
     rows = runs.where(F.col("run_id") == last).orderBy(F.desc("flagged"), "decision", "attribute", "group").limit(40)
-    return [{"decision": r.decision, "by": r.attribute, "group": r.group, "customers": r.customers,
-             "selection rate": r.selection_rate, "disparate impact": r.disparate_impact, "TPR": r.tpr, "FPR": r.fpr,
-             "flag": r.reason if r.flagged else ""} for r in rows.collect()]
+    return [
+        {
+            "decision": r.decision,
+            "by": r.attribute,
+            "group": r.group,
+            "customers": r.customers,
+            "selection rate": r.selection_rate,
+            "disparate impact": r.disparate_impact,
+            "TPR": r.tpr,
+            "FPR": r.fpr,
+            "flag": r.reason if r.flagged else "",
+        }
+        for r in rows.collect()
+    ]

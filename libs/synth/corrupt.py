@@ -1,4 +1,5 @@
 """Plants bad rows in raw exports, one class per row, and records each in ground truth."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -27,7 +28,8 @@ def _set(column: str, value: object) -> Mutation:
 MALFORMED, DUPLICATE = BadClass("malformed"), BadClass("duplicate")
 CLASSES: dict[str, tuple[BadClass, ...]] = {
     "events": (
-        MALFORMED, DUPLICATE,
+        MALFORMED,
+        DUPLICATE,
         BadClass("null_key", _set("customer_id", None)),
         BadClass("wrong_type", _set("event_ts", "31/13/2025 25:61")),
         BadClass("future_timestamp", _set("event_ts", "2099-06-01T12:00:00")),
@@ -36,7 +38,8 @@ CLASSES: dict[str, tuple[BadClass, ...]] = {
         BadClass("too_long", _set("device", "x" * 600)),
     ),
     "transactions": (
-        MALFORMED, DUPLICATE,
+        MALFORMED,
+        DUPLICATE,
         BadClass("null_key", _set("order_id", None)),
         BadClass("negative_value", _set("quantity", "-2")),
         BadClass("wrong_type", _set("unit_price", "12,99 EUR")),
@@ -44,7 +47,8 @@ CLASSES: dict[str, tuple[BadClass, ...]] = {
         BadClass("unknown_product", _set("product_id", "P-UNKNOWN")),
     ),
     "customers": (
-        MALFORMED, DUPLICATE,
+        MALFORMED,
+        DUPLICATE,
         BadClass("null_key", _set("customer_id", None)),
         BadClass("wrong_type", _set("birth_date", "not a date")),
     ),
@@ -64,18 +68,26 @@ CLASSES: dict[str, tuple[BadClass, ...]] = {
 
 def csv_line(cols: Sequence[Column]) -> Column:
     """A CSV line; fields are quoted only when they hold a separator or a quote."""
+
     def field(c: Column) -> Column:
         quoted = F.concat(F.lit('"'), F.regexp_replace(c, '"', '""'), F.lit('"'))
         return F.coalesce(F.when(c.rlike('[,"]'), quoted).otherwise(c), F.lit(""))
+
     return F.concat_ws(",", *[field(c) for c in cols])
 
 
 def json_line(names: Sequence[str], cols: Sequence[Column]) -> Column:
-    return F.to_json(F.struct(*[c.alias(n) for n, c in zip(names, cols)]))
+    return F.to_json(F.struct(*[c.alias(n) for n, c in zip(names, cols, strict=True)]))
 
 
 def plant(
-    rows: DataFrame, entity: str, keys: Sequence[str], fmt: str, per_class: int, rng: Rng, pii: bool,
+    rows: DataFrame,
+    entity: str,
+    keys: Sequence[str],
+    fmt: str,
+    per_class: int,
+    rng: Rng,
+    pii: bool,
 ) -> tuple[DataFrame, DataFrame]:
     """Bad copies of some of the string-typed `rows`, as ready-made lines, plus their truth.
 
@@ -87,9 +99,16 @@ def plant(
     key_of = F.concat_ws("|", *[F.col(k) for k in keys])
     # Exactly per_class rows per class, taken by smallest hash (a top-k, not a sort). The pick is
     # bounded by per_class x classes rows, so it is collected and numbered on the driver.
-    top = rows.withColumn("_h", rng.uniform(f"bad/{entity}", key_of)).orderBy("_h").limit(per_class * len(classes)).collect()
+    top = (
+        rows.withColumn("_h", rng.uniform(f"bad/{entity}", key_of))
+        .orderBy("_h")
+        .limit(per_class * len(classes))
+        .collect()
+    )
     numbered = [(*row[:-1], i, i % len(classes)) for i, row in enumerate(top)]
-    schema = T.StructType([*rows.schema.fields, T.StructField("_i", T.IntegerType()), T.StructField("_class", T.IntegerType())])
+    schema = T.StructType(
+        [*rows.schema.fields, T.StructField("_i", T.IntegerType()), T.StructField("_class", T.IntegerType())]
+    )
     picked = local_frame(rows.sparkSession, numbered, schema)  # read by every class below and by the truth
     rendered = []
     for idx, bad in enumerate(classes):
@@ -99,19 +118,25 @@ def plant(
         ordered = [cols[n] for n in names]
         line = csv_line(ordered) if fmt == "csv" else json_line(names, ordered)
         if bad is MALFORMED:
-            line = (F.concat_ws(",", *ordered[:3]) if fmt == "csv" else F.expr("substring(to_json(struct(*)), 1, 25)"))
+            line = F.concat_ws(",", *ordered[:3]) if fmt == "csv" else F.expr("substring(to_json(struct(*)), 1, 25)")
         key = F.concat_ws("|", *[cols[k] for k in keys]) if bad is not MALFORMED else F.lit(None)
         key = F.when(~F.exists(F.array(*[cols[k] for k in keys]), lambda x: x.isNull()), key)
         rendered.append(
             picked.where(F.col("_class") == idx).select(
-                F.lit(entity).alias("entity"), F.lit(bad.reason).alias("reason"),
-                key.cast("string").alias("key"), line.alias("line"), "_i",
+                F.lit(entity).alias("entity"),
+                F.lit(bad.reason).alias("reason"),
+                key.cast("string").alias("key"),
+                line.alias("line"),
+                "_i",
             )
         )
     bad_lines = rendered[0]
     for part in rendered[1:]:
         bad_lines = bad_lines.unionByName(part)
     truth = bad_lines.select(
-        "entity", "reason", "key", (F.lit(None).cast("string") if pii else F.col("line")).alias("raw_line"),
+        "entity",
+        "reason",
+        "key",
+        (F.lit(None).cast("string") if pii else F.col("line")).alias("raw_line"),
     )
     return bad_lines.select("line", "_i"), truth

@@ -1,4 +1,5 @@
 """The planted world: segment archetypes, catalogue shape, campaigns and co-purchase rules."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,16 @@ ARCHETYPES: tuple[Archetype, ...] = (
 )
 
 CATEGORIES = ("electronics", "fashion", "home", "beauty", "sports", "books", "grocery", "toys")
-CATEGORY_PRICE = {"electronics": 180.0, "fashion": 45.0, "home": 60.0, "beauty": 22.0,
-                  "sports": 55.0, "books": 15.0, "grocery": 8.0, "toys": 30.0}
+CATEGORY_PRICE = {
+    "electronics": 180.0,
+    "fashion": 45.0,
+    "home": 60.0,
+    "beauty": 22.0,
+    "sports": 55.0,
+    "books": 15.0,
+    "grocery": 8.0,
+    "toys": 30.0,
+}
 TIER_NAMES = ("budget", "mid", "premium")
 TIER_PRICE = (0.5, 1.0, 2.4)
 TIER_MARGIN = (0.12, 0.25, 0.40)
@@ -53,13 +62,70 @@ CATEGORY_WORDS = {
 }
 ADJECTIVES = ("classic", "essential", "deluxe", "everyday", "compact", "signature", "ultra", "eco")
 
-FIRST_NAMES = ("Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "Sophia", "James", "Mia", "Lucas",
-               "Amelia", "Mateo", "Harper", "Levi", "Chloe", "Wei", "Priya", "Yuki", "Omar", "Fatima",
-               "Sven", "Ingrid", "Diego", "Lucia", "Kofi", "Amara", "Ivan", "Anya", "Raj", "Mei")
-LAST_NAMES = ("Smith", "Johnson", "Garcia", "Brown", "Miller", "Davis", "Martinez", "Wilson", "Anderson",
-              "Thomas", "Moore", "Jackson", "Martin", "Lee", "Thompson", "White", "Harris", "Clark",
-              "Lewis", "Young", "Walker", "Hall", "Allen", "King", "Wright", "Scott", "Chen", "Patel",
-              "Kim", "Novak")
+FIRST_NAMES = (
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Ava",
+    "Elijah",
+    "Sophia",
+    "James",
+    "Mia",
+    "Lucas",
+    "Amelia",
+    "Mateo",
+    "Harper",
+    "Levi",
+    "Chloe",
+    "Wei",
+    "Priya",
+    "Yuki",
+    "Omar",
+    "Fatima",
+    "Sven",
+    "Ingrid",
+    "Diego",
+    "Lucia",
+    "Kofi",
+    "Amara",
+    "Ivan",
+    "Anya",
+    "Raj",
+    "Mei",
+)
+LAST_NAMES = (
+    "Smith",
+    "Johnson",
+    "Garcia",
+    "Brown",
+    "Miller",
+    "Davis",
+    "Martinez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Thompson",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Young",
+    "Walker",
+    "Hall",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Chen",
+    "Patel",
+    "Kim",
+    "Novak",
+)
 EMAIL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "proton.me", "example.org")
 CITIES = ("London", "Manchester", "Berlin", "Paris", "Madrid", "Milan", "Amsterdam", "Warsaw", "Dublin", "Lisbon")
 CHANNELS = ("web", "app", "store", "referral")

@@ -1,4 +1,5 @@
 """Counter-based randomness: values are hashes of (seed, salt, keys), so output never depends on partitioning."""
+
 from __future__ import annotations
 
 import math
@@ -37,9 +38,9 @@ class Rng:
         u = self.uniform(salt, *keys)
         total = float(sum(weights))
         expr, cumulative = None, 0.0
-        for option, weight in zip(options[:-1], weights[:-1]):
+        for option, weight in zip(options[:-1], weights[:-1], strict=True):
             cumulative += weight / total
-            expr = (F.when(u < cumulative, F.lit(option)) if expr is None else expr.when(u < cumulative, F.lit(option)))
+            expr = F.when(u < cumulative, F.lit(option)) if expr is None else expr.when(u < cumulative, F.lit(option))
         last = F.lit(options[-1])
         return last if expr is None else expr.otherwise(last)
 

@@ -1,4 +1,5 @@
 """Clean synthetic tables with planted truth: customers, products, sessions, events, orders, campaigns."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,10 +34,37 @@ class World:
         return F.array(*[F.lit(v) for v in values])
 
     def _segment_params(self) -> DataFrame:
-        rows = [(i, a.name, a.sessions, a.views, a.click, a.cart, a.buy, *a.price_tier, a.mobile, a.churn,
-                 a.base_conversion) for i, a in enumerate(self.archetypes)]
-        cols = ("segment", "segment_name", "p_sessions", "p_views", "p_click", "p_cart", "p_buy",
-                "p_budget", "p_mid", "p_premium", "p_mobile", "p_churn", "p_base_conv")
+        rows = [
+            (
+                i,
+                a.name,
+                a.sessions,
+                a.views,
+                a.click,
+                a.cart,
+                a.buy,
+                *a.price_tier,
+                a.mobile,
+                a.churn,
+                a.base_conversion,
+            )
+            for i, a in enumerate(self.archetypes)
+        ]
+        cols = (
+            "segment",
+            "segment_name",
+            "p_sessions",
+            "p_views",
+            "p_click",
+            "p_cart",
+            "p_buy",
+            "p_budget",
+            "p_mid",
+            "p_premium",
+            "p_mobile",
+            "p_churn",
+            "p_base_conv",
+        )
         return F.broadcast(self.spark.createDataFrame(rows, list(cols)))
 
     def product_id(self, pid: Column) -> Column:
@@ -48,9 +76,13 @@ class World:
         base = self.spark.range(self.n_products, numPartitions=2).select(F.col("id").alias("pid"))
         cat_idx = F.col("pid") % self.n_cat
         rank = F.floor(F.col("pid") / self.n_cat)
-        price_base = F.element_at(F.array(*[F.lit(P.CATEGORY_PRICE[c]) for c in P.CATEGORIES]), (cat_idx + 1).cast("int"))
+        price_base = F.element_at(
+            F.array(*[F.lit(P.CATEGORY_PRICE[c]) for c in P.CATEGORIES]), (cat_idx + 1).cast("int")
+        )
         tier = (F.floor(rank / tpc) % 3).cast("int")
-        words = F.split(F.element_at(self._arr(tuple(P.CATEGORY_WORDS[c] for c in P.CATEGORIES)), (cat_idx + 1).cast("int")), " ")
+        words = F.split(
+            F.element_at(self._arr(tuple(P.CATEGORY_WORDS[c] for c in P.CATEGORIES)), (cat_idx + 1).cast("int")), " "
+        )
         stems = self._arr(("Nova", "Apex", "Orbit", "Luma", "Terra"))
         return base.select(
             F.col("pid"),
@@ -58,14 +90,39 @@ class World:
             F.element_at(self._arr(P.CATEGORIES), (cat_idx + 1).cast("int")).alias("category"),
             (cat_idx * tpc + rank % tpc).cast("int").alias("taste_cluster"),
             tier.alias("tier"),
-            F.concat_ws(" ", r.pick("brand", stems, F.col("pid")), F.initcap(F.element_at(self._arr(P.CATEGORIES), (cat_idx + 1).cast("int")))).alias("brand"),
-            F.round(price_base * F.element_at(F.array(*map(F.lit, P.TIER_PRICE)), tier + 1) * F.exp(0.2 * r.normal("price", F.col("pid"))), 2).alias("price"),
-            F.round(F.element_at(F.array(*map(F.lit, P.TIER_MARGIN)), tier + 1) + 0.03 * r.normal("margin", F.col("pid")), 3).alias("margin"),
-            F.concat_ws(" ", r.pick("adj", self._arr(P.ADJECTIVES), F.col("pid")), F.element_at(self._arr(P.TIER_NAMES), tier + 1),
-                        F.element_at(self._arr(P.STYLES), (rank % tpc + 1).cast("int")),
-                        r.pick("w1", words, F.col("pid")), r.pick("w2", words, F.col("pid")), r.pick("w3", words, F.col("pid"))).alias("description"),
+            F.concat_ws(
+                " ",
+                r.pick("brand", stems, F.col("pid")),
+                F.initcap(F.element_at(self._arr(P.CATEGORIES), (cat_idx + 1).cast("int"))),
+            ).alias("brand"),
+            F.round(
+                price_base
+                * F.element_at(F.array(*map(F.lit, P.TIER_PRICE)), tier + 1)
+                * F.exp(0.2 * r.normal("price", F.col("pid"))),
+                2,
+            ).alias("price"),
+            F.round(
+                F.element_at(F.array(*map(F.lit, P.TIER_MARGIN)), tier + 1) + 0.03 * r.normal("margin", F.col("pid")), 3
+            ).alias("margin"),
+            F.concat_ws(
+                " ",
+                r.pick("adj", self._arr(P.ADJECTIVES), F.col("pid")),
+                F.element_at(self._arr(P.TIER_NAMES), tier + 1),
+                F.element_at(self._arr(P.STYLES), (rank % tpc + 1).cast("int")),
+                r.pick("w1", words, F.col("pid")),
+                r.pick("w2", words, F.col("pid")),
+                r.pick("w3", words, F.col("pid")),
+            ).alias("description"),
             (r.uniform("active", F.col("pid")) > 0.03).alias("active"),
-        ).withColumn("product_name", F.concat_ws(" ", F.col("brand"), F.element_at(F.split(F.col("description"), " "), 1), F.element_at(F.split(F.col("description"), " "), 3)))
+        ).withColumn(
+            "product_name",
+            F.concat_ws(
+                " ",
+                F.col("brand"),
+                F.element_at(F.split(F.col("description"), " "), 1),
+                F.element_at(F.split(F.col("description"), " "), 3),
+            ),
+        )
 
     def customers(self) -> DataFrame:
         r, k = self.rng, len(self.archetypes)
@@ -76,30 +133,53 @@ class World:
         last = r.pick("last", self._arr(P.LAST_NAMES), cid)
         taste_a = F.floor(r.uniform("taste_a", cid) * n_clusters).cast("int")
         before = r.uniform("signup_when", cid) < 0.7
-        signup = F.when(before, F.date_sub(F.lit(self.start), F.floor(r.uniform("signup", cid) * 720).cast("int"))).otherwise(
-            F.date_add(F.lit(self.start), F.floor(r.uniform("signup", cid) * span * 0.8).cast("int")))
-        base = self.spark.range(self.cfg.customers, numPartitions=max(2, self.cfg.files_per_table)).select(F.col("id").alias("cid"))
+        signup = F.when(
+            before, F.date_sub(F.lit(self.start), F.floor(r.uniform("signup", cid) * 720).cast("int"))
+        ).otherwise(F.date_add(F.lit(self.start), F.floor(r.uniform("signup", cid) * span * 0.8).cast("int")))
+        base = self.spark.range(self.cfg.customers, numPartitions=max(2, self.cfg.files_per_table)).select(
+            F.col("id").alias("cid")
+        )
         out = base.select(
             cid,
             F.concat(F.lit("C"), F.lpad(cid.cast("string"), 7, "0")).alias("customer_id"),
-            r.choice("segment", [str(i) for i in range(k)], [a.weight for a in self.archetypes], cid).cast("int").alias("segment"),
+            r.choice("segment", [str(i) for i in range(k)], [a.weight for a in self.archetypes], cid)
+            .cast("int")
+            .alias("segment"),
             F.concat_ws(" ", first, last).alias("name"),
-            F.concat(F.lower(first), F.lit("."), F.lower(last), (cid % 997).cast("string"), F.lit("@"), r.pick("domain", self._arr(P.EMAIL_DOMAINS), cid)).alias("email"),
-            F.format_string("+44 7%03d %06d", (F.floor(r.uniform("ph1", cid) * 1000)).cast("int"), (F.floor(r.uniform("ph2", cid) * 1000000)).cast("int")).alias("phone"),
-            F.date_add(F.lit(dt.date(1950, 1, 1)), F.floor(r.uniform("birth", cid) * 365 * 55).cast("int")).alias("birth_date"),
+            F.concat(
+                F.lower(first),
+                F.lit("."),
+                F.lower(last),
+                (cid % 997).cast("string"),
+                F.lit("@"),
+                r.pick("domain", self._arr(P.EMAIL_DOMAINS), cid),
+            ).alias("email"),
+            F.format_string(
+                "+44 7%03d %06d",
+                (F.floor(r.uniform("ph1", cid) * 1000)).cast("int"),
+                (F.floor(r.uniform("ph2", cid) * 1000000)).cast("int"),
+            ).alias("phone"),
+            F.date_add(F.lit(dt.date(1950, 1, 1)), F.floor(r.uniform("birth", cid) * 365 * 55).cast("int")).alias(
+                "birth_date"
+            ),
             r.choice("gender", ["F", "M", "X"], [0.49, 0.48, 0.03], cid).alias("gender"),
             r.pick("city", self._arr(P.CITIES), cid).alias("city"),
             signup.alias("signup_date"),
             r.pick("channel", self._arr(P.CHANNELS), cid).alias("channel"),
             (r.uniform("consent", cid) < 0.85).alias("consent"),
             taste_a.alias("taste_a"),
-            ((taste_a + 1 + F.floor(r.uniform("taste_b", cid) * (n_clusters - 1))) % n_clusters).cast("int").alias("taste_b"),
+            ((taste_a + 1 + F.floor(r.uniform("taste_b", cid) * (n_clusters - 1))) % n_clusters)
+            .cast("int")
+            .alias("taste_b"),
         )
         params = self._segment_params()
         churn_day = F.floor((0.35 + 0.6 * r.uniform("churn_day", cid)) * span).cast("int")
         return (
             out.join(params, on="segment", how="left")
-            .withColumn("churn_date", F.when(r.uniform("churn", cid) < F.col("p_churn"), F.date_add(F.lit(self.start), churn_day)))
+            .withColumn(
+                "churn_date",
+                F.when(r.uniform("churn", cid) < F.col("p_churn"), F.date_add(F.lit(self.start), churn_day)),
+            )
             .withColumn("active_from", F.greatest(F.col("signup_date"), F.lit(self.start)))
         )
 
@@ -114,12 +194,27 @@ class World:
         # (jittered within it), so a regular customer's gaps stay near their own rhythm.
         slot = (F.col("s") - 1 + r.uniform("day", *key)) / F.greatest(F.col("n_sessions"), F.lit(1))
         day = F.to_date(F.timestamp_seconds(start_s + F.floor(slot * span_s)))
-        weekend_shift = F.when((F.dayofweek(day).between(2, 6)) & (r.uniform("weekend", *key) < 0.25), F.next_day(day, "Sat")).otherwise(day)
-        hour = r.choice("hour", [str(h) for h in range(24)], [1, 1, 1, 1, 1, 2, 3, 5, 6, 6, 6, 7, 8, 7, 6, 6, 7, 8, 10, 12, 12, 10, 6, 3], *key).cast("int")
-        ts = F.timestamp_seconds(F.unix_timestamp(weekend_shift.cast("timestamp")) + hour * 3600 + F.floor(r.uniform("sec", *key) * 3600))
-        season = F.when(F.month(F.col("ts")).isin(11, 12), 1.0).when(F.month(F.col("ts")).isin(6, 7, 8), 0.85).otherwise(0.7)
+        weekend_shift = F.when(
+            (F.dayofweek(day).between(2, 6)) & (r.uniform("weekend", *key) < 0.25), F.next_day(day, "Sat")
+        ).otherwise(day)
+        hour = r.choice(
+            "hour",
+            [str(h) for h in range(24)],
+            [1, 1, 1, 1, 1, 2, 3, 5, 6, 6, 6, 7, 8, 7, 6, 6, 7, 8, 10, 12, 12, 10, 6, 3],
+            *key,
+        ).cast("int")
+        ts = F.timestamp_seconds(
+            F.unix_timestamp(weekend_shift.cast("timestamp")) + hour * 3600 + F.floor(r.uniform("sec", *key) * 3600)
+        )
+        season = (
+            F.when(F.month(F.col("ts")).isin(11, 12), 1.0).when(F.month(F.col("ts")).isin(6, 7, 8), 0.85).otherwise(0.7)
+        )
         to_churn = F.datediff(F.col("churn_date"), F.to_date(F.col("ts")))
-        churn_keep = F.col("churn_date").isNull() | (to_churn > CHURN_DECAY_DAYS) | ((to_churn > 0) & (r.uniform("decay", *key) < to_churn / CHURN_DECAY_DAYS))
+        churn_keep = (
+            F.col("churn_date").isNull()
+            | (to_churn > CHURN_DECAY_DAYS)
+            | ((to_churn > 0) & (r.uniform("decay", *key) < to_churn / CHURN_DECAY_DAYS))
+        )
         return (
             customers.withColumn("n_sessions", r.count("n_sessions", F.col("p_sessions") * months, F.col("cid")))
             .select("*", F.explode(F.sequence(F.lit(1), F.greatest(F.col("n_sessions"), F.lit(1)))).alias("s"))
@@ -127,9 +222,16 @@ class World:
             # Made in a generator so the filter below reads it: a filter is pushed under a plain projection
             # with `ts` inlined into each use, 200 hash draws per row instead of 55 (2-3x slower sessions).
             .select("*", F.inline(F.array(F.struct(ts.alias("ts")))))
-            .where((F.col("ts") < F.lit(self.end).cast("timestamp")) & (r.uniform("season", *key) < season) & churn_keep)
+            .where(
+                (F.col("ts") < F.lit(self.end).cast("timestamp")) & (r.uniform("season", *key) < season) & churn_keep
+            )
             .withColumn("session_id", F.concat(F.col("customer_id"), F.lit("-S"), F.col("s").cast("string")))
-            .withColumn("device", F.when(r.uniform("mobile", *key) < F.col("p_mobile"), F.lit("mobile")).otherwise(r.pick("device", self._arr(P.DEVICES), *key)))
+            .withColumn(
+                "device",
+                F.when(r.uniform("mobile", *key) < F.col("p_mobile"), F.lit("mobile")).otherwise(
+                    r.pick("device", self._arr(P.DEVICES), *key)
+                ),
+            )
             .withColumn("buys", r.uniform("buys", *key) < F.col("p_buy"))
         )
 
@@ -138,7 +240,11 @@ class World:
         r, tpc, n_cat = self.rng, P.TASTE_CLUSTERS_PER_CATEGORY, self.n_cat
         key = (F.col("cid"), F.col("s"), F.col("v"))
         cluster = F.when(r.uniform("which_taste", *key) < 0.5, F.col("taste_a")).otherwise(F.col("taste_b"))
-        tier = F.when(r.uniform("tier", *key) < F.col("p_budget"), 0).when(r.uniform("tier", *key) < F.col("p_budget") + F.col("p_mid"), 1).otherwise(2)
+        tier = (
+            F.when(r.uniform("tier", *key) < F.col("p_budget"), 0)
+            .when(r.uniform("tier", *key) < F.col("p_budget") + F.col("p_mid"), 1)
+            .otherwise(2)
+        )
         slots = math.ceil(self.per_cat / tpc)
         per_tier = F.greatest(F.floor((slots - tier - 1) / 3) + 1, F.lit(1))
         slot = tier + 3 * F.floor(F.pow(r.uniform("slot", *key), 1.5) * per_tier)

@@ -1,4 +1,5 @@
 """FPGrowth rules against a brute-force oracle, the planted rules, and the explosion guard."""
+
 from __future__ import annotations
 
 import itertools
@@ -46,7 +47,13 @@ def _brute_force(baskets: list[list[str]], min_support: float, min_confidence: f
             if confidence >= min_confidence:
                 p_b = frequent[frozenset([consequent])] / n
                 conviction = (1 - p_b) / (1 - confidence) if confidence < 1 else None
-                rules[(tuple(sorted(antecedent)), consequent)] = (count / n, confidence, confidence / p_b, count / n - frequent[antecedent] / n * p_b, conviction)
+                rules[(tuple(sorted(antecedent)), consequent)] = (
+                    count / n,
+                    confidence,
+                    confidence / p_b,
+                    count / n - frequent[antecedent] / n * p_b,
+                    conviction,
+                )
     return {"itemsets": {tuple(sorted(s)): c for s, c in frequent.items()}, "rules": rules}
 
 
@@ -58,11 +65,16 @@ def test_rules_match_a_brute_force_count(spark: SparkSession) -> None:
     model = mining.fit(df, cfg, cfg.min_support)
     found_sets = {tuple(r.items): r.freq for r in mining.itemsets(model, len(baskets), cfg, cfg.min_support).collect()}
     assert found_sets == oracle["itemsets"]
-    found = {(tuple(r.antecedent), r.consequent[0]): r for r in mining.rules(model, len(baskets), cfg, cfg.min_support).collect()}
+    found = {
+        (tuple(r.antecedent), r.consequent[0]): r
+        for r in mining.rules(model, len(baskets), cfg, cfg.min_support).collect()
+    }
     assert set(found) == set(oracle["rules"]) and len(found) > 20
     for key, (support, confidence, lift, leverage, conviction) in oracle["rules"].items():
         r = found[key]
-        assert (r.support, r.confidence, r.lift, r.leverage) == pytest.approx((support, confidence, lift, leverage), rel=1e-9, abs=1e-12)
+        assert (r.support, r.confidence, r.lift, r.leverage) == pytest.approx(
+            (support, confidence, lift, leverage), rel=1e-9, abs=1e-12
+        )
         assert r.conviction == (None if conviction is None else pytest.approx(conviction, rel=1e-9))
         assert r.basket_count == len(baskets)
 
@@ -71,7 +83,9 @@ def test_explosion_guard_raises_support_on_long_dense_baskets(spark: SparkSessio
     rng = random.Random(3)
     items = [f"p{k}" for k in range(40)]
     baskets = [rng.sample(items, 28) for _ in range(300)]  # 2^28 subsets per basket at low support
-    df = spark.createDataFrame([(str(i), sorted(b)) for i, b in enumerate(baskets)], "basket_id string, items array<string>")
+    df = spark.createDataFrame(
+        [(str(i), sorted(b)) for i, b in enumerate(baskets)], "basket_id string, items array<string>"
+    )
     cfg = BasketConfig(min_support=0.001, min_count=1, max_itemsets=5000)
     guarded = mining.guard(df, cfg)
     assert guarded.steps > 0 and guarded.min_support > cfg.min_support and guarded.itemsets <= cfg.max_itemsets
@@ -106,16 +120,28 @@ def test_planted_rules_are_found_with_their_lift(spark: SparkSession, generated:
         assert found is not None, f"planted rule {t.antecedent} -> {t.consequent} not found"
         assert found.lift == pytest.approx(t.lift, rel=0.10)
     weakest = min(t.lift for t in truth)
-    spurious = [r for r in rules.collect() if not any(p <= set(r.antecedent) | set(r.consequent) for p in planted_pairs)]
+    spurious = [
+        r for r in rules.collect() if not any(p <= set(r.antecedent) | set(r.consequent) for p in planted_pairs)
+    ]
     assert spurious and max(r.lift for r in spurious) < weakest
     together = lake.read(tables.BOUGHT_TOGETHER)
     for t in truth:
-        assert together.where((F.col("product_id") == t.antecedent) & (F.col("together_with") == t.consequent)).count() == 1
+        assert (
+            together.where((F.col("product_id") == t.antecedent) & (F.col("together_with") == t.consequent)).count()
+            == 1
+        )
     # Exactly the customers whose recent orders hold the planted antecedent but not its consequent
     # are offered the consequent, and each because of the antecedent.
     rule = truth[0]
-    recent = crosssell.recent_items(lake.read(tables.SILVER["transactions"]), generated.config.basket.crosssell_last_orders)
-    expected = {r.customer_id for r in recent.where(F.array_contains("items", rule.antecedent) & ~F.array_contains("items", rule.consequent)).collect()}
+    recent = crosssell.recent_items(
+        lake.read(tables.SILVER["transactions"]), generated.config.basket.crosssell_last_orders
+    )
+    expected = {
+        r.customer_id
+        for r in recent.where(
+            F.array_contains("items", rule.antecedent) & ~F.array_contains("items", rule.consequent)
+        ).collect()
+    }
     offered = lake.read(tables.CROSS_SELL).where(F.col("product_id") == rule.consequent).collect()
     assert len(expected) >= 10
     assert {r.customer_id for r in offered} == expected
@@ -127,13 +153,18 @@ def test_orders_and_products_alone_are_enough(spark: SparkSession, tmp_path: Pat
     (tmp_path / "baskets").mkdir()
     (tmp_path / "baskets" / "orders.csv").write_text("\n".join(rows) + "\n")
     conf = tmp_path / "c.yaml"
-    conf.write_text(f"lake: {{root: {tmp_path / 'lake'}}}\ningest:\n  check_references: false\n  sources:\n    transactions:\n"
-                    f"      path: {tmp_path / 'baskets'}\n      columns: {{order_id: InvoiceNo, product_id: StockCode}}\n"
-                    "basket: {min_support: 0.2, min_count: 1, min_confidence: 0.5}\n")
+    conf.write_text(
+        f"lake: {{root: {tmp_path / 'lake'}}}\ningest:\n  check_references: false\n  sources:\n    transactions:\n"
+        f"      path: {tmp_path / 'baskets'}\n      columns: {{order_id: InvoiceNo, product_id: StockCode}}\n"
+        "basket: {min_support: 0.2, min_count: 1, min_confidence: 0.5}\n"
+    )
     config = load_config(conf)
     [report] = ingest.run(spark, config)
     assert report.inserted == 150
     basket.run(spark, config)
-    rules = {(tuple(r.antecedent), r.consequent[0]): (r.confidence, r.lift) for r in Lake(spark, config.lake).read(tables.ASSOCIATION_RULES).collect()}
+    rules = {
+        (tuple(r.antecedent), r.consequent[0]): (r.confidence, r.lift)
+        for r in Lake(spark, config.lake).read(tables.ASSOCIATION_RULES).collect()
+    }
     assert rules[(("C",), "D")] == pytest.approx((1.0, 2.0))
     assert rules[(("B",), "A")] == pytest.approx((1.0, 1.0))

@@ -1,4 +1,5 @@
 """The campaign job on generated data, planted uplift recovery, and the feedback loop into features."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,20 +20,30 @@ from libs.synth.world import World
 from tests.conftest import GeneratedLake
 
 
-def test_consent_suppression_caps_control_and_idempotent_actions(spark: SparkSession, modelled: GeneratedLake, tmp_path: Path) -> None:
+def test_consent_suppression_caps_control_and_idempotent_actions(
+    spark: SparkSession, modelled: GeneratedLake, tmp_path: Path
+) -> None:
     base = modelled.config
     lake = Lake(spark, base.lake)
     view = lake.read(tables.CUSTOMER_PROFILES)
     # Suppress five consenting repeat buyers who would otherwise be in the audience.
-    blocked = [r.customer_id for r in view.where(F.col("consent") & (F.col("frequency") >= 2)).orderBy("customer_id").limit(5).collect()]
+    blocked = [
+        r.customer_id
+        for r in view.where(F.col("consent") & (F.col("frequency") >= 2)).orderBy("customer_id").limit(5).collect()
+    ]
     (tmp_path / "suppression.csv").write_text("customer_id\n" + "\n".join(blocked) + "\n")
-    config = load_config(Path("conf/local.yaml"), [
-        f"lake.root={base.lake.root}", f"campaign.suppression_path={tmp_path / 'suppression.csv'}",
-        "campaign.max_contacts=1", "campaign.channels.email.capacity=7",
-        "campaign.campaigns=[{id: A, audience: grow, channels: [push], budget: 0.205, control_share: 0.1},"
-        " {id: B, audience: grow, channels: [email], budget: 1000.0, control_share: 0.1},"
-        " {id: C, audience: grow, channels: [push], budget: 1000.0, control_share: 0.5}]",
-    ])
+    config = load_config(
+        Path("conf/local.yaml"),
+        [
+            f"lake.root={base.lake.root}",
+            f"campaign.suppression_path={tmp_path / 'suppression.csv'}",
+            "campaign.max_contacts=1",
+            "campaign.channels.email.capacity=7",
+            "campaign.campaigns=[{id: A, audience: grow, channels: [push], budget: 0.205, control_share: 0.1},"
+            " {id: B, audience: grow, channels: [email], budget: 1000.0, control_share: 0.1},"
+            " {id: C, audience: grow, channels: [push], budget: 1000.0, control_share: 0.5}]",
+        ],
+    )
     campaign.run(spark, config)
     members = lake.read(tables.AUDIENCES)
     plan = lake.read(tables.CAMPAIGN_PLAN)
@@ -63,7 +74,10 @@ def test_consent_suppression_caps_control_and_idempotent_actions(spark: SparkSes
 
     first_controls = {r.customer_id for r in c.where(F.col("group") == "control").collect()}
     n_actions = actions.count()
-    assert n_actions > 0 and {r.rule for r in actions.select("rule").distinct().collect()} >= {"cart-reminder", "birthday"}
+    assert n_actions > 0 and {r.rule for r in actions.select("rule").distinct().collect()} >= {
+        "cart-reminder",
+        "birthday",
+    }
     campaign.run(spark, config)
     again = lake.read(tables.ACTIONS)
     assert again.count() == n_actions
@@ -84,18 +98,32 @@ def test_planted_uplift_is_significant_exactly_where_planted(spark: SparkSession
     assert found.keys() == truth.keys()
     for key, planted in truth.items():
         cell = found[key]
-        assert cell.significant == (planted > 0), f"{key}: planted {planted}, measured {cell.uplift:.3f} (p_holm {cell.p_holm:.3g})"
+        assert cell.significant == (planted > 0), (
+            f"{key}: planted {planted}, measured {cell.uplift:.3f} (p_holm {cell.p_holm:.3g})"
+        )
         assert cell.uplift_ci_low <= planted <= cell.uplift_ci_high or planted == 0
 
 
 def test_a_campaign_response_changes_the_next_snapshot(spark: SparkSession) -> None:
-    lines = spark.createDataFrame([("O1", "1", "c1", dt.datetime(2025, 3, 1), "P1", 1, 10.0, 10.0)],
-                                  "order_id string, line_id string, customer_id string, order_ts timestamp, product_id string, quantity int, unit_price double, amount double")
-    contact = "contact_id string, campaign_id string, customer_id string, channel string, sent_ts timestamp, group string, opened boolean, clicked boolean, converted boolean, cost double, revenue double"
-    before = spark.createDataFrame([("K1", "CMP1", "c1", "email", dt.datetime(2025, 3, 10), "treatment", True, False, False, 0.05, 0.0)], contact)
-    response_row = spark.createDataFrame([("K2", "CMP2", "c1", "email", dt.datetime(2025, 4, 10), "treatment", True, True, True, 0.05, 30.0)], contact)
+    lines = spark.createDataFrame(
+        [("O1", "1", "c1", dt.datetime(2025, 3, 1), "P1", 1, 10.0, 10.0)],
+        "order_id string, line_id string, customer_id string, order_ts timestamp, product_id string, quantity int, "
+        "unit_price double, amount double",
+    )
+    contact = (
+        "contact_id string, campaign_id string, customer_id string, channel string, sent_ts timestamp, group "
+        "string, opened boolean, clicked boolean, converted boolean, cost double, revenue double"
+    )
+    before = spark.createDataFrame(
+        [("K1", "CMP1", "c1", "email", dt.datetime(2025, 3, 10), "treatment", True, False, False, 0.05, 0.0)], contact
+    )
+    response_row = spark.createDataFrame(
+        [("K2", "CMP2", "c1", "email", dt.datetime(2025, 4, 10), "treatment", True, True, True, 0.05, 30.0)], contact
+    )
     cfg = FeaturesConfig()
     first = snapshot.build(snapshot.Inputs(lines=lines, contacts=before), dt.date(2025, 5, 1), cfg).first()
-    second = snapshot.build(snapshot.Inputs(lines=lines, contacts=before.unionByName(response_row)), dt.date(2025, 5, 1), cfg).first()
+    second = snapshot.build(
+        snapshot.Inputs(lines=lines, contacts=before.unionByName(response_row)), dt.date(2025, 5, 1), cfg
+    ).first()
     assert (first.campaign_contacts, first.campaign_conversion_rate) == (1, 0.0)
     assert (second.campaign_contacts, second.campaign_conversion_rate, second.campaign_open_rate) == (2, 0.5, 1.0)

@@ -1,4 +1,5 @@
 """Churn: leakage, reason codes by hand, supplied labels, the planted signal and the model round trip."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,7 +23,9 @@ from tests.conftest import GeneratedLake
 
 
 @pytest.mark.slow
-def test_future_data_leaves_features_alone_and_a_leaky_feature_is_caught(spark: SparkSession, generated: GeneratedLake) -> None:
+def test_future_data_leaves_features_alone_and_a_leaky_feature_is_caught(
+    spark: SparkSession, generated: GeneratedLake
+) -> None:
     inputs = c360_inputs.load(Lake(spark, generated.config.lake))
     cutoff = dt.date(2025, 11, 1)
     honest = lambda i, c: snapshot.build(i, c, FeaturesConfig())  # noqa: E731
@@ -30,7 +33,9 @@ def test_future_data_leaves_features_alone_and_a_leaky_feature_is_caught(spark: 
 
     def leaky(i, c) -> DataFrame:
         # "last seen" over all events: the bug a point-in-time check exists for
-        last = i.events.groupBy("customer_id").agg(F.datediff(F.lit(c), F.to_date(F.max("event_ts"))).alias("days_since_seen"))
+        last = i.events.groupBy("customer_id").agg(
+            F.datediff(F.lit(c), F.to_date(F.max("event_ts"))).alias("days_since_seen")
+        )
         return honest(i, c).join(last, on="customer_id", how="left")
 
     assert leakage.leaky_columns(leaky, inputs, cutoff) == ["days_since_seen"]
@@ -44,12 +49,19 @@ def test_reason_codes_match_a_hand_computation(spark: SparkSession) -> None:
         plan = rng.choice(["monthly", "yearly"])
         p = 1 / (1 + math.exp(-(0.05 * idle - 0.2 * orders + (1.0 if plan == "monthly" else -1.0))))
         rows.append((f"c{i}", dt.date(2025, 1, 1), idle, orders, plan, 1.0 if rng.random() < p else 0.0))
-    df = spark.createDataFrame(rows, "customer_id string, snapshot_date date, idle double, orders double, plan string, label double")
+    df = spark.createDataFrame(
+        rows, "customer_id string, snapshot_date date, idle double, orders double, plan string, label double"
+    )
     spec = cm.Spec(("idle", "orders"), ("plan",))
     data = cm.prepare(df, spec)
     model = cm.tune(data, spec, reg=[0.0], enet=[0.0], folds=2, seed=1)
     names = {"idle": "long time since the last visit", "orders": "few orders"}
-    got = {r.customer_id: r.reasons for r in model.transform(data).select("customer_id", cm.reason_codes(model, spec, names, top=3).alias("reasons")).collect()}
+    got = {
+        r.customer_id: r.reasons
+        for r in model.transform(data)
+        .select("customer_id", cm.reason_codes(model, spec, names, top=3).alias("reasons"))
+        .collect()
+    }
 
     scaler, lr = model.stages[-2], model.stages[-1]
     mean, std, coef = list(scaler.mean), list(scaler.std), list(lr.coefficients)
@@ -79,7 +91,9 @@ def _telco_rows(n: int) -> list[str]:
         effect = {"Month-to-month": 2.0, "One year": -0.5, "Two year": -2.0}[contract]
         logit = -1.0 + effect - 0.04 * tenure + 0.02 * (charges - 60)
         churned = rng.random() < 1 / (1 + math.exp(-logit))
-        out.append(f"{i:04d}-TELCO,{rng.choice(['Male', 'Female'])},{tenure},{contract},{charges},{'Yes' if churned else 'No'}")
+        out.append(
+            f"{i:04d}-TELCO,{rng.choice(['Male', 'Female'])},{tenure},{contract},{charges},{'Yes' if churned else 'No'}"
+        )
     return out
 
 
@@ -88,11 +102,11 @@ def test_supplied_label_telco_table_end_to_end(spark: SparkSession, tmp_path: Pa
     (tmp_path / "telco").mkdir()
     (tmp_path / "telco" / "telco.csv").write_text("\n".join(_telco_rows(800)) + "\n")
     conf = tmp_path / "telco.yaml"
-    conf.write_text(f"""lake: {{root: {tmp_path / 'lake'}}}
+    conf.write_text(f"""lake: {{root: {tmp_path / "lake"}}}
 ingest:
   sources:
     customers:
-      path: {tmp_path / 'telco'}
+      path: {tmp_path / "telco"}
       columns: {{customer_id: customerID, gender: gender, churn_label: Churn}}
       extra: {{tenure: int, Contract: string, MonthlyCharges: double}}
 churn:
@@ -110,8 +124,12 @@ churn:
     assert metrics["roc_auc"] > 0.75
     scores = lake.read(tables.CHURN_SCORES)
     assert scores.count() == 800
-    month_to_month = scores.join(lake.read(tables.SILVER["customers"]).select("customer_id", "Contract"), on="customer_id", how="inner")
-    by_contract = {r.Contract: r.p for r in month_to_month.groupBy("Contract").agg(F.avg("probability").alias("p")).collect()}
+    month_to_month = scores.join(
+        lake.read(tables.SILVER["customers"]).select("customer_id", "Contract"), on="customer_id", how="inner"
+    )
+    by_contract = {
+        r.Contract: r.p for r in month_to_month.groupBy("Contract").agg(F.avg("probability").alias("p")).collect()
+    }
     assert by_contract["Month-to-month"] > by_contract["One year"] > by_contract["Two year"]
     risky = month_to_month.where((F.col("risk_band") == "high") & (F.col("Contract") == "Month-to-month")).first()
     assert "contract: Month-to-month" in risky.reasons  # the customer's own contract, in words

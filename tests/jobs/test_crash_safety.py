@@ -1,5 +1,6 @@
 """A job killed (SIGKILL) after any commit converges on re-run to the tables of an uninterrupted run;
 two ingests at once on one lake neither corrupt nor double anything."""
+
 from __future__ import annotations
 
 import os
@@ -33,16 +34,30 @@ O2,1,C2,2024-05-02 10:00:00,P1,1,10.0
 O3,1,C9,2024-05-03 10:00:00,P1,-1,10.0
 """
 # Volatile by nature: ids and clocks of the run that wrote the row, and where each test's landing folder is.
-VOLATILE = {"_ingest_id", "_ingested_at", "quarantined_at", "finished_at", "ingest_id", "_line", "_source_file",
-            "_file_mtime"}
-INGEST_TABLES = (tables.BRONZE["customers"], tables.BRONZE["transactions"], tables.SILVER["customers"],
-                 tables.SILVER["transactions"], tables.QUARANTINE, tables.INGESTED_FILES)
+VOLATILE = {
+    "_ingest_id",
+    "_ingested_at",
+    "quarantined_at",
+    "finished_at",
+    "ingest_id",
+    "_line",
+    "_source_file",
+    "_file_mtime",
+}
+INGEST_TABLES = (
+    tables.BRONZE["customers"],
+    tables.BRONZE["transactions"],
+    tables.SILVER["customers"],
+    tables.SILVER["transactions"],
+    tables.QUARANTINE,
+    tables.INGESTED_FILES,
+)
 
 
 def _conf(tmp_path: Path, customers: Path, orders: Path) -> Path:
     conf = tmp_path / "crash.yaml"
     conf.write_text(f"""lake:
-  root: {tmp_path / 'lake'}
+  root: {tmp_path / "lake"}
 spark:
   master: local[1]
 ingest:
@@ -67,15 +82,22 @@ def _landing(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "customers", tmp_path / "orders"
 
 
-def _cli(job: str, conf: Path, kill_after: str | None = None, *extra: str, stderr: Path | None = None
-         ) -> subprocess.Popen:
+def _cli(
+    job: str, conf: Path, kill_after: str | None = None, *extra: str, stderr: Path | None = None
+) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop(FAILPOINT, None)
     if kill_after:
         env[FAILPOINT] = kill_after
     err = stderr.open("w") if stderr else subprocess.PIPE
-    return subprocess.Popen([sys.executable, "-m", f"jobs.{job}", "--conf-file", str(conf), *extra], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", f"jobs.{job}", "--conf-file", str(conf), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=err,
+        text=True,
+    )
 
 
 def _snapshot(spark: SparkSession, config: Config, names: tuple) -> dict[str, list]:
@@ -88,8 +110,9 @@ def _snapshot(spark: SparkSession, config: Config, names: tuple) -> dict[str, li
         out[str(table)] = sorted(tuple(str(v) for v in r) for r in df.collect())
     runs = lake.read(tables.INGEST_RUNS).collect()
     # A re-run finds the crashed run's silver rows already there: they count as unchanged, not inserted.
-    out["runs"] = sorted((r.entity, r.files, r.input, r.quarantined, r.duplicates,
-                          r.inserted + r.updated + r.unchanged) for r in runs)
+    out["runs"] = sorted(
+        (r.entity, r.files, r.input, r.quarantined, r.duplicates, r.inserted + r.updated + r.unchanged) for r in runs
+    )
     return out
 
 
@@ -101,15 +124,19 @@ def clean(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict
     return _snapshot(spark, config, INGEST_TABLES)
 
 
-@pytest.mark.parametrize("kill_after", [
-    "bronze.customers",  # bronze appended, nothing else
-    "silver.quarantine",  # customers' quarantine appended
-    "silver.customers",  # customers written into silver (the first load appends to a new table)
-    "bronze.ingest_runs",  # reported, files not yet recorded
-    "silver.order_lines",  # second entity written
-])
-def test_ingest_killed_after_a_commit_converges_on_rerun(spark: SparkSession, tmp_path: Path, clean: dict,
-                                                         kill_after: str) -> None:
+@pytest.mark.parametrize(
+    "kill_after",
+    [
+        "bronze.customers",  # bronze appended, nothing else
+        "silver.quarantine",  # customers' quarantine appended
+        "silver.customers",  # customers written into silver (the first load appends to a new table)
+        "bronze.ingest_runs",  # reported, files not yet recorded
+        "silver.order_lines",  # second entity written
+    ],
+)
+def test_ingest_killed_after_a_commit_converges_on_rerun(
+    spark: SparkSession, tmp_path: Path, clean: dict, kill_after: str
+) -> None:
     conf = _conf(tmp_path, *_landing(tmp_path))
     killed = _cli("ingest", conf, kill_after)
     killed.communicate(timeout=600)
@@ -163,8 +190,13 @@ def test_a_busy_lake_fails_with_one_line_after_the_wait(spark: SparkSession, tmp
     assert not lake.exists(tables.BRONZE["customers"])
 
 
-GOLD_TABLES = (tables.SEGMENTS, tables.SEGMENT_PROFILES, tables.SEGMENT_K_SELECTION, tables.MODEL_METRICS,
-               tables.MODEL_REGISTRY)
+GOLD_TABLES = (
+    tables.SEGMENTS,
+    tables.SEGMENT_PROFILES,
+    tables.SEGMENT_K_SELECTION,
+    tables.MODEL_METRICS,
+    tables.MODEL_REGISTRY,
+)
 GOLD_VOLATILE = {"run_id", "created_at"}
 
 
@@ -176,12 +208,16 @@ def segmented(spark: SparkSession, c360: GeneratedLake, tmp_path_factory: pytest
     return _gold(spark, config)
 
 
-@pytest.mark.parametrize("kill_after", [
-    "gold.model_registry",  # metrics appended and the model registered; no segments written yet
-    "gold.segments",  # segments written; profiles not
-])
-def test_model_job_killed_mid_run_converges(spark: SparkSession, c360: GeneratedLake, segmented: dict,
-                                            tmp_path: Path, kill_after: str) -> None:
+@pytest.mark.parametrize(
+    "kill_after",
+    [
+        "gold.model_registry",  # metrics appended and the model registered; no segments written yet
+        "gold.segments",  # segments written; profiles not
+    ],
+)
+def test_model_job_killed_mid_run_converges(
+    spark: SparkSession, c360: GeneratedLake, segmented: dict, tmp_path: Path, kill_after: str
+) -> None:
     config = _copy_lake(c360, tmp_path)
     killed = _cli("segment", tmp_path / "gold.yaml", kill_after)
     killed.communicate(timeout=600)
@@ -194,8 +230,10 @@ def _copy_lake(c360: GeneratedLake, tmp_path: Path) -> Config:
     lake_dir = tmp_path / "lake"
     shutil.copytree(Path(c360.config.lake.root), lake_dir)
     conf = tmp_path / "gold.yaml"
-    conf.write_text(f"extends: {ROOT / 'conf' / 'local.yaml'}\nlake:\n  root: {lake_dir}\nspark:\n  master: local[1]\n"
-                    "segment:\n  mode: fit\n")
+    conf.write_text(
+        f"extends: {ROOT / 'conf' / 'local.yaml'}\nlake:\n  root: {lake_dir}\nspark:\n  master: local[1]\n"
+        "segment:\n  mode: fit\n"
+    )
     return load_config(conf)
 
 

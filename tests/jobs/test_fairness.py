@@ -1,4 +1,5 @@
 """The fairness audit catches a planted biased selection, passes an unbiased one, and gets error rates exact."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,10 +33,18 @@ def audited(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tu
     lake = Lake(spark, config.lake)
     # 400 customers, 200 F and 200 M; half of each group churned (label).
     people = [(f"C{i:03d}", "F" if i % 2 else "M", i % 4 < 2) for i in range(400)]
-    lake.write(spark.createDataFrame([(DAY, c, g) for c, g, _ in people], "snapshot_date date, customer_id string, "
-                                     "gender string"), tables.CUSTOMER_FEATURES, mode="overwrite")
-    lake.write(spark.createDataFrame([(c, y) for c, _, y in people], "customer_id string, churn_label boolean"),
-               tables.SILVER["customers"], mode="overwrite")
+    lake.write(
+        spark.createDataFrame(
+            [(DAY, c, g) for c, g, _ in people], "snapshot_date date, customer_id string, gender string"
+        ),
+        tables.CUSTOMER_FEATURES,
+        mode="overwrite",
+    )
+    lake.write(
+        spark.createDataFrame([(c, y) for c, _, y in people], "customer_id string, churn_label boolean"),
+        tables.SILVER["customers"],
+        mode="overwrite",
+    )
     # Campaign "biased" picks 40% of men and 10% of women; "fair" picks every fourth customer of each.
     plan = []
     for n, (c, g, _) in enumerate(people):
@@ -44,8 +53,11 @@ def audited(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tu
             plan.append(("biased", DAY, c, "treatment"))
         if k % 4 == 0:
             plan.append(("fair", DAY, c, "treatment"))
-    lake.write(spark.createDataFrame(plan, "campaign_id string, snapshot_date date, customer_id string, group string"),
-               tables.CAMPAIGN_PLAN, mode="overwrite")
+    lake.write(
+        spark.createDataFrame(plan, "campaign_id string, snapshot_date date, customer_id string, group string"),
+        tables.CAMPAIGN_PLAN,
+        mode="overwrite",
+    )
     # Churn's high band: women's churners 80% caught, men's 50%; 20% false alarms in both.
     churn, scored = [], {}
     for n, (c, g, y) in enumerate(people):
@@ -53,8 +65,11 @@ def audited(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tu
         high = (k % 10 < 8) if (y and g == "F") else (k % 10 < 5) if y else (k % 10 < 2)
         churn.append((DAY, c, 0.9 if high else 0.1, "high" if high else "low"))
         scored.setdefault(g, []).append((0.9 if high else 0.1, y))
-    lake.write(spark.createDataFrame(churn, "snapshot_date date, customer_id string, probability double, "
-                                     "risk_band string"), tables.CHURN_SCORES, mode="overwrite")
+    lake.write(
+        spark.createDataFrame(churn, "snapshot_date date, customer_id string, probability double, risk_band string"),
+        tables.CHURN_SCORES,
+        mode="overwrite",
+    )
     fairness_job.run(spark, config)
     rows = {(r.decision, r.group): r for r in lake.read(tables.FAIRNESS_AUDIT).collect()}
     return config, {"rows": rows, "auc": {g: _auc(p) for g, p in scored.items()}}
@@ -80,14 +95,19 @@ def test_an_unbiased_selection_passes(audited: tuple) -> None:
 def test_error_rates_and_auc_per_group_where_labels_exist(audited: tuple) -> None:
     rows, auc = audited[1]["rows"], audited[1]["auc"]
     women, men = rows[("churn high risk", "F")], rows[("churn high risk", "M")]
-    assert (women.tpr, women.fpr, men.tpr, men.fpr) == (pytest.approx(0.8), pytest.approx(0.2), pytest.approx(0.5),
-                                                        pytest.approx(0.2))
+    assert (women.tpr, women.fpr, men.tpr, men.fpr) == (
+        pytest.approx(0.8),
+        pytest.approx(0.2),
+        pytest.approx(0.5),
+        pytest.approx(0.2),
+    )
     assert women.auc == pytest.approx(auc["F"]) and men.auc == pytest.approx(auc["M"])
     assert women.equalised_odds_difference == pytest.approx(0.3) and women.flagged
 
 
-def test_protected_attributes_stay_out_of_features_unless_readmitted(caplog: pytest.LogCaptureFixture,
-                                                                      audited: tuple) -> None:
+def test_protected_attributes_stay_out_of_features_unless_readmitted(
+    caplog: pytest.LogCaptureFixture, audited: tuple
+) -> None:
     cfg = audited[0].fairness
     assert fairness.admitted(("recency_days", "gender", "age_band"), cfg, "churn") == ("recency_days",)
     with caplog.at_level(logging.WARNING, logger="pmkt"):

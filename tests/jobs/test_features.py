@@ -1,4 +1,5 @@
 """Point-in-time features and hand-computed RFM."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -36,7 +37,8 @@ def test_rows_after_the_cutoff_change_nothing(spark: SparkSession, generated: Ge
     later = snapshot.Inputs(
         lines=base.lines.unionByName(_shift_after(base.lines, "order_ts", "order_id", cutoff)),
         events=base.events.unionByName(_shift_after(base.events, "event_ts", "event_id", cutoff)),
-        customers=base.customers, products=base.products,
+        customers=base.customers,
+        products=base.products,
         contacts=base.contacts.unionByName(_shift_after(base.contacts, "sent_ts", "contact_id", cutoff)),
     )
     cfg = FeaturesConfig()
@@ -53,8 +55,11 @@ def test_rows_after_the_cutoff_change_nothing(spark: SparkSession, generated: Ge
 
 def _tiny(spark: SparkSession) -> snapshot.Inputs:
     orders = [  # customer, number of orders, last order, amount per order
-        ("A", 5, dt.date(2025, 6, 30), 100.0), ("B", 4, dt.date(2025, 6, 20), 50.0), ("C", 3, dt.date(2025, 5, 1), 30.0),
-        ("D", 2, dt.date(2025, 3, 1), 20.0), ("E", 1, dt.date(2024, 12, 1), 10.0),
+        ("A", 5, dt.date(2025, 6, 30), 100.0),
+        ("B", 4, dt.date(2025, 6, 20), 50.0),
+        ("C", 3, dt.date(2025, 5, 1), 30.0),
+        ("D", 2, dt.date(2025, 3, 1), 20.0),
+        ("E", 1, dt.date(2024, 12, 1), 10.0),
     ]
     rows = []
     for cust, n, last, amount in orders:
@@ -62,11 +67,21 @@ def _tiny(spark: SparkSession) -> snapshot.Inputs:
             day = last - dt.timedelta(days=7 * i)
             rows.append((f"{cust}{i}", "1", cust, dt.datetime.combine(day, dt.time(12)), "P1", 1, amount, amount))
     rows.append(("A-late", "1", "A", dt.datetime(2025, 7, 5, 9), "P1", 1, 999.0, 999.0))  # after the cutoff
-    lines = spark.createDataFrame(rows, "order_id string, line_id string, customer_id string, order_ts timestamp, product_id string, quantity int, unit_price double, amount double")
+    lines = spark.createDataFrame(
+        rows,
+        "order_id string, line_id string, customer_id string, order_ts timestamp, product_id string, quantity int, "
+        "unit_price double, amount double",
+    )
     customers = spark.createDataFrame(
-        [(c, dt.date(2024, 1, 1), dt.date(1990, 5, 5)) for c in "ABCDEF"], "customer_id string, signup_date date, birth_date date"
-    ).select("customer_id", "signup_date", "birth_date", *[F.lit(None).cast("string").alias(c) for c in ("gender", "city", "email_domain", "channel")],
-             F.lit(True).alias("consent"))
+        [(c, dt.date(2024, 1, 1), dt.date(1990, 5, 5)) for c in "ABCDEF"],
+        "customer_id string, signup_date date, birth_date date",
+    ).select(
+        "customer_id",
+        "signup_date",
+        "birth_date",
+        *[F.lit(None).cast("string").alias(c) for c in ("gender", "city", "email_domain", "channel")],
+        F.lit(True).alias("consent"),
+    )
     return snapshot.Inputs(lines=lines, customers=customers)
 
 
@@ -90,11 +105,18 @@ def test_rfm_values_scores_and_named_segments_by_hand(spark: SparkSession) -> No
     feats = snapshot.build(_tiny(spark), CUTOFF, FeaturesConfig())
     rfm = {r.customer_id: (r.recency_days, r.frequency, r.monetary, r.tenure_days, r.age_band) for r in feats.collect()}
     assert rfm == {
-        "A": (1, 5, 500.0, 547, "35-44"), "B": (11, 4, 200.0, 547, "35-44"), "C": (61, 3, 90.0, 547, "35-44"),
-        "D": (122, 2, 40.0, 547, "35-44"), "E": (212, 1, 10.0, 547, "35-44"), "F": (None, 0, 0.0, 547, "35-44"),
+        "A": (1, 5, 500.0, 547, "35-44"),
+        "B": (11, 4, 200.0, 547, "35-44"),
+        "C": (61, 3, 90.0, 547, "35-44"),
+        "D": (122, 2, 40.0, 547, "35-44"),
+        "E": (212, 1, 10.0, 547, "35-44"),
+        "F": (None, 0, 0.0, 547, "35-44"),
     }
     cfg = load_config(None).profiles
-    out = {r.customer_id: (r.r_score, r.f_score, r.m_score, r.rfm_cell, r.rfm_segment, r.tags) for r in profiles.build(feats, cfg).collect()}
+    out = {
+        r.customer_id: (r.r_score, r.f_score, r.m_score, r.rfm_cell, r.rfm_segment, r.tags)
+        for r in profiles.build(feats, cfg).collect()
+    }
     assert out == {
         "A": (5, 5, 5, "555", "Champions", ["high value"]),
         "B": (4, 4, 4, "444", "Loyal", []),
@@ -119,13 +141,17 @@ def test_rerunning_a_cutoff_replaces_only_that_snapshot(spark: SparkSession, tmp
     for cutoff in (dt.date(2025, 6, 1), CUTOFF):
         lake.write_snapshot(snapshot.build(tiny, cutoff, config.features), tables.CUSTOMER_FEATURES, cutoff)
     lake.write_snapshot(snapshot.build(tiny, CUTOFF, config.features), tables.CUSTOMER_FEATURES, CUTOFF)
-    counts = {r.snapshot_date: r["count"] for r in lake.read(tables.CUSTOMER_FEATURES).groupBy("snapshot_date").count().collect()}
+    counts = {
+        r.snapshot_date: r["count"]
+        for r in lake.read(tables.CUSTOMER_FEATURES).groupBy("snapshot_date").count().collect()
+    }
     assert counts == {dt.date(2025, 6, 1): 6, CUTOFF: 6}
     assert lake.version(tables.CUSTOMER_FEATURES) == 2
 
 
-def test_a_stored_snapshot_is_reused_only_while_its_inputs_config_and_code_stand(spark: SparkSession,
-                                                                                 tmp_path: Path) -> None:
+def test_a_stored_snapshot_is_reused_only_while_its_inputs_config_and_code_stand(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     config = load_config(None, [f"lake.root={tmp_path}"])
     lake = Lake(spark, config.lake)
     tiny = _tiny(spark)
@@ -144,30 +170,53 @@ def test_a_stored_snapshot_is_reused_only_while_its_inputs_config_and_code_stand
     assert lake.version(tables.CUSTOMER_FEATURES) == built  # same silver, config and code: nothing written
 
     # A customer's first order moves into silver before the cutoff: that snapshot must be rebuilt.
-    late = tiny.lines.where(F.col("order_id") == "A-late").withColumn("customer_id", F.lit("G")).withColumn(
-        "order_id", F.lit("G0")).withColumn("order_ts", F.lit(dt.datetime(2025, 6, 15, 9)))
+    late = (
+        tiny.lines.where(F.col("order_id") == "A-late")
+        .withColumn("customer_id", F.lit("G"))
+        .withColumn("order_id", F.lit("G0"))
+        .withColumn("order_ts", F.lit(dt.datetime(2025, 6, 15, 9)))
+    )
     lake.write(late, tables.SILVER["transactions"], mode="append")
     assert materialise(config.features, [CUTOFF]) == {CUTOFF: 7}
     assert lake.version(tables.CUSTOMER_FEATURES) == built + 1
     # Another features config gives other rows: rebuilt again, though silver did not change.
     assert materialise(FeaturesConfig(windows=(7, 30)), [CUTOFF]) == {CUTOFF: 7}
     assert lake.version(tables.CUSTOMER_FEATURES) == built + 2
-    stamps = lake.read(tables.CUSTOMER_FEATURES).groupBy("snapshot_date").agg(
-        F.countDistinct(c360_inputs.BUILT_FROM).alias("n"), F.first(c360_inputs.BUILT_FROM).alias("stamp"))
+    stamps = (
+        lake.read(tables.CUSTOMER_FEATURES)
+        .groupBy("snapshot_date")
+        .agg(F.countDistinct(c360_inputs.BUILT_FROM).alias("n"), F.first(c360_inputs.BUILT_FROM).alias("stamp"))
+    )
     by_day = {r.snapshot_date: r.stamp for r in stamps.collect() if r.n == 1}
     assert set(by_day) == set(days) and by_day[CUTOFF] != by_day[dt.date(2025, 6, 1)]
 
 
 def test_the_features_step_builds_every_cutoff_the_pipeline_models_read() -> None:
-    config = load_config(None, ["pipeline.steps=[features, churn, propensity, response]", "churn.horizon_days=120",
-                                "churn.train_cutoffs=2", "churn.step_days=30", "propensity.horizon_days=30",
-                                "propensity.train_cutoffs=1"])
+    config = load_config(
+        None,
+        [
+            "pipeline.steps=[features, churn, propensity, response]",
+            "churn.horizon_days=120",
+            "churn.train_cutoffs=2",
+            "churn.step_days=30",
+            "propensity.horizon_days=30",
+            "propensity.train_cutoffs=1",
+        ],
+    )
     last = dt.date(2026, 4, 2)
     starts = [dt.date(2025, 9, 1), dt.date(2025, 11, 1)]
     planned = labels.planned_cutoffs(config, last, starts, has_products=True)
     churn_test, propensity_test = last - dt.timedelta(days=120), last - dt.timedelta(days=30)
-    assert planned == sorted({churn_test - dt.timedelta(days=120), churn_test - dt.timedelta(days=150), churn_test,
-                              propensity_test - dt.timedelta(days=30), propensity_test, *starts})
+    assert planned == sorted(
+        {
+            churn_test - dt.timedelta(days=120),
+            churn_test - dt.timedelta(days=150),
+            churn_test,
+            propensity_test - dt.timedelta(days=30),
+            propensity_test,
+            *starts,
+        }
+    )
     # Train cutoffs are exactly what the models ask for; scoring-only or absent steps ask for nothing.
     assert set(labels.rolling_cutoffs(last, config.churn)[0]) <= set(planned)
     idle = load_config(None, ["pipeline.steps=[features, churn, response]", "churn.mode=score"])

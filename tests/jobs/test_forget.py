@@ -1,4 +1,5 @@
 """`pmkt forget`: after erasure and vacuum, a customer is in no table, no data file and no `_delta_log` entry."""
+
 from __future__ import annotations
 
 import csv
@@ -28,28 +29,41 @@ def _traces(root: Path, value: str) -> list[str]:
     for path in root.rglob("*"):
         if not path.is_file():
             continue
-        text = str(pq.read_table(path).to_pylist()) if path.suffix == ".parquet" else \
-            path.read_bytes().decode("utf-8", errors="replace")
+        text = (
+            str(pq.read_table(path).to_pylist())
+            if path.suffix == ".parquet"
+            else path.read_bytes().decode("utf-8", errors="replace")
+        )
         if token.search(text):
             hits.append(str(path.relative_to(root)))
     return hits
 
 
-def test_forget_leaves_no_trace_in_tables_files_or_log(spark: SparkSession, modelled: GeneratedLake,
-                                                       tmp_path: Path) -> None:
+def test_forget_leaves_no_trace_in_tables_files_or_log(
+    spark: SparkSession, modelled: GeneratedLake, tmp_path: Path
+) -> None:
     lake_dir = tmp_path / "lake"
     shutil.copytree(modelled.config.lake.root, lake_dir)
     config = replace(modelled.config, lake=replace(modelled.config.lake, root=str(lake_dir)))
     lake = Lake(spark, config.lake)
-    by_id = lake.read(tables.RECOMMENDATIONS).join(lake.read(tables.SILVER["transactions"]), on="customer_id",
-                                                   how="inner")
-    [first, second] = [r.customer_id for r in by_id.select("customer_id").distinct().orderBy("customer_id").limit(2)
-                       .collect()]
+    by_id = lake.read(tables.RECOMMENDATIONS).join(
+        lake.read(tables.SILVER["transactions"]), on="customer_id", how="inner"
+    )
+    [first, second] = [
+        r.customer_id for r in by_id.select("customer_id").distinct().orderBy("customer_id").limit(2).collect()
+    ]
     exports = sorted((modelled.base / "landing" / "customers").glob("part-*.csv"))
     email = next(r["email"] for f in exports for r in csv.DictReader(f.open()) if r["customer_id"] == second)
     assert _traces(lake_dir, first) and _traces(lake_dir, second)  # the scan sees them before
-    held = {str(t): lake.read(t).where(F.col("customer_id") == first).count() for t in (
-        tables.SILVER["customers"], tables.SILVER["transactions"], tables.RECOMMENDATIONS, tables.CUSTOMER_FEATURES)}
+    held = {
+        str(t): lake.read(t).where(F.col("customer_id") == first).count()
+        for t in (
+            tables.SILVER["customers"],
+            tables.SILVER["transactions"],
+            tables.RECOMMENDATIONS,
+            tables.CUSTOMER_FEATURES,
+        )
+    }
     n_customers = lake.read(tables.SILVER["customers"]).count()
     holding = lake.version(tables.SILVER["customers"])  # a version that holds both customers
 

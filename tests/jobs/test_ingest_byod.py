@@ -1,4 +1,5 @@
 """Bring-your-own-data ingest: foreign column names and formats through the column map, exact outputs."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -46,25 +47,34 @@ def _config(tmp_path: Path, sources: str) -> Config:
 def test_foreign_csv_through_the_column_map(spark: SparkSession, tmp_path: Path) -> None:
     (tmp_path / "orders").mkdir()
     (tmp_path / "orders" / "export.csv").write_text(FOREIGN_ORDERS)
-    config = _config(tmp_path, f"""    transactions:
-      path: {tmp_path / 'orders'}
+    config = _config(
+        tmp_path,
+        f"""    transactions:
+      path: {tmp_path / "orders"}
       format: csv
       options: {{sep: ";"}}
       timestamp_format: dd.MM.yyyy HH:mm
-      columns: {{customer_id: Kunde, order_id: Bestellnr, order_ts: Datum, product_id: Artikel, quantity: Menge, unit_price: Preis}}
+      columns: {{customer_id: Kunde, order_id: Bestellnr, order_ts: Datum, product_id: Artikel, quantity: Menge,
+                unit_price: Preis}}
       extra: {{Filiale: string}}
-""")
+""",
+    )
     [report] = ingest.run(spark, config)
     lake = Lake(spark, config.lake)
-    silver = lake.read(tables.SILVER["transactions"]).select("order_id", "customer_id", "order_ts", "product_id", "quantity", "unit_price", "amount", "Filiale")
+    silver = lake.read(tables.SILVER["transactions"]).select(
+        "order_id", "customer_id", "order_ts", "product_id", "quantity", "unit_price", "amount", "Filiale"
+    )
     ts = dt.datetime
     # The last line repeats B101's line: without line ids, identical lines in one file are two purchases.
     expected = spark.createDataFrame(
-        [("B100", "K-1", ts(2025, 2, 3, 14, 5), "A-9", 2, 9.99, 19.98, "Berlin"),
-         ("B100", "K-1", ts(2025, 2, 3, 14, 5), "A-7", 1, 120.0, 120.0, "Berlin"),
-         ("B101", "K-2", ts(2025, 2, 4, 9, 0), "A-9", 1, 9.99, 9.99, "Hamburg"),
-         ("B101", "K-2", ts(2025, 2, 4, 9, 0), "A-9", 1, 9.99, 9.99, "Hamburg")],
-        "order_id string, customer_id string, order_ts timestamp, product_id string, quantity int, unit_price double, amount double, Filiale string",
+        [
+            ("B100", "K-1", ts(2025, 2, 3, 14, 5), "A-9", 2, 9.99, 19.98, "Berlin"),
+            ("B100", "K-1", ts(2025, 2, 3, 14, 5), "A-7", 1, 120.0, 120.0, "Berlin"),
+            ("B101", "K-2", ts(2025, 2, 4, 9, 0), "A-9", 1, 9.99, 9.99, "Hamburg"),
+            ("B101", "K-2", ts(2025, 2, 4, 9, 0), "A-9", 1, 9.99, 9.99, "Hamburg"),
+        ],
+        "order_id string, customer_id string, order_ts timestamp, product_id string, quantity int, unit_price "
+        "double, amount double, Filiale string",
     )
     assert_df_equality(silver, expected, ignore_row_order=True, ignore_nullable=True)
     reasons = {r.reason for r in lake.read(tables.QUARANTINE).collect()}
@@ -74,12 +84,15 @@ def test_foreign_csv_through_the_column_map(spark: SparkSession, tmp_path: Path)
 
 def test_cdnow_shaped_text_without_order_or_product_ids(spark: SparkSession, tmp_path: Path) -> None:
     (tmp_path / "CDNOW_master.txt").write_text(CDNOW_LIKE)
-    config = _config(tmp_path, f"""    transactions:
-      path: {tmp_path / 'CDNOW_master.txt'}
+    config = _config(
+        tmp_path,
+        f"""    transactions:
+      path: {tmp_path / "CDNOW_master.txt"}
       format: text
       timestamp_format: yyyyMMdd
       columns: {{customer_id: customer_id, order_ts: date, quantity: number_of_cds, amount: dollar_value}}
-""")
+""",
+    )
     [report] = ingest.run(spark, config)
     lake = Lake(spark, config.lake)
     silver = lake.read(tables.SILVER["transactions"])
@@ -93,37 +106,61 @@ def test_cdnow_shaped_text_without_order_or_product_ids(spark: SparkSession, tmp
     ]
     assert silver.where(F.col("customer_id") == "00002").select("order_id").distinct().count() == 1
     assert silver.select("order_id").distinct().count() == 3
-    assert {(r.reason, r.raw) for r in lake.read(tables.QUARANTINE).select("reason", "raw").collect()} >= {("malformed", " 00005 19970105  3")}
+    assert {(r.reason, r.raw) for r in lake.read(tables.QUARANTINE).select("reason", "raw").collect()} >= {
+        ("malformed", " 00005 19970105  3")
+    }
     assert (report.input, report.inserted, report.quarantined, report.duplicates) == (7, 5, 2, 0)
 
 
-def test_new_file_only_adds_new_rows_and_pii_stays_out_of_logs(spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_new_file_only_adds_new_rows_and_pii_stays_out_of_logs(
+    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     folder = tmp_path / "people"
     folder.mkdir()
-    (folder / "a.csv").write_text("id,mail,tel,first_seen\n1,ann@corp.example,+1 555 0100,2024-01-02\n2,bob@corp.example,,2024-02-03\n")
-    config = _config(tmp_path, f"""    customers:
+    (folder / "a.csv").write_text(
+        "id,mail,tel,first_seen\n1,ann@corp.example,+1 555 0100,2024-01-02\n2,bob@corp.example,,2024-02-03\n"
+    )
+    config = _config(
+        tmp_path,
+        f"""    customers:
       path: {folder}
       date_format: yyyy-MM-dd
       columns: {{customer_id: id, email: mail, phone: tel, signup_date: first_seen}}
-""")
+""",
+    )
     caplog.set_level(logging.DEBUG)
     [first] = ingest.run(spark, config)
-    (folder / "b.csv").write_text("id,mail,tel,first_seen\n2,bob@new.example,,2024-02-03\n3,cy@corp.example,,2024-03-04\n1,ann@corp.example,+1 555 0100,2024-01-02\n")
+    (folder / "b.csv").write_text(
+        "id,mail,tel,first_seen\n2,bob@new.example,,2024-02-03\n3,cy@corp.example,,2024-03-04\n"
+        "1,ann@corp.example,+1 555 0100,2024-01-02\n"
+    )
     [second] = ingest.run(spark, config)
     assert (first.input, first.inserted) == (2, 2)
     assert (second.input, second.inserted, second.updated, second.unchanged) == (3, 1, 1, 1)
     silver = Lake(spark, config.lake).read(tables.SILVER["customers"])
-    assert {(r.customer_id, r.email_domain) for r in silver.collect()} == {("1", "corp.example"), ("2", "new.example"), ("3", "corp.example")}
+    assert {(r.customer_id, r.email_domain) for r in silver.collect()} == {
+        ("1", "corp.example"),
+        ("2", "new.example"),
+        ("3", "corp.example"),
+    }
     assert "ann@corp.example" not in caplog.text and "555 0100" not in caplog.text
 
 
 def test_missing_path_and_empty_input_are_user_errors(spark: SparkSession, tmp_path: Path) -> None:
-    config = _config(tmp_path, f"    events:\n      path: {tmp_path / 'absent'}\n      format: json\n      columns: {{customer_id: c, event_type: t, event_ts: ts}}\n")
+    config = _config(
+        tmp_path,
+        f"    events:\n      path: {tmp_path / 'absent'}\n      format: json\n"
+        "      columns: {customer_id: c, event_type: t, event_ts: ts}\n",
+    )
     with pytest.raises(UserError, match="input path for source 'events' not found"):
         ingest.run(spark, config)
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "e.csv").write_text("c,t,ts\n")
-    config = _config(tmp_path, f"    events:\n      path: {tmp_path / 'empty'}\n      columns: {{customer_id: c, event_type: t, event_ts: ts}}\n")
+    config = _config(
+        tmp_path,
+        f"    events:\n      path: {tmp_path / 'empty'}\n"
+        "      columns: {customer_id: c, event_type: t, event_ts: ts}\n",
+    )
     with pytest.raises(UserError, match="source 'events' at .* has no rows"):
         ingest.run(spark, config)
     (tmp_path / "empty" / "e.csv").write_text("x,y\n1,2\n")

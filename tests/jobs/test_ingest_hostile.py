@@ -1,4 +1,5 @@
 """A hostile export: no raw PII anywhere on disk or in the log, every bad value quarantined, counts that add up."""
+
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,19 @@ from libs.errors import UserError
 from libs.lake import Lake
 
 # Every value a person could be identified by. None may appear in a table, a data file, the log or an error.
-PII = ("Ann Lee", "ann@example.org", "+44 1234 567890", "Smith", "smith@example.org", "+44 777 123456",
-       "020 7946 0991", "020 7946 0992", "Multi", "multi@example.org", "+1 555 010 999")
+PII = (
+    "Ann Lee",
+    "ann@example.org",
+    "+44 1234 567890",
+    "Smith",
+    "smith@example.org",
+    "+44 777 123456",
+    "020 7946 0991",
+    "020 7946 0992",
+    "Multi",
+    "multi@example.org",
+    "+1 555 010 999",
+)
 NOTE = "n" * 100_000
 CUSTOMERS = (
     b"customer_id,name,email,phone,birth_date,signup_date,landline,note\n"
@@ -45,17 +57,17 @@ O6,1,C1,1850-06-01 00:00:00,P1,1,10.0
 def _config(tmp_path: Path) -> Config:
     conf = tmp_path / "hostile.yaml"
     conf.write_text(f"""lake:
-  root: {tmp_path / 'lake'}
+  root: {tmp_path / "lake"}
 ingest:
   check_references: false
   sources:
     customers:
-      path: {tmp_path / 'customers.csv'}
+      path: {tmp_path / "customers.csv"}
       columns: {{customer_id: customer_id, name: name, email: email, phone: phone, birth_date: birth_date,
                  signup_date: signup_date}}
       extra: {{note: string}}
     transactions:
-      path: {tmp_path / 'orders.csv'}
+      path: {tmp_path / "orders.csv"}
       columns: {{order_id: order_id, line_id: line_id, customer_id: customer_id, order_ts: order_ts,
                  product_id: product_id, quantity: quantity, unit_price: unit_price}}
 """)
@@ -149,8 +161,9 @@ def test_counts_add_up_measured_independently(spark: SparkSession, hostile: tupl
     src = config.ingest.sources["transactions"]
     from dataclasses import replace
 
-    only_orders = replace(config, ingest=replace(config.ingest, sources={
-        "transactions": replace(src, path=str(tmp_path / "again"))}))
+    only_orders = replace(
+        config, ingest=replace(config.ingest, sources={"transactions": replace(src, path=str(tmp_path / "again"))})
+    )
     [again] = ingest.run(spark, only_orders)
     assert (again.input, again.inserted, again.updated, again.unchanged) == (1, 0, 0, 1)
 
@@ -163,8 +176,10 @@ def test_latest_row_per_key_wins_by_file_then_line(spark: SparkSession, tmp_path
     older.write_text("customer_id,city\nK1,Hull\nK3,Ely\n")
     os.utime(older, (1_600_000_000, 1_600_000_000))  # older by modification time, though its name sorts first
     conf = tmp_path / "c.yaml"
-    conf.write_text(f"lake:\n  root: {tmp_path / 'lake'}\ningest:\n  sources:\n    customers:\n"
-                    f"      path: {folder}\n      columns: {{customer_id: customer_id, city: city}}\n")
+    conf.write_text(
+        f"lake:\n  root: {tmp_path / 'lake'}\ningest:\n  sources:\n    customers:\n"
+        f"      path: {folder}\n      columns: {{customer_id: customer_id, city: city}}\n"
+    )
     config = load_config(conf)
     [report] = ingest.run(spark, config)
     cities = {r.customer_id: r.city for r in Lake(spark, config.lake).read(tables.SILVER["customers"]).collect()}

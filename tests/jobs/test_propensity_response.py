@@ -1,4 +1,5 @@
 """Propensity and campaign-response models on the generated data."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,7 +19,9 @@ def _metrics(lake: Lake, model: str) -> dict[str, float]:
     return {r.metric: r.value for r in lake.read(tables.MODEL_METRICS).where(F.col("model") == model).collect()}
 
 
-def test_propensity_ranks_next_month_buyers_and_rescores_identically(spark: SparkSession, modelled: GeneratedLake) -> None:
+def test_propensity_ranks_next_month_buyers_and_rescores_identically(
+    spark: SparkSession, modelled: GeneratedLake
+) -> None:
     c360 = modelled  # the fixture trained and scored propensity with this config
     lake = Lake(spark, c360.config.lake)
     metrics = _metrics(lake, "propensity")
@@ -36,7 +39,10 @@ def test_propensity_ranks_next_month_buyers_and_rescores_identically(spark: Spar
     assert pairs and all(why == f"category: {category}" for category, why in pairs)
     before = {(r.customer_id, r.category): r.probability for r in latest.collect()}
     propensity.run(spark, load_config(None, [f"lake.root={c360.config.lake.root}", "propensity.mode=score"]))
-    after = {(r.customer_id, r.category): r.probability for r in lake.read(tables.PROPENSITY_SCORES).where(F.col("snapshot_date") == F.lit(day)).collect()}
+    after = {
+        (r.customer_id, r.category): r.probability
+        for r in lake.read(tables.PROPENSITY_SCORES).where(F.col("snapshot_date") == F.lit(day)).collect()
+    }
     assert after.keys() == before.keys() and all(after[k] == pytest.approx(v, abs=1e-12) for k, v in before.items())
 
 

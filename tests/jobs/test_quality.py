@@ -1,4 +1,5 @@
 """Data-quality expectations stop the pipeline on a planted upstream break; drift flags a planted shift."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,8 +22,14 @@ EXPECTATIONS = (
     Expectation("silver.customers", "not_null", "city", max_share=0.2),
     Expectation("silver.customers", "unique", "customer_id"),
     Expectation("silver.customers", "accepted_values", "gender", values=("F", "M"), severity="warn"),
-    Expectation("silver.order_lines", "references", "customer_id", ref_table="silver.customers",
-                ref_column="customer_id", max_share=0.05),
+    Expectation(
+        "silver.order_lines",
+        "references",
+        "customer_id",
+        ref_table="silver.customers",
+        ref_column="customer_id",
+        max_share=0.05,
+    ),
     Expectation("silver.order_lines", "freshness", "order_ts", max_age_days=3650),
     Expectation("silver.order_lines", "row_count_change", max_change=0.5, severity="warn"),
 )
@@ -37,8 +44,11 @@ def _config(tmp_path: Path) -> Config:
 
 def _silver(spark: SparkSession, lake: Lake, null_cities: int = 0, price_factor: float = 1.0) -> None:
     customers = [(f"C{i}", None if i < null_cities else "Leeds", "X" if i == 0 else "F") for i in range(10)]
-    lake.write(spark.createDataFrame(customers, "customer_id string, city string, gender string"),
-               tables.SILVER["customers"], mode="overwrite")
+    lake.write(
+        spark.createDataFrame(customers, "customer_id string, city string, gender string"),
+        tables.SILVER["customers"],
+        mode="overwrite",
+    )
     day = dt.datetime.now() - dt.timedelta(days=3)
     orders = [(f"O{i}", f"C{i % 10}" if i else "C99", day, 12.5 * price_factor) for i in range(20)]
     schema = "order_id string, customer_id string, order_ts timestamp, unit_price double"
@@ -83,8 +93,11 @@ def test_prices_in_cents_fail_against_the_last_evaluation(spark: SparkSession, t
     _silver(spark, lake)
     quality.run(spark, config)
     _silver(spark, lake, price_factor=100.0)
-    with pytest.raises(QualityGateError, match=r"silver.order_lines failed mean_change\(unit_price\): failing share "
-                                               r"9900.00% > allowed 50.00% \(and 1 more"):
+    with pytest.raises(
+        QualityGateError,
+        match=r"silver.order_lines failed mean_change\(unit_price\): failing share "
+        r"9900.00% > allowed 50.00% \(and 1 more",
+    ):
         quality.run(spark, config)
     latest = lake.read(tables.DATA_QUALITY).where(F.col("table") == "silver.order_lines")
     last = {r.rule: (r.passed, r.failing_share) for r in latest.orderBy("evaluated_at").collect()}
@@ -97,9 +110,13 @@ def test_drift_flags_a_planted_shift_and_passes_a_stable_feature(spark: SparkSes
     before, after = dt.date(2025, 1, 1), dt.date(2025, 2, 1)
     rows = [(before, f"C{i}", i // 10, i % 7, i // 10) for i in range(1000)]
     rows += [(after, f"C{i}", i // 10 + 60, i % 7, i // 10 + 1) for i in range(1000)]
-    lake.write(spark.createDataFrame(rows, "snapshot_date date, customer_id string, recency_days int, "
-                                           "frequency int, tenure_days int"),
-               tables.CUSTOMER_FEATURES, mode="overwrite")
+    lake.write(
+        spark.createDataFrame(
+            rows, "snapshot_date date, customer_id string, recency_days int, frequency int, tenure_days int"
+        ),
+        tables.CUSTOMER_FEATURES,
+        mode="overwrite",
+    )
     config = replace(config, quality=replace(config.quality, expectations=()))
     quality.run(spark, config)
     drift = {r.column: (r.level, r.psi) for r in lake.read(tables.DRIFT).collect()}

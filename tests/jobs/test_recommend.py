@@ -1,4 +1,5 @@
 """Recommendations end to end: beating popularity on generated data, serving rules, a ratings file."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,7 +21,9 @@ def test_hybrid_and_als_beat_popularity_and_serving_rules_hold(spark: SparkSessi
     config = modelled.config  # the fixture ran basket, then recommend, with this config
     lake = Lake(spark, config.lake)
     k = config.recommend.top_k
-    ndcg = {r.variant: r.value for r in latest_metrics(lake, "recommend").where(F.col("metric") == f"ndcg@{k}").collect()}
+    ndcg = {
+        r.variant: r.value for r in latest_metrics(lake, "recommend").where(F.col("metric") == f"ndcg@{k}").collect()
+    }
     assert set(ndcg) == {"popular", "als", "itemcf", "content", "basket", "hybrid"}
     assert ndcg["hybrid"] >= 1.5 * ndcg["popular"]
     assert ndcg["als"] > ndcg["popular"]
@@ -44,14 +47,21 @@ def test_hybrid_and_als_beat_popularity_and_serving_rules_hold(spark: SparkSessi
     assert {r.source for r in recs.select("source").distinct().collect()} >= {"als", "popular"}
     assert recs.where(F.col("reason").startswith("itemcf: because you ")).count() > recs.count() / 2
     # Customers with no contact at all get their segment's (or everyone's) popular items.
-    contacts = lake.read(tables.SILVER["events"]).select("customer_id").union(lake.read(tables.SILVER["transactions"]).select("customer_id"))
+    contacts = (
+        lake.read(tables.SILVER["events"])
+        .select("customer_id")
+        .union(lake.read(tables.SILVER["transactions"]).select("customer_id"))
+    )
     cold = recs.join(contacts.distinct(), on="customer_id", how="left_anti")
     never_seen = customers.join(contacts.distinct(), on="customer_id", how="left_anti").count()
     assert never_seen >= 5 and cold.count() == never_seen * k
     assert {r.source for r in cold.select("source").distinct().collect()} == {"popular"}
     neighbours = lake.read(tables.SIMILAR_ITEMS)
     assert {r.method for r in neighbours.select("method").distinct().collect()} == {"itemcf", "content"}
-    assert neighbours.groupBy("method", "product_id").count().agg(F.max("count")).first()[0] == config.recommend.itemcf_neighbours
+    assert (
+        neighbours.groupBy("method", "product_id").count().agg(F.max("count")).first()[0]
+        == config.recommend.itemcf_neighbours
+    )
     _, meta, _ = models.load(lake, "recommend_als")
     assert meta["rank"] == config.recommend.als.rank
 
@@ -75,14 +85,16 @@ def test_ratings_file_end_to_end_with_stable_ids(spark: SparkSession, tmp_path: 
     start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
     (tmp_path / "ratings").mkdir()
     first = _ratings(1, range(40), start)
-    (tmp_path / "ratings" / "part1.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(first) + "\n3,I01,five,1704067200\n")
+    (tmp_path / "ratings" / "part1.csv").write_text(
+        "userId,movieId,rating,timestamp\n" + "\n".join(first) + "\n3,I01,five,1704067200\n"
+    )
     conf = tmp_path / "ratings.yaml"
-    conf.write_text(f"""lake: {{root: {tmp_path / 'lake'}}}
+    conf.write_text(f"""lake: {{root: {tmp_path / "lake"}}}
 ingest:
   check_references: false
   sources:
     ratings:
-      path: {tmp_path / 'ratings'}
+      path: {tmp_path / "ratings"}
       timestamp_format: epoch_seconds
       columns: {{customer_id: userId, product_id: movieId, rating: rating, rated_ts: timestamp}}
 recommend:

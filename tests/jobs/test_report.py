@@ -1,4 +1,5 @@
 """The report renders in a real browser: every image decodes and the key numbers are on the page."""
+
 from __future__ import annotations
 
 import re
@@ -25,34 +26,65 @@ def _browser() -> str:
     return found
 
 
-def test_report_renders_with_every_image_and_the_key_numbers(spark: SparkSession, modelled: GeneratedLake, tmp_path: Path) -> None:
+def test_report_renders_with_every_image_and_the_key_numbers(
+    spark: SparkSession, modelled: GeneratedLake, tmp_path: Path
+) -> None:
     config = modelled.config
     campaign.run(spark, config)
     path = Path(report.run(spark, config))
     assert path == Path(config.lake.root) / "reports" / "index.html"
     url = path.resolve().as_uri()
     chrome = _browser()
-    dom = subprocess.run([chrome, *BROWSER[1:], "--virtual-time-budget=10000", "--dump-dom", url],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    dom = subprocess.run(
+        [chrome, *BROWSER[1:], "--virtual-time-budget=10000", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
     assert loaded, "the page's load handler did not run"
-    assert loaded.group(1) == loaded.group(2) and int(loaded.group(2)) >= 9  # segments x2, RFM, recs, churn x3, campaigns x2
+    assert (
+        loaded.group(1) == loaded.group(2) and int(loaded.group(2)) >= 9
+    )  # segments x2, RFM, recs, churn x3, campaigns x2
     shot = tmp_path / "report.png"
-    subprocess.run([chrome, *BROWSER[1:], "--hide-scrollbars", "--window-size=1280,3000", f"--screenshot={shot}", url],
-                   capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [chrome, *BROWSER[1:], "--hide-scrollbars", "--window-size=1280,3000", f"--screenshot={shot}", url],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
 
     lake = Lake(spark, config.lake)
     text = re.sub(r"<[^>]+>", " ", dom)
-    hybrid = latest_metrics(lake, "recommend").where((F.col("variant") == "hybrid") & (F.col("metric") == "ndcg@10")).first().value
+    hybrid = (
+        latest_metrics(lake, "recommend")
+        .where((F.col("variant") == "hybrid") & (F.col("metric") == "ndcg@10"))
+        .first()
+        .value
+    )
     assert fmt(hybrid) in text
     best_rule = lake.read(tables.ASSOCIATION_RULES).orderBy(F.desc("lift"), F.desc("support")).first()
     assert fmt(best_rule.lift) in text
-    auc = latest_metrics(lake, "churn").where((F.col("variant") == "logreg") & (F.col("metric") == "roc_auc")).first().value
+    auc = (
+        latest_metrics(lake, "churn")
+        .where((F.col("variant") == "logreg") & (F.col("metric") == "roc_auc"))
+        .first()
+        .value
+    )
     assert fmt(auc) in text
     for row in lake.read(tables.CAMPAIGN_METRICS).where(F.col("segment") == "all").collect():
         assert row.campaign_name in text and fmt(row.uplift, "pp") in text
     silver_orders = lake.read(tables.SILVER["transactions"]).count()
     assert fmt(silver_orders) in text
-    for section in ("Data", "Segments", "RFM", "Recommendations against baselines", "Top association rules", "Churn", "Campaigns"):
+    for section in (
+        "Data",
+        "Segments",
+        "RFM",
+        "Recommendations against baselines",
+        "Top association rules",
+        "Churn",
+        "Campaigns",
+    ):
         assert f"<h2>{section}</h2>" in dom

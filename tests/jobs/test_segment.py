@@ -1,4 +1,5 @@
 """Segmentation against the planted segments, and the saved model's round trip."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,9 +25,14 @@ def test_chosen_k_is_the_planted_k_and_segments_are_recovered(spark: SparkSessio
     chosen = curve.where(F.col("chosen")).collect()
     assert [r.k for r in chosen] == [c360.config.generate.segments]
     assert curve.count() == c360.config.segment.k_max - c360.config.segment.k_min + 1
-    pairs = (lake.read(tables.SEGMENTS).where(F.col("segment_id") >= 0)
-             .join(lake.read(tables.TRUTH_SEGMENTS), on="customer_id", how="inner")
-             .select("segment_id", "segment").limit(ARI_SAMPLE).collect())
+    pairs = (
+        lake.read(tables.SEGMENTS)
+        .where(F.col("segment_id") >= 0)
+        .join(lake.read(tables.TRUTH_SEGMENTS), on="customer_id", how="inner")
+        .select("segment_id", "segment")
+        .limit(ARI_SAMPLE)
+        .collect()
+    )
     assert len(pairs) > 500
     ari = adjusted_rand_score([r.segment for r in pairs], [r.segment_id for r in pairs])
     assert ari >= 0.9, ari
@@ -36,9 +42,13 @@ def test_segments_outliers_and_profiles_are_consistent(spark: SparkSession, c360
     lake = Lake(spark, c360.config.lake)
     seg = lake.read(tables.SEGMENTS)
     n = seg.count()
-    same_snapshot = lake.read(tables.CUSTOMER_FEATURES).join(seg.select("snapshot_date").distinct(), on="snapshot_date", how="inner")
+    same_snapshot = lake.read(tables.CUSTOMER_FEATURES).join(
+        seg.select("snapshot_date").distinct(), on="snapshot_date", how="inner"
+    )
     assert n == same_snapshot.count()
-    idle = seg.where(F.col("segment_id") == segmentation.NO_ACTIVITY_ID).join(same_snapshot, on=["customer_id", "snapshot_date"], how="inner")
+    idle = seg.where(F.col("segment_id") == segmentation.NO_ACTIVITY_ID).join(
+        same_snapshot, on=["customer_id", "snapshot_date"], how="inner"
+    )
     assert idle.where(F.col("events") > 0).count() == 0
     outliers = seg.where(F.col("is_outlier")).count()
     assert 0 < outliers <= 0.03 * n

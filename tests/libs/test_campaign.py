@@ -1,4 +1,5 @@
 """Tiny hand-computed cases for next best offer, limits, statistics, messages and triggers."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,30 +14,59 @@ from libs.campaign import evaluation, messages, offers, triggers
 from libs.config import CampaignSpec, ChannelConfig, TriggerRule
 from libs.errors import ConfigError
 
-SCORED = "customer_id string, offer_type string, product_id string, category string, value double, channel string, contact_cost double, p_convert double"
+SCORED = (
+    "customer_id string, offer_type string, product_id string, category string, value double, channel string, "
+    "contact_cost double, p_convert double"
+)
 
 
 def test_best_offer_maximises_expected_profit(spark: SparkSession) -> None:
-    scored = spark.createDataFrame([
-        ("u1", "product", "A", "tv", 100.0, "email", 0.05, 0.10),   # 10 - 0.05 = 9.95
-        ("u1", "product", "A", "tv", 100.0, "sms", 1.00, 0.12),     # 12 - 1.00 = 11.00
-        ("u1", "cross_sell", "B", "tv", 30.0, "email", 0.05, 0.50),  # 15 - 0.05 = 14.95  <- best
-        ("u2", "category", None, "books", 2.0, "email", 0.05, 0.01),  # 0.02 - 0.05 = -0.03
-    ], SCORED)
+    scored = spark.createDataFrame(
+        [
+            ("u1", "product", "A", "tv", 100.0, "email", 0.05, 0.10),  # 10 - 0.05 = 9.95
+            ("u1", "product", "A", "tv", 100.0, "sms", 1.00, 0.12),  # 12 - 1.00 = 11.00
+            ("u1", "cross_sell", "B", "tv", 30.0, "email", 0.05, 0.50),  # 15 - 0.05 = 14.95  <- best
+            ("u2", "category", None, "books", 2.0, "email", 0.05, 0.01),  # 0.02 - 0.05 = -0.03
+        ],
+        SCORED,
+    )
     best = {r.customer_id: (r.product_id, r.channel, r.expected_profit) for r in offers.best_offer(scored).collect()}
     assert best == {"u1": ("B", "email", pytest.approx(14.95)), "u2": (None, "email", pytest.approx(-0.03))}
 
 
 def test_budget_capacity_and_positive_profit_are_respected_exactly(spark: SparkSession) -> None:
     # profits 10, 9, ..., 1, 0 ; email costs 0.1, sms 0.3 with room for one sms contact
-    rows = [(f"u{i}", "product", "A", "tv", 0.0, "sms" if i in (1, 3) else "email", 0.3 if i in (1, 3) else 0.1, float(10 - i)) for i in range(11)]
-    best = spark.createDataFrame(rows, "customer_id string, offer_type string, product_id string, category string, value double, channel string, contact_cost double, expected_profit double")
+    rows = [
+        (
+            f"u{i}",
+            "product",
+            "A",
+            "tv",
+            0.0,
+            "sms" if i in (1, 3) else "email",
+            0.3 if i in (1, 3) else 0.1,
+            float(10 - i),
+        )
+        for i in range(11)
+    ]
+    best = spark.createDataFrame(
+        rows,
+        "customer_id string, offer_type string, product_id string, category string, value double, channel string, "
+        "contact_cost double, expected_profit double",
+    )
     channels = {"email": ChannelConfig(cost=0.1, capacity=100), "sms": ChannelConfig(cost=0.3, capacity=1)}
     spec = CampaignSpec(id="C", audience="a", channels=("email", "sms"), budget=0.75)
-    chosen = [r.customer_id for r in offers.within_limits(best, spec, channels).orderBy(F.desc("expected_profit")).collect()]
+    chosen = [
+        r.customer_id for r in offers.within_limits(best, spec, channels).orderBy(F.desc("expected_profit")).collect()
+    ]
     # u0 .1, u1 (sms) .4, u3 is the second sms: over capacity, u2 .5, u4 .6, u5 .7, u6 would make .8 > .75
     assert chosen == ["u0", "u1", "u2", "u4", "u5"]
-    assert "u10" not in [r.customer_id for r in offers.within_limits(best, CampaignSpec(id="C", audience="a", channels=("email",), budget=99.0), channels).collect()]
+    assert "u10" not in [
+        r.customer_id
+        for r in offers.within_limits(
+            best, CampaignSpec(id="C", audience="a", channels=("email",), budget=99.0), channels
+        ).collect()
+    ]
 
 
 def test_control_draw_is_stable_and_close_to_the_share(spark: SparkSession) -> None:
@@ -63,10 +93,17 @@ def test_lift_statistics_match_scipy_and_holm_by_hand() -> None:
 
 
 def test_templates_pick_the_most_specific_and_fill_fields(spark: SparkSession) -> None:
-    plan = spark.createDataFrame([("C1", "Savers", "product", "Kettle", "because you viewed X"), ("C2", "Spenders", "category", None, None)],
-                                 "customer_id string, segment_name string, offer_type string, product_name string, offer_reason string")
-    templates = {"default": "Hi {{customer_id}}", "Savers/product": "Hi {{ customer_id }}, {{product_name}}: {{ offer_reason }}"}
-    got = {r.customer_id: r.m for r in plan.select("customer_id", messages.render(plan, templates).alias("m")).collect()}
+    plan = spark.createDataFrame(
+        [("C1", "Savers", "product", "Kettle", "because you viewed X"), ("C2", "Spenders", "category", None, None)],
+        "customer_id string, segment_name string, offer_type string, product_name string, offer_reason string",
+    )
+    templates = {
+        "default": "Hi {{customer_id}}",
+        "Savers/product": "Hi {{ customer_id }}, {{product_name}}: {{ offer_reason }}",
+    }
+    got = {
+        r.customer_id: r.m for r in plan.select("customer_id", messages.render(plan, templates).alias("m")).collect()
+    }
     assert got == {"C1": "Hi C1, Kettle: because you viewed X", "C2": "Hi C2"}
     with pytest.raises(ConfigError, match="unknown field 'email'"):
         messages.normalise({"default": "Hi {{ email }}"})
@@ -75,24 +112,43 @@ def test_templates_pick_the_most_specific_and_fill_fields(spark: SparkSession) -
 def test_cart_abandonment_birthday_and_first_purchase(spark: SparkSession) -> None:
     t = dt.datetime(2026, 4, 1, 10, 0)
     as_of = dt.datetime(2026, 4, 2, 12, 0)
-    events = spark.createDataFrame([
-        ("u1", "A", "add_to_cart", t), ("u1", "A", "purchase", t + dt.timedelta(hours=2)),   # bought: no action
-        ("u2", "B", "add_to_cart", t), ("u2", "B", "purchase", t + dt.timedelta(hours=30)),  # too late: abandoned
-        ("u3", "C", "add_to_cart", as_of - dt.timedelta(hours=1)),                           # the 24 h are not over
-        ("u4", "D", "add_to_cart", t - dt.timedelta(days=20)),                                # outside the look-back
-    ], "customer_id string, product_id string, event_type string, event_ts timestamp")
+    events = spark.createDataFrame(
+        [
+            ("u1", "A", "add_to_cart", t),
+            ("u1", "A", "purchase", t + dt.timedelta(hours=2)),  # bought: no action
+            ("u2", "B", "add_to_cart", t),
+            ("u2", "B", "purchase", t + dt.timedelta(hours=30)),  # too late: abandoned
+            ("u3", "C", "add_to_cart", as_of - dt.timedelta(hours=1)),  # the 24 h are not over
+            ("u4", "D", "add_to_cart", t - dt.timedelta(days=20)),  # outside the look-back
+        ],
+        "customer_id string, product_id string, event_type string, event_ts timestamp",
+    )
     rule = TriggerRule(name="cart", kind="cart_abandoned", action="remind", hours=24, days=7)
     got = [(r.customer_id, r.period, r.detail) for r in triggers.cart_abandoned(events, rule, as_of).collect()]
     assert got == [("u2", "2026-04-01", "left B in the cart")]
 
-    people = spark.createDataFrame([("b1", dt.date(1990, 4, 5)), ("b2", dt.date(1990, 3, 30)), ("b3", dt.date(1992, 2, 29)), ("b4", None)],
-                                   "customer_id string, birth_date date")
-    soon = triggers.birthday(people, TriggerRule(name="bd", kind="birthday", action="voucher", days=7), dt.date(2027, 2, 25))
+    people = spark.createDataFrame(
+        [("b1", dt.date(1990, 4, 5)), ("b2", dt.date(1990, 3, 30)), ("b3", dt.date(1992, 2, 29)), ("b4", None)],
+        "customer_id string, birth_date date",
+    )
+    soon = triggers.birthday(
+        people, TriggerRule(name="bd", kind="birthday", action="voucher", days=7), dt.date(2027, 2, 25)
+    )
     assert sorted((r.customer_id, r.period) for r in soon.collect()) == [("b3", "2027")]  # 29 Feb -> 28 Feb 2027
-    april = triggers.birthday(people, TriggerRule(name="bd", kind="birthday", action="voucher", days=7), dt.date(2026, 4, 2))
+    april = triggers.birthday(
+        people, TriggerRule(name="bd", kind="birthday", action="voucher", days=7), dt.date(2026, 4, 2)
+    )
     assert [(r.customer_id, r.detail) for r in april.collect()] == [("b1", "birthday on 5 April")]
 
-    lines = spark.createDataFrame([("n1", as_of - dt.timedelta(days=3)), ("o1", as_of - dt.timedelta(days=90)), ("o1", as_of - dt.timedelta(days=1))],
-                                  "customer_id string, order_ts timestamp")
-    onboard = triggers.first_purchase(lines, TriggerRule(name="on", kind="first_purchase", action="onboard", days=14), as_of)
+    lines = spark.createDataFrame(
+        [
+            ("n1", as_of - dt.timedelta(days=3)),
+            ("o1", as_of - dt.timedelta(days=90)),
+            ("o1", as_of - dt.timedelta(days=1)),
+        ],
+        "customer_id string, order_ts timestamp",
+    )
+    onboard = triggers.first_purchase(
+        lines, TriggerRule(name="on", kind="first_purchase", action="onboard", days=14), as_of
+    )
     assert [(r.customer_id, r.period) for r in onboard.collect()] == [("n1", "first")]

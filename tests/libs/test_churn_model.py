@@ -47,7 +47,7 @@ def test_reasons_name_the_customers_own_category_and_sum_pushes_per_feature(spar
         push = np.array(row.x) * coefs
         per_feature = [push[0], push[1], push[2:].sum()]
         words = ["short tenure", "monthly charges", f"contract: {row.contract}"]
-        expected = [w for p, w in sorted(zip(per_feature, words), key=lambda t: -t[0]) if p > 0]
+        expected = [w for p, w in sorted(zip(per_feature, words, strict=True), key=lambda t: -t[0]) if p > 0]
         assert row.reasons == expected
     assert sum(widths) == len(coefs)
     month = scored.where(F.col("contract") == "Month-to-month").first()

@@ -23,10 +23,16 @@ def test_local_conf_parses_into_typed_frozen_sections() -> None:
 
 
 def test_set_overrides_nested_keys_with_yaml_typing() -> None:
-    config = load_config(CONF / "local.yaml", [
-        "generate.customers=1234", "spark.options.spark.sql.shuffle.partitions=3",
-        "ingest.sources.events.path=/x/y", "pipeline.steps=[ingest]", "lake.catalog=main",
-    ])
+    config = load_config(
+        CONF / "local.yaml",
+        [
+            "generate.customers=1234",
+            "spark.options.spark.sql.shuffle.partitions=3",
+            "ingest.sources.events.path=/x/y",
+            "pipeline.steps=[ingest]",
+            "lake.catalog=main",
+        ],
+    )
     assert config.generate.customers == 1234
     assert config.spark.options["spark.sql.shuffle.partitions"] == "3"
     assert config.ingest.sources["events"].path == "/x/y"
@@ -58,7 +64,10 @@ def test_bad_config_names_the_key(overrides: list[str], message: str) -> None:
 
 def test_source_must_map_required_columns(tmp_path: Path) -> None:
     conf = tmp_path / "c.yaml"
-    conf.write_text("ingest:\n  sources:\n    transactions:\n      path: x\n      columns: {customer_id: c, quantity: q, product_id: p}\n")
+    conf.write_text(
+        "ingest:\n  sources:\n    transactions:\n      path: x\n      columns: {customer_id: c, quantity: q, "
+        "product_id: p}\n"
+    )
     with pytest.raises(ConfigError, match="must map order_id, or customer_id and order_ts"):
         load_config(conf)
     conf.write_text("ingest:\n  sources:\n    events:\n      path: x\n      columns: {customer_id: c, event_ts: t}\n")
@@ -80,7 +89,11 @@ def test_extends_merges_and_null_drops_inherited_sources() -> None:
     assert set(config.ingest.sources) == {"transactions"}
     # A column map is replaced whole: nothing of local.yaml's transactions columns leaks in.
     assert dict(config.ingest.sources["transactions"].columns) == {
-        "customer_id": "customer_id", "order_ts": "date", "quantity": "number_of_cds", "amount": "dollar_value"}
+        "customer_id": "customer_id",
+        "order_ts": "date",
+        "quantity": "number_of_cds",
+        "amount": "dollar_value",
+    }
     assert config.ingest.max_string_length == 512  # inherited from local.yaml
     assert config.lake.root == "lakehouse_cdnow"
 

@@ -13,8 +13,12 @@ from libs.metrics import Metric, append_metrics, latest_metrics
 def test_append_and_read_latest_run(spark: SparkSession, tmp_path: Path) -> None:
     lake = Lake(spark, LakeConfig(root=str(tmp_path)))
     append_metrics(spark, lake, [Metric("recommend", "als", "ndcg@10", 0.2, "test")], "r1")
-    append_metrics(spark, lake, [Metric("recommend", "als", "ndcg@10", 0.3, "test"),
-                                 Metric("recommend", "popularity", "ndcg@10", 0.1, "test")], "r2")
+    append_metrics(
+        spark,
+        lake,
+        [Metric("recommend", "als", "ndcg@10", 0.3, "test"), Metric("recommend", "popularity", "ndcg@10", 0.1, "test")],
+        "r2",
+    )
     append_metrics(spark, lake, [Metric("churn", "logreg", "roc_auc", 0.9, "2025-06-01")], "r3")
     latest = {(r.variant, r.value, r.run_id) for r in latest_metrics(lake, "recommend").collect()}
     assert latest == {("als", 0.3, "r2"), ("popularity", 0.1, "r2")}
@@ -30,13 +34,20 @@ def test_non_finite_metric_is_refused() -> None:
 def test_side_by_side_puts_variants_in_rows_and_metrics_in_columns() -> None:
     from libs.metrics import render_side_by_side
 
-    rows = [("recommend", "popular", "ndcg@10", 0.1, "test"), ("recommend", "popular", "map@10", 0.05, "test"),
-            ("recommend", "als", "ndcg@10", 0.3, "test"), ("recommend", "all", "test_customers", 90.0, "test"),
-            ("recommend", "als_r8", "ndcg@10", 0.25, "validation"), ("churn", "logreg", "roc_auc", 0.9, "test")]
+    rows = [
+        ("recommend", "popular", "ndcg@10", 0.1, "test"),
+        ("recommend", "popular", "map@10", 0.05, "test"),
+        ("recommend", "als", "ndcg@10", 0.3, "test"),
+        ("recommend", "all", "test_customers", 90.0, "test"),
+        ("recommend", "als_r8", "ndcg@10", 0.25, "validation"),
+        ("churn", "logreg", "roc_auc", 0.9, "test"),
+    ]
     lines = render_side_by_side(rows, "recommend", order=("popular", "als", "ndcg", "map")).splitlines()
     assert [line.split() for line in lines] == [
-        ["variant", "ndcg@10", "map@10"], ["-------", "-------", "------"],
-        ["popular", "0.1000", "0.0500"], ["als", "0.3000"],
+        ["variant", "ndcg@10", "map@10"],
+        ["-------", "-------", "------"],
+        ["popular", "0.1000", "0.0500"],
+        ["als", "0.3000"],
     ]
     alphabetical = [line.split()[0] for line in render_side_by_side(rows, "recommend").splitlines()[2:]]
     assert alphabetical == ["als", "popular"]

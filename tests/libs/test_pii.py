@@ -21,21 +21,35 @@ def test_hmac_matches_pythons_hmac_for_short_long_and_unicode_keys(spark: SparkS
 
 
 def test_normalised_forms_share_one_pseudonym(spark: SparkSession) -> None:
-    rows = [("email", " Alice@Example.COM "), ("email", "alice@example.com"), ("phone", "+44 7123-456 789"),
-            ("phone", "+447123456789"), ("name", "  Ada   LOVELACE"), ("name", "ada lovelace"), ("name", "  ")]
+    rows = [
+        ("email", " Alice@Example.COM "),
+        ("email", "alice@example.com"),
+        ("phone", "+44 7123-456 789"),
+        ("phone", "+447123456789"),
+        ("name", "  Ada   LOVELACE"),
+        ("name", "ada lovelace"),
+        ("name", "  "),
+    ]
     df = spark.createDataFrame(rows, "kind string, v string")
     out = [
         df.where(F.col("kind") == kind).select(pii.pseudonym(kind, F.col("v"), b"k").alias("p")).distinct().collect()
         for kind in ("email", "phone")
     ]
     assert [len(o) for o in out] == [1, 1]
-    names = {r.p for r in df.where(F.col("kind") == "name").select(pii.pseudonym("name", F.col("v"), b"k").alias("p")).collect()}
+    names = {
+        r.p
+        for r in df.where(F.col("kind") == "name").select(pii.pseudonym("name", F.col("v"), b"k").alias("p")).collect()
+    }
     assert names == {hmac.new(b"k", b"ada lovelace", hashlib.sha256).hexdigest(), None}
 
 
 def test_email_domain_only_for_valid_addresses(spark: SparkSession) -> None:
     df = spark.createDataFrame([("A@Mail.Example.org",), ("not-an-email",), (None,)], "v string")
-    assert [r.d for r in df.select(pii.email_domain(F.col("v")).alias("d")).collect()] == ["mail.example.org", None, None]
+    assert [r.d for r in df.select(pii.email_domain(F.col("v")).alias("d")).collect()] == [
+        "mail.example.org",
+        None,
+        None,
+    ]
 
 
 def test_key_resolution(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:

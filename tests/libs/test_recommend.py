@@ -1,4 +1,5 @@
 """Tiny-input oracles for the recommendation building blocks."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,12 +29,32 @@ def _strengths(spark: SparkSession, rows: list[tuple[str, str, float]]) -> objec
 
 def test_cooccurrence_cosine_matches_hand_computation(spark: SparkSession) -> None:
     # U_A = {u1, u2, u3}, U_B = {u1, u2}, U_C = {u2, u3}, U_D = {u4}
-    items = _strengths(spark, [("u1", "A", 1.0), ("u1", "B", 1.0), ("u2", "A", 3.0), ("u2", "B", 1.0), ("u2", "C", 1.0),
-                               ("u3", "A", 1.0), ("u3", "C", 2.0), ("u4", "D", 1.0)])
-    got = {(r.product_id, r.neighbour_id): (r.similarity, r.common, r.rank) for r in similarity.cooccurrence(items, 5, 1).collect()}
+    items = _strengths(
+        spark,
+        [
+            ("u1", "A", 1.0),
+            ("u1", "B", 1.0),
+            ("u2", "A", 3.0),
+            ("u2", "B", 1.0),
+            ("u2", "C", 1.0),
+            ("u3", "A", 1.0),
+            ("u3", "C", 2.0),
+            ("u4", "D", 1.0),
+        ],
+    )
+    got = {
+        (r.product_id, r.neighbour_id): (r.similarity, r.common, r.rank)
+        for r in similarity.cooccurrence(items, 5, 1).collect()
+    }
     ab, bc = 2 / math.sqrt(3 * 2), 1 / math.sqrt(2 * 2)
-    expected = {("A", "B"): (ab, 2, 1), ("A", "C"): (ab, 2, 2), ("B", "A"): (ab, 2, 1), ("B", "C"): (bc, 1, 2),
-                ("C", "A"): (ab, 2, 1), ("C", "B"): (bc, 1, 2)}
+    expected = {
+        ("A", "B"): (ab, 2, 1),
+        ("A", "C"): (ab, 2, 2),
+        ("B", "A"): (ab, 2, 1),
+        ("B", "C"): (bc, 1, 2),
+        ("C", "A"): (ab, 2, 1),
+        ("C", "B"): (bc, 1, 2),
+    }
     assert got.keys() == expected.keys()
     for pair, (sim, common, rank) in expected.items():
         assert got[pair] == (pytest.approx(sim), common, rank)
@@ -43,50 +64,100 @@ def test_cooccurrence_cosine_matches_hand_computation(spark: SparkSession) -> No
 
 
 def test_item_scores_sum_similarity_times_strength_and_name_the_anchor(spark: SparkSession) -> None:
-    neighbours = spark.createDataFrame([("A", "X", 0.5), ("B", "X", 0.25), ("B", "Y", 0.9)], "product_id string, neighbour_id string, similarity double")
-    items = spark.createDataFrame([("u1", "A", 2.0, "purchase"), ("u1", "B", 1.0, "view")], "customer_id string, product_id string, strength double, kind string")
-    got = {r.product_id: (r.score, r.anchor_id, r.anchor_kind) for r in similarity.score_customers(items, neighbours, 5, normalise=False).collect()}
+    neighbours = spark.createDataFrame(
+        [("A", "X", 0.5), ("B", "X", 0.25), ("B", "Y", 0.9)],
+        "product_id string, neighbour_id string, similarity double",
+    )
+    items = spark.createDataFrame(
+        [("u1", "A", 2.0, "purchase"), ("u1", "B", 1.0, "view")],
+        "customer_id string, product_id string, strength double, kind string",
+    )
+    got = {
+        r.product_id: (r.score, r.anchor_id, r.anchor_kind)
+        for r in similarity.score_customers(items, neighbours, 5, normalise=False).collect()
+    }
     assert got == {"X": (pytest.approx(2 * 0.5 + 1 * 0.25), "A", "purchase"), "Y": (pytest.approx(0.9), "B", "view")}
-    profile = {r.product_id: r.score for r in similarity.score_customers(items, neighbours, 5, normalise=True).collect()}
+    profile = {
+        r.product_id: r.score for r in similarity.score_customers(items, neighbours, 5, normalise=True).collect()
+    }
     assert profile["X"] == pytest.approx(1.25 / 3) and profile["Y"] == pytest.approx(0.9 / 3)
     reason = spark.range(1).select(similarity.because("itemcf", F.lit("A"), F.lit("purchase")).alias("r")).first().r
     assert reason == "itemcf: because you bought A"
 
 
 def test_content_similarity_equals_the_dot_product_and_reaches_new_products(spark: SparkSession) -> None:
-    products = spark.createDataFrame([
-        ("P1", "Trail shoe", "waterproof trail running shoe", "shoes", "Apex"),
-        ("P2", "Road sandal", "light road sandal", "shoes", "Luma"),
-        ("P3", "Espresso cup", "ceramic espresso cup", "kitchen", "Luma"),
-        ("P4", "Trail boot", "waterproof trail hiking boot", "shoes", "Orbit"),  # new: nobody has touched it
-    ], "product_id string, product_name string, description string, category string, brand string")
+    products = spark.createDataFrame(
+        [
+            ("P1", "Trail shoe", "waterproof trail running shoe", "shoes", "Apex"),
+            ("P2", "Road sandal", "light road sandal", "shoes", "Luma"),
+            ("P3", "Espresso cup", "ceramic espresso cup", "kitchen", "Luma"),
+            ("P4", "Trail boot", "waterproof trail hiking boot", "shoes", "Orbit"),  # new: nobody has touched it
+        ],
+        "product_id string, product_name string, description string, category string, brand string",
+    )
     model = similarity.content_model(products, 256)
     vectors = similarity.content_vectors(model, products)
-    dense = {r.product_id: np.array(r.v) for r in vectors.select("product_id", vector_to_array("features").alias("v")).collect()}
+    dense = {
+        r.product_id: np.array(r.v)
+        for r in vectors.select("product_id", vector_to_array("features").alias("v")).collect()
+    }
     exact = {(r.product_id, r.neighbour_id): r.similarity for r in similarity.content_exact(vectors, 3, 0.0).collect()}
     for (a, b), sim in exact.items():
         assert sim == pytest.approx(float(dense[a] @ dense[b]))
         assert np.linalg.norm(dense[a]) == pytest.approx(1.0)
     assert ("P1", "P3") not in exact  # no shared token, no similarity
-    lsh = {(r.product_id, r.neighbour_id): r.similarity for r in similarity.content_lsh(vectors, 3, 0.0, 4.0, 3, 1).collect()}
-    assert lsh and all(sim == pytest.approx(exact.get(pair, 0.0), abs=1e-9) for pair, sim in lsh.items())  # orthogonal pairs: 0
-    items = spark.createDataFrame([("u1", "P1", 1.0, "view")], "customer_id string, product_id string, strength double, kind string")
+    lsh = {
+        (r.product_id, r.neighbour_id): r.similarity
+        for r in similarity.content_lsh(vectors, 3, 0.0, 4.0, 3, 1).collect()
+    }
+    assert lsh and all(
+        sim == pytest.approx(exact.get(pair, 0.0), abs=1e-9) for pair, sim in lsh.items()
+    )  # orthogonal pairs: 0
+    items = spark.createDataFrame(
+        [("u1", "P1", 1.0, "view")], "customer_id string, product_id string, strength double, kind string"
+    )
     top = similarity.score_customers(items, similarity.content_exact(vectors, 3, 0.0), 1, normalise=True).first()
     assert (top.product_id, top.anchor_id) == ("P4", "P1")
 
 
 def test_serving_excludes_purchased_and_inactive_caps_categories_and_ranks(spark: SparkSession) -> None:
-    candidates = spark.createDataFrame([
-        ("u1", "A1", 0.9), ("u1", "A2", 0.8), ("u1", "A3", 0.7), ("u1", "B1", 0.6), ("u1", "B2", 0.5), ("u1", "C1", 0.4), ("u1", "Z9", 0.3),
-        ("u2", "A1", 0.1),
-    ], "customer_id string, product_id string, score double").withColumn("source", F.lit("als")).withColumn("reason", F.lit("r"))
-    products = spark.createDataFrame([("A1", "a", True), ("A2", "a", True), ("A3", "a", True), ("B1", "b", False), ("B2", "b", True), ("C1", "c", True)],
-                                     "product_id string, category string, active boolean")
+    candidates = (
+        spark.createDataFrame(
+            [
+                ("u1", "A1", 0.9),
+                ("u1", "A2", 0.8),
+                ("u1", "A3", 0.7),
+                ("u1", "B1", 0.6),
+                ("u1", "B2", 0.5),
+                ("u1", "C1", 0.4),
+                ("u1", "Z9", 0.3),
+                ("u2", "A1", 0.1),
+            ],
+            "customer_id string, product_id string, score double",
+        )
+        .withColumn("source", F.lit("als"))
+        .withColumn("reason", F.lit("r"))
+    )
+    products = spark.createDataFrame(
+        [
+            ("A1", "a", True),
+            ("A2", "a", True),
+            ("A3", "a", True),
+            ("B1", "b", False),
+            ("B2", "b", True),
+            ("C1", "c", True),
+        ],
+        "product_id string, category string, active boolean",
+    )
     purchased = spark.createDataFrame([("u1", "A1")], "customer_id string, product_id string")
     got = hybrid.serve(candidates, purchased, products, top_k=4, max_per_category=1)
-    expected = spark.createDataFrame([("u1", 1, "A2", 0.8), ("u1", 2, "B2", 0.5), ("u1", 3, "C1", 0.4), ("u1", 4, "Z9", 0.3), ("u2", 1, "A1", 0.1)],
-                                     "customer_id string, rank int, product_id string, score double")
-    assert_df_equality(got.select("customer_id", "rank", "product_id", "score"), expected, ignore_row_order=True, ignore_nullable=True)
+    expected = spark.createDataFrame(
+        [("u1", 1, "A2", 0.8), ("u1", 2, "B2", 0.5), ("u1", 3, "C1", 0.4), ("u1", 4, "Z9", 0.3), ("u2", 1, "A1", 0.1)],
+        "customer_id string, rank int, product_id string, score double",
+    )
+    assert_df_equality(
+        got.select("customer_id", "rank", "product_id", "score"), expected, ignore_row_order=True, ignore_nullable=True
+    )
     # The category cap gives way when nothing else is left: A3 fills the fifth place, scored below the rest.
     longer = [
         (r.rank, r.product_id, r.score)

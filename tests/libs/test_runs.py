@@ -1,4 +1,5 @@
 """The run ledger: rows a run appended count once it finished; the job's next run removes an unfinished one's."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -15,7 +15,10 @@ def test_jars_folder_wins_when_it_holds_jars(tmp_path: Path) -> None:
     config = load_config(None, [f"spark.jars_dir={tmp_path}"])
     jars = delta_jars(config)
     assert list(jars) == ["spark.jars"]
-    assert jars["spark.jars"].split(",") == [str(tmp_path / "delta-spark_2.13-4.0.0.jar"), str(tmp_path / "delta-storage-4.0.0.jar")]
+    assert jars["spark.jars"].split(",") == [
+        str(tmp_path / "delta-spark_2.13-4.0.0.jar"),
+        str(tmp_path / "delta-storage-4.0.0.jar"),
+    ]
 
 
 def test_maven_coordinates_without_a_jars_folder(tmp_path: Path) -> None:
@@ -24,7 +27,9 @@ def test_maven_coordinates_without_a_jars_folder(tmp_path: Path) -> None:
 
 
 def test_provided_adds_no_jars_and_conf_options_win(tmp_path: Path) -> None:
-    config = load_config(None, ["spark.delta_jars=provided", "spark.options.spark.sql.shuffle.partitions=3", "spark.master=local[1]"])
+    config = load_config(
+        None, ["spark.delta_jars=provided", "spark.options.spark.sql.shuffle.partitions=3", "spark.master=local[1]"]
+    )
     options = session_options(config)
     assert "spark.jars" not in options and "spark.jars.packages" not in options
     assert options["spark.sql.shuffle.partitions"] == "3"
