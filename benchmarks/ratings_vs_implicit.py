@@ -1,13 +1,13 @@
-"""The README's ratings example on a real public ratings file, against `implicit` tuned on the same split.
+"""The documented ratings example on a real public ratings file, against `implicit` tuned on the same split.
 
     make benchmark-ratings                       # MovieLens 100k, then the generated world
     .venv/bin/python benchmarks/ratings_vs_implicit.py --world ml100k
 
 Protocol:
 1. Data. MovieLens 100k (943 users, 1,682 movies, 100,000 ratings with timestamps) ships inside the
-   RecBole wheel on PyPI; it is taken out of the wheel (never imported) and written in the README's
+   RecBole wheel on PyPI; it is taken out of the wheel (never imported) and written in the documented
    `userId,movieId,rating,timestamp` shape. `--world generated` uses the demo's generated shop instead.
-2. pmkt. The README's ratings conf, as written (only paths changed), runs `pmkt pipeline` in a
+2. pmkt. The documented ratings conf, as written (only paths changed), runs `pmkt pipeline` in a
    subprocess: ingest, then recommend with its default split, tuning and blend. Its own evaluation
    table (`gold.model_metrics`) gives every method's nDCG@10 on the test split it chose.
 3. Peers, on exactly that split (rebuilt with pmkt's split code from the same contacts): `implicit`
@@ -78,10 +78,10 @@ def fetch_ml100k(folder: Path) -> Path:
     return out.parent
 
 
-def readme_conf(work: Path, ratings: Path) -> Path:
-    """The README's ratings.yaml, as written, pointed at `ratings` and a lake under `work`."""
-    text = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- readme-example: ratings.yaml -->\n```[a-z]*\n(.*?)```", text, re.S).group(1)
+def doc_conf(work: Path, ratings: Path) -> Path:
+    """The documented ratings.yaml, as written, pointed at `ratings` and a lake under `work`."""
+    text = (ROOT / "docs" / "recommendations.md").read_text()
+    block = re.search(r"<!-- doc-example: ratings.yaml -->\n```[a-z]*\n(.*?)```", text, re.S).group(1)
     block = block.replace("path: exports/ratings", f"path: {ratings}").replace(
         "root: lakehouse/ratings", f"root: {work / 'lake'}"
     )
@@ -221,12 +221,12 @@ def main() -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra pmkt config overrides, for experiments (the README result uses none)",
+        help="extra pmkt config overrides, for experiments (the documented result uses none)",
     )
     args = parser.parse_args()
     work = Path(args.work) / args.world
     if args.world == "ml100k":
-        conf, sets = readme_conf(work, fetch_ml100k(Path(args.work) / "ml100k-source")), []
+        conf, sets = doc_conf(work, fetch_ml100k(Path(args.work) / "ml100k-source")), []
     else:  # the demo's generated shop, up to recommend, in its own lake and landing folder
         conf = ROOT / "conf" / "local.yaml"
         landing = work / "landing"

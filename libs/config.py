@@ -550,7 +550,7 @@ class Expectation:
             "mean_change": self.max_change is not None,
         }
         if not needs.get(self.rule, True):
-            raise ConfigError(f"{where}: missing its parameter (see the README's data-quality table)")
+            raise ConfigError(f"{where}: missing its parameter (see docs/operations.md, data quality)")
         if self.rule != "row_count_change" and not self.column:
             raise ConfigError(f"{where}: needs a column")
 
