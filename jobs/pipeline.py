@@ -24,12 +24,13 @@ def run(spark: SparkSession, config: Config) -> None:
     unknown = [s for s in config.pipeline.steps if s not in STEPS]
     if unknown:
         raise ConfigError(f"config key 'pipeline.steps' names unknown step '{unknown[0]}' (steps: {', '.join(STEPS)})")
+    steps = [s for s in (config.pipeline.steps or STEPS) if config.pipeline.runs(s)]
     start = time.perf_counter()
-    for step in config.pipeline.steps:
+    for step in steps:
         importlib.import_module(STEPS[step]).run(spark, config)
     from jobs import tables
 
-    log.info("pipeline %s finished in %.1fs", " -> ".join(config.pipeline.steps), time.perf_counter() - start)
+    log.info("pipeline %s finished in %.1fs", " -> ".join(steps), time.perf_counter() - start)
     tables.run(spark, config)
     from libs.lake import Lake
     from libs.metrics import render, render_side_by_side, summary_table
@@ -64,7 +65,7 @@ def run(spark: SparkSession, config: Config) -> None:
             f"\nrecommenders side by side ({split} split, {about.get('test_customers', 0):,.0f} test customers, "
             f"{about.get('test_pairs', 0):,.0f} relevant items, top {config.recommend.top_k}{flag})\n" + recommenders
         )
-    if "report" in config.pipeline.steps:
+    if "report" in steps:
         from jobs.report import report_path
 
         print(f"\nreport: {os.path.abspath(report_path(config))}")

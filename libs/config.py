@@ -152,11 +152,35 @@ class TagRule:
     when: str
 
 
+# The classic named RFM segments (first match wins); together they cover all 25 R x F cells.
+RFM_SEGMENTS = (
+    RfmRule("Champions", (5, 5), (4, 5)),
+    RfmRule("Loyal", (3, 4), (4, 5)),
+    RfmRule("Potential Loyalist", (4, 5), (2, 3)),
+    RfmRule("New", (5, 5), (1, 1)),
+    RfmRule("Promising", (4, 4), (1, 1)),
+    RfmRule("Need Attention", (3, 3), (3, 3)),
+    RfmRule("About to Sleep", (3, 3), (1, 2)),
+    RfmRule("Can't Lose", (1, 2), (5, 5)),
+    RfmRule("At Risk", (1, 2), (3, 4)),
+    RfmRule("Hibernating", (2, 2), (1, 2)),
+    RfmRule("Lost", (1, 1), (1, 2)),
+)
+PROFILE_TAGS = (
+    TagRule("high value", "m_score = 5"),
+    TagRule("bargain hunter", "aov_score = 1 AND frequency >= 2"),
+    TagRule("lapsing", "r_score <= 2 AND f_score >= 3"),
+    TagRule("category lover:{top_category}", "top_category_share >= 0.6 AND frequency >= 3"),
+    TagRule("cart abandoner", "carts >= 3 AND cart_abandonment_rate >= 0.7"),
+    TagRule("campaign responsive", "campaign_contacts >= 1 AND campaign_conversion_rate >= 0.5"),
+)
+
+
 @dataclass(frozen=True)
 class ProfilesConfig:
-    rfm_segments: tuple[RfmRule, ...] = ()
+    rfm_segments: tuple[RfmRule, ...] = RFM_SEGMENTS  # first match wins; empty: no named segments
     non_buyer_segment: str = "Prospect"
-    tags: tuple[TagRule, ...] = ()
+    tags: tuple[TagRule, ...] = PROFILE_TAGS  # `when` is Spark SQL over gold.customer_features and the RFM scores
     snapshot: str | None = None  # None: the latest snapshot in gold.customer_features
 
     def __post_init__(self) -> None:
@@ -176,9 +200,29 @@ class ProfilesConfig:
 class SegmentConfig:
     mode: str = "fit"  # fit: choose k and fit; assign: reuse the latest saved model
     algorithm: str = "kmeans"  # kmeans | bisecting_kmeans | gaussian_mixture
-    features: tuple[str, ...] = ()
-    log_features: tuple[str, ...] = ()  # log1p-transformed before scaling (skewed money and counts)
-    profile_features: tuple[str, ...] = ()  # shown in gold.segment_profiles, in original units
+    # Behaviour, not value: segments say how customers shop; RFM profiles say how much they are worth.
+    features: tuple[str, ...] = (
+        "sessions_per_month",
+        "views_per_session",
+        "conversion_rate",
+        "price_index",
+        "mobile_share",
+    )
+    # log1p-transformed before scaling (skewed money and counts)
+    log_features: tuple[str, ...] = ("sessions_per_month", "views_per_session", "price_index")
+    # shown in gold.segment_profiles, in original units
+    profile_features: tuple[str, ...] = (
+        "recency_days",
+        "frequency",
+        "monetary",
+        "avg_order_value",
+        "price_index",
+        "sessions_per_month",
+        "views_per_session",
+        "conversion_rate",
+        "cart_abandonment_rate",
+        "mobile_share",
+    )
     k_min: int = 2
     k_max: int = 8
     selection_sample: float = 1.0  # fraction of customers used to choose k; the final fit uses all
@@ -240,6 +284,25 @@ class BasketConfig:
             raise ConfigError("config key 'basket.max_itemsets' must be positive")
 
 
+# How a churn reason code reads (feature -> words); a feature without words is named from its column.
+CHURN_REASONS = {
+    "recency_days": "long time since the last purchase",
+    "frequency": "few orders",
+    "monetary": "low spend",
+    "days_since_last_event": "no recent visits",
+    "events_30d": "little activity in the last 30 days",
+    "events_90d": "little activity in the last 90 days",
+    "orders_90d": "no recent orders",
+    "orders_365d": "few orders this year",
+    "overdue_ratio": "next order overdue",
+    "days_between_orders": "long gaps between orders",
+    "activity_trend": "activity dropping",
+    "sessions_per_month": "rare visits",
+    "conversion_rate": "low conversion",
+    "tenure_days": "short tenure",
+}
+
+
 @dataclass(frozen=True)
 class ChurnConfig:
     mode: str = "train"  # train: build labels, fit, evaluate, score; score: reuse the latest saved model
@@ -249,14 +312,31 @@ class ChurnConfig:
     step_days: int = 30
     label_column: str | None = None  # e.g. churn_label: use a supplied label instead of building one
     test_fraction: float = 0.25  # supplied labels: stratified random split
-    numeric_features: tuple[str, ...] = ()
-    categorical_features: tuple[str, ...] = ()
+    numeric_features: tuple[str, ...] = (
+        "recency_days",
+        "frequency",
+        "monetary",
+        "avg_order_value",
+        "days_between_orders",
+        "overdue_ratio",
+        "days_since_last_event",
+        "events_30d",
+        "events_90d",
+        "orders_90d",
+        "orders_365d",
+        "activity_trend",
+        "sessions_per_month",
+        "conversion_rate",
+        "tenure_days",
+        "campaign_contacts",
+    )
+    categorical_features: tuple[str, ...] = ("signup_channel",)
     reg_params: tuple[float, ...] = (0.0, 0.01, 0.1)
     elastic_net_params: tuple[float, ...] = (0.0, 0.5)
     folds: int = 3
     compare_gbt: bool = True
     risk_bands: tuple[float, ...] = (0.3, 0.6)  # low < 0.3 <= medium < 0.6 <= high
-    reason_names: Mapping[str, str] = field(default_factory=_empty)  # feature -> readable words
+    reason_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(CHURN_REASONS)))
     seed: int = 11
 
     def __post_init__(self) -> None:
@@ -463,6 +543,13 @@ class TriggerRule:
             )
 
 
+TEMPLATES = {
+    "default": "Hello {{ customer_id }}, we picked {{ product_name }} for you ({{ offer_reason }}).",
+    "category": "Hello {{ customer_id }}, new arrivals in {{ category }} are waiting for you.",
+    "cross_sell": "Hello {{ customer_id }}, {{ product_name }} goes well with what you bought ({{ offer_reason }}).",
+}
+
+
 @dataclass(frozen=True)
 class CampaignConfig:
     snapshot: str | None = None  # None: the latest feature snapshot
@@ -473,9 +560,8 @@ class CampaignConfig:
     max_contacts: int = 2  # frequency cap: at most this many contacts per customer ...
     cap_window_days: int = 30  # ... in this many days, across campaigns
     offers_per_source: int = 3
-    templates: Mapping[str, str] = field(
-        default_factory=_empty
-    )  # "<segment>/<offer type>", "<offer type>" or "default"
+    # Message copy by "<segment>/<offer type>", "<offer type>" or "default"; fields in {{ }}.
+    templates: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(TEMPLATES)))
     triggers: tuple[TriggerRule, ...] = ()
     alpha: float = 0.05  # significance level of the treatment-vs-control tests (Holm-adjusted per campaign)
 
@@ -622,7 +708,11 @@ class ForgetConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    steps: tuple[str, ...] = ("generate", "ingest")
+    steps: tuple[str, ...] = ()  # empty: every step but generate (the synthetic data), in the pipeline's order
+
+    def runs(self, step: str) -> bool:
+        """Whether `pmkt pipeline` runs `step` under this config."""
+        return step in self.steps if self.steps else step != "generate"
 
 
 @dataclass(frozen=True)
@@ -636,7 +726,7 @@ class Config:
     profiles: ProfilesConfig = field(default_factory=ProfilesConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     basket: BasketConfig = field(default_factory=BasketConfig)
-    churn: ChurnConfig = field(default_factory=lambda: ChurnConfig(numeric_features=("recency_days", "frequency")))
+    churn: ChurnConfig = field(default_factory=ChurnConfig)
     propensity: PropensityConfig = field(default_factory=PropensityConfig)
     response: ResponseConfig = field(default_factory=ResponseConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)

@@ -61,15 +61,15 @@ def planned_cutoffs(
     """Every snapshot date the pipeline's training steps will read, so the features step builds them in
     one pass: churn's and propensity's rolling cutoffs and the campaigns' start dates for response.
     Steps not in `pipeline.steps`, or scoring only, need none."""
-    steps = set(config.pipeline.steps)
+    runs = config.pipeline.runs
     days: set[dt.date] = set()
-    if "churn" in steps and config.churn.mode == "train" and config.churn.label_column is None:
+    if runs("churn") and config.churn.mode == "train" and config.churn.label_column is None:
         train, test = rolling_cutoffs(last_day, config.churn)
         days |= {*train, test}
-    if "propensity" in steps and config.propensity.mode == "train" and has_products:
+    if runs("propensity") and config.propensity.mode == "train" and has_products:
         train, test = rolling_cutoffs(last_day, config.propensity)
         days |= {*train, test}
-    if "response" in steps and len(campaign_starts) >= 2:
+    if runs("response") and len(campaign_starts) >= 2:
         days |= set(campaign_starts)
     return sorted(days)
 

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from libs.config import load_config
+from libs.conf_loader import build, read_yaml
+from libs.config import Config, load_config
 from libs.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -16,7 +19,8 @@ def test_local_conf_parses_into_typed_frozen_sections() -> None:
     assert config.generate.customers == 12000
     assert (config.campaign.channels["sms"].capacity, config.campaign.campaigns[0].channels) == (1500, ("email", "sms"))
     assert (config.recommend.als.rank, config.recommend.weights["itemcf"]) == (32, 0.5)
-    assert config.spark.options["spark.sql.shuffle.partitions"] == "8"
+    assert config.spark.options["spark.driver.memory"] == "4g"
+    assert config.pipeline.steps[0] == "generate"
     assert config.ingest.sources["events"].columns["event_ts"] == "event_ts"
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.generate.customers = 1  # type: ignore[misc]
@@ -94,7 +98,7 @@ def test_extends_merges_and_null_drops_inherited_sources() -> None:
         "quantity": "number_of_cds",
         "amount": "dollar_value",
     }
-    assert config.ingest.max_string_length == 512  # inherited from local.yaml
+    assert config.ingest.max_string_length == 512  # the code's default
     assert config.lake.root == "lakehouse_cdnow"
 
 
@@ -138,3 +142,28 @@ def test_cluster_conf_requires_a_real_key_and_leaves_master_to_spark_submit() ->
     assert config.pii.allow_dev_key is False
     assert config.spark.master is None
     assert config.spark.options["spark.sql.shuffle.partitions"] == "200"
+
+
+def _overridden(default: Any, loaded: Any, raw: Mapping[str, Any], path: str) -> Iterator[tuple[str, bool]]:
+    """(key, differs from the code default) for every key local.yaml sets, descending into sections."""
+    for key, value in raw.items():
+        here, base, mine = f"{path}{key}", getattr(default, key), getattr(loaded, key)
+        if isinstance(value, dict) and dataclasses.is_dataclass(base):
+            yield from _overridden(base, mine, value, here + ".")
+        else:
+            yield here, base != mine
+
+
+def test_local_conf_holds_only_overrides_of_the_code_defaults() -> None:
+    """The dataclasses hold every default; a key in local.yaml is there because the demo changes it."""
+    raw = read_yaml(CONF / "local.yaml", Config)
+    keys = dict(_overridden(build(Config, {}), load_config(CONF / "local.yaml"), raw, ""))
+    assert [k for k, differs in keys.items() if not differs] == []
+    assert {"basket.min_support", "recommend.candidates", "pipeline.steps"} <= set(keys)
+
+
+def test_the_default_pipeline_runs_every_step_but_generate() -> None:
+    steps = build(Config, {}).pipeline
+    assert (steps.runs("generate"), steps.runs("ingest"), steps.runs("report")) == (False, True, True)
+    chosen = build(Config, {"pipeline": {"steps": ["ingest", "churn"]}}).pipeline
+    assert (chosen.runs("churn"), chosen.runs("propensity")) == (True, False)
