@@ -25,12 +25,13 @@ else
 $(error DATA must be 'demo' or 'cdnow', got '$(DATA)')
 endif
 
-.PHONY: setup browser lint demo test test-fast benchmark benchmark-ratings benchmark-scale benchmark-cluster clean help
+.PHONY: setup browser lint docs demo test test-fast benchmark benchmark-ratings benchmark-scale benchmark-cluster clean help
 
 help:
 	@echo "make demo [DATA=cdnow]   set up, then run the pipeline and print every table"
 	@echo "make test                set up, lint, then run the full test suite"
 	@echo "make lint                ruff (lint and format check) and mypy on libs and jobs"
+	@echo "make docs                regenerate the configuration reference in docs/ from the code"
 	@echo "make benchmark           MLlib ALS against the implicit library (1M and 10M interactions)"
 	@echo "make benchmark-ratings   the documented ratings example on MovieLens 100k and the demo world vs tuned implicit"
 	@echo "make benchmark-scale     the whole pipeline at 1x, 3x and 10x of the demo world with a 2 GiB driver"
@@ -94,6 +95,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# The generated reference pages (docs/configuration.md); a test fails when they are stale.
+docs: setup
+	$(PY) -m libs.reference
 
 test: setup browser lint
 	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS) tests

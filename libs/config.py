@@ -26,7 +26,7 @@ def _empty() -> Mapping[str, str]:
 class LakeConfig:
     """Where tables live: path-based under `root`, or metastore tables when `catalog` is set."""
 
-    root: str = "lakehouse"
+    root: str = "lakehouse"  # root of the path-based tables: <root>/<layer>/<table>, any Hadoop path
     catalog: str | None = None  # e.g. "main" (Unity Catalog) or "spark_catalog"
     schema_prefix: str = "pmkt_"  # metastore schemas are <prefix><layer>, e.g. pmkt_silver
     lock_wait_seconds: float = 600.0  # a job waits this long for another job on the same lake, then fails
@@ -34,13 +34,14 @@ class LakeConfig:
 
 @dataclass(frozen=True)
 class SparkConfig:
-    app_name: str = "pmkt"
+    app_name: str = "pmkt"  # the Spark application name
     master: str | None = None  # None: spark-submit, the environment or the notebook decides
-    log_level: str = "WARN"
+    log_level: str = "WARN"  # Spark's own log level
     delta_jars: str = "auto"  # auto: .jars/ folder if present, else Maven coordinates; provided: add none
-    delta_version: str = "4.0.0"
+    delta_version: str = "4.0.0"  # Delta's version in the Maven coordinates when no jars are fetched
     jars_dir: str | None = None  # default: <project>/.jars
     checkpoint_dir: str | None = None  # default: <lake.root>/_checkpoints
+    # any spark.* option; wins over the laptop defaults that local masters get
     options: Mapping[str, str] = field(default_factory=_empty)
 
     def __post_init__(self) -> None:
@@ -53,21 +54,21 @@ class SparkConfig:
 
 @dataclass(frozen=True)
 class PiiConfig:
-    key_env: str = "PMKT_PII_KEY"
+    key_env: str = "PMKT_PII_KEY"  # environment variable holding the HMAC key that pseudonymises name, email and phone
     allow_dev_key: bool = True  # local only; conf/cluster.yaml turns it off
 
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    seed: int = 42
-    customers: int = 12000
-    products: int = 400
-    segments: int = 4
-    start_date: str = "2025-01-01"
-    months: int = 15
-    landing: str = "data/generated"
-    files_per_table: int = 4
-    bad_rows: bool = True
+    seed: int = 42  # the synthetic world is deterministic for a seed
+    customers: int = 12000  # customers in the synthetic world (events and orders grow with them)
+    products: int = 400  # products in the catalogue
+    segments: int = 4  # planted behavioural segments (truth.segments)
+    start_date: str = "2025-01-01"  # first day of the generated history
+    months: int = 15  # months of history
+    landing: str = "data/generated"  # where the raw exports are written
+    files_per_table: int = 4  # output files per large table
+    bad_rows: bool = True  # plant broken rows of every kind ingest must quarantine (truth.bad_rows)
     plant_bias: bool = True  # one campaign's contacts under-select a group (truth.planted_bias)
 
     def __post_init__(self) -> None:
@@ -85,28 +86,30 @@ class GenerateConfig:
 class SourceConfig:
     """One input export: where it is, how to read it and how its columns map to the canonical ones."""
 
-    path: str
-    format: str = "csv"
+    path: str  # a file or folder; any Hadoop path
+    format: str = "csv"  # csv | json | parquet | text (whitespace-separated, header on the first line)
     options: Mapping[str, str] = field(default_factory=_empty)  # reader options, e.g. sep, header
     columns: Mapping[str, str] = field(default_factory=_empty)  # canonical name -> source column
     extra: Mapping[str, str] = field(default_factory=_empty)  # extra source column -> type, kept in silver
     timestamp_format: str | None = None  # Spark datetime pattern; None: ISO 8601
-    date_format: str | None = None
+    date_format: str | None = None  # Spark datetime pattern of date columns; None: ISO 8601
+    # canonical column -> {source value: canonical value}, e.g. event type codes
     values: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     extends_source: bool = False  # in a conf that extends another: merge with the inherited source of this name
 
 
 @dataclass(frozen=True)
 class IngestConfig:
+    # entity -> its export: customers, products, events, transactions, ratings, campaigns, campaign_contacts
     sources: Mapping[str, SourceConfig] = field(default_factory=lambda: MappingProxyType({}))
-    max_string_length: int = 512
-    future_tolerance_hours: int = 24
-    event_types: tuple[str, ...] = schemas.EVENT_TYPES
-    check_references: bool = True
+    max_string_length: int = 512  # longer strings are quarantined as too_long
+    future_tolerance_hours: int = 24  # timestamps later than now plus this are quarantined as future_timestamp
+    event_types: tuple[str, ...] = schemas.EVENT_TYPES  # anything else is quarantined as unknown_event_type
+    check_references: bool = True  # check product and campaign ids against their silver tables
     max_quarantine_share: float = 0.5  # more quarantined rows than this share fails the entity, nothing recorded
     reingest: tuple[str, ...] = ()  # `--reingest PATH|all`: forget these recorded files first, so they load again
     min_date: str = "1900-01-01"  # dates and timestamps outside [min_date, max_date] are quarantined (out_of_range)
-    max_date: str = "2100-12-31"
+    max_date: str = "2100-12-31"  # see min_date
 
     def __post_init__(self) -> None:
         for name, src in self.sources.items():
@@ -120,8 +123,8 @@ class IngestConfig:
 @dataclass(frozen=True)
 class FeaturesConfig:
     cutoffs: tuple[str, ...] = ()  # ISO dates; empty: the day after the latest activity in silver
-    windows: tuple[int, ...] = (30, 90, 365)
-    top_categories: int = 8
+    windows: tuple[int, ...] = (30, 90, 365)  # activity windows in days (orders_, revenue_, events_<n>d)
+    top_categories: int = 8  # categories kept in category_shares
 
     def __post_init__(self) -> None:
         for i, day in enumerate(self.cutoffs):
@@ -134,9 +137,9 @@ class FeaturesConfig:
 class RfmRule:
     """A named RFM segment: the R and F score ranges (inclusive) it covers."""
 
-    name: str
-    r: tuple[int, ...]
-    f: tuple[int, ...]
+    name: str  # the segment's name in gold.customer_profiles
+    r: tuple[int, ...]  # [low, high] recency score, 1..5
+    f: tuple[int, ...]  # [low, high] frequency score, 1..5
 
     def __post_init__(self) -> None:
         for key, span in (("r", self.r), ("f", self.f)):
@@ -148,8 +151,8 @@ class RfmRule:
 class TagRule:
     """A profile tag: `when` is a Spark SQL condition over profile columns; `name` may use {column}."""
 
-    name: str
-    when: str
+    name: str  # may use {column}, e.g. category lover:{top_category}
+    when: str  # Spark SQL condition over the feature and RFM score columns
 
 
 # The classic named RFM segments (first match wins); together they cover all 25 R x F cells.
@@ -179,7 +182,7 @@ PROFILE_TAGS = (
 @dataclass(frozen=True)
 class ProfilesConfig:
     rfm_segments: tuple[RfmRule, ...] = RFM_SEGMENTS  # first match wins; empty: no named segments
-    non_buyer_segment: str = "Prospect"
+    non_buyer_segment: str = "Prospect"  # the RFM segment of customers without orders
     tags: tuple[TagRule, ...] = PROFILE_TAGS  # `when` is Spark SQL over gold.customer_features and the RFM scores
     snapshot: str | None = None  # None: the latest snapshot in gold.customer_features
 
@@ -223,14 +226,14 @@ class SegmentConfig:
         "cart_abandonment_rate",
         "mobile_share",
     )
-    k_min: int = 2
-    k_max: int = 8
+    k_min: int = 2  # the k range searched by silhouette
+    k_max: int = 8  # see k_min
     selection_sample: float = 1.0  # fraction of customers used to choose k; the final fit uses all
     pca_components: int = 0  # 0: no PCA
-    max_iter: int = 40
-    seed: int = 7
-    outlier_quantile: float = 0.99
-    snapshot: str | None = None
+    max_iter: int = 40  # iterations of the clusterer
+    seed: int = 7  # seed of the clusterer and of the selection sample
+    outlier_quantile: float = 0.99  # farther from its centre than this quantile of distances: is_outlier
+    snapshot: str | None = None  # None: the latest snapshot in gold.customer_features
 
     def __post_init__(self) -> None:
         if self.mode not in ("fit", "assign"):
@@ -256,21 +259,21 @@ class SegmentConfig:
 class BasketConfig:
     level: str = "product"  # product | category
     per_customer: bool = False  # baskets per customer over window_days instead of per order
-    window_days: int = 90
-    min_support: float = 0.001
+    window_days: int = 90  # per_customer baskets: days of orders in one basket
+    min_support: float = 0.001  # share of baskets an itemset needs
     min_count: int = 10  # and at least this many baskets, so chance pairs in small data aren't rules
-    min_confidence: float = 0.1
+    min_confidence: float = 0.1  # rules below this confidence are dropped
     num_partitions: int = 0  # 0: Spark's default
     max_itemsets: int = 200000  # explosion guard: support is raised until the exact itemset count fits
     max_guard_rows: int = 50_000_000  # the guard's own work: a counting level larger than this counts as too many
-    support_step: float = 2.0
+    support_step: float = 2.0  # explosion guard: support is multiplied by this until the itemsets fit
     max_itemset_length: int = 0  # 0: no limit (filters the output; the guard bounds the work)
     max_item_support: float = 1.0  # items in a larger share of baskets are dropped before mining
     drop_single_item_baskets: bool = False  # False: support is a share of all baskets, as in Spark and mlxtend
-    together_top_n: int = 5
-    together_min_confidence: float = 0.05
-    crosssell_last_orders: int = 3
-    crosssell_top_n: int = 10
+    together_top_n: int = 5  # items kept per product in gold.frequently_bought_together
+    together_min_confidence: float = 0.05  # see together_top_n
+    crosssell_last_orders: int = 3  # cross-sell candidates come from each customer's last orders
+    crosssell_top_n: int = 10  # cross-sell candidates kept per customer
 
     def __post_init__(self) -> None:
         if self.level not in ("product", "category"):
@@ -309,9 +312,10 @@ class ChurnConfig:
     horizon_days: int = 120  # a churner makes no purchase in this many days after the cutoff
     activity_days: int = 180  # only customers who bought in this many days before the cutoff are labelled
     train_cutoffs: int = 3  # rolling training cutoffs before the test cutoff
-    step_days: int = 30
+    step_days: int = 30  # days between training cutoffs
     label_column: str | None = None  # e.g. churn_label: use a supplied label instead of building one
     test_fraction: float = 0.25  # supplied labels: stratified random split
+    # model inputs: columns of gold.customer_features or customer extras
     numeric_features: tuple[str, ...] = (
         "recency_days",
         "frequency",
@@ -330,14 +334,16 @@ class ChurnConfig:
         "tenure_days",
         "campaign_contacts",
     )
+    # one-hot encoded, with a slot for levels unseen in training
     categorical_features: tuple[str, ...] = ("signup_channel",)
-    reg_params: tuple[float, ...] = (0.0, 0.01, 0.1)
-    elastic_net_params: tuple[float, ...] = (0.0, 0.5)
-    folds: int = 3
-    compare_gbt: bool = True
+    reg_params: tuple[float, ...] = (0.0, 0.01, 0.1)  # CrossValidator grid of the logistic regression
+    elastic_net_params: tuple[float, ...] = (0.0, 0.5)  # see reg_params
+    folds: int = 3  # CrossValidator folds
+    compare_gbt: bool = True  # also fit a GBTClassifier, evaluated on the same test; scores come from the LR
     risk_bands: tuple[float, ...] = (0.3, 0.6)  # low < 0.3 <= medium < 0.6 <= high
+    # feature -> words in reason codes; a feature without words is its name made human
     reason_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(CHURN_REASONS)))
-    seed: int = 11
+    seed: int = 11  # seed of the split, the cross-validation and the GBT
 
     def __post_init__(self) -> None:
         if self.mode not in ("train", "score"):
@@ -361,10 +367,11 @@ class ChurnConfig:
 @dataclass(frozen=True)
 class PropensityConfig:
     mode: str = "train"  # train, or score the latest snapshot with the latest saved model
-    top_categories: int = 3
+    top_categories: int = 3  # one model, with category as a feature, for this many top categories by revenue
     horizon_days: int = 30  # P(buying in the category within this many days)
-    train_cutoffs: int = 3
-    step_days: int = 30
+    train_cutoffs: int = 3  # rolling training cutoffs before the test cutoff
+    step_days: int = 30  # days between training cutoffs
+    # model inputs; category_share is the customer's share of spend in the category
     numeric_features: tuple[str, ...] = (
         "recency_days",
         "frequency",
@@ -373,12 +380,13 @@ class PropensityConfig:
         "sessions_per_month",
         "events_30d",
     )
-    reg_param: float = 0.01
+    reg_param: float = 0.01  # logistic regression's regularisation
     reason_names: Mapping[str, str] = field(default_factory=_empty)  # feature -> words; default: the name made human
 
 
 @dataclass(frozen=True)
 class ResponseConfig:
+    # a contact's features: the customer's as of the campaign start
     numeric_features: tuple[str, ...] = (
         "recency_days",
         "frequency",
@@ -388,30 +396,31 @@ class ResponseConfig:
         "offer_category_share",
         "sessions_per_month",
     )
-    categorical_features: tuple[str, ...] = ("channel", "offer_category")
-    reg_param: float = 0.01
+    categorical_features: tuple[str, ...] = ("channel", "offer_category")  # the contact's own columns
+    reg_param: float = 0.01  # logistic regression's regularisation
 
 
 @dataclass(frozen=True)
 class AlsConfig:
-    rank: int = 32
-    reg_param: float = 1.0
-    alpha: float = 5.0
-    max_iter: int = 10
+    rank: int = 32  # latent factors
+    reg_param: float = 1.0  # regularisation
+    alpha: float = 5.0  # confidence of implicit feedback: 1 + alpha x strength
+    max_iter: int = 10  # alternating iterations
     blocks: int = 0  # user and item blocks; 0: the default parallelism
-    checkpoint_interval: int = 5
+    checkpoint_interval: int = 5  # checkpoint every this many iterations (cuts the lineage)
     tune_trials: int = 10  # >0: random search over ranks x reg_params x alphas x max_iters on a validation split
-    ranks: tuple[int, ...] = (32, 64, 128)
-    reg_params: tuple[float, ...] = (0.1, 1.0, 3.0)
-    alphas: tuple[float, ...] = (1.0, 5.0, 20.0)
+    ranks: tuple[int, ...] = (32, 64, 128)  # tuning grid
+    reg_params: tuple[float, ...] = (0.1, 1.0, 3.0)  # tuning grid
+    alphas: tuple[float, ...] = (1.0, 5.0, 20.0)  # tuning grid
     max_iters: tuple[int, ...] = ()  # empty: max_iter only
-    seed: int = 5
+    seed: int = 5  # seed of ALS and of the tuning draws
 
 
 @dataclass(frozen=True)
 class RecommendConfig:
     """Interaction weights, the four candidate sources, the hybrid blend, serving rules and evaluation."""
 
+    # strength per event type; purchases count from order lines when there are any
     event_weights: Mapping[str, float] = field(
         default_factory=lambda: MappingProxyType({"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "purchase": 8.0})
     )
@@ -419,18 +428,18 @@ class RecommendConfig:
     rating_centre: float = 0.0  # e.g. 2.5 on a 1-5 scale: a 3 counts little, a 5 much more
     min_rating: float = 0.0  # lower ratings carry no weight (never positive feedback), but still count as seen
     half_life_days: float = 0.0  # exponential time decay of interaction strength; 0: none
-    top_k: int = 10
+    top_k: int = 10  # recommendations per customer
     candidates: int = 50  # per source and customer, before the blend and the serving rules
-    als: AlsConfig = field(default_factory=AlsConfig)
-    itemcf_neighbours: int = 100
+    als: AlsConfig = field(default_factory=AlsConfig)  # ALS and its tuning
+    itemcf_neighbours: int = 100  # item-CF neighbours kept per item
     itemcf_min_common: int = 2  # customers two items must share to be neighbours
     itemcf_user_items: int = 100  # each customer's strongest items that count for similarity and scoring
-    content_features: int = 4096
-    content_neighbours: int = 20
-    content_min_similarity: float = 0.05
+    content_features: int = 4096  # TF-IDF hashing size over names, descriptions, categories and brands
+    content_neighbours: int = 20  # content neighbours kept per item
+    content_min_similarity: float = 0.05  # content neighbours need at least this cosine
     lsh_above: int = 5000  # catalogues with more products use BucketedRandomProjectionLSH
-    lsh_bucket_length: float = 0.5
-    lsh_tables: int = 4
+    lsh_bucket_length: float = 0.5  # LSH bucket length (unit vectors)
+    lsh_tables: int = 4  # LSH hash tables
     # A source left out of a conf's `weights` keeps its default weight.
     weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_WEIGHTS)))
     rrf_k: int = 60  # blend by reciprocal rank, weight / (rrf_k + rank); 0: by score scaled to the best
@@ -487,8 +496,8 @@ SPLITS = ("auto", "global_time", "per_user_last", "per_user_random")
 class AudienceRule:
     """A named audience: `when` is Spark SQL over the customer view (profiles, segments, scores)."""
 
-    name: str
-    when: str
+    name: str  # the audience a campaign names
+    when: str  # Spark SQL over the customer view; consent is always required on top
     reason: str = ""  # shown in gold.audiences; default: the condition itself
 
 
@@ -500,12 +509,13 @@ class ChannelConfig:
 
 @dataclass(frozen=True)
 class CampaignSpec:
-    id: str
-    audience: str
-    channels: tuple[str, ...]
-    budget: float
-    name: str = ""
-    control_share: float = 0.1
+    id: str  # the campaign's id in gold.campaign_plan
+    audience: str  # one of campaign.audiences
+    channels: tuple[str, ...]  # of campaign.channels; each customer gets the best (offer, channel) by expected profit
+    budget: float  # total contact cost allowed
+    name: str = ""  # shown in the plan and the messages
+    control_share: float = 0.1  # share of the selected customers held out (hashed, stable) as control
+    # offers considered: product, cross_sell, category
     offer_types: tuple[str, ...] = ("product", "cross_sell", "category")
 
     def __post_init__(self) -> None:
@@ -529,10 +539,10 @@ TRIGGER_KINDS = ("cart_abandoned", "churn_risk_high", "birthday", "first_purchas
 class TriggerRule:
     """An automation rule: `kind` is one of TRIGGER_KINDS; `hours`/`days` parameterise it."""
 
-    name: str
-    kind: str
-    action: str
-    channel: str = "email"
+    name: str  # the rule's name in gold.actions
+    kind: str  # cart_abandoned | churn_risk_high | birthday | first_purchase
+    action: str  # what to do, e.g. send cart reminder
+    channel: str = "email"  # channel of the action
     hours: int = 24  # cart_abandoned: no purchase within this many hours of the cart
     days: int = 7  # birthday: in the next `days`; cart_abandoned and first_purchase: look back `days`
 
@@ -554,15 +564,16 @@ TEMPLATES = {
 class CampaignConfig:
     snapshot: str | None = None  # None: the latest feature snapshot
     suppression_path: str | None = None  # CSV (with header) or Parquet with a customer_id column
-    audiences: tuple[AudienceRule, ...] = ()
+    audiences: tuple[AudienceRule, ...] = ()  # named audiences
+    # channel -> cost per contact and capacity per campaign
     channels: Mapping[str, ChannelConfig] = field(default_factory=lambda: MappingProxyType({}))
-    campaigns: tuple[CampaignSpec, ...] = ()
+    campaigns: tuple[CampaignSpec, ...] = ()  # planned campaigns: the next best offer under budget and caps
     max_contacts: int = 2  # frequency cap: at most this many contacts per customer ...
     cap_window_days: int = 30  # ... in this many days, across campaigns
-    offers_per_source: int = 3
+    offers_per_source: int = 3  # recommendations, cross-sell items and categories considered per customer
     # Message copy by "<segment>/<offer type>", "<offer type>" or "default"; fields in {{ }}.
     templates: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(TEMPLATES)))
-    triggers: tuple[TriggerRule, ...] = ()
+    triggers: tuple[TriggerRule, ...] = ()  # automation rules -> gold.actions
     alpha: float = 0.05  # significance level of the treatment-vs-control tests (Holm-adjusted per campaign)
 
     def __post_init__(self) -> None:
@@ -584,7 +595,7 @@ class CampaignConfig:
 @dataclass(frozen=True)
 class ReportConfig:
     path: str | None = None  # default: <lake.root>/reports/index.html
-    top_rules: int = 10
+    top_rules: int = 10  # association rules shown
 
 
 @dataclass(frozen=True)
@@ -608,17 +619,17 @@ QUALITY_RULES = (
 class Expectation:
     """One declarative data-quality rule on a table (`layer.name`); `max_share` of its rows may fail it."""
 
-    table: str
-    rule: str
-    column: str | None = None
+    table: str  # layer.name, e.g. silver.customers
+    rule: str  # not_null | range | unique | accepted_values | references | freshness | row_count_change | mean_change
+    column: str | None = None  # every rule but row_count_change names one
     min: float | None = None  # range
-    max: float | None = None
+    max: float | None = None  # range
     values: tuple[str, ...] = ()  # accepted_values
     ref_table: str | None = None  # references: every value must exist in ref_table.ref_column
-    ref_column: str | None = None
+    ref_column: str | None = None  # references
     max_age_days: float | None = None  # freshness: the newest value of `column` is at most this old
     max_change: float | None = None  # row_count_change, mean_change: relative change against the last evaluation
-    max_share: float = 0.0
+    max_share: float = 0.0  # share of rows allowed to fail
     severity: str = "fail"  # fail stops the pipeline before the models; warn only reports
 
     def __post_init__(self) -> None:
@@ -654,10 +665,10 @@ DEFAULT_EXPECTATIONS = (
 
 @dataclass(frozen=True)
 class QualityConfig:
-    expectations: tuple[Expectation, ...] = DEFAULT_EXPECTATIONS
+    expectations: tuple[Expectation, ...] = DEFAULT_EXPECTATIONS  # data-quality rules on silver and gold tables
     psi_warn: float = 0.1  # population stability index between consecutive snapshots: warn, then alert
-    psi_alert: float = 0.25
-    drift_bins: int = 10
+    psi_alert: float = 0.25  # see psi_warn
+    drift_bins: int = 10  # bins of the PSI
 
 
 @dataclass(frozen=True)
@@ -690,9 +701,9 @@ class FairnessConfig:
 class ForgetConfig:
     """`pmkt forget`: erase customers everywhere (GDPR Art. 17). Raw emails and phones are pseudonymised first."""
 
-    customer_ids: tuple[str, ...] = ()
-    emails: tuple[str, ...] = ()
-    phones: tuple[str, ...] = ()
+    customer_ids: tuple[str, ...] = ()  # customers to erase, by id
+    emails: tuple[str, ...] = ()  # or by raw email (pseudonymised before it is looked up)
+    phones: tuple[str, ...] = ()  # or by raw phone (pseudonymised before it is looked up)
     # Files removed by the erasure stay on disk (and reachable by time travel) until VACUUM deletes them after
     # this many hours. 168 is Delta's safe default; 0 erases at once but breaks time travel to older versions
     # and any reader still on an older version.
