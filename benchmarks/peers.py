@@ -63,7 +63,7 @@ def export(spark, lake, work: Path, config) -> dict[str, str]:
     inputs = c360_inputs.load(lake)
     save("lines", inputs.lines.select("customer_id", "order_id", "order_ts", "amount", "quantity"))
     save("events", inputs.events.select("customer_id", "event_type", "event_ts", "device", "session_id"))
-    latest = c360_inputs.latest_rows(lake, tables.CUSTOMER_FEATURES)
+    latest = lake.latest_rows(tables.CUSTOMER_FEATURES)
     save("segment_rows", latest)
     cfg = config.churn
     last_day = c360_inputs.default_cutoff(inputs)

@@ -12,11 +12,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from libs import models, tables
-from libs.c360.inputs import latest_rows, latest_snapshot
 from libs.campaign import audience, evaluation, messages, offers, triggers
 from libs.config import CampaignSpec, Config
 from libs.errors import UserError
-from libs.frames import one
+from libs.frames import one, union_all
 from libs.lake import Lake
 from libs.log import get_logger, timed
 
@@ -26,13 +25,13 @@ log = get_logger(__name__)
 def run(spark: SparkSession, config: Config) -> None:
     cfg = config.campaign
     lake = Lake(spark, config.lake)
-    day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, cfg.snapshot)
+    day = lake.latest_snapshot(tables.CUSTOMER_FEATURES, cfg.snapshot)
     view = audience.customer_view(lake, day).persist(StorageLevel.MEMORY_AND_DISK)
     ok = audience.eligible(view, audience.suppressed(spark, cfg))
     with timed(log, f"audiences as of {day}") as stats:
         lake.write_snapshot(audience.members(ok, cfg.audiences, day), tables.AUDIENCES, day)
-        stats["rows"] = lake.read(tables.AUDIENCES).where(F.col("snapshot_date") == F.lit(day)).count()
-    members = lake.read(tables.AUDIENCES).where(F.col("snapshot_date") == F.lit(day))
+        stats["rows"] = lake.read_snapshot(tables.AUDIENCES, day).count()
+    members = lake.read_snapshot(tables.AUDIENCES, day)
     for spec in cfg.campaigns:
         with timed(log, f"plan {spec.id} for audience {spec.audience}") as stats:
             stats["rows"] = _plan(spark, lake, config, spec, view, members, day)
@@ -173,7 +172,7 @@ def _recent_contacts(lake: Lake, campaign_id: str, day: dt.date, window_days: in
         )
     if not parts:
         return lake.spark.createDataFrame([], "customer_id string")
-    return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    return union_all(parts)
 
 
 def _actions(lake: Lake, config: Config, ok: DataFrame, day: dt.date) -> None:
@@ -196,9 +195,7 @@ def _actions(lake: Lake, config: Config, ok: DataFrame, day: dt.date) -> None:
             log.warning("trigger %s skipped: its input table does not exist", rule.name)
     if not found:
         return
-    actions = found[0]
-    for more in found[1:]:
-        actions = actions.unionByName(more)
+    actions = union_all(found)
     allowed = actions.join(ok.select("customer_id"), on="customer_id", how="left_semi").withColumn(
         "triggered_at", F.current_timestamp()
     )
@@ -207,7 +204,7 @@ def _actions(lake: Lake, config: Config, ok: DataFrame, day: dt.date) -> None:
 
 
 def _evaluate(spark: SparkSession, lake: Lake, config: Config) -> None:
-    segments = latest_rows(lake, tables.SEGMENTS)
+    segments = lake.latest_rows(tables.SEGMENTS)
     counted = evaluation.cells(
         lake.read(tables.SILVER["campaign_contacts"]), lake.read(tables.SILVER["campaigns"]), segments
     )
@@ -232,7 +229,7 @@ def _evaluate(spark: SparkSession, lake: Lake, config: Config) -> None:
 
 
 def _latest(lake: Lake, table: tables.TableId, day: dt.date) -> DataFrame | None:
-    return lake.read(table).where(F.col("snapshot_date") == F.lit(day)) if lake.exists(table) else None
+    return lake.read_snapshot(table, day) if lake.exists(table) else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

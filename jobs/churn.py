@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Sequence
-from functools import reduce
 
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
@@ -13,13 +12,12 @@ from pyspark.sql import functions as F
 
 from libs import fairness, models, runs, tables
 from libs.c360 import inputs as c360_inputs
-from libs.c360.inputs import latest_snapshot
 from libs.churn import evaluate, labels
 from libs.churn import model as cm
 from libs.churn.labels import LABEL
 from libs.config import Config
 from libs.errors import UserError
-from libs.frames import one
+from libs.frames import one, union_all
 from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.metrics import Metric, append_metrics
@@ -70,7 +68,7 @@ def run(spark: SparkSession, config: Config) -> None:
                 values["top_decile_lift"],
             )
         lake.write(
-            reduce(DataFrame.unionByName, curve_parts).withColumn("run_id", F.lit(run_id)),
+            union_all(curve_parts).withColumn("run_id", F.lit(run_id)),
             tables.CHURN_EVALUATION,
             mode="overwrite",
         )
@@ -129,7 +127,7 @@ def _rolling(lake: Lake, config: Config) -> tuple[DataFrame, DataFrame, str]:
         )
         for cutoff in [*train_days, test_day]
     }
-    train = reduce(DataFrame.unionByName, [frames[d] for d in train_days])
+    train = union_all([frames[d] for d in train_days])
     split = f"train {train_days[0]}..{train_days[-1]}, test {test_day}"
     return train, frames[test_day], split
 
@@ -156,8 +154,8 @@ def _customers_with_features(lake: Lake) -> DataFrame:
     rows = lake.read(tables.SILVER["customers"]).withColumn("snapshot_date", F.current_date())
     if not lake.exists(tables.CUSTOMER_FEATURES):
         return rows
-    day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
-    feats = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)).drop("snapshot_date")
+    day = lake.latest_snapshot(tables.CUSTOMER_FEATURES)
+    feats = lake.read_snapshot(tables.CUSTOMER_FEATURES, day).drop("snapshot_date")
     return rows.join(
         feats.drop(*[c for c in feats.columns if c in rows.columns and c != "customer_id"]),
         on="customer_id",
@@ -171,8 +169,8 @@ def _score(spark: SparkSession, lake: Lake, config: Config, model: PipelineModel
     if cfg.label_column:
         rows, day = _customers_with_features(lake), dt.date.today()
     else:
-        day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
-        rows = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day))
+        day = lake.latest_snapshot(tables.CUSTOMER_FEATURES)
+        rows = lake.read_snapshot(tables.CUSTOMER_FEATURES, day)
     scored = model.transform(cm.prepare(rows.drop(LABEL) if LABEL in rows.columns else rows, spec))
     low, high = cfg.risk_bands
     p = cm.probability(scored)
@@ -185,13 +183,7 @@ def _score(spark: SparkSession, lake: Lake, config: Config, model: PipelineModel
         F.lit(version).alias("model_version"),
     )
     lake.write_snapshot(out, tables.CHURN_SCORES, day)
-    bands = (
-        lake.read(tables.CHURN_SCORES)
-        .where(F.col("snapshot_date") == F.lit(day))
-        .groupBy("risk_band")
-        .count()
-        .collect()
-    )  # three rows
+    bands = lake.read_snapshot(tables.CHURN_SCORES, day).groupBy("risk_band").count().collect()  # three rows
     log.info(
         "churn scores for %s: %s",
         day,

@@ -11,6 +11,7 @@ from pyspark.sql import types as T
 
 from libs import tables
 from libs.config import Config
+from libs.frames import union_all
 from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.synth import corrupt, facts
@@ -181,10 +182,7 @@ def _write_truth(
         products.select("product_id", "category", "taste_cluster", "tier"), tables.TRUTH_PRODUCTS, mode="overwrite"
     )
     if bad_truth:
-        union = bad_truth[0]
-        for part in bad_truth[1:]:
-            union = union.unionByName(part)
-        lake.write(union, tables.TRUTH_BAD_ROWS, mode="overwrite")
+        lake.write(union_all(bad_truth), tables.TRUTH_BAD_ROWS, mode="overwrite")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,6 @@ from pyspark.sql import functions as F
 
 from libs import tables
 from libs.c360 import profiles
-from libs.c360.inputs import latest_snapshot
 from libs.config import Config
 from libs.lake import Lake
 from libs.log import get_logger, timed
@@ -20,11 +19,11 @@ log = get_logger(__name__)
 
 def run(spark: SparkSession, config: Config) -> None:
     lake = Lake(spark, config.lake)
-    day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, config.profiles.snapshot)
-    features = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day))
+    day = lake.latest_snapshot(tables.CUSTOMER_FEATURES, config.profiles.snapshot)
+    features = lake.read_snapshot(tables.CUSTOMER_FEATURES, day)
     with timed(log, f"profiles for snapshot {day}") as stats:
         lake.write_snapshot(profiles.build(features, config.profiles), tables.CUSTOMER_PROFILES, day)
-        written = lake.read(tables.CUSTOMER_PROFILES).where(F.col("snapshot_date") == F.lit(day))
+        written = lake.read_snapshot(tables.CUSTOMER_PROFILES, day)
         stats["rows"] = written.count()
     counts = written.groupBy("rfm_segment").count().orderBy(F.desc("count")).collect()  # at most a dozen segments
     log.info("RFM segments: %s", ", ".join(f"{r.rfm_segment} {r['count']:,}" for r in counts))

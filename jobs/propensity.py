@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Mapping, Sequence
-from functools import reduce
 
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
@@ -18,6 +17,7 @@ from libs.churn import model as cm
 from libs.churn.labels import LABEL
 from libs.config import Config
 from libs.errors import UserError
+from libs.frames import union_all
 from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.metrics import Metric, append_metrics
@@ -75,7 +75,7 @@ def run(spark: SparkSession, config: Config) -> None:
                 on=["customer_id", "category"],
                 how="left",
             ).withColumn(LABEL, F.coalesce(F.col("_bought"), F.lit(0.0)))
-        train = reduce(DataFrame.unionByName, [frames[d] for d in train_days])
+        train = union_all([frames[d] for d in train_days])
         train, test = (
             cm.model_partitions(cm.prepare(train, spec, balance=False)).cache(),
             cm.model_partitions(cm.prepare(frames[test_day], spec, balance=False)).cache(),
@@ -102,8 +102,8 @@ def run(spark: SparkSession, config: Config) -> None:
 def _score(
     lake: Lake, fitted: PipelineModel, spec: cm.Spec, categories: Sequence[str], version: int, names: Mapping[str, str]
 ) -> int:
-    day = c360_inputs.latest_snapshot(lake, tables.CUSTOMER_FEATURES, None)
-    rows = category_rows(lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day)), categories)
+    day = lake.latest_snapshot(tables.CUSTOMER_FEATURES)
+    rows = category_rows(lake.read_snapshot(tables.CUSTOMER_FEATURES, day), categories)
     scored = fitted.transform(cm.prepare(rows, spec))
     out = scored.select(
         "customer_id",
@@ -114,7 +114,7 @@ def _score(
         F.lit(version).alias("model_version"),
     )
     lake.write_snapshot(out, tables.PROPENSITY_SCORES, day)
-    return lake.read(tables.PROPENSITY_SCORES).where(F.col("snapshot_date") == F.lit(day)).count()
+    return lake.read_snapshot(tables.PROPENSITY_SCORES, day).count()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from libs import models, runs, tables
-from libs.c360 import inputs as c360_inputs
 from libs.config import AlsConfig, Config
 from libs.errors import UserError
 from libs.frames import union_all
@@ -97,7 +96,7 @@ def _context(
             f"{n_products:,}",
             "LSH" if n_products > cfg.lsh_above else "exact",
         )
-    segments = c360_inputs.latest_rows(lake, tables.SEGMENTS)
+    segments = lake.latest_rows(tables.SEGMENTS)
     basket = None
     if lake.exists(tables.ASSOCIATION_RULES) and lake.exists(tables.MODEL_REGISTRY):
         try:

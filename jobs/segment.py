@@ -13,7 +13,6 @@ from pyspark.sql import functions as F
 
 from libs import models, runs, tables
 from libs.c360 import segment_profiles, segmentation
-from libs.c360.inputs import latest_snapshot
 from libs.config import Config
 from libs.errors import UserError
 from libs.lake import Lake
@@ -27,8 +26,8 @@ MODEL = "segment"
 def run(spark: SparkSession, config: Config) -> None:
     cfg = config.segment
     lake = Lake(spark, config.lake)
-    day = latest_snapshot(lake, tables.CUSTOMER_FEATURES, cfg.snapshot)
-    features = lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date") == F.lit(day))
+    day = lake.latest_snapshot(tables.CUSTOMER_FEATURES, cfg.snapshot)
+    features = lake.read_snapshot(tables.CUSTOMER_FEATURES, day)
     with (
         runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id,
         timed(log, f"segment ({cfg.mode}) snapshot {day}") as stats,
@@ -73,11 +72,9 @@ def run(spark: SparkSession, config: Config) -> None:
             tables.SEGMENT_PROFILES,
             day,
         )
-        stats["rows"] = lake.read(tables.SEGMENTS).where(F.col("snapshot_date") == F.lit(day)).count()
+        stats["rows"] = lake.read_snapshot(tables.SEGMENTS, day).count()
         assigned.unpersist()
-    for row in (
-        lake.read(tables.SEGMENT_PROFILES).where(F.col("snapshot_date") == F.lit(day)).orderBy("segment_id").collect()
-    ):  # k rows
+    for row in lake.read_snapshot(tables.SEGMENT_PROFILES, day).orderBy("segment_id").collect():  # k rows
         log.info(
             "segment %d %-32s %7s customers (%4.1f%%)",
             row.segment_id,

@@ -20,6 +20,7 @@ from libs.errors import UserError
 from libs.frames import one
 from libs.tables import IDENTIFYING, STATS_COLUMNS, TableId
 
+SNAPSHOT = "snapshot_date"  # the partition column of every snapshot table
 STATS_PROPERTY = "delta.dataSkippingStatsColumns"
 STATS_TYPES = (T.NumericType, T.DateType, T.TimestampType)  # in tables of customers: no strings (see IDENTIFYING)
 
@@ -179,6 +180,31 @@ class Lake:
         self.delta(table).delete(condition)
         _failpoint(table)
 
+    def read_snapshot(self, table: TableId, day: dt.date) -> DataFrame:
+        """One snapshot of a snapshot table (Delta prunes the other partitions)."""
+        return self.read(table).where(F.col(SNAPSHOT) == F.lit(day))
+
+    def latest_snapshot(self, table: TableId, requested: str | None = None) -> dt.date:
+        """The requested snapshot date if `table` has it, else its latest one."""
+        if not self.exists(table):
+            raise UserError(f"{table} does not exist yet: run the job that writes it first")
+        dates = self.read(table).select(SNAPSHOT).distinct()
+        if requested:
+            wanted = dt.date.fromisoformat(requested)
+            if dates.where(F.col(SNAPSHOT) == F.lit(wanted)).count() == 0:
+                raise UserError(f"snapshot {requested} not found in {table}")
+            return wanted
+        latest = one(dates.agg(F.max(SNAPSHOT)))[0]
+        if latest is None:
+            raise UserError(f"{table} is empty")
+        return latest
+
+    def latest_rows(self, table: TableId) -> DataFrame | None:
+        """The newest snapshot's rows of a snapshot table, or None when the table doesn't exist."""
+        if not self.exists(table):
+            return None
+        return self.read_snapshot(table, self.latest_snapshot(table))
+
     def write_snapshot(self, df: DataFrame, table: TableId, day: dt.date) -> None:
         """Replace exactly one `snapshot_date` of a snapshot table; other snapshots stay as they are.
 
@@ -194,8 +220,8 @@ class Lake:
             df,
             table,
             mode="overwrite",
-            replace_where=f"snapshot_date IN ({listed})",
-            partition_by=["snapshot_date"],
+            replace_where=f"{SNAPSHOT} IN ({listed})",
+            partition_by=[SNAPSHOT],
             merge_schema=True,
         )
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from libs.frames import union_all
+
 CUTOFF = "snapshot_date"
 KEY = ["customer_id", CUTOFF]
 AGE_BANDS = (
@@ -152,7 +154,7 @@ def timing_features(events: DataFrame | None, lines: DataFrame | None, cutoffs: 
         parts.append(lines.select("customer_id", F.col("order_ts").alias("ts")).distinct())
     if not parts:
         return None
-    stamps = before(parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1]), "ts", cutoffs)
+    stamps = before(union_all(parts), "ts", cutoffs)
     weekday = F.element_at(F.array(*map(F.lit, WEEKDAYS)), F.dayofweek("ts"))
     return _mode(stamps, weekday, "preferred_weekday").join(
         _mode(stamps, F.hour("ts"), "preferred_hour"), on=KEY, how="inner"

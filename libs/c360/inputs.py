@@ -104,26 +104,3 @@ def default_cutoff(inputs: Inputs) -> dt.date:
     if not stamps:
         raise UserError("silver has no orders or events to build features from")
     return max(stamps).date() + dt.timedelta(days=1)
-
-
-def latest_rows(lake: Lake, table: tables.TableId) -> DataFrame | None:
-    """The newest snapshot's rows of a snapshot table, or None when the table doesn't exist."""
-    if not lake.exists(table):
-        return None
-    return lake.read(table).where(F.col("snapshot_date") == F.lit(latest_snapshot(lake, table, None)))
-
-
-def latest_snapshot(lake: Lake, table: tables.TableId, requested: str | None) -> dt.date:
-    """The requested snapshot date if it exists in `table`, else the latest one."""
-    if not lake.exists(table):
-        raise UserError(f"{table} does not exist yet: run the job that writes it first")
-    dates = lake.read(table).select("snapshot_date").distinct()
-    if requested:
-        wanted = dt.date.fromisoformat(requested)
-        if dates.where(F.col("snapshot_date") == F.lit(wanted)).count() == 0:
-            raise UserError(f"snapshot {requested} not found in {table}")
-        return wanted
-    latest = one(dates.agg(F.max("snapshot_date")))[0]
-    if latest is None:
-        raise UserError(f"{table} is empty")
-    return latest

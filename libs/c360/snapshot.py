@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from libs.c360 import features as fx
 from libs.c360.features import CUTOFF, KEY
 from libs.config import FeaturesConfig
+from libs.frames import union_all
 
 # Counts are 0 for a customer without that activity; rates stay null (undefined) and are imputed by models.
 COUNT_COLUMNS = (
@@ -52,10 +53,7 @@ def universe(inputs: Inputs, cutoffs: DataFrame) -> DataFrame:
         ids.append(fx.before(inputs.lines.select("customer_id", "order_ts"), "order_ts", cutoffs).select(*KEY))
     if inputs.events is not None:
         ids.append(fx.before(inputs.events.select("customer_id", "event_ts"), "event_ts", cutoffs).select(*KEY))
-    out = ids[0]
-    for part in ids[1:]:
-        out = out.unionByName(part)
-    return out.distinct()
+    return union_all(ids).distinct()
 
 
 def build(inputs: Inputs, cutoff: dt.date, cfg: FeaturesConfig) -> DataFrame:

@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 from libs import tables
 from libs.config import AudienceRule, CampaignConfig
 from libs.errors import UserError
+from libs.frames import union_all
 from libs.lake import Lake
 
 # Columns an audience may use even when the job that fills them hasn't run (they are then null).
@@ -27,11 +28,7 @@ def customer_view(lake: Lake, day: dt.date) -> DataFrame:
     """One row per customer as of `day`: features, RFM profile, segment, churn risk, best propensity, consent."""
 
     def at(table: tables.TableId) -> DataFrame | None:
-        return (
-            lake.read(table).where(F.col("snapshot_date") == F.lit(day)).drop("snapshot_date")
-            if lake.exists(table)
-            else None
-        )
+        return lake.read_snapshot(table, day).drop("snapshot_date") if lake.exists(table) else None
 
     features, profiles = at(tables.CUSTOMER_FEATURES), at(tables.CUSTOMER_PROFILES)
     if features is None or profiles is None:
@@ -119,7 +116,4 @@ def members(view: DataFrame, rules: tuple[AudienceRule, ...], day: dt.date) -> D
         )
     if not parts:
         raise UserError("no audiences configured: set campaign.audiences in the conf")
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part)
-    return out
+    return union_all(parts)

@@ -8,6 +8,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from libs.config import CampaignSpec, ChannelConfig
+from libs.frames import union_all
 
 OFFER = ("customer_id", "offer_type", "product_id", "category", "value", "offer_reason")
 
@@ -62,10 +63,7 @@ def offers(
             "customer_id string, offer_type string, product_id string, category string, value double, offer_reason "
             "string",
         )
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part)
-    return out
+    return union_all(parts)
 
 
 def options(offer_rows: DataFrame, channels: dict[str, ChannelConfig]) -> DataFrame:

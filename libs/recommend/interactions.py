@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from libs import tables
 from libs.config import RecommendConfig
 from libs.errors import UserError
-from libs.frames import one
+from libs.frames import one, union_all
 from libs.lake import Lake
 
 # The strongest kind of contact decides the words in a reason ("because you bought X").
@@ -88,9 +88,7 @@ def load(lake: Lake, cfg: RecommendConfig) -> Feedback:
         raise UserError(
             "no events, order lines with products or ratings in silver: nothing to recommend from (run ingest)"
         )
-    contacts = parts[0]
-    for part in parts[1:]:
-        contacts = contacts.unionByName(part)
+    contacts = union_all(parts)
     return Feedback(contacts.where(F.col("customer_id").isNotNull()), maybe("products"))
 
 

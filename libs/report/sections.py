@@ -9,7 +9,6 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from libs import tables
-from libs.c360.inputs import latest_rows
 from libs.frames import one
 from libs.lake import Lake
 
@@ -52,7 +51,7 @@ def data_summary(lake: Lake) -> Rows:
 
 def segments(lake: Lake) -> tuple[Rows, Rows] | None:
     """Segment sizes and profiles, and the k-selection curve."""
-    latest = latest_rows(lake, tables.SEGMENT_PROFILES)
+    latest = lake.latest_rows(tables.SEGMENT_PROFILES)
     if latest is None:
         return None
     profiles = latest.orderBy("segment_id").collect()  # k rows
@@ -77,7 +76,7 @@ def segments(lake: Lake) -> tuple[Rows, Rows] | None:
 
 def rfm_grid(lake: Lake) -> tuple[Rows, Rows] | None:
     """Customers per (R, F) score cell, and per named RFM segment."""
-    profiles = latest_rows(lake, tables.CUSTOMER_PROFILES)
+    profiles = lake.latest_rows(tables.CUSTOMER_PROFILES)
     if profiles is None:
         return None
     cells = (

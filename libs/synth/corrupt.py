@@ -9,7 +9,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from libs.frames import local_frame
+from libs.frames import local_frame, union_all
 from libs.synth.rand import Rng
 
 Mutation = Callable[[dict[str, Column]], dict[str, Column]]
@@ -130,9 +130,7 @@ def plant(
                 "_i",
             )
         )
-    bad_lines = rendered[0]
-    for part in rendered[1:]:
-        bad_lines = bad_lines.unionByName(part)
+    bad_lines = union_all(rendered)
     truth = bad_lines.select(
         "entity",
         "reason",
