@@ -19,13 +19,13 @@ JOBS = {
     "quality": ("jobs.quality", "data-quality expectations (a fail stops the pipeline) and PSI drift"),
     "segment": ("jobs.segment", "gold.segments and gold.segment_profiles (--mode fit|assign)"),
     "basket": ("jobs.basket", "FPGrowth rules, frequently-bought-together and cross-sell"),
-    "churn": ("jobs.churn", "churn model: rolling point-in-time labels (or a supplied label), scores with reasons"),
-    "propensity": ("jobs.propensity", "P(buying in each top category within D days)"),
-    "response": ("jobs.response", "P(click) and P(convert) of a campaign contact"),
     "recommend": (
         "jobs.recommend",
         "ALS, item-CF, content and basket blended into gold.recommendations, evaluated vs popularity",
     ),
+    "churn": ("jobs.churn", "churn model: rolling point-in-time labels (or a supplied label), scores with reasons"),
+    "propensity": ("jobs.propensity", "P(buying in each top category within D days)"),
+    "response": ("jobs.response", "P(click) and P(convert) of a campaign contact"),
     "campaign": ("jobs.campaign", "audiences, budgeted next-best-offer plan, trigger actions, campaign evaluation"),
     "fairness": ("jobs.fairness", "selection rate, disparate impact, parity and equalised odds by group"),
     "report": (
