@@ -12,9 +12,10 @@ from pyspark.sql import functions as F
 
 from libs import fairness, models, runs, tables
 from libs.c360 import inputs as c360_inputs
-from libs.churn import evaluate, labels
-from libs.churn import model as cm
-from libs.churn.labels import LABEL
+from libs.churn import labels
+from libs.classify import evaluate
+from libs.classify import model as cm
+from libs.classify.model import LABEL
 from libs.config import Config
 from libs.errors import UserError
 from libs.frames import union_all

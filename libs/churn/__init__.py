@@ -1,1 +1,1 @@
-"""Behaviour prediction: churn, purchase propensity and campaign response, all point in time."""
+"""Churn and propensity labels, point in time: rolling cutoffs and who churned or bought after each."""

@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from libs.classify.model import LABEL
 from libs.config import ChurnConfig, Config, PropensityConfig
 from libs.errors import UserError
-
-LABEL = "label"
 
 
 def _at(day: dt.date) -> dt.datetime:

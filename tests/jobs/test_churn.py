@@ -14,9 +14,8 @@ from pyspark.sql import functions as F
 from jobs import churn, ingest
 from libs import models, tables
 from libs.c360 import inputs as c360_inputs
-from libs.c360 import snapshot
-from libs.churn import leakage
-from libs.churn import model as cm
+from libs.c360 import leakage, snapshot
+from libs.classify import model as cm
 from libs.config import FeaturesConfig, load_config
 from libs.lake import Lake
 from tests.conftest import GeneratedLake

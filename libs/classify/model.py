@@ -1,4 +1,4 @@
-"""The churn / propensity classifier: build the pipeline (no data), then fit, evaluate and explain."""
+"""The classifier: build the pipeline (no data), then fit, evaluate and explain."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from libs.churn.labels import LABEL
 from libs.frames import one
 
-WEIGHT, SCALED, PROBABILITY = "_weight", "_scaled", "probability_churn"
+LABEL = "label"  # 1.0: the event the model predicts (churned, bought, converted); 0.0: it did not happen
+WEIGHT, SCALED, PROBABILITY = "_weight", "_scaled", "positive_probability"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs.churn.labels import LABEL
+from libs.classify.model import LABEL
 from libs.frames import one
 
 CURVE_SCHEMA = "variant string, kind string, point int, x double, y double, customers long"
@@ -38,7 +38,7 @@ def holdout(fitted: PipelineModel, test: DataFrame) -> tuple[DataFrame, dict[str
 
     The caller unpersists the returned DataFrame when done with it.
     """
-    from libs.churn.model import PROBABILITY, probability
+    from libs.classify.model import PROBABILITY, probability
 
     predicted = fitted.transform(test)
     scored = predicted.withColumn(PROBABILITY, probability(predicted)).cache()
