@@ -37,5 +37,5 @@ setup(
     package_data={"libs": ["resources/*"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"dev": DEV_REQUIRES, "bench": BENCH_REQUIRES},
-    entry_points={"console_scripts": ["pmkt = libs.cli:main"]},
+    entry_points={"console_scripts": ["pmkt = jobs.cli:main"]},
 )

@@ -96,7 +96,7 @@ def run_pmkt(conf: Path, cwd: Path, sets: list[str]) -> float:
     cmd = [
         sys.executable,
         "-m",
-        "libs.cli",
+        "jobs.cli",
         "pipeline",
         "--conf-file",
         str(conf),

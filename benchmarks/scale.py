@@ -46,7 +46,6 @@ def run_one(factor: float, work: Path, out: Path, driver_memory: str, repeats: i
     """The whole pipeline at one scale, in this process, then the single-node peers on its lake (`repeats`
     runs each, 0: none); per-step figures and the pairs to `out` (JSON)."""
     sys.path.insert(0, str(ROOT))
-    import importlib
 
     from jobs.pipeline import STEPS
     from libs import tables
@@ -77,7 +76,7 @@ def run_one(factor: float, work: Path, out: Path, driver_memory: str, repeats: i
     for step in config.pipeline.steps:
         sc.setJobGroup(step, f"benchmark step {step}")
         start_ms, start = int(time.time() * 1000), time.perf_counter()
-        importlib.import_module(STEPS[step]).run(spark, config)
+        STEPS[step].run(spark, config)
         steps.append(
             {
                 "step": step,

@@ -16,6 +16,7 @@ from libs.errors import UserError
 from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.metrics import Metric, append_metrics
+from libs.runner import run_job
 
 log = get_logger(__name__)
 MODEL = "basket"
@@ -98,9 +99,7 @@ def run(spark: SparkSession, config: Config) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("basket", sys.argv[1:] if argv is None else argv)
+    return run_job("basket", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""`campaign`: audiences, the budgeted next-best-offer plan with control groups, trigger actions, and
-the evaluation of past campaigns against their control groups."""
+"""`campaign`: audiences, the budgeted next-best-offer plan with control groups, and trigger actions.
+
+It also evaluates past campaigns against their control groups.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from libs.errors import UserError
 from libs.frames import one, union_all
 from libs.lake import Lake
 from libs.log import get_logger, timed
+from libs.runner import run_job
 
 log = get_logger(__name__)
 
@@ -233,9 +236,7 @@ def _latest(lake: Lake, table: tables.TableId, day: dt.date) -> DataFrame | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("campaign", sys.argv[1:] if argv is None else argv)
+    return run_job("campaign", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from libs.frames import one, union_all
 from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.metrics import Metric, append_metrics
+from libs.runner import run_job
 
 log = get_logger(__name__)
 MODEL = "churn"
@@ -194,9 +195,7 @@ def _score(spark: SparkSession, lake: Lake, config: Config, model: PipelineModel
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("churn", sys.argv[1:] if argv is None else argv)
+    return run_job("churn", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from libs.errors import UserError
 from libs.frames import one
 from libs.lake import Lake
 from libs.log import get_logger
+from libs.runner import run_job
 
 log = get_logger(__name__)
 
@@ -66,9 +67,7 @@ def _summarise(rows: list[tuple]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("fairness", sys.argv[1:] if argv is None else argv)
+    return run_job("fairness", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from libs.churn import labels
 from libs.config import Config
 from libs.lake import Lake
 from libs.log import get_logger, timed
+from libs.runner import run_job
 
 log = get_logger(__name__)
 
@@ -35,9 +36,7 @@ def run(spark: SparkSession, config: Config) -> list[dt.date]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("features", sys.argv[1:] if argv is None else argv)
+    return run_job("features", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from libs import erasure, pii, tables
 from libs.config import Config
 from libs.lake import Lake
 from libs.log import get_logger
+from libs.runner import run_job
 from libs.session import is_local
 
 log = get_logger(__name__)
@@ -48,9 +49,7 @@ def run(spark: SparkSession, config: Config) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("forget", sys.argv[1:] if argv is None else argv)
+    return run_job("forget", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from libs.config import Config
 from libs.frames import union_all
 from libs.lake import Lake
 from libs.log import get_logger, timed
+from libs.runner import run_job
 from libs.synth import corrupt, facts
 from libs.synth.world import World
 
@@ -186,9 +187,7 @@ def _write_truth(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("generate", sys.argv[1:] if argv is None else argv)
+    return run_job("generate", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from libs.ingest import files, validate
 from libs.ingest.readers import CORRUPT, read_source
 from libs.lake import Lake
 from libs.log import get_logger, timed
+from libs.runner import run_job
 from libs.session import is_local
 
 log = get_logger(__name__)
@@ -208,9 +209,7 @@ def _log_summary(reports: Sequence[EntityReport]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("ingest", sys.argv[1:] if argv is None else argv)
+    return run_job("ingest", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -2,22 +2,57 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import time
 from collections.abc import Sequence
+from types import ModuleType
 
 from pyspark.sql import SparkSession
 
-from libs.cli import JOBS
+from jobs import (
+    basket,
+    campaign,
+    churn,
+    fairness,
+    features,
+    generate,
+    ingest,
+    profiles,
+    propensity,
+    quality,
+    recommend,
+    report,
+    response,
+    segment,
+    tables,
+)
 from libs.config import Config
 from libs.errors import ConfigError
 from libs.log import get_logger
+from libs.runner import run_job
 
 log = get_logger(__name__)
-# Every registered job except those that aren't pipeline steps, in registration order.
-STEPS = {name: module for name, (module, _) in JOBS.items() if name not in ("pipeline", "tables", "forget")}
+# The pipeline's steps in the order they run; `pipeline.steps` picks from them.
+STEPS: dict[str, ModuleType] = {
+    m.__name__.rsplit(".", 1)[1]: m
+    for m in (
+        generate,
+        ingest,
+        features,
+        profiles,
+        quality,
+        segment,
+        basket,
+        recommend,
+        churn,
+        propensity,
+        response,
+        campaign,
+        fairness,
+        report,
+    )
+}
 
 
 def run(spark: SparkSession, config: Config) -> None:
@@ -27,9 +62,7 @@ def run(spark: SparkSession, config: Config) -> None:
     steps = [s for s in (config.pipeline.steps or STEPS) if config.pipeline.runs(s)]
     start = time.perf_counter()
     for step in steps:
-        importlib.import_module(STEPS[step]).run(spark, config)
-    from jobs import tables
-
+        STEPS[step].run(spark, config)
     log.info("pipeline %s finished in %.1fs", " -> ".join(steps), time.perf_counter() - start)
     tables.run(spark, config)
     from libs.lake import Lake
@@ -72,9 +105,7 @@ def run(spark: SparkSession, config: Config) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("pipeline", sys.argv[1:] if argv is None else argv)
+    return run_job("pipeline", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

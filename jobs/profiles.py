@@ -13,6 +13,7 @@ from libs.c360 import profiles
 from libs.config import Config
 from libs.lake import Lake
 from libs.log import get_logger, timed
+from libs.runner import run_job
 
 log = get_logger(__name__)
 
@@ -30,9 +31,7 @@ def run(spark: SparkSession, config: Config) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("profiles", sys.argv[1:] if argv is None else argv)
+    return run_job("profiles", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

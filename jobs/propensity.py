@@ -22,6 +22,7 @@ from libs.frames import union_all
 from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.metrics import Metric, append_metrics
+from libs.runner import run_job
 
 log = get_logger(__name__)
 MODEL = "propensity"
@@ -119,9 +120,7 @@ def _score(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("propensity", sys.argv[1:] if argv is None else argv)
+    return run_job("propensity", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

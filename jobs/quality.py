@@ -13,6 +13,7 @@ from libs.c360 import inputs as c360_inputs
 from libs.config import Config
 from libs.lake import Lake
 from libs.log import get_logger
+from libs.runner import run_job
 from libs.tables import TableId
 
 log = get_logger(__name__)
@@ -91,9 +92,7 @@ def _drift(spark: SparkSession, lake: Lake, config: Config, run_id: str) -> None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("quality", sys.argv[1:] if argv is None else argv)
+    return run_job("quality", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""`recommend`: ALS, item-CF, content and basket candidates blended into gold.recommendations, with a
-temporal evaluation of every method against popularity in gold.model_metrics."""
+"""`recommend`: ALS, item-CF, content and basket candidates blended into gold.recommendations.
+
+Every method is evaluated on a temporal split against popularity, in gold.model_metrics.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.metrics import append_metrics
 from libs.recommend import hybrid, ids, interactions, protocol, similarity, sources, splits
+from libs.runner import run_job
 
 log = get_logger(__name__)
 MODEL = "recommend"
@@ -168,9 +171,7 @@ def _serve(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("recommend", sys.argv[1:] if argv is None else argv)
+    return run_job("recommend", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

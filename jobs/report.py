@@ -14,6 +14,7 @@ from libs.errors import UserError
 from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.report import page, plots, sections
+from libs.runner import run_job
 
 log = get_logger(__name__)
 Rows = list[dict[str, Any]]
@@ -293,9 +294,7 @@ def _campaigns(lake: Lake) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("report", sys.argv[1:] if argv is None else argv)
+    return run_job("report", run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

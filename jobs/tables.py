@@ -10,6 +10,9 @@ from pyspark.sql import SparkSession
 from libs import tables
 from libs.config import Config
 from libs.lake import Lake, count_rows
+from libs.runner import run_job
+
+READ_ONLY = True  # writes nothing: runs without the lake's writer lock
 
 
 def summary(spark: SparkSession, config: Config) -> list[tuple[str, int, int, str]]:
@@ -37,9 +40,7 @@ def run(spark: SparkSession, config: Config) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from libs.cli import run_job
-
-    return run_job("tables", sys.argv[1:] if argv is None else argv)
+    return run_job("tables", run, sys.argv[1:] if argv is None else argv, read_only=READ_ONLY)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def test_byod_example(spark: SparkSession, tmp_path: Path) -> None:
     (tmp_path / "exports" / "orders").mkdir(parents=True)
     (tmp_path / "exports" / "orders" / "2025-02.csv").write_text(doc_example(BYOD, "orders.csv"))
     # Exactly the documented command, from the folder holding conf/ and exports/.
-    pmkt = [sys.executable, "-m", "libs.cli", "ingest", "--conf-file", "conf/myshop.yaml"]
+    pmkt = [sys.executable, "-m", "jobs.cli", "ingest", "--conf-file", "conf/myshop.yaml"]
     done = subprocess.run(
         pmkt, cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)}
     )
@@ -63,7 +63,7 @@ def test_ratings_example(spark: SparkSession, tmp_path: Path) -> None:
     (tmp_path / "exports" / "ratings").mkdir(parents=True)
     ratings = doc_example(RECS, "ratings.csv")
     (tmp_path / "exports" / "ratings" / "ratings.csv").write_text(ratings)
-    pmkt = [sys.executable, "-m", "libs.cli", "pipeline", "--conf-file", "conf/ratings.yaml"]
+    pmkt = [sys.executable, "-m", "jobs.cli", "pipeline", "--conf-file", "conf/ratings.yaml"]
     done = subprocess.run(
         pmkt, cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)}
     )

@@ -1,0 +1,37 @@
+"""`pmkt <job> [--conf-file F] [--set key=value ...] [--debug]`: the one entry point, above every job.
+
+The job list is here once: the pipeline's steps (in `jobs.pipeline`, in the order they run) and the
+jobs that are not steps. Each job's one-line description is the first line of its module's docstring.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from jobs import forget, pipeline, tables
+from libs.runner import parser, run_job
+
+JOBS: dict[str, ModuleType] = {**pipeline.STEPS, "forget": forget, "pipeline": pipeline, "tables": tables}
+
+
+def describe(job: str) -> str:
+    """The first line of the job module's docstring, without its leading "`name`: "."""
+    first = (JOBS[job].__doc__ or "").strip().splitlines()[0]
+    return first.removeprefix(f"`{job}`: ")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    listing = "jobs:\n" + "\n".join(f"  {name:<10} {describe(name)}" for name in JOBS)
+    job = parser(listing).parse_args(args).job
+    if job not in JOBS:
+        print(f"pmkt {job}: error: unknown job '{job}' (jobs: {', '.join(JOBS)})", file=sys.stderr)
+        return 2
+    rest = [a for a in args if a != job]
+    return run_job(job, JOBS[job].run, rest, read_only=getattr(JOBS[job], "READ_ONLY", False))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

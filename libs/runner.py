@@ -1,0 +1,108 @@
+"""How a job runs from the command line: its arguments, config, session and the lake's writer lock, and one-line
+errors (exit code 2, or 1 when ingest does not reconcile) instead of tracebacks. The jobs' registry is `jobs.cli`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from libs.errors import ReconciliationError, UserError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from libs.config import Config
+
+Job = Callable[["SparkSession", "Config"], object]  # a job's run(spark, config); what it returns is not used
+log = logging.getLogger("pmkt.cli")
+
+
+def parser(epilog: str = "") -> argparse.ArgumentParser:
+    """The arguments every job takes; `epilog` lists the jobs in `pmkt --help`."""
+    parser = argparse.ArgumentParser(
+        prog="pmkt",
+        description="Precision-marketing platform on Spark and Delta Lake.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("job", help="the job to run (see below)")
+    parser.add_argument("--conf-file", help="YAML config (default: $PMKT_CONF or conf/local.yaml)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set generate.customers=1000",
+    )
+    parser.add_argument("--mode", help="shorthand for --set <job>.mode=MODE (e.g. segment --mode assign)")
+    parser.add_argument(
+        "--reingest",
+        action="append",
+        default=[],
+        metavar="PATH|all",
+        help="ingest: forget recorded files at or under PATH (or all) so they are read again",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks, including the JVM's")
+    return parser
+
+
+def run_job(job: str, run: Job, argv: Sequence[str], read_only: bool = False) -> int:
+    """Run one job; user errors print one line and return 2, unless --debug asks for the traceback.
+
+    A `read_only` job writes nothing, so it runs without the lake's writer lock.
+    """
+    from libs import log as logs
+
+    args = parser().parse_args([job, *argv])
+    logs.configure(args.debug)
+    try:
+        from libs.config import load_config
+        from libs.session import get_spark
+
+        overrides = [
+            *args.overrides,
+            *([f"{job}.mode={args.mode}"] if args.mode else []),
+            *([f"ingest.reingest={json.dumps(args.reingest)}"] if args.reingest else []),
+        ]
+        config = load_config(args.conf_file, overrides)
+        spark = get_spark(config)
+        if read_only:
+            run(spark, config)
+            return 0
+        from libs.lake import Lake
+        from libs.lock import lake_lock
+
+        lake = Lake(spark, config.lake)
+        lake.check_writable()
+        with lake_lock(lake, job, config.lake.lock_wait_seconds):
+            run(spark, config)
+        return 0
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"pmkt {job}: error: {exc}", file=sys.stderr)
+        return 2
+    except ReconciliationError as exc:
+        if args.debug:
+            raise
+        print(f"pmkt {job}: ingest does not reconcile: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against JVM traces
+        if args.debug:
+            raise
+        user = _spark_user_error(exc)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        print(f"pmkt {job}: error: {first}" + ("" if user else " (rerun with --debug for details)"), file=sys.stderr)
+        return 2 if user else 1
+
+
+def _spark_user_error(exc: Exception) -> bool:
+    """Spark's analysis errors (missing column, path, table) come from the user's input or config."""
+    from pyspark.errors import AnalysisException
+
+    return isinstance(exc, AnalysisException)
