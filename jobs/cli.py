@@ -29,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if job not in JOBS:
         print(f"pmkt {job}: error: unknown job '{job}' (jobs: {', '.join(JOBS)})", file=sys.stderr)
         return 2
-    rest = [a for a in args if a != job]
+    rest = list(args)
+    rest.remove(job)  # the first one: a later argument may have the job's name as its value
     return run_job(job, JOBS[job].run, rest, read_only=getattr(JOBS[job], "READ_ONLY", False))
 
 
