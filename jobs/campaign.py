@@ -137,8 +137,8 @@ def _plan(
     summary = (
         stored.groupBy("group")
         .agg(F.count(F.lit(1)).alias("n"), F.sum("cost").alias("cost"), F.sum("expected_profit").alias("profit"))
-        .collect()
-    )  # two rows
+        .collect()  # two rows
+    )
     for r in summary:
         log.info(
             "%s %-9s %7s customers, cost %.2f, expected profit %.2f",

@@ -163,7 +163,7 @@ def group_stats(decision: DataFrame, groups: DataFrame, attribute: str) -> list[
             F.sum((F.col("selected") & ~F.col("label")).cast("int")).alias("fp"),
         )
         .orderBy("_group")
-        .collect()
+        .collect()  # one row per group
     )
     stats = []
     for r in counts:

@@ -23,7 +23,7 @@ def segment_stats(
     per_segment = (
         joined.groupBy("segment_id")
         .agg(F.count(F.lit(1)).alias("_size"), *[F.avg(F.col(f)).alias(f) for f in features])
-        .collect()
+        .collect()  # k rows
     )
     pop = one(
         joined.agg(

@@ -64,7 +64,7 @@ def curves(spark: SparkSession, scored: DataFrame, prob: str, variant: str) -> D
             F.sum(LABEL).alias("pos"),
         )
         .orderBy("decile")
-        .collect()
+        .collect()  # ten deciles
     )
     total = sum(r.n for r in by_decile)
     positives = sum(r.pos for r in by_decile) or 1.0

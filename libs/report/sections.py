@@ -26,7 +26,7 @@ def data_summary(lake: Lake) -> Rows:
         quarantined = {
             r.entity: r.n
             for r in lake.read(tables.QUARANTINE).groupBy("entity").agg(F.count(F.lit(1)).alias("n")).collect()
-        }
+        }  # one row per entity
     spans = {"events": "event_ts", "transactions": "order_ts", "campaign_contacts": "sent_ts", "ratings": "rated_ts"}
     out = []
     for entity, table in tables.SILVER.items():
@@ -69,8 +69,9 @@ def segments(lake: Lake) -> tuple[Rows, Rows] | None:
     if lake.exists(tables.SEGMENT_K_SELECTION):
         ks = _latest_run(lake.read(tables.SEGMENT_K_SELECTION))
         curve = [
-            {"k": r.k, "silhouette": r.silhouette, "chosen": r.chosen} for r in ks.orderBy("k").collect()
-        ]  # k_max rows
+            {"k": r.k, "silhouette": r.silhouette, "chosen": r.chosen}
+            for r in ks.orderBy("k").collect()  # k_max rows
+        ]
     return shown, curve
 
 
@@ -115,8 +116,8 @@ def top_rules(lake: Lake, n: int) -> Rows | None:
             lake.read(tables.SILVER["products"])
             .where(F.col("product_id").isin(ids))
             .select("product_id", "product_name")
-            .collect()
-        )  # <= ids
+            .collect()  # <= ids
+        )
         names = {r.product_id: f"{r.product_name} ({r.product_id})" for r in found if r.product_name}
 
     def label(items: list[str]) -> str:
@@ -142,7 +143,7 @@ def churn_curves(lake: Lake) -> Rows | None:
     return [
         r.asDict()
         for r in _latest_run(lake.read(tables.CHURN_EVALUATION)).orderBy("variant", "kind", "point").collect()
-    ]
+    ]  # MLlib bins the curves: about a thousand points
 
 
 def campaigns(lake: Lake) -> tuple[Rows, Rows, Rows] | None:
@@ -178,7 +179,7 @@ def quality(lake: Lake) -> tuple[Rows, Rows]:
     if lake.exists(tables.DATA_QUALITY):
         runs = lake.read(tables.DATA_QUALITY)
         last = one(runs.agg(F.max("evaluated_at")))[0]
-        rows = runs.where(F.col("evaluated_at") == F.lit(last)).orderBy("passed", "table", "rule").collect()
+        rows = runs.where(F.col("evaluated_at") == F.lit(last)).orderBy("passed", "table", "rule").collect()  # per rule
         checks = [
             {
                 "table": r.table,

@@ -103,7 +103,7 @@ def plant(
         rows.withColumn("_h", rng.uniform(f"bad/{entity}", key_of))
         .orderBy("_h")
         .limit(per_class * len(classes))
-        .collect()
+        .collect()  # the picks: per_class x classes rows
     )
     numbered = [(*row[:-1], i, i % len(classes)) for i, row in enumerate(top)]
     schema = T.StructType(
