@@ -14,6 +14,9 @@ INSTALL_REQUIRES = [
     "pyarrow==26.0.1",
     "PyYAML==6.0.3",
     "matplotlib==3.11.2",  # the report's plots
+    "mlflow-skinny==3.17.2",  # model tracking and registry (the full package pins pyarrow below 26)
+    "SQLAlchemy==2.1.9",  # with alembic: MLflow's SQLite store, the default under the lake root
+    "alembic==1.20.1",
 ]
 DEV_REQUIRES = [
     "chispa==0.12.0",

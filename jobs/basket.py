@@ -9,7 +9,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from libs import models, runs, tables
+from libs import models, tables, tracking
 from libs.basket import crosssell, mining
 from libs.config import Config
 from libs.errors import UserError
@@ -29,7 +29,10 @@ def run(spark: SparkSession, config: Config) -> None:
         raise UserError("no silver.order_lines yet: run ingest first")
     lines = lake.read(tables.SILVER["transactions"])
     products = lake.read(tables.SILVER["products"]) if lake.exists(tables.SILVER["products"]) else None
-    with runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id, timed(log, f"basket rules ({cfg.level} level)") as stats:
+    with (
+        tracking.model_run(lake, config, MODEL, config.basket) as run_id,
+        timed(log, f"basket rules ({cfg.level} level)") as stats,
+    ):
         baskets = mining.drop_frequent_items(mining.baskets_from(lines, products, cfg), cfg).cache()
         guarded = mining.guard(baskets, cfg)
         if guarded.min_support > cfg.min_support:
@@ -68,12 +71,9 @@ def run(spark: SparkSession, config: Config) -> None:
         stats["rows"] = n_rules
         baskets.unpersist()
         models.save(
-            spark,
-            lake,
             config,
             MODEL,
             PipelineModel(stages=[model]),
-            run_id,
             {"min_support_used": guarded.min_support, "baskets": guarded.baskets, "level": cfg.level},
         )
         append_metrics(

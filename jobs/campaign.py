@@ -79,7 +79,7 @@ def _plan(
         cfg.offers_per_source,
         spec.offer_types,
     )
-    model, meta, _ = models.load(lake, "response_converted")
+    model, meta, _ = models.load(config, "response_converted")
     known = [c for c in meta["numeric"] if c in view.columns]  # offer_category_share comes with the offer
     rows = offers.options(
         people.select("customer_id", "group", "segment_name", "category_shares", *known).join(

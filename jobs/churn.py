@@ -10,7 +10,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import fairness, models, runs, tables
+from libs import fairness, models, tables, tracking
 from libs.c360 import inputs as c360_inputs
 from libs.churn import labels
 from libs.classify import evaluate
@@ -22,6 +22,7 @@ from libs.frames import one, union_all
 from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.metrics import Metric, append_metrics
+from libs.report import plots, sections
 from libs.runner import run_job
 
 log = get_logger(__name__)
@@ -32,10 +33,10 @@ def run(spark: SparkSession, config: Config) -> None:
     cfg = config.churn
     lake = Lake(spark, config.lake)
     if cfg.mode == "score":
-        model, meta, version = models.load(lake, MODEL)
+        model, meta, version = models.load(config, MODEL)
         _score(spark, lake, config, model, cm.Spec(tuple(meta["numeric"]), tuple(meta["categorical"])), version)
         return
-    with runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id, timed(log, "churn model") as stats:
+    with tracking.model_run(lake, config, MODEL, config.churn) as run_id, timed(log, "churn model") as stats:
         train, test, split = _supplied(lake, config) if cfg.label_column else _rolling(lake, config)
         spec = _spec(config, train)
         train = cm.model_partitions(cm.prepare(train, spec)).cache()
@@ -74,6 +75,8 @@ def run(spark: SparkSession, config: Config) -> None:
             tables.CHURN_EVALUATION,
             mode="overwrite",
         )
+        for name, uri in plots.classifier_curves(sections.churn_curves(lake) or []).items():
+            tracking.log_png(uri, f"churn_{name}")
         coefs = spark.createDataFrame(cm.coefficients(best, spec), "feature string, coefficient double")
         lake.write(
             coefs.withColumn("odds_ratio_per_sd", F.exp("coefficient")).withColumn("run_id", F.lit(run_id)),
@@ -82,13 +85,7 @@ def run(spark: SparkSession, config: Config) -> None:
         )
         append_metrics(spark, lake, metrics, run_id)
         version = models.save(
-            spark,
-            lake,
-            config,
-            MODEL,
-            best,
-            run_id,
-            {"numeric": list(spec.numeric), "categorical": list(spec.categorical), "split": split},
+            config, MODEL, best, {"numeric": list(spec.numeric), "categorical": list(spec.categorical), "split": split}
         )
         train.unpersist()
         test.unpersist()

@@ -10,10 +10,16 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from jobs import forget, pipeline, tables
+from jobs import forget, models, pipeline, tables
 from libs.runner import parser, run_job
 
-JOBS: dict[str, ModuleType] = {**pipeline.STEPS, "forget": forget, "pipeline": pipeline, "tables": tables}
+JOBS: dict[str, ModuleType] = {
+    **pipeline.STEPS,
+    "forget": forget,
+    "models": models,
+    "pipeline": pipeline,
+    "tables": tables,
+}
 
 
 def describe(job: str) -> str:

@@ -31,7 +31,7 @@ def run(spark: SparkSession, config: Config) -> None:
     targets = erasure.holders(lake)
     erased = erasure.erase(lake, customers, targets)
     erasure.vacuum(lake, targets, cfg.vacuum_retention_hours)
-    models = erasure.models_to_retrain(lake)
+    models = erasure.models_to_retrain(config)
     request, now = uuid.uuid4().hex[:12], dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     rows = [
         (request, e.hashed_id, now, sorted(e.rows), sum(e.rows.values()), float(cfg.vacuum_retention_hours), models)

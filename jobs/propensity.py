@@ -10,7 +10,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import fairness, models, runs, tables
+from libs import fairness, models, tables, tracking
 from libs.c360 import inputs as c360_inputs
 from libs.churn import labels
 from libs.classify import evaluate
@@ -52,7 +52,7 @@ def run(spark: SparkSession, config: Config) -> None:
     cfg = config.propensity
     lake = Lake(spark, config.lake)
     if cfg.mode == "score":
-        fitted, meta, version = models.load(lake, MODEL)
+        fitted, meta, version = models.load(config, MODEL)
         _score(
             lake, fitted, cm.Spec(tuple(meta["numeric"]), ("category",)), meta["categories"], version, cfg.reason_names
         )
@@ -67,7 +67,7 @@ def run(spark: SparkSession, config: Config) -> None:
     train_days, test_day = labels.rolling_cutoffs(last_day, cfg)
     spec = cm.Spec(fairness.admitted(cfg.numeric_features, config.fairness, MODEL), ("category",))
     title = f"propensity for {', '.join(categories)} within {cfg.horizon_days} days"
-    with runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id, timed(log, title) as stats:
+    with tracking.model_run(lake, config, MODEL, config.propensity) as run_id, timed(log, title) as stats:
         frames = {}
         snapshots = c360_inputs.materialise_snapshots(lake, inputs, [*train_days, test_day], config.features)
         for cutoff in [*train_days, test_day]:
@@ -93,9 +93,7 @@ def run(spark: SparkSession, config: Config) -> None:
             values["pr_auc"],
             values["base_rate"],
         )
-        version = models.save(
-            spark, lake, config, MODEL, fitted, run_id, {"categories": categories, "numeric": list(spec.numeric)}
-        )
+        version = models.save(config, MODEL, fitted, {"categories": categories, "numeric": list(spec.numeric)})
         stats["rows"] = _score(lake, fitted, spec, categories, version, cfg.reason_names)
         train.unpersist()
         test.unpersist()

@@ -15,7 +15,7 @@ from pyspark.ml.fpm import FPGrowthModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import models, runs, tables
+from libs import models, tables, tracking
 from libs.config import AlsConfig, Config
 from libs.errors import UserError
 from libs.frames import union_all
@@ -23,6 +23,7 @@ from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.metrics import append_metrics
 from libs.recommend import hybrid, ids, interactions, protocol, similarity, sources, splits
+from libs.report import plots
 from libs.runner import run_job
 
 log = get_logger(__name__)
@@ -35,9 +36,9 @@ def run(spark: SparkSession, config: Config) -> None:
     feedback = interactions.load(lake, cfg)
     contacts = feedback.contacts.persist(StorageLevel.MEMORY_AND_DISK)
     end = protocol.end_of(contacts)
-    with runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id:
+    with tracking.model_run(lake, config, MODEL, config.recommend) as run_id:
         with timed(log, "id indexes"):
-            ctx = _context(spark, lake, config, contacts, feedback.products, run_id)
+            ctx = _context(spark, lake, config, contacts, feedback.products)
         with timed(log, f"split ({cfg.split})"):
             split = splits.make(contacts, cfg, end, cfg.split, cfg.test_days)
         log.info("evaluation split: %s", split.name)
@@ -46,9 +47,11 @@ def run(spark: SparkSession, config: Config) -> None:
         with timed(log, f"evaluation ({split.name})"):
             metrics += protocol.evaluate_split(ctx, contacts, split, als_cfg, mix)
         with timed(log, "recommendations for every customer") as stats:
-            stats["rows"] = _serve(ctx, lake, contacts, end, als_cfg, mix, config, run_id)
+            stats["rows"] = _serve(ctx, lake, contacts, end, als_cfg, mix, config)
         contacts.unpersist()
         append_metrics(spark, lake, metrics, run_id)
+        ndcg = {m.variant: m.value for m in metrics if m.split == "test" and m.metric == f"ndcg@{cfg.top_k}"}
+        tracking.log_png(plots.bars(list(ndcg), list(ndcg.values()), f"nDCG@{cfg.top_k}", fmt="{:.3f}"), "ndcg")
     for method in ("popular", "als", "itemcf", "content", "basket", "hybrid"):
         found = {m.metric: m.value for m in metrics if m.variant == method and m.split == "test"}
         if found:
@@ -65,7 +68,7 @@ def run(spark: SparkSession, config: Config) -> None:
 
 
 def _context(
-    spark: SparkSession, lake: Lake, config: Config, contacts: DataFrame, products: DataFrame | None, run_id: str
+    spark: SparkSession, lake: Lake, config: Config, contacts: DataFrame, products: DataFrame | None
 ) -> sources.Context:
     cfg = config.recommend
     customers = contacts.select("customer_id")
@@ -79,7 +82,7 @@ def _context(
     content = None
     if products is not None and cfg.weights["content"] > 0:  # a source with weight 0 is not built
         content_model = similarity.content_model(products, cfg.content_features)
-        models.save(spark, lake, config, "recommend_content", content_model, run_id, {"features": cfg.content_features})
+        models.save(config, "recommend_content", content_model, {"features": cfg.content_features})
         vectors = similarity.content_vectors(content_model, products).cache()
         n_products = vectors.count()  # one number
         if n_products > cfg.lsh_above:
@@ -101,9 +104,9 @@ def _context(
         )
     segments = lake.latest_rows(tables.SEGMENTS)
     basket = None
-    if lake.exists(tables.ASSOCIATION_RULES) and lake.exists(tables.MODEL_REGISTRY):
+    if lake.exists(tables.ASSOCIATION_RULES):
         try:
-            fp, meta, _ = models.load(lake, "basket")
+            fp, meta, _ = models.load(config, "basket")
             if meta.get("level") == "product" and isinstance(fp.stages[0], FPGrowthModel):
                 basket = (fp.stages[0], lake.read(tables.ASSOCIATION_RULES))
         except UserError:  # no basket model yet: the blend goes without it
@@ -131,7 +134,6 @@ def _serve(
     als_cfg: AlsConfig,
     mix: hybrid.Blend,
     config: Config,
-    run_id: str,
 ) -> int:
     cfg = ctx.cfg
     strengths = interactions.strengths(contacts, cfg, end).persist(StorageLevel.MEMORY_AND_DISK)
@@ -147,12 +149,9 @@ def _serve(
     lake.write(recs.withColumn("generated_at", F.current_timestamp()), tables.RECOMMENDATIONS, mode="overwrite")
     if built.als_model is not None:
         models.save(
-            ctx.spark,
-            lake,
             config,
             "recommend_als",
             PipelineModel(stages=[built.als_model]),
-            run_id,
             {
                 "rank": als_cfg.rank,
                 "reg_param": als_cfg.reg_param,

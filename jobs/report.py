@@ -180,26 +180,7 @@ def _churn(lake: Lake) -> str:
     if not points:
         return ""
 
-    def series(kind: str) -> dict[str, tuple[list[float], list[float]]]:
-        variants = sorted({p["variant"] for p in points if p["kind"] == kind})
-        return {
-            v: (
-                [p["x"] for p in points if p["kind"] == kind and p["variant"] == v],
-                [p["y"] for p in points if p["kind"] == kind and p["variant"] == v],
-            )
-            for v in variants
-        }
-
-    images = [
-        page.image(
-            plots.lines(series("roc"), "ROC", "false positive rate", "true positive rate", diagonal=True), "churn ROC"
-        ),
-        page.image(plots.lines(series("lift"), "Lift by decile", "decile (1 = highest risk)", "lift"), "churn lift"),
-        page.image(
-            plots.lines(series("calibration"), "Calibration", "mean predicted", "observed churn rate", diagonal=True),
-            "churn calibration",
-        ),
-    ]
+    images = [page.image(uri, f"churn {name}") for name, uri in plots.classifier_curves(points).items()]
     metrics = [
         r
         for r in sections.model_metrics(lake, "churn")

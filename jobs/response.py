@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import fairness, models, runs, tables
+from libs import fairness, models, tables, tracking
 from libs.c360 import inputs as c360_inputs
 from libs.classify import evaluate
 from libs.classify import model as cm
@@ -52,7 +52,7 @@ def run(spark: SparkSession, config: Config) -> None:
         fairness.admitted(cfg.categorical_features, config.fairness, "response"),
     )
     with (
-        runs.job_run(lake, "response", runs.MODEL_LOGS) as run_id,
+        tracking.model_run(lake, config, "response", config.response) as run_id,
         timed(log, f"response models on {len(starts)} campaigns"),
     ):
         feats = c360_inputs.materialise_snapshots(lake, inputs, starts, config.features)
@@ -70,12 +70,9 @@ def run(spark: SparkSession, config: Config) -> None:
             metrics += [Metric(f"response_{outcome}", "logreg", k, v, split) for k, v in values.items()]
             log.info("P(%s): ROC AUC %.3f (base rate %.3f)", outcome, values["roc_auc"], values["base_rate"])
             models.save(
-                spark,
-                lake,
                 config,
                 f"response_{outcome}",
                 fitted,
-                run_id,
                 {"numeric": list(spec.numeric), "categorical": list(spec.categorical)},
             )
         append_metrics(spark, lake, metrics, run_id)

@@ -11,13 +11,14 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import models, runs, tables
+from libs import models, tables, tracking
 from libs.c360 import segment_profiles, segmentation
 from libs.config import Config
 from libs.errors import UserError
 from libs.lake import Lake
 from libs.log import get_logger, timed
 from libs.metrics import Metric, append_metrics
+from libs.report import plots
 from libs.runner import run_job
 
 log = get_logger(__name__)
@@ -30,13 +31,13 @@ def run(spark: SparkSession, config: Config) -> None:
     day = lake.latest_snapshot(tables.CUSTOMER_FEATURES, cfg.snapshot)
     features = lake.read_snapshot(tables.CUSTOMER_FEATURES, day)
     with (
-        runs.job_run(lake, MODEL, runs.MODEL_LOGS) as run_id,
+        tracking.model_run(lake, config, MODEL, config.segment) as run_id,
         timed(log, f"segment ({cfg.mode}) snapshot {day}") as stats,
     ):
         if cfg.mode == "fit":
             (model, meta), version = _fit(spark, lake, config, features, day, run_id), None
         else:
-            model, meta, version = models.load(lake, MODEL)
+            model, meta, version = models.load(config, MODEL)
             log.info("assigning with saved segment model v%d (k=%d)", version, meta["k"])
         used = meta["features"]
         # One assignment serves the outlier threshold, the profiles and the segments table.
@@ -56,7 +57,7 @@ def run(spark: SparkSession, config: Config) -> None:
         if version is None:  # fit: the threshold and names are part of the saved model
             meta["outlier_threshold"] = segmentation.outlier_threshold(assigned, cfg.outlier_quantile)
             meta["names_by_id"] = {str(i): n for i, n in names.items() if i != segmentation.NO_ACTIVITY_ID}
-            version = models.save(spark, lake, config, MODEL, model, run_id, meta)
+            version = models.save(config, MODEL, model, meta)
         name_of = F.create_map(*[F.lit(x) for k, v in names.items() for x in (k, v)])
         segments = assigned.select(
             "snapshot_date",
@@ -104,6 +105,7 @@ def _fit(
         "k int, silhouette double, cost double, chosen boolean, run_id string",
     )
     lake.write_snapshot(curve.select(F.lit(day).alias("snapshot_date"), "*"), tables.SEGMENT_K_SELECTION, day)
+    tracking.log_png(plots.k_curve([{"k": s.k, "silhouette": s.silhouette, "chosen": s.k == k} for s in scores]), "k")
     chosen = next(s for s in scores if s.k == k)
     append_metrics(
         spark,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from libs import tables
+from libs import tables, text
 from libs.config import Config
 from libs.lake import Lake, count_rows
 from libs.runner import run_job
@@ -27,11 +27,8 @@ def summary(spark: SparkSession, config: Config) -> list[tuple[str, int, int, st
 
 
 def render(rows: Sequence[tuple[str, int, int, str]]) -> str:
-    head = ("table", "version", "rows", "location")
     body = [(t, str(v), f"{n:,}", loc) for t, v, n, loc in rows]
-    widths = [max(len(r[i]) for r in [head, *body]) for i in range(4)]
-    fmt = "  ".join(f"{{:{'>' if i in (1, 2) else '<'}{w}}}" for i, w in enumerate(widths))
-    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths)), *(fmt.format(*r) for r in body)])
+    return text.columns(("table", "version", "rows", "location"), body, right={1, 2})
 
 
 def run(spark: SparkSession, config: Config) -> None:

@@ -600,7 +600,24 @@ class ReportConfig:
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    root: str | None = None  # default: <lake.root>/models
+    """MLflow tracking and registry: every fit logs a run and registers a version; scoring loads one."""
+
+    # MLflow tracking store. Default: $MLFLOW_TRACKING_URI if set, the workspace's on Databricks, else
+    # SQLite at <lake.root>/mlflow/mlflow.db (a local lake root; set this for any other)
+    tracking_uri: str | None = None
+    registry_uri: str | None = None  # MLflow model registry; default: the tracking store
+    experiment: str = "pmkt"  # MLflow experiment; on Databricks a name without a leading / goes under /Shared
+    # registered model names are <prefix><model>, e.g. pmkt_churn; on Unity Catalog use "<catalog>.<schema>."
+    name_prefix: str = "pmkt_"
+    promote_alias: str = "champion"  # the alias a fit moves to its new version ("": leave aliases alone)
+    alias: str = "champion"  # loading: the version with this alias (--model-alias), unless `version` is set
+    version: int | None = None  # loading: this version number (--model-version)
+
+    def __post_init__(self) -> None:
+        if self.version is not None and self.version < 1:
+            raise ConfigError(f"config key 'models.version' must be 1 or more, got {self.version}")
+        if self.version is None and not self.alias:
+            raise ConfigError("config key 'models.alias' is empty: set it or models.version")
 
 
 QUALITY_RULES = (

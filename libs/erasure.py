@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from libs import pii, tables
-from libs.config import ForgetConfig
+from libs import models, pii, tables
+from libs.config import Config, ForgetConfig
 from libs.errors import UserError
 from libs.frames import local_frame
 from libs.lake import Lake
@@ -130,10 +130,6 @@ def vacuum(lake: Lake, targets: Sequence[TableId], retention_hours: float) -> No
         spark.conf.set(check, previous)
 
 
-def models_to_retrain(lake: Lake) -> list[str]:
+def models_to_retrain(config: Config) -> list[str]:
     """Every registered model version: each was fitted on data that may include the erased customers."""
-    if not lake.exists(tables.MODEL_REGISTRY):
-        return []
-    registry = lake.read(tables.MODEL_REGISTRY).select("model", "version").orderBy("model", "version")
-    rows = registry.collect()  # one row per saved model version
-    return [f"{r.model} v{r.version}" for r in rows]  # bounded by the number of model versions
+    return [f"{v.name} v{v.version}" for v in models.versions(config)]  # bounded by the number of model versions

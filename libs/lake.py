@@ -52,18 +52,19 @@ def is_conflict(exc: BaseException) -> bool:
     return any(marker in str(exc) for marker in CONFLICTS)
 
 
-FAILPOINT = "PMKT_KILL_AFTER"  # crash tests: `layer.table[#n]` SIGKILLs this process after that table's n-th commit
+FAILPOINT = "PMKT_KILL_AFTER"  # crash tests: `name[#n]` SIGKILLs this process after the n-th commit to `name`
 _commits: dict[str, int] = {}
 
 
-def _failpoint(table: TableId) -> None:
-    """Die like a killed job, right after a commit, so tests can prove a re-run converges (no-op unless set)."""
+def failpoint(name: str) -> None:
+    """Die like a killed job right after a commit to `name` (a table, or `mlflow.<registered model>`), so tests
+    can prove a re-run converges (no-op unless PMKT_KILL_AFTER is set)."""
     target = os.environ.get(FAILPOINT)
     if not target:
         return
-    _commits[str(table)] = _commits.get(str(table), 0) + 1
-    name, _, nth = target.partition("#")
-    if name == str(table) and _commits[name] == int(nth or 1):
+    _commits[name] = _commits.get(name, 0) + 1
+    wanted, _, nth = target.partition("#")
+    if wanted == name and _commits[name] == int(nth or 1):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -141,7 +142,7 @@ class Lake:
             writer.saveAsTable(self.location(table))
         else:
             writer.save(self.location(table))
-        _failpoint(table)
+        failpoint(str(table))
 
     def merge(
         self, df: DataFrame, table: TableId, keys: Sequence[str], update: bool, change_col: str | None = None
@@ -167,18 +168,18 @@ class Lake:
             changed = f"NOT (t.`{change_col}` <=> s.`{change_col}`)" if change_col else None
             merge = merge.whenMatchedUpdateAll(condition=changed)
         result = one(merge.whenNotMatchedInsertAll().execute())  # one row of counts
-        _failpoint(table)
+        failpoint(str(table))
         return {"inserted": int(result["num_inserted_rows"]), "updated": int(result["num_updated_rows"])}
 
     def delete_matching(self, table: TableId, keys: DataFrame, on: str) -> None:
         """Delete the rows `on` matches in `keys` (a MERGE), so the values never appear in the commit's predicate."""
         self.delta(table).alias("t").merge(keys.alias("s"), on).whenMatchedDelete().execute()
-        _failpoint(table)
+        failpoint(str(table))
 
     def delete(self, table: TableId, condition: Column) -> None:
         """Delete the rows matching `condition` (one Delta commit)."""
         self.delta(table).delete(condition)
-        _failpoint(table)
+        failpoint(str(table))
 
     def read_snapshot(self, table: TableId, day: dt.date) -> DataFrame:
         """One snapshot of a snapshot table (Delta prunes the other partitions)."""

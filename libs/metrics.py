@@ -9,7 +9,7 @@ from dataclasses import astuple, dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import tables
+from libs import tables, text, tracking
 from libs.lake import Lake
 
 SCHEMA = "model string, variant string, metric string, value double, split string, run_id string"
@@ -31,10 +31,11 @@ class Metric:
 
 
 def append_metrics(spark: SparkSession, lake: Lake, metrics: Sequence[Metric], run_id: str) -> None:
-    """Append a run's metrics with one shared run id and timestamp."""
+    """Append a run's metrics with one shared run id and timestamp, and log them to the open MLflow run."""
     rows = [(*astuple(m), run_id) for m in metrics]
     df = spark.createDataFrame(rows, SCHEMA).withColumn("created_at", F.current_timestamp())
     lake.write(df, tables.MODEL_METRICS, mode="append")
+    tracking.log_metrics(metrics)  # the same numbers on the job's MLflow run
 
 
 def latest_metrics(lake: Lake, model: str) -> DataFrame:
@@ -60,11 +61,8 @@ def summary_table(lake: Lake) -> list[tuple[str, str, str, float, str]]:
 
 
 def render(rows: Sequence[tuple[str, str, str, float, str]]) -> str:
-    head = ("model", "variant", "metric", "value", "split")
     body = [(m, v, k, f"{x:,.4f}" if abs(x) < 1000 else f"{x:,.0f}", s) for m, v, k, x, s in rows]
-    widths = [max(len(r[i]) for r in [head, *body]) for i in range(5)]
-    fmt = "  ".join(f"{{:{'>' if i == 3 else '<'}{w}}}" for i, w in enumerate(widths))
-    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths)), *(fmt.format(*r) for r in body)])
+    return text.columns(("model", "variant", "metric", "value", "split"), body, right={3})
 
 
 def render_side_by_side(
@@ -84,11 +82,5 @@ def render_side_by_side(
     if not variants:
         return ""
     value = {(v, k): x for v, k, x in picked}
-    head = ["variant", *metrics]
     body = [[v, *(f"{value[(v, k)]:.4f}" if (v, k) in value else "" for k in metrics)] for v in variants]
-    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-
-    def line(r: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-
-    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(r) for r in body)])
+    return text.columns(["variant", *metrics], body, right=set(range(1, len(metrics) + 1)))

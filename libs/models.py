@@ -1,56 +1,110 @@
-"""Versioned model storage: fitted pipelines under <models root>/<name>/v<N>, indexed in gold.model_registry."""
+"""Model versions in MLflow's registry: a fit logs its Spark pipeline to the open MLflow run and registers it as
+the next version of <models.name_prefix><name>; loading takes the version or alias the config pins."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
+import pyspark
 from pyspark.ml import PipelineModel
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
-from libs import tables
+from libs import tracking
 from libs.config import Config
 from libs.errors import UserError
-from libs.frames import one
-from libs.lake import Lake
-
-REGISTRY_SCHEMA = "model string, version int, path string, run_id string, meta string"
+from libs.lake import failpoint
 
 
-def models_root(config: Config) -> str:
-    return (config.models.root or f"{config.lake.root.rstrip('/')}/models").rstrip("/")
+@dataclass(frozen=True)
+class Version:
+    """One registered model version, as `pmkt models` lists it."""
+
+    name: str
+    version: int
+    aliases: tuple[str, ...]
+    run_id: str  # the pmkt run that fitted it
+    created: int  # MLflow's timestamp, milliseconds since the epoch
 
 
-def save(
-    spark: SparkSession, lake: Lake, config: Config, name: str, model: PipelineModel, run_id: str, meta: dict[str, Any]
-) -> int:
-    """Save `model` as the next version of `name`; `meta` (small, JSON) is stored in the registry row."""
-    version = _latest_version(lake, name) + 1
-    path = f"{models_root(config)}/{name}/v{version:04d}"
-    model.write().overwrite().save(path)
-    row = spark.createDataFrame([(name, version, path, run_id, json.dumps(meta, default=str))], REGISTRY_SCHEMA)
-    lake.write(row.withColumn("created_at", F.current_timestamp()), tables.MODEL_REGISTRY, mode="append")
-    return version
+def save(config: Config, name: str, model: PipelineModel, meta: dict[str, Any]) -> int:
+    """Log `model` to the open MLflow run (see `tracking.model_run`) and register it; `meta` (small, JSON) travels
+    in the model's MLmodel file. The new version takes the `models.promote_alias` alias."""
+    import mlflow
+    import mlflow.spark
+    from mlflow import MlflowClient
+
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("models.save needs an open MLflow run: call it inside tracking.model_run")
+    run_id = run.data.tags[tracking.RUN_TAG]
+    registered = tracking.registered_name(config, name)
+    info = mlflow.spark.log_model(
+        model,
+        name,
+        pip_requirements=[f"pyspark=={pyspark.__version__}"],  # stated: inferring them runs the model again
+        metadata=json.loads(json.dumps(meta, default=str)),
+    )
+    version = mlflow.register_model(info.model_uri, registered, tags={tracking.RUN_TAG: run_id})
+    if config.models.promote_alias:
+        MlflowClient().set_registered_model_alias(registered, config.models.promote_alias, version.version)
+    failpoint(f"mlflow.{registered}")
+    return int(version.version)
 
 
-def load(lake: Lake, name: str, version: int | None = None) -> tuple[PipelineModel, dict[str, Any], int]:
-    """The given version of `name` (default: the latest) with its metadata."""
-    if not lake.exists(tables.MODEL_REGISTRY):
-        raise UserError(f"no saved '{name}' model yet: run it in fit mode first")
-    rows = lake.read(tables.MODEL_REGISTRY).where(F.col("model") == name)
-    if version is not None:
-        rows = rows.where(F.col("version") == version)
-    row = rows.orderBy(F.desc("version")).first()
-    if row is None:
+def load(config: Config, name: str) -> tuple[PipelineModel, dict[str, Any], int]:
+    """The version of `name` that `models.version` (--model-version) or else `models.alias` (--model-alias) names,
+    with its metadata and version number."""
+    import mlflow
+    import mlflow.spark
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    tracking.configure(config)
+    registered = tracking.registered_name(config, name)
+    client = MlflowClient()
+    pinned = f"version {config.models.version}" if config.models.version else f"alias '{config.models.alias}'"
+    try:
+        if config.models.version:
+            found = client.get_model_version(registered, str(config.models.version))
+        else:
+            found = client.get_model_version_by_alias(registered, config.models.alias)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
         raise UserError(
-            f"no saved '{name}' model" + (f" version {version}" if version else "") + ": run it in fit mode first"
-        )
-    return PipelineModel.load(row.path), json.loads(row.meta), int(row.version)
+            f"no {registered} model with {pinned} in MLflow: run its job in fit mode first, "
+            "or pick another with --model-version / --model-alias (`pmkt models` lists them)"
+        ) from None
+    uri = f"models:/{registered}/{found.version}"
+    meta = mlflow.models.get_model_info(uri).metadata or {}
+    return mlflow.spark.load_model(uri), meta, int(found.version)
 
 
-def _latest_version(lake: Lake, name: str) -> int:
-    if not lake.exists(tables.MODEL_REGISTRY):
-        return 0
-    latest = one(lake.read(tables.MODEL_REGISTRY).where(F.col("model") == name).agg(F.max("version")))[0]
-    return int(latest or 0)
+def versions(config: Config) -> list[Version]:
+    """Every registered version of this project's models (bounded by the number of fits), by name and version."""
+    from mlflow import MlflowClient
+
+    tracking.configure(config)
+    client = MlflowClient()
+    prefix = config.models.name_prefix
+    found = [
+        v for v in client.search_model_versions(f"name LIKE '{prefix}%'") if v.name.startswith(prefix)
+    ]  # bounded: one per fit
+    aliases: dict[tuple[str, str], list[str]] = {}
+    for model in {v.name for v in found}:
+        for alias, number in client.get_registered_model(model).aliases.items():
+            aliases.setdefault((model, str(number)), []).append(alias)
+    return sorted(
+        (
+            Version(
+                v.name,
+                int(v.version),
+                tuple(sorted(aliases.get((v.name, str(v.version)), []))),
+                v.tags.get(tracking.RUN_TAG, ""),
+                int(v.creation_timestamp),
+            )
+            for v in found
+        ),
+        key=lambda v: (v.name, v.version),
+    )

@@ -47,6 +47,12 @@ def parser(epilog: str = "") -> argparse.ArgumentParser:
         metavar="PATH|all",
         help="ingest: forget recorded files at or under PATH (or all) so they are read again",
     )
+    parser.add_argument(
+        "--model-version", type=int, metavar="N", help="load version N of the job's model(s) from MLflow"
+    )
+    parser.add_argument(
+        "--model-alias", metavar="ALIAS", help="load the model version with this MLflow alias (default: champion)"
+    )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks, including the JVM's")
     return parser
 
@@ -68,6 +74,8 @@ def run_job(job: str, run: Job, argv: Sequence[str], read_only: bool = False) ->
             *args.overrides,
             *([f"{job}.mode={args.mode}"] if args.mode else []),
             *([f"ingest.reingest={json.dumps(args.reingest)}"] if args.reingest else []),
+            *([f"models.version={args.model_version}"] if args.model_version is not None else []),
+            *([f"models.alias={args.model_alias}"] if args.model_alias else []),
         ]
         config = load_config(args.conf_file, overrides)
         spark = get_spark(config)

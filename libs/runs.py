@@ -3,8 +3,8 @@
 Each append is its own Delta commit, so a job killed between two of them would leave part of a run behind,
 and its re-run would add a second copy. Every such row carries the run id; `system.job_runs` records the runs
 that finished, and is the commit point. Before it starts, a job deletes what its own unfinished runs left in
-the tables it logs to, so a re-run converges on the tables of an uninterrupted run. A saved model's files are
-overwritten too: its version number is free again once the unfinished registry row is gone.
+the tables it logs to, so a re-run converges on the tables of an uninterrupted run. The model versions such a
+run registered in MLflow are deleted the same way (`libs.tracking`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from libs.log import get_logger
 from libs.tables import TableId
 
 log = get_logger(__name__)
-MODEL_LOGS = (tables.MODEL_METRICS, tables.MODEL_REGISTRY)  # where a model job logs its evaluation and versions
+MODEL_LOGS = (tables.MODEL_METRICS,)  # where a model job logs its evaluation (its versions: libs.tracking)
 
 
 def new_run_id(job: str) -> str:

@@ -28,7 +28,6 @@ DATA_QUALITY = TableId("gold", "data_quality")
 DRIFT = TableId("gold", "drift")
 FAIRNESS_AUDIT = TableId("gold", "fairness_audit")
 MODEL_METRICS = TableId("gold", "model_metrics")
-MODEL_REGISTRY = TableId("gold", "model_registry")
 CUSTOMER_FEATURES = TableId("gold", "customer_features")
 CUSTOMER_PROFILES = TableId("gold", "customer_profiles")
 SEGMENTS = TableId("gold", "segments")
@@ -75,7 +74,7 @@ STATS_COLUMNS: dict[TableId, tuple[str, ...]] = {
 }
 
 # Append-only tables whose rows carry the `run_id` of the run that wrote them (see libs.runs).
-RUN_LOGGED = (MODEL_METRICS, MODEL_REGISTRY, DATA_QUALITY, DRIFT, FAIRNESS_AUDIT)
+RUN_LOGGED = (MODEL_METRICS, DATA_QUALITY, DRIFT, FAIRNESS_AUDIT)
 
 # The catalogue `pmkt tables` reports on, in pipeline order.
 CATALOGUE: tuple[TableId, ...] = (
@@ -107,7 +106,6 @@ CATALOGUE: tuple[TableId, ...] = (
     ACTIONS,
     CAMPAIGN_METRICS,
     MODEL_METRICS,
-    MODEL_REGISTRY,
     ERASURE_LOG,
     DATA_QUALITY,
     DRIFT,

@@ -123,5 +123,27 @@ def uplift(rows: Rows, label: str = "campaign_name") -> str:
     return _png(fig)
 
 
+def classifier_curves(points: Rows) -> dict[str, str]:
+    """ROC, lift by decile and calibration of each variant, from `gold.churn_evaluation` rows (kind, variant, x, y)."""
+
+    def series(kind: str) -> dict[str, tuple[list[float], list[float]]]:
+        variants = sorted({p["variant"] for p in points if p["kind"] == kind})
+        return {
+            v: (
+                [p["x"] for p in points if p["kind"] == kind and p["variant"] == v],
+                [p["y"] for p in points if p["kind"] == kind and p["variant"] == v],
+            )
+            for v in variants
+        }
+
+    return {
+        "roc": lines(series("roc"), "ROC", "false positive rate", "true positive rate", diagonal=True),
+        "lift": lines(series("lift"), "Lift by decile", "decile (1 = highest risk)", "lift"),
+        "calibration": lines(
+            series("calibration"), "Calibration", "mean predicted", "observed churn rate", diagonal=True
+        ),
+    }
+
+
 def finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)

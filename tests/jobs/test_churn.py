@@ -7,17 +7,21 @@ import math
 import random
 from pathlib import Path
 
+import mlflow
 import pytest
+from mlflow import MlflowClient
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import churn, ingest
-from libs import models, tables
+from libs import models, tables, tracking
 from libs.c360 import inputs as c360_inputs
 from libs.c360 import leakage, snapshot
 from libs.classify import model as cm
 from libs.config import FeaturesConfig, load_config
 from libs.lake import Lake
+from libs.metrics import latest_metrics
+from libs.report import sections
 from tests.conftest import GeneratedLake
 
 
@@ -151,8 +155,16 @@ def test_planted_churn_is_predicted_out_of_time_and_the_model_round_trips(
     assert metrics[("logreg", "roc_auc")] >= 0.85, metrics
     assert metrics[("logreg", "top_decile_lift")] >= 3.0, metrics
     assert "gbt" in {v for v, _ in metrics}
+    # The report's numbers (the latest run in gold.model_metrics) are the ones on that run in MLflow, with its plots.
+    [run_id] = {r.run_id for r in latest_metrics(lake, "churn").collect()}
+    tracking.configure(config)
+    [run] = mlflow.search_runs(filter_string=f"tags.`pmkt.run_id` = '{run_id}'", output_format="list")
+    shown = {f"churn.{r['variant']}.{r['metric']}": r["value"] for r in sections.model_metrics(lake, "churn")}
+    assert run.data.metrics == shown and len(shown) == 10
+    plotted = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")}
+    assert plotted == {"plots/churn_roc.png", "plots/churn_lift.png", "plots/churn_calibration.png"}
     trained = {r.customer_id: r.probability for r in lake.read(tables.CHURN_SCORES).collect()}
-    _, meta, version = models.load(lake, churn.MODEL)
+    _, meta, version = models.load(config, churn.MODEL)
     churn.run(spark, load_config(None, [f"lake.root={config.lake.root}", "churn.mode=score"]))
     rescored = {r.customer_id: (r.probability, r.model_version) for r in lake.read(tables.CHURN_SCORES).collect()}
     assert rescored.keys() == trained.keys()

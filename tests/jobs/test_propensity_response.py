@@ -54,5 +54,5 @@ def test_response_models_are_trained_out_of_time_and_saved(spark: SparkSession, 
     assert 0 < converted["base_rate"] < 0.5
     assert converted["brier"] < converted["base_rate"] * (1 - converted["base_rate"]) + 0.01
     for outcome in response.OUTCOMES:
-        _, meta, version = models.load(lake, f"response_{outcome}")
+        _, meta, version = models.load(c360.config, f"response_{outcome}")
         assert version >= 1 and "offer_category" in meta["categorical"]

@@ -62,7 +62,7 @@ def test_hybrid_and_als_beat_popularity_and_serving_rules_hold(spark: SparkSessi
         neighbours.groupBy("method", "product_id").count().agg(F.max("count")).first()[0]
         == config.recommend.itemcf_neighbours
     )
-    _, meta, _ = models.load(lake, "recommend_als")
+    _, meta, _ = models.load(config, "recommend_als")
     assert meta["rank"] == config.recommend.als.rank
 
 
@@ -154,7 +154,7 @@ recommend:
     als_trials = [r for r in trials if r.variant.startswith("als_")]
     assert sorted(r.variant for r in als_trials) == ["als_r2_l0.1_a2_i8", "als_r6_l0.1_a2_i8"]
     best = max(als_trials, key=lambda r: r.value).variant
-    _, meta, _ = models.load(lake, "recommend_als")  # the serving model uses the winning trial's settings
+    _, meta, _ = models.load(tuned, "recommend_als")  # the serving model uses the winning trial's settings
     assert f"als_r{meta['rank']}_l{meta['reg_param']:g}_a{meta['alpha']:g}_i{meta['max_iter']}" == best
     blends = [r for r in trials if r.variant.startswith("blend_")]
     assert len(blends) == 4  # the configured blend and three draws

@@ -64,10 +64,11 @@ def test_saved_model_round_trip_and_assign_mode(spark: SparkSession, c360: Gener
     lake = Lake(spark, c360.config.lake)
     fitted = lake.read(tables.SEGMENTS).select("customer_id", "segment_id", "segment_name", "distance").cache()
     fitted.count()
-    model, meta, version = models.load(lake, segment.MODEL)
+    model, meta, version = models.load(c360.config, segment.MODEL)
     assert meta["k"] == c360.config.generate.segments and version >= 1
     segment.run(spark, load_config(None, [f"lake.root={c360.config.lake.root}", "segment.mode=assign"]))
     assigned = lake.read(tables.SEGMENTS).select("customer_id", "segment_id", "segment_name", "distance")
     assert_df_equality(assigned, fitted, ignore_row_order=True, ignore_nullable=True)
-    assert lake.read(tables.MODEL_REGISTRY).where(F.col("model") == "segment").count() == version
+    registered = [v for v in models.versions(c360.config) if v.name == "pmkt_segment"]
+    assert registered[-1].version == version and registered[-1].aliases == ("champion",)
     fitted.unpersist()
