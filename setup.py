@@ -36,9 +36,11 @@ setup(
     version="0.1.0",
     description="Precision-marketing platform on Apache Spark and Delta Lake",
     python_requires=">=3.10",
-    packages=find_packages(include=["jobs", "jobs.*", "libs", "libs.*"]),
-    package_data={"libs": ["resources/*"]},
+    # The folders jobs/ and libs/ install as pmkt.jobs and pmkt.libs, so nothing lands as a top-level `libs`.
+    packages=[f"pmkt.{p}" for p in find_packages(include=["jobs", "jobs.*", "libs", "libs.*"])],
+    package_dir={"pmkt.jobs": "jobs", "pmkt.libs": "libs"},
+    package_data={"pmkt.libs": ["resources/*"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"dev": DEV_REQUIRES, "bench": BENCH_REQUIRES},
-    entry_points={"console_scripts": ["pmkt = jobs.cli:main"]},
+    entry_points={"console_scripts": ["pmkt = pmkt.jobs.cli:main"]},
 )

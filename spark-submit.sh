@@ -27,18 +27,20 @@ export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$PY}"
 export PYSPARK_DRIVER_PYTHON="${PYSPARK_DRIVER_PYTHON:-$PY}"
 
 # The project's code as a zip: spark-submit only puts .zip, .egg and .py files on the Python path.
+# Inside it, jobs/ and libs/ are pmkt/jobs and pmkt/libs, the package names the wheel installs.
 mkdir -p "$HERE/build"
 ZIP="$HERE/build/pmkt.zip"
 "$PY" - "$HERE" "$ZIP" <<'PYEOF'
 import os, sys, zipfile
 root, target = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+    zf.writestr("pmkt/__init__.py", "")
     for pkg in ("libs", "jobs"):
         for folder, dirs, files in os.walk(os.path.join(root, pkg)):
             dirs[:] = [d for d in dirs if d != "__pycache__"]
             for name in files:
                 path = os.path.join(folder, name)
-                zf.write(path, os.path.relpath(path, root))
+                zf.write(path, os.path.join("pmkt", os.path.relpath(path, root)))
 PYEOF
 
 FILES=()

@@ -30,7 +30,7 @@ from pyspark.ml.recommendation import ALS, ALSModel  # noqa: E402
 from pyspark.sql import DataFrame, SparkSession, Window  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from libs.session import LOCAL_JAVA_OPTIONS  # noqa: E402
+from pmkt.libs.session import LOCAL_JAVA_OPTIONS  # noqa: E402
 
 SIZES = {"1m": (20_000, 4_000, 1_000_000), "10m": (200_000, 40_000, 10_000_000)}
 RANK, ITERATIONS, REG, ALPHA, K, GROUPS = 32, 10, 0.05, 10.0, 10, 50
@@ -125,7 +125,7 @@ def mllib(
 
 def pmkt_scoring(spark: SparkSession, model: ALSModel, fitted: Result, train: DataFrame, truth: DataFrame) -> Result:
     """pmkt's top-k on `model`: the same fit as `fitted`, only the scoring differs."""
-    from libs.recommend import als as pmkt_als
+    from pmkt.libs.recommend import als as pmkt_als
 
     start = time.perf_counter()
     users = train.select(F.col("user").alias(pmkt_als.USER)).distinct()

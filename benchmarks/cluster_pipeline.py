@@ -130,11 +130,11 @@ def compare(cluster_root: Path, local_root: Path) -> list[str]:
     """Every difference out of bounds, as lines; empty when the runs agree."""
     from pyspark.sql import functions as F
 
-    from libs import schemas, tables
-    from libs.config import load_config
-    from libs.ingest.validate import LINEAGE
-    from libs.lake import Lake
-    from libs.session import get_spark
+    from pmkt.libs import schemas, tables
+    from pmkt.libs.config import load_config
+    from pmkt.libs.ingest.validate import LINEAGE
+    from pmkt.libs.lake import Lake
+    from pmkt.libs.session import get_spark
 
     spark = get_spark(load_config(ROOT / "conf" / "local.yaml", [f"lake.root={local_root}", "spark.master=local[2]"]))
     on_cluster = Lake(spark, load_config(None, [f"lake.root={cluster_root}"]).lake)
@@ -193,7 +193,7 @@ def main() -> int:
     if args.compare_only and not args.work:
         parser.error("--compare-only needs the --work folder of an earlier run")
     work = Path(args.work or tempfile.mkdtemp(prefix="pmkt-cluster-"))
-    from libs.config import load_config
+    from pmkt.libs.config import load_config
 
     steps = list(load_config(ROOT / "conf" / "local.yaml", []).pipeline.steps)
     if args.compare_only:

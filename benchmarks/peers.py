@@ -46,13 +46,13 @@ def export(spark, lake, work: Path, config) -> dict[str, str]:
     """The inputs of every pair as Parquet files (Spark writes them; nothing is collected)."""
     from pyspark.sql import functions as F
 
-    from libs import tables
-    from libs.basket import mining
-    from libs.c360 import inputs as c360_inputs
-    from libs.c360 import snapshot
-    from libs.churn import labels
-    from libs.frames import union_all
-    from libs.recommend import interactions
+    from pmkt.libs import tables
+    from pmkt.libs.basket import mining
+    from pmkt.libs.c360 import inputs as c360_inputs
+    from pmkt.libs.c360 import snapshot
+    from pmkt.libs.churn import labels
+    from pmkt.libs.frames import union_all
+    from pmkt.libs.recommend import interactions
 
     paths = {}
 
@@ -105,7 +105,7 @@ def features_pair(spark, paths: dict[str, str], windows: list[int], repeats: int
     import pandas as pd
     from pyspark.sql import functions as F
 
-    from libs.c360 import features as fx
+    from pmkt.libs.c360 import features as fx
 
     cutoff = dt.date.fromisoformat(paths["cutoff"])
 
@@ -192,7 +192,7 @@ def kmeans_pair(spark, paths: dict[str, str], config, repeats: int) -> dict:
     from pyspark.ml.functions import vector_to_array
     from sklearn.cluster import KMeans as SkKMeans
 
-    from libs.c360 import segmentation as seg
+    from pmkt.libs.c360 import segmentation as seg
 
     cfg = config.segment
     rows = seg.prepare(spark.read.parquet(paths["segment_rows"]), cfg.features)
@@ -285,7 +285,7 @@ def als_pair(spark, paths: dict[str, str], config, repeats: int) -> dict:
     import pyarrow.parquet as pq
     import scipy.sparse as sp
 
-    from libs.recommend import als
+    from pmkt.libs.recommend import als
 
     cfg = config.recommend.als
     strengths = spark.read.parquet(paths["strengths"]).cache()
@@ -350,7 +350,7 @@ def _close(a: Any, b: Any, rel: float) -> bool:
 
 def measure(spark, config, work: Path, repeats: int) -> list[dict]:
     """Every pair on the lake of `config`; scratch files under `work`."""
-    from libs.lake import Lake
+    from pmkt.libs.lake import Lake
 
     work.mkdir(parents=True, exist_ok=True)
     spark.sparkContext.setJobGroup("peers", "benchmark peers")
@@ -387,8 +387,8 @@ def main() -> int:
     parser.add_argument("--driver-memory", default="2g")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from libs.config import load_config
-    from libs.session import get_spark
+    from pmkt.libs.config import load_config
+    from pmkt.libs.session import get_spark
 
     sets = [f"spark.options.spark.driver.memory={args.driver_memory}", "spark.master=local[*]"]
     if args.lake:

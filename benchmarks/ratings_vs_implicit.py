@@ -44,12 +44,12 @@ from pyspark.sql import functions as F  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmarks run from a checkout
 
-from libs import tables  # noqa: E402
-from libs.config import Config, load_config  # noqa: E402
-from libs.lake import Lake  # noqa: E402
-from libs.metrics import latest_metrics  # noqa: E402
-from libs.recommend import evaluate, interactions, splits  # noqa: E402
-from libs.session import get_spark  # noqa: E402
+from pmkt.libs import tables  # noqa: E402
+from pmkt.libs.config import Config, load_config  # noqa: E402
+from pmkt.libs.lake import Lake  # noqa: E402
+from pmkt.libs.metrics import latest_metrics  # noqa: E402
+from pmkt.libs.recommend import evaluate, interactions, splits  # noqa: E402
+from pmkt.libs.session import get_spark  # noqa: E402
 
 RECBOLE = "recbole==1.2.1"
 ML100K = "recbole/dataset_example/ml-100k/ml-100k.inter"
@@ -96,7 +96,7 @@ def run_pmkt(conf: Path, cwd: Path, sets: list[str]) -> float:
     cmd = [
         sys.executable,
         "-m",
-        "jobs.cli",
+        "pmkt.jobs.cli",
         "pipeline",
         "--conf-file",
         str(conf),

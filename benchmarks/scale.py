@@ -47,11 +47,11 @@ def run_one(factor: float, work: Path, out: Path, driver_memory: str, repeats: i
     runs each, 0: none); per-step figures and the pairs to `out` (JSON)."""
     sys.path.insert(0, str(ROOT))
 
-    from jobs.pipeline import STEPS
-    from libs import tables
-    from libs.config import load_config
-    from libs.lake import Lake, count_rows
-    from libs.session import get_spark
+    from pmkt.jobs.pipeline import STEPS
+    from pmkt.libs import tables
+    from pmkt.libs.config import load_config
+    from pmkt.libs.lake import Lake, count_rows
+    from pmkt.libs.session import get_spark
 
     if work.exists():  # a scale run starts from nothing: an old lake would turn first loads into merges
         shutil.rmtree(work)

@@ -9,14 +9,14 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from libs import models, tables, tracking
-from libs.basket import crosssell, mining
-from libs.config import Config
-from libs.errors import UserError
-from libs.lake import Lake
-from libs.log import get_logger, timed
-from libs.metrics import Metric, append_metrics
-from libs.runner import run_job
+from pmkt.libs import models, tables, tracking
+from pmkt.libs.basket import crosssell, mining
+from pmkt.libs.config import Config
+from pmkt.libs.errors import UserError
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger, timed
+from pmkt.libs.metrics import Metric, append_metrics
+from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
 MODEL = "basket"

@@ -13,14 +13,14 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import models, tables
-from libs.campaign import audience, evaluation, messages, offers, triggers
-from libs.config import CampaignSpec, Config
-from libs.errors import UserError
-from libs.frames import one, union_all
-from libs.lake import Lake
-from libs.log import get_logger, timed
-from libs.runner import run_job
+from pmkt.libs import models, tables
+from pmkt.libs.campaign import audience, evaluation, messages, offers, triggers
+from pmkt.libs.config import CampaignSpec, Config
+from pmkt.libs.errors import UserError
+from pmkt.libs.frames import one, union_all
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger, timed
+from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
 

@@ -10,20 +10,20 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import fairness, models, tables, tracking
-from libs.c360 import inputs as c360_inputs
-from libs.churn import labels
-from libs.classify import evaluate
-from libs.classify import model as cm
-from libs.classify.model import LABEL
-from libs.config import Config
-from libs.errors import UserError
-from libs.frames import one, union_all
-from libs.lake import Lake
-from libs.log import get_logger, timed
-from libs.metrics import Metric, append_metrics
-from libs.report import plots, sections
-from libs.runner import run_job
+from pmkt.libs import fairness, models, tables, tracking
+from pmkt.libs.c360 import inputs as c360_inputs
+from pmkt.libs.churn import labels
+from pmkt.libs.classify import evaluate
+from pmkt.libs.classify import model as cm
+from pmkt.libs.classify.model import LABEL
+from pmkt.libs.config import Config
+from pmkt.libs.errors import UserError
+from pmkt.libs.frames import one, union_all
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger, timed
+from pmkt.libs.metrics import Metric, append_metrics
+from pmkt.libs.report import plots, sections
+from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
 MODEL = "churn"

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from jobs import forget, models, pipeline, tables
-from libs.runner import parser, run_job
+from pmkt.jobs import forget, models, pipeline, tables
+from pmkt.libs.runner import parser, run_job
 
 JOBS: dict[str, ModuleType] = {
     **pipeline.STEPS,

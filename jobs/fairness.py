@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from libs import fairness, runs, tables
-from libs.config import Config
-from libs.errors import UserError
-from libs.frames import one
-from libs.lake import Lake
-from libs.log import get_logger
-from libs.runner import run_job
+from pmkt.libs import fairness, runs, tables
+from pmkt.libs.config import Config
+from pmkt.libs.errors import UserError
+from pmkt.libs.frames import one
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger
+from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
 

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from libs import erasure, pii, tables
-from libs.config import Config
-from libs.lake import Lake
-from libs.log import get_logger
-from libs.runner import run_job
-from libs.session import is_local
+from pmkt.libs import erasure, pii, tables
+from pmkt.libs.config import Config
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger
+from pmkt.libs.runner import run_job
+from pmkt.libs.session import is_local
 
 log = get_logger(__name__)
 AUDIT_SCHEMA = (

@@ -9,14 +9,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from libs import tables
-from libs.config import Config
-from libs.frames import union_all
-from libs.lake import Lake
-from libs.log import get_logger, timed
-from libs.runner import run_job
-from libs.synth import corrupt, facts
-from libs.synth.world import World
+from pmkt.libs import tables
+from pmkt.libs.config import Config
+from pmkt.libs.frames import union_all
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger, timed
+from pmkt.libs.runner import run_job
+from pmkt.libs.synth import corrupt, facts
+from pmkt.libs.synth.world import World
 
 log = get_logger(__name__)
 

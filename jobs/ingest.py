@@ -12,15 +12,15 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import pii, schemas, tables
-from libs.config import Config, SourceConfig
-from libs.errors import ReconciliationError, UserError
-from libs.ingest import files, validate
-from libs.ingest.readers import CORRUPT, read_source
-from libs.lake import Lake
-from libs.log import get_logger, timed
-from libs.runner import run_job
-from libs.session import is_local
+from pmkt.libs import pii, schemas, tables
+from pmkt.libs.config import Config, SourceConfig
+from pmkt.libs.errors import ReconciliationError, UserError
+from pmkt.libs.ingest import files, validate
+from pmkt.libs.ingest.readers import CORRUPT, read_source
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger, timed
+from pmkt.libs.runner import run_job
+from pmkt.libs.session import is_local
 
 log = get_logger(__name__)
 

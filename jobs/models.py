@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from libs import models, text, tracking
-from libs.config import Config
-from libs.runner import run_job
+from pmkt.libs import models, text, tracking
+from pmkt.libs.config import Config
+from pmkt.libs.runner import run_job
 
 READ_ONLY = True  # writes nothing to the lake: runs without the lake's writer lock
 

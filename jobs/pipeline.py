@@ -10,7 +10,7 @@ from types import ModuleType
 
 from pyspark.sql import SparkSession
 
-from jobs import (
+from pmkt.jobs import (
     basket,
     campaign,
     churn,
@@ -27,10 +27,10 @@ from jobs import (
     segment,
     tables,
 )
-from libs.config import Config
-from libs.errors import ConfigError
-from libs.log import get_logger
-from libs.runner import run_job
+from pmkt.libs.config import Config
+from pmkt.libs.errors import ConfigError
+from pmkt.libs.log import get_logger
+from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
 # The pipeline's steps in the order they run; `pipeline.steps` picks from them.
@@ -65,8 +65,8 @@ def run(spark: SparkSession, config: Config) -> None:
         STEPS[step].run(spark, config)
     log.info("pipeline %s finished in %.1fs", " -> ".join(steps), time.perf_counter() - start)
     tables.run(spark, config)
-    from libs.lake import Lake
-    from libs.metrics import render, render_side_by_side, summary_table
+    from pmkt.libs.lake import Lake
+    from pmkt.libs.metrics import render, render_side_by_side, summary_table
 
     rows = summary_table(Lake(spark, config.lake))
     if rows:
@@ -99,7 +99,7 @@ def run(spark: SparkSession, config: Config) -> None:
             f"{about.get('test_pairs', 0):,.0f} relevant items, top {config.recommend.top_k}{flag})\n" + recommenders
         )
     if "report" in steps:
-        from jobs.report import report_path
+        from pmkt.jobs.report import report_path
 
         print(f"\nreport: {os.path.abspath(report_path(config))}")
 

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from libs import tables
-from libs.c360 import profiles
-from libs.config import Config
-from libs.lake import Lake
-from libs.log import get_logger, timed
-from libs.runner import run_job
+from pmkt.libs import tables
+from pmkt.libs.c360 import profiles
+from pmkt.libs.config import Config
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger, timed
+from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
 

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from libs import quality, runs, tables
-from libs.c360 import inputs as c360_inputs
-from libs.config import Config
-from libs.lake import Lake
-from libs.log import get_logger
-from libs.runner import run_job
-from libs.tables import TableId
+from pmkt.libs import quality, runs, tables
+from pmkt.libs.c360 import inputs as c360_inputs
+from pmkt.libs.config import Config
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger
+from pmkt.libs.runner import run_job
+from pmkt.libs.tables import TableId
 
 log = get_logger(__name__)
 # Scores watched for drift between consecutive snapshots, next to every numeric feature.

@@ -15,16 +15,16 @@ from pyspark.ml.fpm import FPGrowthModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import models, tables, tracking
-from libs.config import AlsConfig, Config
-from libs.errors import UserError
-from libs.frames import union_all
-from libs.lake import Lake
-from libs.log import get_logger, timed
-from libs.metrics import append_metrics
-from libs.recommend import hybrid, ids, interactions, protocol, similarity, sources, splits
-from libs.report import plots
-from libs.runner import run_job
+from pmkt.libs import models, tables, tracking
+from pmkt.libs.config import AlsConfig, Config
+from pmkt.libs.errors import UserError
+from pmkt.libs.frames import union_all
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger, timed
+from pmkt.libs.metrics import append_metrics
+from pmkt.libs.recommend import hybrid, ids, interactions, protocol, similarity, sources, splits
+from pmkt.libs.report import plots
+from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
 MODEL = "recommend"

@@ -9,12 +9,12 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from libs.config import Config
-from libs.errors import UserError
-from libs.lake import Lake
-from libs.log import get_logger, timed
-from libs.report import page, plots, sections
-from libs.runner import run_job
+from pmkt.libs.config import Config
+from pmkt.libs.errors import UserError
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger, timed
+from pmkt.libs.report import page, plots, sections
+from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
 Rows = list[dict[str, Any]]

@@ -8,17 +8,17 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import fairness, models, tables, tracking
-from libs.c360 import inputs as c360_inputs
-from libs.classify import evaluate
-from libs.classify import model as cm
-from libs.classify.model import LABEL
-from libs.config import Config
-from libs.errors import UserError
-from libs.lake import Lake
-from libs.log import get_logger, timed
-from libs.metrics import Metric, append_metrics
-from libs.runner import run_job
+from pmkt.libs import fairness, models, tables, tracking
+from pmkt.libs.c360 import inputs as c360_inputs
+from pmkt.libs.classify import evaluate
+from pmkt.libs.classify import model as cm
+from pmkt.libs.classify.model import LABEL
+from pmkt.libs.config import Config
+from pmkt.libs.errors import UserError
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger, timed
+from pmkt.libs.metrics import Metric, append_metrics
+from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
 OUTCOMES = ("clicked", "converted")

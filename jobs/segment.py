@@ -11,15 +11,15 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import models, tables, tracking
-from libs.c360 import segment_profiles, segmentation
-from libs.config import Config
-from libs.errors import UserError
-from libs.lake import Lake
-from libs.log import get_logger, timed
-from libs.metrics import Metric, append_metrics
-from libs.report import plots
-from libs.runner import run_job
+from pmkt.libs import models, tables, tracking
+from pmkt.libs.c360 import segment_profiles, segmentation
+from pmkt.libs.config import Config
+from pmkt.libs.errors import UserError
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger, timed
+from pmkt.libs.metrics import Metric, append_metrics
+from pmkt.libs.report import plots
+from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
 MODEL = "segment"

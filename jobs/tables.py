@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from libs import tables, text
-from libs.config import Config
-from libs.lake import Lake, count_rows
-from libs.runner import run_job
+from pmkt.libs import tables, text
+from pmkt.libs.config import Config
+from pmkt.libs.lake import Lake, count_rows
+from pmkt.libs.runner import run_job
 
 READ_ONLY = True  # writes nothing: runs without the lake's writer lock
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from libs.errors import ConfigError
+from pmkt.libs.errors import ConfigError
 
 T = TypeVar("T")
 _SCALARS = (str, int, float, bool)

@@ -10,9 +10,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from libs import schemas
-from libs.conf_loader import apply_override, build, read_yaml
-from libs.errors import ConfigError
+from pmkt.libs import schemas
+from pmkt.libs.conf_loader import apply_override, build, read_yaml
+from pmkt.libs.errors import ConfigError
 
 DEFAULT_CONF = Path("conf/local.yaml")
 READ_FORMATS = ("csv", "json", "parquet", "text")

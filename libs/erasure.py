@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from libs import models, pii, tables
-from libs.config import Config, ForgetConfig
-from libs.errors import UserError
-from libs.frames import local_frame
-from libs.lake import Lake
-from libs.log import get_logger
-from libs.tables import TableId
+from pmkt.libs import models, pii, tables
+from pmkt.libs.config import Config, ForgetConfig
+from pmkt.libs.errors import UserError
+from pmkt.libs.frames import local_frame
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger
+from pmkt.libs.tables import TableId
 
 log = get_logger(__name__)
 SAFE_RETENTION_HOURS = 168.0  # Delta's own minimum unless its retention check is turned off

@@ -17,11 +17,11 @@ from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from libs import tables
-from libs.config import FairnessConfig
-from libs.frames import one
-from libs.lake import Lake
-from libs.log import get_logger
+from pmkt.libs import tables
+from pmkt.libs.config import FairnessConfig
+from pmkt.libs.frames import one
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger
 
 log = get_logger(__name__)
 SCHEMA = (

@@ -15,10 +15,10 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from libs.config import LakeConfig
-from libs.errors import UserError
-from libs.frames import one
-from libs.tables import IDENTIFYING, STATS_COLUMNS, TableId
+from pmkt.libs.config import LakeConfig
+from pmkt.libs.errors import UserError
+from pmkt.libs.frames import one
+from pmkt.libs.tables import IDENTIFYING, STATS_COLUMNS, TableId
 
 SNAPSHOT = "snapshot_date"  # the partition column of every snapshot table
 STATS_PROPERTY = "delta.dataSkippingStatsColumns"

@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from pyspark.sql import Row
 from pyspark.sql import functions as F
 
-from libs import tables
-from libs.errors import UserError
-from libs.lake import Lake, is_conflict
-from libs.log import get_logger
+from pmkt.libs import tables
+from pmkt.libs.errors import UserError
+from pmkt.libs.lake import Lake, is_conflict
+from pmkt.libs.log import get_logger
 
 log = get_logger(__name__)
 NAME = "lake"

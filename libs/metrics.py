@@ -9,8 +9,8 @@ from dataclasses import astuple, dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import tables, text, tracking
-from libs.lake import Lake
+from pmkt.libs import tables, text, tracking
+from pmkt.libs.lake import Lake
 
 SCHEMA = "model string, variant string, metric string, value double, split string, run_id string"
 

@@ -10,10 +10,10 @@ from typing import Any
 import pyspark
 from pyspark.ml import PipelineModel
 
-from libs import tracking
-from libs.config import Config
-from libs.errors import UserError
-from libs.lake import failpoint
+from pmkt.libs import tracking
+from pmkt.libs.config import Config
+from pmkt.libs.errors import UserError
+from pmkt.libs.lake import failpoint
 
 
 @dataclass(frozen=True)

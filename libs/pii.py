@@ -9,8 +9,8 @@ import os
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from libs.config import PiiConfig
-from libs.errors import UserError
+from pmkt.libs.config import PiiConfig
+from pmkt.libs.errors import UserError
 
 log = logging.getLogger("pmkt.pii")
 

@@ -16,12 +16,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from libs import tables
-from libs.config import Expectation
-from libs.errors import UserError
-from libs.frames import one
-from libs.lake import Lake
-from libs.tables import TableId
+from pmkt.libs import tables
+from pmkt.libs.config import Expectation
+from pmkt.libs.errors import UserError
+from pmkt.libs.frames import one
+from pmkt.libs.lake import Lake
+from pmkt.libs.tables import TableId
 
 RESULT_SCHEMA = (
     "run_id string, evaluated_at timestamp, table string, rule string, column string, severity string, "

@@ -10,12 +10,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from libs.errors import ReconciliationError, UserError
+from pmkt.libs.errors import ReconciliationError, UserError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from libs.config import Config
+    from pmkt.libs.config import Config
 
 Job = Callable[["SparkSession", "Config"], object]  # a job's run(spark, config); what it returns is not used
 log = logging.getLogger("pmkt.cli")
@@ -62,13 +62,13 @@ def run_job(job: str, run: Job, argv: Sequence[str], read_only: bool = False) ->
 
     A `read_only` job writes nothing, so it runs without the lake's writer lock.
     """
-    from libs import log as logs
+    from pmkt.libs import log as logs
 
     args = parser().parse_args([job, *argv])
     logs.configure(args.debug)
     try:
-        from libs.config import load_config
-        from libs.session import get_spark
+        from pmkt.libs.config import load_config
+        from pmkt.libs.session import get_spark
 
         overrides = [
             *args.overrides,
@@ -82,8 +82,8 @@ def run_job(job: str, run: Job, argv: Sequence[str], read_only: bool = False) ->
         if read_only:
             run(spark, config)
             return 0
-        from libs.lake import Lake
-        from libs.lock import lake_lock
+        from pmkt.libs.lake import Lake
+        from pmkt.libs.lock import lake_lock
 
         lake = Lake(spark, config.lake)
         lake.check_writable()

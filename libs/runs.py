@@ -16,12 +16,12 @@ from contextlib import contextmanager
 
 from pyspark.sql import functions as F
 
-from libs import tables
-from libs.errors import UserError
-from libs.frames import union_all
-from libs.lake import Lake
-from libs.log import get_logger
-from libs.tables import TableId
+from pmkt.libs import tables
+from pmkt.libs.errors import UserError
+from pmkt.libs.frames import union_all
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger
+from pmkt.libs.tables import TableId
 
 log = get_logger(__name__)
 MODEL_LOGS = (tables.MODEL_METRICS,)  # where a model job logs its evaluation (its versions: libs.tracking)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from libs.config import Config
-from libs.errors import UserError
+from pmkt.libs.config import Config
+from pmkt.libs.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"

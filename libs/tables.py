@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from libs import schemas
+from pmkt.libs import schemas
 
 
 @dataclass(frozen=True, order=True)

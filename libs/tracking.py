@@ -22,14 +22,14 @@ from urllib.parse import urlparse
 
 from pyspark.sql import functions as F
 
-from libs import runs, tables
-from libs.config import Config
-from libs.errors import UserError
-from libs.lake import Lake
-from libs.log import get_logger
+from pmkt.libs import runs, tables
+from pmkt.libs.config import Config
+from pmkt.libs.errors import UserError
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger
 
 if TYPE_CHECKING:
-    from libs.metrics import Metric
+    from pmkt.libs.metrics import Metric
 
 log = get_logger(__name__)
 RUN_TAG = "pmkt.run_id"  # on MLflow runs and model versions: the pmkt run id (system.job_runs, gold.model_metrics)

@@ -2,7 +2,7 @@
 # MAGIC %md
 # MAGIC # pmkt pipeline
 # MAGIC Runs the platform's jobs with this notebook's own `spark`. The notebook holds no logic:
-# MAGIC every step is `run(spark, config)` from the `jobs` package. Install the project on the
+# MAGIC every step is `run(spark, config)` from the `pmkt.jobs` package. Install the project on the
 # MAGIC cluster first (a wheel, or `%pip install` from your repository).
 
 # COMMAND ----------
@@ -13,8 +13,8 @@ dbutils.widgets.text("overrides", "")  # noqa: F821 - e.g. ingest.sources.events
 
 # COMMAND ----------
 
-from jobs import ingest, tables
-from libs.config import load_config
+from pmkt.jobs import ingest, tables
+from pmkt.libs.config import load_config
 
 overrides = [o.strip() for o in dbutils.widgets.get("overrides").split(",") if o.strip()]  # noqa: F821
 overrides.append(f"lake.catalog={dbutils.widgets.get('lake_catalog')}")  # noqa: F821

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
-from libs.config import Config, load_config
-from libs.session import get_spark
+from pmkt.libs.config import Config, load_config
+from pmkt.libs.session import get_spark
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"generate.customers": 600, "generate.products": 200, "generate.files_per_table": 2}
@@ -61,10 +63,34 @@ class GeneratedLake:
     reports: list
 
 
+def own_copy(shared: GeneratedLake, base: Path) -> GeneratedLake:
+    """A copy of a shared lake for tests that write: the shared lake stays as its fixture built it.
+
+    Delta's logs hold relative paths, so the copy is a lake of its own. MLflow's store holds absolute ones;
+    they are moved to the copy too, so its runs and models are written and read there.
+    """
+    root = base / "lake"
+    shutil.copytree(shared.config.lake.root, root)
+    _move_mlflow_paths(root / "mlflow" / "mlflow.db", str(Path(shared.config.lake.root).resolve()), str(root))
+    return GeneratedLake(
+        shared.base, replace(shared.config, lake=replace(shared.config.lake, root=str(root))), shared.reports
+    )
+
+
+def _move_mlflow_paths(db: Path, old: str, new: str) -> None:
+    if not db.exists():
+        return
+    with sqlite3.connect(db) as con:
+        for (table,) in con.execute("select name from sqlite_master where type = 'table'").fetchall():
+            for column in con.execute(f"pragma table_info('{table}')").fetchall():
+                if column[2].upper().startswith(("VARCHAR", "TEXT")):
+                    con.execute(f'update "{table}" set "{column[1]}" = replace("{column[1]}", ?, ?)', (old, new))
+
+
 @pytest.fixture(scope="session")
 def generated(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> GeneratedLake:
-    """Small generated data, ingested once; tests must not modify this lake."""
-    from jobs import generate, ingest
+    """Small generated data, ingested once; tests must not modify this lake (see `own_copy`)."""
+    from pmkt.jobs import generate, ingest
 
     base = tmp_path_factory.mktemp("generated")
     config = test_config(base)
@@ -74,21 +100,22 @@ def generated(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session")
-def c360(spark: SparkSession, generated: GeneratedLake) -> GeneratedLake:
-    """features -> profiles -> segment (fit) on the generated lake."""
-    from jobs import features, profiles, segment
+def c360(spark: SparkSession, generated: GeneratedLake, tmp_path_factory: pytest.TempPathFactory) -> GeneratedLake:
+    """features -> profiles -> segment (fit) on a copy of the generated lake."""
+    from pmkt.jobs import features, profiles, segment
 
-    features.run(spark, generated.config)
-    profiles.run(spark, generated.config)
-    segment.run(spark, generated.config)
-    return generated
+    lake = own_copy(generated, tmp_path_factory.mktemp("c360"))
+    for job in (features, profiles, segment):
+        job.run(spark, lake.config)
+    return lake
 
 
 @pytest.fixture(scope="session")
-def modelled(spark: SparkSession, c360: GeneratedLake) -> GeneratedLake:
-    """Every model job, once, on the Customer 360 lake: the input of campaigns and the report."""
-    from jobs import basket, churn, propensity, recommend, response
+def modelled(spark: SparkSession, c360: GeneratedLake, tmp_path_factory: pytest.TempPathFactory) -> GeneratedLake:
+    """Every model job, once, on a copy of the Customer 360 lake: the input of campaigns and the report."""
+    from pmkt.jobs import basket, churn, propensity, recommend, response
 
+    lake = own_copy(c360, tmp_path_factory.mktemp("modelled"))
     for job in (basket, recommend, churn, propensity, response):
-        job.run(spark, c360.config)
-    return c360
+        job.run(spark, lake.config)
+    return lake

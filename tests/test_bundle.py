@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from jobs.pipeline import STEPS
-from libs.config import PipelineConfig
+from pmkt.jobs.pipeline import STEPS
+from pmkt.libs.config import PipelineConfig
 
 BUNDLE = Path(__file__).resolve().parent.parent / "databricks.yml"
 
@@ -34,7 +34,7 @@ def test_every_task_runs_its_step_through_the_wheels_entry_point() -> None:
     for task in bundle["resources"]["jobs"]["pmkt_pipeline"]["tasks"]:
         wheel = task["python_wheel_task"]
         assert (wheel["package_name"], wheel["entry_point"]) == ("pmkt", "pmkt")
-        assert scripts[wheel["entry_point"]] == "jobs.cli:main"
+        assert scripts[wheel["entry_point"]] == "pmkt.jobs.cli:main"
         params = wheel["parameters"]
         assert params[0] == task["task_key"] and params[params.index("--conf-file") + 1].endswith("${var.conf_file}")
         assert "spark.delta_jars=provided" in params  # the runtime has Delta: add no jars

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from jobs.cli import main
+from pmkt.jobs.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +22,7 @@ def _one_line_error(capsys: pytest.CaptureFixture[str], code: int, expected: str
 
 def test_help_lists_jobs() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "pmkt.jobs.cli", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert "pmkt" in out and "ingest" in out and "tables" in out
 
@@ -66,7 +66,7 @@ def test_a_new_user_sees_one_line_and_no_jvm_output(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "jobs.ingest",
+            "pmkt.jobs.ingest",
             "--set",
             f"lake.root={tmp_path}/lake",
             "--set",

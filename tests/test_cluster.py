@@ -13,10 +13,10 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
 from benchmarks.standalone import cluster
-from jobs import generate, ingest
-from libs import tables
-from libs.ingest.validate import LINEAGE
-from libs.lake import Lake
+from pmkt.jobs import generate, ingest
+from pmkt.libs import tables
+from pmkt.libs.ingest.validate import LINEAGE
+from pmkt.libs.lake import Lake
 from tests.conftest import ENTITIES, test_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,9 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from libs import reference, tables
-from libs.config import load_config
-from libs.lake import Lake
+from pmkt.libs import reference, tables
+from pmkt.libs.config import load_config
+from pmkt.libs.lake import Lake
 
 ROOT = Path(__file__).resolve().parent.parent
 BYOD, RECS = "bring-your-own-data.md", "recommendations.md"
@@ -35,7 +35,7 @@ def test_byod_example(spark: SparkSession, tmp_path: Path) -> None:
     (tmp_path / "exports" / "orders").mkdir(parents=True)
     (tmp_path / "exports" / "orders" / "2025-02.csv").write_text(doc_example(BYOD, "orders.csv"))
     # Exactly the documented command, from the folder holding conf/ and exports/.
-    pmkt = [sys.executable, "-m", "jobs.cli", "ingest", "--conf-file", "conf/myshop.yaml"]
+    pmkt = [sys.executable, "-m", "pmkt.jobs.cli", "ingest", "--conf-file", "conf/myshop.yaml"]
     done = subprocess.run(
         pmkt, cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)}
     )
@@ -63,7 +63,7 @@ def test_ratings_example(spark: SparkSession, tmp_path: Path) -> None:
     (tmp_path / "exports" / "ratings").mkdir(parents=True)
     ratings = doc_example(RECS, "ratings.csv")
     (tmp_path / "exports" / "ratings" / "ratings.csv").write_text(ratings)
-    pmkt = [sys.executable, "-m", "jobs.cli", "pipeline", "--conf-file", "conf/ratings.yaml"]
+    pmkt = [sys.executable, "-m", "pmkt.jobs.cli", "pipeline", "--conf-file", "conf/ratings.yaml"]
     done = subprocess.run(
         pmkt, cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)}
     )

@@ -6,7 +6,7 @@ from pyspark.ml.fpm import FPGrowthModel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from libs.basket.mining import ITEMS
+from pmkt.libs.basket.mining import ITEMS
 
 
 def recent_items(lines: DataFrame, last_orders: int) -> DataFrame:

@@ -10,9 +10,9 @@ from pyspark.ml.fpm import FPGrowth, FPGrowthModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from libs.config import BasketConfig
-from libs.errors import UserError
-from libs.frames import one
+from pmkt.libs.config import BasketConfig
+from pmkt.libs.errors import UserError
+from pmkt.libs.frames import one
 
 ITEMS = "items"
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from libs.frames import union_all
+from pmkt.libs.frames import union_all
 
 CUTOFF = "snapshot_date"
 KEY = ["customer_id", CUTOFF]

@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from libs import tables
-from libs.c360 import features, snapshot
-from libs.c360.snapshot import Inputs
-from libs.config import FeaturesConfig
-from libs.errors import UserError
-from libs.frames import one
-from libs.lake import Lake
-from libs.log import get_logger
+from pmkt.libs import tables
+from pmkt.libs.c360 import features, snapshot
+from pmkt.libs.c360.snapshot import Inputs
+from pmkt.libs.config import FeaturesConfig
+from pmkt.libs.errors import UserError
+from pmkt.libs.frames import one
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger
 
 log = get_logger(__name__)
 # The silver entities a snapshot reads, and the column stamping each stored row with what it was built from.

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from libs.c360.snapshot import Inputs
-from libs.frames import one
+from pmkt.libs.c360.snapshot import Inputs
+from pmkt.libs.frames import one
 
 Builder = Callable[[Inputs, dt.date], DataFrame]
 

@@ -9,9 +9,9 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from libs.config import ProfilesConfig, TagRule
-from libs.errors import ConfigError
-from libs.frames import one
+from pmkt.libs.config import ProfilesConfig, TagRule
+from pmkt.libs.errors import ConfigError
+from pmkt.libs.frames import one
 
 QUANTILES = (0.2, 0.4, 0.6, 0.8)
 SCORED = {"r_score": "recency_days", "f_score": "frequency", "m_score": "monetary", "aov_score": "avg_order_value"}

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs.frames import one
+from pmkt.libs.frames import one
 
 PROFILE_SCHEMA = (
     "segment_id int, segment_name string, size long, share double, "

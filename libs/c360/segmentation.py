@@ -14,8 +14,8 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from libs.config import SegmentConfig
-from libs.frames import one
+from pmkt.libs.config import SegmentConfig
+from pmkt.libs.frames import one
 
 SCALED, PROJECTED, PREDICTION = "_seg_scaled", "_seg_pca", "segment_id"
 NO_ACTIVITY_ID, NO_ACTIVITY_NAME = -1, "No activity yet"

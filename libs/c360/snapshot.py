@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from libs.c360 import features as fx
-from libs.c360.features import CUTOFF, KEY
-from libs.config import FeaturesConfig
-from libs.frames import union_all
+from pmkt.libs.c360 import features as fx
+from pmkt.libs.c360.features import CUTOFF, KEY
+from pmkt.libs.config import FeaturesConfig
+from pmkt.libs.frames import union_all
 
 # Counts are 0 for a customer without that activity; rates stay null (undefined) and are imputed by models.
 COUNT_COLUMNS = (

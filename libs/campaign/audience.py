@@ -7,11 +7,11 @@ import datetime as dt
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import tables
-from libs.config import AudienceRule, CampaignConfig
-from libs.errors import UserError
-from libs.frames import union_all
-from libs.lake import Lake
+from pmkt.libs import tables
+from pmkt.libs.config import AudienceRule, CampaignConfig
+from pmkt.libs.errors import UserError
+from pmkt.libs.frames import union_all
+from pmkt.libs.lake import Lake
 
 # Columns an audience may use even when the job that fills them hasn't run (they are then null).
 OPTIONAL = {

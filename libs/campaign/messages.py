@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from libs.errors import ConfigError
+from pmkt.libs.errors import ConfigError
 
 FIELDS = ("customer_id", "segment_name", "product_name", "category", "offer_reason", "channel", "campaign_name")
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")

@@ -7,8 +7,8 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from libs.config import CampaignSpec, ChannelConfig
-from libs.frames import union_all
+from pmkt.libs.config import CampaignSpec, ChannelConfig
+from pmkt.libs.frames import union_all
 
 OFFER = ("customer_id", "offer_type", "product_id", "category", "value", "offer_reason")
 

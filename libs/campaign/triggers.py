@@ -7,7 +7,7 @@ import datetime as dt
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from libs.config import TriggerRule
+from pmkt.libs.config import TriggerRule
 
 ACTION = ("rule", "customer_id", "period", "action", "channel", "detail")
 

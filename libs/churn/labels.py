@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from libs.classify.model import LABEL
-from libs.config import ChurnConfig, Config, PropensityConfig
-from libs.errors import UserError
+from pmkt.libs.classify.model import LABEL
+from pmkt.libs.config import ChurnConfig, Config, PropensityConfig
+from pmkt.libs.errors import UserError
 
 
 def _at(day: dt.date) -> dt.datetime:

@@ -9,8 +9,8 @@ from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs.classify.model import LABEL
-from libs.frames import one
+from pmkt.libs.classify.model import LABEL
+from pmkt.libs.frames import one
 
 CURVE_SCHEMA = "variant string, kind string, point int, x double, y double, customers long"
 DECILES = [i / 10 for i in range(1, 10)]
@@ -38,7 +38,7 @@ def holdout(fitted: PipelineModel, test: DataFrame) -> tuple[DataFrame, dict[str
 
     The caller unpersists the returned DataFrame when done with it.
     """
-    from libs.classify.model import PROBABILITY, probability
+    from pmkt.libs.classify.model import PROBABILITY, probability
 
     predicted = fitted.transform(test)
     scored = predicted.withColumn(PROBABILITY, probability(predicted)).cache()

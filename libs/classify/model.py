@@ -16,7 +16,7 @@ from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from libs.frames import one
+from pmkt.libs.frames import one
 
 LABEL = "label"  # 1.0: the event the model predicts (churned, bought, converted); 0.0: it did not happen
 WEIGHT, SCALED, PROBABILITY = "_weight", "_scaled", "positive_probability"

@@ -15,9 +15,9 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from libs import tables
-from libs.lake import Lake
-from libs.log import get_logger
+from pmkt.libs import tables
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger
 
 log = get_logger(__name__)
 FILE_KEYS = ("_source_file", "_file_size", "_file_mtime")

@@ -7,9 +7,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from libs.config import SourceConfig
-from libs.errors import UserError
-from libs.schemas import Entity
+from pmkt.libs.config import SourceConfig
+from pmkt.libs.errors import UserError
+from pmkt.libs.schemas import Entity
 
 CORRUPT = "_corrupt_record"
 META = ("_source_file", "_file_size", "_file_mtime", "_line")

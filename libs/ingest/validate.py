@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from libs import pii, schemas
-from libs.config import IngestConfig, SourceConfig
-from libs.errors import UserError
-from libs.frames import one
-from libs.ingest.readers import CORRUPT
-from libs.schemas import Entity
+from pmkt.libs import pii, schemas
+from pmkt.libs.config import IngestConfig, SourceConfig
+from pmkt.libs.errors import UserError
+from pmkt.libs.frames import one
+from pmkt.libs.ingest.readers import CORRUPT
+from pmkt.libs.schemas import Entity
 
 REASON, DETAIL, RAW, PARSE_NOTE = "_reason", "_detail", "_raw", "_parse_note"
 UNCLOSED_QUOTE = "an unclosed quote: a quoted field with a line break? set the source's options.multiLine: true"

@@ -15,7 +15,7 @@ from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs.config import AlsConfig
+from pmkt.libs.config import AlsConfig
 
 USER, ITEM, RATING = "user_idx", "item_idx", "strength"
 

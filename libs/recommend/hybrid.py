@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from libs.frames import one, union_all
+from pmkt.libs.frames import one, union_all
 
 CANDIDATE = ("customer_id", "product_id", "score", "source", "reason")
 ANCHORED = ("itemcf", "content", "basket")  # sources whose reason names the customer's own item

@@ -6,9 +6,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from libs import tables
-from libs.frames import one
-from libs.lake import Lake
+from pmkt.libs import tables
+from pmkt.libs.frames import one
+from pmkt.libs.lake import Lake
 
 MAX_INDEX = 2**31 - 1  # ALS ids are Java ints
 

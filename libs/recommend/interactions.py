@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from libs import tables
-from libs.config import RecommendConfig
-from libs.errors import UserError
-from libs.frames import one, union_all
-from libs.lake import Lake
+from pmkt.libs import tables
+from pmkt.libs.config import RecommendConfig
+from pmkt.libs.errors import UserError
+from pmkt.libs.frames import one, union_all
+from pmkt.libs.lake import Lake
 
 # The strongest kind of contact decides the words in a reason ("because you bought X").
 KIND_RANK = {"view": 1, "click": 2, "add_to_cart": 3, "rating": 4, "purchase": 5}

@@ -12,11 +12,11 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from libs.config import AlsConfig
-from libs.frames import union_all
-from libs.log import get_logger
-from libs.metrics import Metric
-from libs.recommend import als, evaluate, hybrid, interactions, sources, splits
+from pmkt.libs.config import AlsConfig
+from pmkt.libs.frames import union_all
+from pmkt.libs.log import get_logger
+from pmkt.libs.metrics import Metric
+from pmkt.libs.recommend import als, evaluate, hybrid, interactions, sources, splits
 
 log = get_logger(__name__)
 MODEL = "recommend"

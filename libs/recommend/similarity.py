@@ -22,7 +22,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from libs.recommend.interactions import KIND_VERB
+from pmkt.libs.recommend.interactions import KIND_VERB
 
 NEIGHBOURS = ("product_id", "neighbour_id", "similarity", "common", "rank", "method")
 

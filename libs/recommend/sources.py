@@ -10,9 +10,9 @@ from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs.basket import crosssell
-from libs.config import AlsConfig, RecommendConfig
-from libs.recommend import als, hybrid, similarity
+from pmkt.libs.basket import crosssell
+from pmkt.libs.config import AlsConfig, RecommendConfig
+from pmkt.libs.recommend import als, hybrid, similarity
 
 
 @dataclass(frozen=True)

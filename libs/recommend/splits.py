@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from libs.config import RecommendConfig
-from libs.frames import one
-from libs.log import get_logger
-from libs.recommend import interactions
+from pmkt.libs.config import RecommendConfig
+from pmkt.libs.frames import one
+from pmkt.libs.log import get_logger
+from pmkt.libs.recommend import interactions
 
 log = get_logger(__name__)
 MIN_PAIRS = 2  # a customer needs at least this many items to give one to the test side and keep one

@@ -7,7 +7,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from libs.report import plots
+from pmkt.libs.report import plots
 
 Rows = list[dict[str, Any]]
 STYLE = """

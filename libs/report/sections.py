@@ -8,9 +8,9 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from libs import tables
-from libs.frames import one
-from libs.lake import Lake
+from pmkt.libs import tables
+from pmkt.libs.frames import one
+from pmkt.libs.lake import Lake
 
 Rows = list[dict[str, Any]]
 
@@ -97,7 +97,7 @@ def rfm_grid(lake: Lake) -> tuple[Rows, Rows] | None:
 def model_metrics(lake: Lake, model: str) -> Rows:
     if not lake.exists(tables.MODEL_METRICS):
         return []
-    from libs.metrics import latest_metrics
+    from pmkt.libs.metrics import latest_metrics
 
     return [
         r.asDict() for r in latest_metrics(lake, model).select("variant", "metric", "value", "split").collect()

@@ -9,8 +9,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from libs.frames import local_frame, union_all
-from libs.synth.rand import Rng
+from pmkt.libs.frames import local_frame, union_all
+from pmkt.libs.synth.rand import Rng
 
 Mutation = Callable[[dict[str, Column]], dict[str, Column]]
 

@@ -7,8 +7,8 @@ import datetime as dt
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from libs.synth import profiles as P
-from libs.synth.world import World
+from pmkt.libs.synth import profiles as P
+from pmkt.libs.synth.world import World
 
 EVENT_GAP_SECONDS = 10
 

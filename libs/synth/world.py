@@ -8,9 +8,9 @@ import math
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs.config import GenerateConfig
-from libs.synth import profiles as P
-from libs.synth.rand import Rng
+from pmkt.libs.config import GenerateConfig
+from pmkt.libs.synth import profiles as P
+from pmkt.libs.synth.rand import Rng
 
 AFFINITY_SHARE = 0.75  # views drawn from the customer's two taste clusters; the rest follow popularity
 CHURN_DECAY_DAYS = 90

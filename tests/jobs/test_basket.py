@@ -11,12 +11,12 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs import basket, ingest
-from libs import tables
-from libs.basket import crosssell, mining
-from libs.config import BasketConfig, load_config
-from libs.lake import Lake
-from tests.conftest import GeneratedLake
+from pmkt.jobs import basket, ingest
+from pmkt.libs import tables
+from pmkt.libs.basket import crosssell, mining
+from pmkt.libs.config import BasketConfig, load_config
+from pmkt.libs.lake import Lake
+from tests.conftest import GeneratedLake, own_copy
 
 
 def _random_baskets(seed: int, n: int) -> list[list[str]]:
@@ -108,9 +108,10 @@ def test_guard_counts_exactly_and_raises_support_only_when_the_data_needs_it(spa
 
 
 @pytest.mark.slow
-def test_planted_rules_are_found_with_their_lift(spark: SparkSession, generated: GeneratedLake) -> None:
-    basket.run(spark, generated.config)
-    lake = Lake(spark, generated.config.lake)
+def test_planted_rules_are_found_with_their_lift(spark: SparkSession, generated: GeneratedLake, tmp_path: Path) -> None:
+    own = own_copy(generated, tmp_path)
+    basket.run(spark, own.config)
+    lake = Lake(spark, own.config.lake)
     truth = lake.read(tables.TRUTH_RULES).collect()
     rules = lake.read(tables.ASSOCIATION_RULES)
     single = {(r.antecedent[0], r.consequent[0]): r for r in rules.where(F.size("antecedent") == 1).collect()}

@@ -9,21 +9,21 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs import campaign
-from libs import tables
-from libs.c360 import snapshot
-from libs.campaign import evaluation
-from libs.config import FeaturesConfig, GenerateConfig, load_config
-from libs.lake import Lake
-from libs.synth import facts
-from libs.synth.world import World
-from tests.conftest import GeneratedLake
+from pmkt.jobs import campaign
+from pmkt.libs import tables
+from pmkt.libs.c360 import snapshot
+from pmkt.libs.campaign import evaluation
+from pmkt.libs.config import FeaturesConfig, GenerateConfig, load_config
+from pmkt.libs.lake import Lake
+from pmkt.libs.synth import facts
+from pmkt.libs.synth.world import World
+from tests.conftest import GeneratedLake, own_copy
 
 
 def test_consent_suppression_caps_control_and_idempotent_actions(
     spark: SparkSession, modelled: GeneratedLake, tmp_path: Path
 ) -> None:
-    base = modelled.config
+    base = own_copy(modelled, tmp_path).config
     lake = Lake(spark, base.lake)
     view = lake.read(tables.CUSTOMER_PROFILES)
     # Suppress five consenting repeat buyers who would otherwise be in the audience.

@@ -13,16 +13,16 @@ from mlflow import MlflowClient
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import churn, ingest
-from libs import models, tables, tracking
-from libs.c360 import inputs as c360_inputs
-from libs.c360 import leakage, snapshot
-from libs.classify import model as cm
-from libs.config import FeaturesConfig, load_config
-from libs.lake import Lake
-from libs.metrics import latest_metrics
-from libs.report import sections
-from tests.conftest import GeneratedLake
+from pmkt.jobs import churn, ingest
+from pmkt.libs import models, tables, tracking
+from pmkt.libs.c360 import inputs as c360_inputs
+from pmkt.libs.c360 import leakage, snapshot
+from pmkt.libs.classify import model as cm
+from pmkt.libs.config import FeaturesConfig, load_config
+from pmkt.libs.lake import Lake
+from pmkt.libs.metrics import latest_metrics
+from pmkt.libs.report import sections
+from tests.conftest import GeneratedLake, own_copy
 
 
 @pytest.mark.slow
@@ -146,12 +146,11 @@ churn:
 
 @pytest.mark.slow
 def test_planted_churn_is_predicted_out_of_time_and_the_model_round_trips(
-    spark: SparkSession, modelled: GeneratedLake
+    spark: SparkSession, modelled: GeneratedLake, tmp_path: Path
 ) -> None:
     config = modelled.config  # the fixture trained the churn model with this config
     lake = Lake(spark, config.lake)
-    runs = lake.read(tables.MODEL_METRICS).where(F.col("model") == "churn")
-    metrics = {(r.variant, r.metric): r.value for r in runs.collect()}
+    metrics = {(r.variant, r.metric): r.value for r in latest_metrics(lake, "churn").collect()}
     assert metrics[("logreg", "roc_auc")] >= 0.85, metrics
     assert metrics[("logreg", "top_decile_lift")] >= 3.0, metrics
     assert "gbt" in {v for v, _ in metrics}
@@ -165,8 +164,12 @@ def test_planted_churn_is_predicted_out_of_time_and_the_model_round_trips(
     assert plotted == {"plots/churn_roc.png", "plots/churn_lift.png", "plots/churn_calibration.png"}
     trained = {r.customer_id: r.probability for r in lake.read(tables.CHURN_SCORES).collect()}
     _, meta, version = models.load(config, churn.MODEL)
-    churn.run(spark, load_config(None, [f"lake.root={config.lake.root}", "churn.mode=score"]))
-    rescored = {r.customer_id: (r.probability, r.model_version) for r in lake.read(tables.CHURN_SCORES).collect()}
+    own = own_copy(modelled, tmp_path).config
+    churn.run(spark, load_config(None, [f"lake.root={own.lake.root}", "churn.mode=score"]))
+    rescored = {
+        r.customer_id: (r.probability, r.model_version)
+        for r in Lake(spark, own.lake).read(tables.CHURN_SCORES).collect()
+    }
     assert rescored.keys() == trained.keys()
     assert all(rescored[c] == (pytest.approx(p, abs=1e-12), version) for c, p in trained.items())
     assert meta["numeric"][0] == "recency_days"

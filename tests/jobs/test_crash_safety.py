@@ -4,7 +4,6 @@ two ingests at once on one lake neither corrupt nor double anything."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,12 +13,12 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from jobs import ingest, segment
-from libs import models, tables
-from libs.config import Config, load_config
-from libs.lake import FAILPOINT, Lake
-from libs.lock import lake_lock
-from tests.conftest import ROOT, GeneratedLake
+from pmkt.jobs import ingest, segment
+from pmkt.libs import models, tables
+from pmkt.libs.config import Config, load_config
+from pmkt.libs.lake import FAILPOINT, Lake
+from pmkt.libs.lock import lake_lock
+from tests.conftest import ROOT, GeneratedLake, own_copy
 
 CUSTOMERS = """customer_id,name,email,city,birth_date
 C1,Ann Lee,ann@example.org,Leeds,1980-01-02
@@ -91,7 +90,7 @@ def _cli(
         env[FAILPOINT] = kill_after
     err = stderr.open("w") if stderr else subprocess.PIPE
     return subprocess.Popen(
-        [sys.executable, "-m", f"jobs.{job}", "--conf-file", str(conf), *extra],
+        [sys.executable, "-m", f"pmkt.jobs.{job}", "--conf-file", str(conf), *extra],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -232,8 +231,7 @@ def test_model_job_killed_mid_run_converges(
 
 
 def _copy_lake(c360: GeneratedLake, tmp_path: Path) -> Config:
-    lake_dir = tmp_path / "lake"
-    shutil.copytree(Path(c360.config.lake.root), lake_dir)
+    lake_dir = own_copy(c360, tmp_path).config.lake.root
     conf = tmp_path / "gold.yaml"
     conf.write_text(
         f"extends: {ROOT / 'conf' / 'local.yaml'}\nlake:\n  root: {lake_dir}\nspark:\n  master: local[1]\n"

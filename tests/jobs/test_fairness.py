@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 from pyspark.sql import SparkSession
 
-from jobs import fairness as fairness_job
-from libs import fairness, tables
-from libs.config import Config, load_config
-from libs.lake import Lake
+from pmkt.jobs import fairness as fairness_job
+from pmkt.libs import fairness, tables
+from pmkt.libs.config import Config, load_config
+from pmkt.libs.lake import Lake
 
 DAY = dt.date(2025, 6, 1)
 

@@ -10,13 +10,13 @@ from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from libs import tables
-from libs.c360 import inputs as c360_inputs
-from libs.c360 import profiles, snapshot
-from libs.churn import labels
-from libs.config import FeaturesConfig, load_config
-from libs.errors import ConfigError
-from libs.lake import Lake
+from pmkt.libs import tables
+from pmkt.libs.c360 import inputs as c360_inputs
+from pmkt.libs.c360 import profiles, snapshot
+from pmkt.libs.churn import labels
+from pmkt.libs.config import FeaturesConfig, load_config
+from pmkt.libs.errors import ConfigError
+from pmkt.libs.lake import Lake
 from tests.conftest import GeneratedLake
 
 CUTOFF = dt.date(2025, 7, 1)

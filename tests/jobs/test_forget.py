@@ -6,7 +6,6 @@ import csv
 import hashlib
 import hmac
 import re
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,11 +14,11 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs import forget
-from libs import models, pii, tables
-from libs.config import ForgetConfig
-from libs.lake import Lake
-from tests.conftest import GeneratedLake
+from pmkt.jobs import forget
+from pmkt.libs import models, pii, tables
+from pmkt.libs.config import ForgetConfig
+from pmkt.libs.lake import Lake
+from tests.conftest import GeneratedLake, own_copy
 
 
 def _traces(root: Path, value: str) -> list[str]:
@@ -42,9 +41,8 @@ def _traces(root: Path, value: str) -> list[str]:
 def test_forget_leaves_no_trace_in_tables_files_or_log(
     spark: SparkSession, modelled: GeneratedLake, tmp_path: Path
 ) -> None:
-    lake_dir = tmp_path / "lake"
-    shutil.copytree(modelled.config.lake.root, lake_dir)
-    config = replace(modelled.config, lake=replace(modelled.config.lake, root=str(lake_dir)))
+    config = own_copy(modelled, tmp_path).config
+    lake_dir = Path(config.lake.root)
     lake = Lake(spark, config.lake)
     by_id = lake.read(tables.RECOMMENDATIONS).join(
         lake.read(tables.SILVER["transactions"]), on="customer_id", how="inner"

@@ -7,11 +7,11 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs import generate
-from libs import tables
-from libs.lake import Lake
-from libs.synth import corrupt
-from libs.synth import profiles as P
+from pmkt.jobs import generate
+from pmkt.libs import tables
+from pmkt.libs.lake import Lake
+from pmkt.libs.synth import corrupt
+from pmkt.libs.synth import profiles as P
 from tests.conftest import GeneratedLake, test_config
 
 pytestmark = pytest.mark.slow

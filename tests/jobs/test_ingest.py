@@ -8,10 +8,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs import ingest
-from libs import tables
-from libs.lake import Lake
-from libs.pii import EMAIL_PATTERN
+from pmkt.jobs import ingest
+from pmkt.libs import tables
+from pmkt.libs.lake import Lake
+from pmkt.libs.pii import EMAIL_PATTERN
 from tests.conftest import GeneratedLake
 
 pytestmark = pytest.mark.slow

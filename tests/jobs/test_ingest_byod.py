@@ -11,11 +11,11 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs import ingest
-from libs import tables
-from libs.config import Config, load_config
-from libs.errors import UserError
-from libs.lake import Lake
+from pmkt.jobs import ingest
+from pmkt.libs import tables
+from pmkt.libs.config import Config, load_config
+from pmkt.libs.errors import UserError
+from pmkt.libs.lake import Lake
 
 FOREIGN_ORDERS = """Kunde;Bestellnr;Datum;Artikel;Menge;Preis;Filiale
 K-1;B100;03.02.2025 14:05;A-9;2;9.99;Berlin

@@ -11,11 +11,11 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs import ingest
-from libs import tables
-from libs.config import Config, load_config
-from libs.errors import UserError
-from libs.lake import Lake
+from pmkt.jobs import ingest
+from pmkt.libs import tables
+from pmkt.libs.config import Config, load_config
+from pmkt.libs.errors import UserError
+from pmkt.libs.lake import Lake
 
 # Every value a person could be identified by. None may appear in a table, a data file, the log or an error.
 PII = (

@@ -8,10 +8,10 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import features, ingest
-from libs import tables
-from libs.c360.inputs import BUILT_FROM
-from libs.lake import Lake
+from pmkt.jobs import features, ingest
+from pmkt.libs import tables
+from pmkt.libs.c360.inputs import BUILT_FROM
+from pmkt.libs.lake import Lake
 from tests.conftest import GeneratedLake, test_config
 
 pytestmark = pytest.mark.slow

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs import propensity, response
-from libs import models, tables
-from libs.config import load_config
-from libs.lake import Lake
-from tests.conftest import GeneratedLake
+from pmkt.jobs import propensity, response
+from pmkt.libs import models, tables
+from pmkt.libs.config import load_config
+from pmkt.libs.lake import Lake
+from tests.conftest import GeneratedLake, own_copy
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +22,7 @@ def _metrics(lake: Lake, model: str) -> dict[str, float]:
 
 
 def test_propensity_ranks_next_month_buyers_and_rescores_identically(
-    spark: SparkSession, modelled: GeneratedLake
+    spark: SparkSession, modelled: GeneratedLake, tmp_path: Path
 ) -> None:
     c360 = modelled  # the fixture trained and scored propensity with this config
     lake = Lake(spark, c360.config.lake)
@@ -38,10 +40,14 @@ def test_propensity_ranks_next_month_buyers_and_rescores_identically(
     pairs = {(r.category, r.why) for r in named.distinct().collect()}
     assert pairs and all(why == f"category: {category}" for category, why in pairs)
     before = {(r.customer_id, r.category): r.probability for r in latest.collect()}
-    propensity.run(spark, load_config(None, [f"lake.root={c360.config.lake.root}", "propensity.mode=score"]))
+    own = own_copy(modelled, tmp_path).config
+    propensity.run(spark, load_config(None, [f"lake.root={own.lake.root}", "propensity.mode=score"]))
     after = {
         (r.customer_id, r.category): r.probability
-        for r in lake.read(tables.PROPENSITY_SCORES).where(F.col("snapshot_date") == F.lit(day)).collect()
+        for r in Lake(spark, own.lake)
+        .read(tables.PROPENSITY_SCORES)
+        .where(F.col("snapshot_date") == F.lit(day))
+        .collect()
     }
     assert after.keys() == before.keys() and all(after[k] == pytest.approx(v, abs=1e-12) for k, v in before.items())
 

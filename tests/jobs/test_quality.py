@@ -10,11 +10,11 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs import pipeline, quality
-from libs import tables
-from libs.config import Config, Expectation, load_config
-from libs.lake import Lake
-from libs.quality import QualityGateError
+from pmkt.jobs import pipeline, quality
+from pmkt.libs import tables
+from pmkt.libs.config import Config, Expectation, load_config
+from pmkt.libs.lake import Lake
+from pmkt.libs.quality import QualityGateError
 
 EXPECTATIONS = (
     Expectation("silver.order_lines", "mean_change", "unit_price", max_change=0.5),

@@ -9,11 +9,11 @@ from pathlib import Path
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs import ingest, recommend
-from libs import models, tables
-from libs.config import load_config
-from libs.lake import Lake
-from libs.metrics import latest_metrics
+from pmkt.jobs import ingest, recommend
+from pmkt.libs import models, tables
+from pmkt.libs.config import load_config
+from pmkt.libs.lake import Lake
+from pmkt.libs.metrics import latest_metrics
 from tests.conftest import GeneratedLake
 
 

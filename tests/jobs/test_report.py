@@ -10,12 +10,12 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs import campaign, report
-from libs import tables
-from libs.lake import Lake
-from libs.metrics import latest_metrics
-from libs.report.page import fmt
-from tests.conftest import GeneratedLake
+from pmkt.jobs import campaign, report
+from pmkt.libs import tables
+from pmkt.libs.lake import Lake
+from pmkt.libs.metrics import latest_metrics
+from pmkt.libs.report.page import fmt
+from tests.conftest import GeneratedLake, own_copy
 
 BROWSER = ("chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking")
 
@@ -29,7 +29,7 @@ def _browser() -> str:
 def test_report_renders_with_every_image_and_the_key_numbers(
     spark: SparkSession, modelled: GeneratedLake, tmp_path: Path
 ) -> None:
-    config = modelled.config
+    config = own_copy(modelled, tmp_path).config
     campaign.run(spark, config)
     path = Path(report.run(spark, config))
     assert path == Path(config.lake.root) / "reports" / "index.html"

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from sklearn.metrics import adjusted_rand_score
 
-from jobs import segment
-from libs import models, tables
-from libs.c360 import segmentation
-from libs.config import load_config
-from libs.lake import Lake
-from tests.conftest import GeneratedLake
+from pmkt.jobs import segment
+from pmkt.libs import models, tables
+from pmkt.libs.c360 import segmentation
+from pmkt.libs.config import load_config
+from pmkt.libs.lake import Lake
+from tests.conftest import GeneratedLake, own_copy
 
 pytestmark = pytest.mark.slow
 ARI_SAMPLE = 5000  # the ARI is computed on a bounded sample collected to the driver
@@ -60,14 +62,17 @@ def test_segments_outliers_and_profiles_are_consistent(spark: SparkSession, c360
     assert loyal.segment_name.startswith("High-value")
 
 
-def test_saved_model_round_trip_and_assign_mode(spark: SparkSession, c360: GeneratedLake) -> None:
+def test_saved_model_round_trip_and_assign_mode(spark: SparkSession, c360: GeneratedLake, tmp_path: Path) -> None:
     lake = Lake(spark, c360.config.lake)
     fitted = lake.read(tables.SEGMENTS).select("customer_id", "segment_id", "segment_name", "distance").cache()
     fitted.count()
     model, meta, version = models.load(c360.config, segment.MODEL)
     assert meta["k"] == c360.config.generate.segments and version >= 1
-    segment.run(spark, load_config(None, [f"lake.root={c360.config.lake.root}", "segment.mode=assign"]))
-    assigned = lake.read(tables.SEGMENTS).select("customer_id", "segment_id", "segment_name", "distance")
+    own = own_copy(c360, tmp_path).config
+    segment.run(spark, load_config(None, [f"lake.root={own.lake.root}", "segment.mode=assign"]))
+    assigned = (
+        Lake(spark, own.lake).read(tables.SEGMENTS).select("customer_id", "segment_id", "segment_name", "distance")
+    )
     assert_df_equality(assigned, fitted, ignore_row_order=True, ignore_nullable=True)
     registered = [v for v in models.versions(c360.config) if v.name == "pmkt_segment"]
     assert registered[-1].version == version and registered[-1].aliases == ("champion",)

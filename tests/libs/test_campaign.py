@@ -10,9 +10,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from scipy.stats import norm
 
-from libs.campaign import evaluation, messages, offers, triggers
-from libs.config import CampaignSpec, ChannelConfig, TriggerRule
-from libs.errors import ConfigError
+from pmkt.libs.campaign import evaluation, messages, offers, triggers
+from pmkt.libs.config import CampaignSpec, ChannelConfig, TriggerRule
+from pmkt.libs.errors import ConfigError
 
 SCORED = (
     "customer_id string, offer_type string, product_id string, category string, value double, channel string, "

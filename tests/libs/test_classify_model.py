@@ -8,8 +8,8 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from libs.classify import model as cm
-from libs.classify.model import LABEL
+from pmkt.libs.classify import model as cm
+from pmkt.libs.classify.model import LABEL
 
 CONTRACTS = ("Month-to-month", "One year", "Two year")
 

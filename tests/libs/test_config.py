@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from libs.conf_loader import build, read_yaml
-from libs.config import Config, load_config
-from libs.errors import ConfigError
+from pmkt.libs.conf_loader import build, read_yaml
+from pmkt.libs.config import Config, load_config
+from pmkt.libs.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from libs.config import LakeConfig
-from libs.errors import UserError
-from libs.lake import Lake
-from libs.tables import TableId
+from pmkt.libs.config import LakeConfig
+from pmkt.libs.errors import UserError
+from pmkt.libs.lake import Lake
+from pmkt.libs.tables import TableId
 
 SCORES = TableId("gold", "scores")
 

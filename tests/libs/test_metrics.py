@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from libs.config import LakeConfig
-from libs.lake import Lake
-from libs.metrics import Metric, append_metrics, latest_metrics
+from pmkt.libs.config import LakeConfig
+from pmkt.libs.lake import Lake
+from pmkt.libs.metrics import Metric, append_metrics, latest_metrics
 
 
 def test_append_and_read_latest_run(spark: SparkSession, tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_append_and_read_latest_run(spark: SparkSession, tmp_path: Path) -> None
     append_metrics(spark, lake, [Metric("churn", "logreg", "roc_auc", 0.9, "2025-06-01")], "r3")
     latest = {(r.variant, r.value, r.run_id) for r in latest_metrics(lake, "recommend").collect()}
     assert latest == {("als", 0.3, "r2"), ("popularity", 0.1, "r2")}
-    assert lake.version(lake_table := __import__("libs.tables", fromlist=["MODEL_METRICS"]).MODEL_METRICS) == 2
+    assert lake.version(lake_table := __import__("pmkt.libs.tables", fromlist=["MODEL_METRICS"]).MODEL_METRICS) == 2
     assert lake.read(lake_table).columns == ["model", "variant", "metric", "value", "split", "run_id", "created_at"]
 
 
@@ -32,7 +32,7 @@ def test_non_finite_metric_is_refused() -> None:
 
 
 def test_side_by_side_puts_variants_in_rows_and_metrics_in_columns() -> None:
-    from libs.metrics import render_side_by_side
+    from pmkt.libs.metrics import render_side_by_side
 
     rows = [
         ("recommend", "popular", "ndcg@10", 0.1, "test"),

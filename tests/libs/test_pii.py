@@ -7,9 +7,9 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from libs import pii
-from libs.config import PiiConfig
-from libs.errors import UserError
+from pmkt.libs import pii
+from pmkt.libs.config import PiiConfig
+from pmkt.libs.errors import UserError
 
 
 def test_hmac_matches_pythons_hmac_for_short_long_and_unicode_keys(spark: SparkSession) -> None:

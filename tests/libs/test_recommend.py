@@ -14,10 +14,10 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from libs import tables
-from libs.config import AlsConfig, LakeConfig, RecommendConfig
-from libs.lake import Lake
-from libs.recommend import als, hybrid, ids, interactions, similarity, splits
+from pmkt.libs import tables
+from pmkt.libs.config import AlsConfig, LakeConfig, RecommendConfig
+from pmkt.libs.lake import Lake
+from pmkt.libs.recommend import als, hybrid, ids, interactions, similarity, splits
 
 STRENGTHS = "customer_id string, product_id string, strength double, last_ts timestamp, kind string, consumed boolean"
 T0 = dt.datetime(2025, 6, 1)

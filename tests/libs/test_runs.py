@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from libs import runs, tables
-from libs.config import LakeConfig
-from libs.errors import UserError
-from libs.lake import Lake
-from libs.metrics import Metric, append_metrics
+from pmkt.libs import runs, tables
+from pmkt.libs.config import LakeConfig
+from pmkt.libs.errors import UserError
+from pmkt.libs.lake import Lake
+from pmkt.libs.metrics import Metric, append_metrics
 
 LOGS = (tables.MODEL_METRICS,)
 

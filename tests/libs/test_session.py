@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from libs.config import load_config
-from libs.session import DELTA_EXTENSION, delta_jars, get_spark, session_options
+from pmkt.libs.config import load_config
+from pmkt.libs.session import DELTA_EXTENSION, delta_jars, get_spark, session_options
 
 
 def test_jars_folder_wins_when_it_holds_jars(tmp_path: Path) -> None:

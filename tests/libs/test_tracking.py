@@ -14,14 +14,14 @@ from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import VectorAssembler
 from pyspark.sql import DataFrame, SparkSession
 
-from jobs import models as models_job
-from jobs.cli import main
-from libs import models, tracking
-from libs.config import Config, load_config
-from libs.errors import UserError
-from libs.lake import Lake
-from libs.metrics import Metric, append_metrics
-from libs.report import plots, sections
+from pmkt.jobs import models as models_job
+from pmkt.jobs.cli import main
+from pmkt.libs import models, tracking
+from pmkt.libs.config import Config, load_config
+from pmkt.libs.errors import UserError
+from pmkt.libs.lake import Lake
+from pmkt.libs.metrics import Metric, append_metrics
+from pmkt.libs.report import plots, sections
 
 ROWS = [(0.0, 1.0, 0.2), (1.0, 3.0, 0.1), (0.0, 0.5, 0.9), (1.0, 4.0, 0.4), (0.0, 1.5, 0.3), (1.0, 2.5, 0.8)]
 
