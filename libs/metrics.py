@@ -30,12 +30,17 @@ class Metric:
             raise ValueError(f"metric {self.model}/{self.variant}/{self.metric} is not finite: {self.value}")
 
 
+def mlflow_key(metric: Metric) -> str:
+    """MLflow's name for a `gold.model_metrics` row: <model>.<variant>.<metric>, with '@' (not allowed) as '_at_'."""
+    return f"{metric.model}.{metric.variant}.{metric.metric}".replace("@", "_at_")
+
+
 def append_metrics(spark: SparkSession, lake: Lake, metrics: Sequence[Metric], run_id: str) -> None:
     """Append a run's metrics with one shared run id and timestamp, and log them to the open MLflow run."""
     rows = [(*astuple(m), run_id) for m in metrics]
     df = spark.createDataFrame(rows, SCHEMA).withColumn("created_at", F.current_timestamp())
     lake.write(df, tables.MODEL_METRICS, mode="append")
-    tracking.log_metrics(metrics)  # the same numbers on the job's MLflow run
+    tracking.log_metrics({mlflow_key(m): m.value for m in metrics})  # the same numbers on the job's MLflow run
 
 
 def latest_metrics(lake: Lake, model: str) -> DataFrame:

@@ -13,11 +13,11 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 from pyspark.sql import functions as F
@@ -27,9 +27,6 @@ from pmkt.libs.config import Config
 from pmkt.libs.errors import UserError
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger
-
-if TYPE_CHECKING:
-    from pmkt.libs.metrics import Metric
 
 log = get_logger(__name__)
 RUN_TAG = "pmkt.run_id"  # on MLflow runs and model versions: the pmkt run id (system.job_runs, gold.model_metrics)
@@ -119,17 +116,12 @@ def active() -> bool:
     return mlflow is not None and mlflow.active_run() is not None
 
 
-def metric_key(metric: Metric) -> str:
-    """MLflow's name for a `gold.model_metrics` row: <model>.<variant>.<metric>, with '@' (not allowed) as '_at_'."""
-    return f"{metric.model}.{metric.variant}.{metric.metric}".replace("@", "_at_")
-
-
-def log_metrics(metrics: Sequence[Metric]) -> None:
-    """The same numbers `gold.model_metrics` gets, on the open MLflow run (none open: nothing to do)."""
-    if metrics and active():
+def log_metrics(values: Mapping[str, float]) -> None:
+    """Numbers for the open MLflow run, by MLflow name (none open: nothing to do)."""
+    if values and active():
         import mlflow
 
-        mlflow.log_metrics({metric_key(m): m.value for m in metrics})
+        mlflow.log_metrics(dict(values))
 
 
 def log_png(data_uri: str, name: str) -> None:
