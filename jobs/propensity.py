@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from collections.abc import Mapping, Sequence
 
 from pyspark.ml import PipelineModel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from pmkt.libs import fairness, models, tables, tracking
@@ -15,6 +14,7 @@ from pmkt.libs.c360 import inputs as c360_inputs
 from pmkt.libs.churn import labels
 from pmkt.libs.classify import evaluate
 from pmkt.libs.classify import model as cm
+from pmkt.libs.classify import rows as classifier_rows
 from pmkt.libs.classify.model import LABEL
 from pmkt.libs.config import Config
 from pmkt.libs.errors import UserError
@@ -26,26 +26,6 @@ from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
 MODEL = "propensity"
-
-
-def category_rows(features: DataFrame, categories: Sequence[str]) -> DataFrame:
-    """One row per customer and category, with that customer's revenue share of the category."""
-    cats = F.array(*[F.lit(c) for c in categories])
-    return features.select("*", F.explode(cats).alias("category")).withColumn(
-        "category_share", F.coalesce(F.element_at(F.col("category_shares"), F.col("category")), F.lit(0.0))
-    )
-
-
-def category_labels(lines: DataFrame, products: DataFrame, cutoff: dt.date, horizon_days: int) -> DataFrame:
-    start = dt.datetime.combine(cutoff, dt.time())
-    end = start + dt.timedelta(days=horizon_days)
-    bought = lines.where((F.col("order_ts") >= F.lit(start)) & (F.col("order_ts") < F.lit(end)))
-    return (
-        bought.join(F.broadcast(products.select("product_id", "category")), on="product_id", how="inner")
-        .select("customer_id", "category")
-        .distinct()
-        .withColumn("_bought", F.lit(1.0))
-    )
 
 
 def run(spark: SparkSession, config: Config) -> None:
@@ -71,9 +51,9 @@ def run(spark: SparkSession, config: Config) -> None:
         frames = {}
         snapshots = c360_inputs.materialise_snapshots(lake, inputs, [*train_days, test_day], config.features)
         for cutoff in [*train_days, test_day]:
-            feats = category_rows(snapshots.where(F.col("snapshot_date") == F.lit(cutoff)), categories)
+            feats = classifier_rows.category_rows(snapshots.where(F.col("snapshot_date") == F.lit(cutoff)), categories)
             frames[cutoff] = feats.join(
-                category_labels(inputs.lines, inputs.products, cutoff, cfg.horizon_days),
+                classifier_rows.category_labels(inputs.lines, inputs.products, cutoff, cfg.horizon_days),
                 on=["customer_id", "category"],
                 how="left",
             ).withColumn(LABEL, F.coalesce(F.col("_bought"), F.lit(0.0)))
@@ -103,7 +83,7 @@ def _score(
     lake: Lake, fitted: PipelineModel, spec: cm.Spec, categories: Sequence[str], version: int, names: Mapping[str, str]
 ) -> int:
     day = lake.latest_snapshot(tables.CUSTOMER_FEATURES)
-    rows = category_rows(lake.read_snapshot(tables.CUSTOMER_FEATURES, day), categories)
+    rows = classifier_rows.category_rows(lake.read_snapshot(tables.CUSTOMER_FEATURES, day), categories)
     scored = fitted.transform(cm.prepare(rows, spec))
     out = scored.select(
         "customer_id",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from pmkt.libs import fairness, models, tables, tracking
 from pmkt.libs.c360 import inputs as c360_inputs
 from pmkt.libs.classify import evaluate
 from pmkt.libs.classify import model as cm
+from pmkt.libs.classify import rows as classifier_rows
 from pmkt.libs.classify.model import LABEL
 from pmkt.libs.config import Config
 from pmkt.libs.errors import UserError
@@ -22,18 +23,6 @@ from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
 OUTCOMES = ("clicked", "converted")
-
-
-def contact_rows(features: DataFrame, contacts: DataFrame, campaigns: DataFrame) -> DataFrame:
-    """Treated contacts with the customer's features as of the campaign start and the offer's attributes."""
-    offers = campaigns.select("campaign_id", "offer_category", F.col("start_date").alias("snapshot_date"))
-    treated = contacts.where(F.coalesce(F.col("group"), F.lit("treatment")) == "treatment").join(
-        F.broadcast(offers), on="campaign_id", how="inner"
-    )
-    joined = treated.join(features.drop("campaign_contacts"), on=["customer_id", "snapshot_date"], how="left")
-    return joined.withColumn(
-        "offer_category_share", F.coalesce(F.element_at(F.col("category_shares"), F.col("offer_category")), F.lit(0.0))
-    )
 
 
 def run(spark: SparkSession, config: Config) -> None:
@@ -57,7 +46,7 @@ def run(spark: SparkSession, config: Config) -> None:
     ):
         feats = c360_inputs.materialise_snapshots(lake, inputs, starts, config.features)
         contacts = lake.read(tables.SILVER["campaign_contacts"])
-        rows = cm.model_partitions(contact_rows(feats, contacts, campaigns)).cache()
+        rows = cm.model_partitions(classifier_rows.contact_rows(feats, contacts, campaigns)).cache()
         metrics = []
         for outcome in OUTCOMES:
             labelled = rows.withColumn(LABEL, F.col(outcome).cast("double"))

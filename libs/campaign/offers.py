@@ -99,6 +99,28 @@ def best_offer(scored: DataFrame) -> DataFrame:
     return ranked.where(F.col("_n") == 1).drop("_n")
 
 
+def best_offers(
+    people: DataFrame,
+    candidates: DataFrame,
+    channels: dict[str, ChannelConfig],
+    model: PipelineModel,
+    numeric: tuple[str, ...],
+    categorical: tuple[str, ...],
+) -> DataFrame:
+    """Each of `people`'s best (offer, channel), scored by the response model: its features are the customer's
+    (`numeric` where the profile has them), the offer's category and the customer's share of spend in it."""
+    known = [c for c in numeric if c in people.columns]  # offer_category_share comes with the offer
+    rows = options(
+        people.select("customer_id", "group", "segment_name", "category_shares", *known).join(
+            candidates, on="customer_id", how="inner"
+        ),
+        channels,
+    )
+    share = F.coalesce(F.element_at("category_shares", F.col("category")), F.lit(0.0))
+    rows = rows.withColumn("offer_category", F.col("category")).withColumn("offer_category_share", share)
+    return best_offer(convert_probability(model, rows, numeric, categorical))
+
+
 def within_limits(best: DataFrame, spec: CampaignSpec, channels: dict[str, ChannelConfig]) -> DataFrame:
     """Treated customers, highest expected profit first, while it is positive, each channel has
     capacity left and the budget covers the contact. A customer whose best channel is full is not

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -10,6 +11,13 @@ from pyspark.sql import functions as F
 from pmkt.libs.config import TriggerRule
 
 ACTION = ("rule", "customer_id", "period", "action", "channel", "detail")
+# The input each kind of rule reads (config.TRIGGER_KINDS).
+SOURCES = {
+    "cart_abandoned": "events",
+    "churn_risk_high": "churn_scores",
+    "birthday": "customers",
+    "first_purchase": "order_lines",
+}
 
 
 def cart_abandoned(events: DataFrame, rule: TriggerRule, as_of: dt.datetime) -> DataFrame:
@@ -104,6 +112,22 @@ def first_purchase(lines: DataFrame, rule: TriggerRule, as_of: dt.datetime) -> D
     return _actions(
         recent, rule, F.lit("first"), F.concat(F.lit("first order on "), F.date_format("first_ts", "yyyy-MM-dd"))
     )
+
+
+def detect(rule: TriggerRule, inputs: Mapping[str, DataFrame | None], day: dt.date) -> DataFrame | None:
+    """The rule's actions as of `day` from the table it needs (`inputs`: events, churn_scores, customers and
+    order_lines, each None when it does not exist); None when the rule's table does not exist."""
+    as_of = dt.datetime.combine(day, dt.time())
+    source = inputs.get(SOURCES[rule.kind])
+    if source is None:
+        return None
+    if rule.kind == "cart_abandoned":
+        return cart_abandoned(source, rule, as_of)
+    if rule.kind == "churn_risk_high":
+        return churn_risk_high(source.where(F.col("snapshot_date") <= F.lit(day)), rule)
+    if rule.kind == "birthday":
+        return birthday(source, rule, day)
+    return first_purchase(source, rule, as_of)
 
 
 def _actions(df: DataFrame, rule: TriggerRule, period: F.Column, detail: F.Column) -> DataFrame:
