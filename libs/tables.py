@@ -41,7 +41,6 @@ CHURN_SCORES = TableId("gold", "churn_scores")
 CHURN_EVALUATION = TableId("gold", "churn_evaluation")
 CHURN_COEFFICIENTS = TableId("gold", "churn_coefficients")
 PROPENSITY_SCORES = TableId("gold", "propensity_scores")
-RESPONSE_SCORES = TableId("gold", "response_scores")
 CUSTOMER_INDEX = TableId("gold", "customer_index")
 PRODUCT_INDEX = TableId("gold", "product_index")
 SIMILAR_ITEMS = TableId("gold", "similar_items")
@@ -96,7 +95,6 @@ CATALOGUE: tuple[TableId, ...] = (
     CHURN_EVALUATION,
     CHURN_COEFFICIENTS,
     PROPENSITY_SCORES,
-    RESPONSE_SCORES,
     CUSTOMER_INDEX,
     PRODUCT_INDEX,
     SIMILAR_ITEMS,

@@ -96,3 +96,12 @@ def test_every_config_key_says_what_it_means() -> None:
     bare = [f"{cls}.{name}" for (cls, name), text in helps.items() if not text and cls != "Config"]
     assert bare == []
     assert helps[("BasketConfig", "min_count")].startswith("and at least this many baskets")
+
+
+def test_the_table_catalogue_names_every_table_and_only_real_ones() -> None:
+    page = (ROOT / "docs" / "tables.md").read_text()
+    named = {n for cell in re.findall(r"^\| (`[^|]+`) \|", page, re.M) for n in re.findall(r"`([^`]+)`", cell)}
+    per_entity = set(tables.BRONZE.values())  # one row, `bronze.<entity>`, describes them all
+    expected = {str(t) for t in (*tables.CATALOGUE, tables.LAKE_LOCK) if t not in per_entity}
+    assert "bronze.<entity>" in named
+    assert named - {"bronze.<entity>"} == expected
