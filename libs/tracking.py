@@ -166,7 +166,8 @@ def _drop_unfinished_versions(lake: Lake, job: str) -> None:
     if not candidates:
         return
     ids = [r.data.tags[RUN_TAG] for r in candidates]
-    finished = {row.run_id for row in lake.read(tables.JOB_RUNS).where(F.col("run_id").isin(ids)).collect()}
+    ledger = lake.read(tables.JOB_RUNS).where(F.col("run_id").isin(ids))
+    finished = {row.run_id for row in ledger.collect()}  # bounded: at most one row per candidate
     client = MlflowClient()
     for run in candidates:
         if run.data.tags[RUN_TAG] in finished:
