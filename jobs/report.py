@@ -12,7 +12,7 @@ from pmkt.libs.config import Config
 from pmkt.libs.errors import UserError
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
-from pmkt.libs.report import html
+from pmkt.libs.report import render
 from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
@@ -28,7 +28,7 @@ def report_path(config: Config) -> str:
 def run(spark: SparkSession, config: Config) -> str:
     path = report_path(config)
     with timed(log, "report"):
-        body = html.document(Lake(spark, config.lake), config)
+        body = render.document(Lake(spark, config.lake), config)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w", encoding="utf-8") as out:
             out.write(body)

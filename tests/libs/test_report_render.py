@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from pmkt.libs.report import html
+from pmkt.libs.report import render
 
 
 def _cells(section: str) -> list[list[str]]:
@@ -20,13 +20,13 @@ def test_recommendations_show_the_test_split_per_method_in_order() -> None:
         {"variant": "als_r6", "metric": "ndcg@10", "value": 0.5, "split": "validation"},  # a tuning trial
         {"variant": "all", "metric": "test_customers", "value": 7198.0, "split": "test"},
     ]
-    section = html.recommendations(metrics, 10, 30)
+    section = render.recommendations(metrics, 10, 30)
     assert section.count("<img") == 1 and "Trained before the last 30 days" in section
     assert _cells(section) == [
         ["popular", "0.0900", "–", "–", "–", "–"],
         ["als", "0.1800", "–", "–", "–", "0.9650"],
     ]
-    assert html.recommendations([m for m in metrics if m["split"] != "test"], 10, 30) == ""
+    assert render.recommendations([m for m in metrics if m["split"] != "test"], 10, 30) == ""
 
 
 def test_churn_shows_its_three_curves_and_the_headline_metrics_only() -> None:
@@ -40,16 +40,16 @@ def test_churn_shows_its_three_curves_and_the_headline_metrics_only() -> None:
         {"variant": "logreg", "metric": "base_rate", "value": 0.21, "split": "s"},  # not a headline
         {"variant": "gbt", "metric": "roc_auc", "value": 0.9, "split": "s"},
     ]
-    section = html.churn(points, metrics)
+    section = render.churn(points, metrics)
     assert section.count("<img") == 3 and "0.21" not in section
     assert _cells(section) == [["logreg", "0.8700", "–", "–", "–"], ["gbt", "0.9000", "–", "–", "–"]]
-    assert html.churn(None, metrics) == "" and html.churn([], metrics) == ""
+    assert render.churn(None, metrics) == "" and render.churn([], metrics) == ""
 
 
 def test_rules_format_shares_as_percentages_and_empty_sections_are_left_out() -> None:
     rule = {"if bought": "P1", "then": "P2", "support": 0.0123, "confidence": 0.5, "lift": 4.2, "orders": 1234}
-    assert _cells(html.rules([rule])) == [["P1", "P2", "1.2%", "50.0%", "4.2000", "1,234"]]
-    assert html.rules(None) == ""
-    assert html.quality([], []) == ""
-    assert html.segments(None) == "" and html.rfm(None) == "" and html.campaigns(None) == ""
-    assert html.fairness([]) == ""
+    assert _cells(render.rules([rule])) == [["P1", "P2", "1.2%", "50.0%", "4.2000", "1,234"]]
+    assert render.rules(None) == ""
+    assert render.quality([], []) == ""
+    assert render.segments(None) == "" and render.rfm(None) == "" and render.campaigns(None) == ""
+    assert render.fairness([]) == ""
