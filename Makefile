@@ -31,7 +31,7 @@ help:
 	@echo "make demo [DATA=cdnow]   set up, then run the pipeline and print every table"
 	@echo "make test                set up, lint, then run the full test suite"
 	@echo "make lint                ruff (lint and format check) and mypy on libs and jobs"
-	@echo "make docs                regenerate the configuration reference in docs/ from the code"
+	@echo "make docs                regenerate the configuration reference and table catalogue in docs/ from the code"
 	@echo "make benchmark           MLlib ALS against the implicit library (1M and 10M interactions)"
 	@echo "make benchmark-ratings   the documented ratings example on MovieLens 100k and the demo world vs tuned implicit"
 	@echo "make benchmark-scale     the whole pipeline at 1x, 3x and 10x of the demo world with a 2 GiB driver"
@@ -99,7 +99,7 @@ lint: setup
 	@ln -sfn ../../../libs build/typecheck/pmkt/libs && ln -sfn ../../../jobs build/typecheck/pmkt/jobs
 	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p pmkt.libs -p pmkt.jobs
 
-# The generated reference pages (docs/configuration.md); a test fails when they are stale.
+# The generated reference pages (docs/configuration.md, docs/tables.md); a test fails when they are stale.
 docs: setup
 	$(PY) -m pmkt.libs.reference
 

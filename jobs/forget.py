@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from pmkt.libs import erasure, pii, tables
+from pmkt.libs import contracts, erasure, pii, tables
 from pmkt.libs.config import Config
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger
@@ -17,10 +17,7 @@ from pmkt.libs.runner import run_job
 from pmkt.libs.session import is_local
 
 log = get_logger(__name__)
-AUDIT_SCHEMA = (
-    "request_id string, customer_hash string, requested_at timestamp, tables array<string>, "
-    "rows_removed long, vacuum_retention_hours double, models_to_retrain array<string>"
-)
+AUDIT_SCHEMA = contracts.CONTRACTS[tables.ERASURE_LOG].ddl()
 
 
 def run(spark: SparkSession, config: Config) -> None:

@@ -13,3 +13,7 @@ class ConfigError(UserError):
 
 class ReconciliationError(Exception):
     """Ingest counts don't add up: a bug or a data loss, never a user error to shrug off."""
+
+
+class ContractError(Exception):
+    """A job was about to write columns its table's contract (`libs.contracts`) does not declare: a bug."""

@@ -15,6 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from pmkt.libs import contracts
 from pmkt.libs.config import LakeConfig
 from pmkt.libs.errors import UserError
 from pmkt.libs.frames import one
@@ -125,6 +126,7 @@ class Lake:
         """Write with an explicit mode: overwrite, append, or overwrite of the `replace_where` slice."""
         if mode not in ("overwrite", "append"):
             raise ValueError(f"unsupported write mode {mode}")
+        contracts.check(table, df.schema)
         writer = df.write.format("delta").mode(mode)
         if replace_where is not None and self.exists(table):
             writer = writer.option("replaceWhere", replace_where)
@@ -159,6 +161,7 @@ class Lake:
             self.write(df, table, mode="append")
             metrics = one(self.delta(table).history(1).select("operationMetrics"))[0]  # one commit's metrics
             return {"inserted": int(metrics["numOutputRows"]), "updated": 0}
+        contracts.check(table, df.schema)
         stats = self._stats_columns(table, df)
         if stats is not None:
             self._limit_stats(table, stats)

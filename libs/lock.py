@@ -19,14 +19,14 @@ from contextlib import contextmanager
 from pyspark.sql import Row
 from pyspark.sql import functions as F
 
-from pmkt.libs import tables
+from pmkt.libs import contracts, tables
 from pmkt.libs.errors import UserError
 from pmkt.libs.lake import Lake, is_conflict
 from pmkt.libs.log import get_logger
 
 log = get_logger(__name__)
 NAME = "lake"
-SCHEMA = "name string, holder string, job string, host string, pid long, since timestamp"
+SCHEMA = contracts.CONTRACTS[tables.LAKE_LOCK].ddl()
 POLL_SECONDS = 2.0
 
 

@@ -16,22 +16,15 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pmkt.libs import tables
+from pmkt.libs import contracts, tables
 from pmkt.libs.config import Expectation
 from pmkt.libs.errors import UserError
 from pmkt.libs.frames import one
 from pmkt.libs.lake import Lake
 from pmkt.libs.tables import TableId
 
-RESULT_SCHEMA = (
-    "run_id string, evaluated_at timestamp, table string, rule string, column string, severity string, "
-    "rows long, failing double, failing_share double, allowed_share double, observed double, "
-    "passed boolean"
-)
-DRIFT_SCHEMA = (
-    "run_id string, table string, column string, reference_snapshot date, current_snapshot date, "
-    "psi double, level string"
-)
+RESULT_SCHEMA = contracts.CONTRACTS[tables.DATA_QUALITY].ddl()
+DRIFT_SCHEMA = contracts.CONTRACTS[tables.DRIFT].ddl()
 EPSILON = 1e-4  # an empty bin's share, so PSI stays finite
 
 

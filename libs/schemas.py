@@ -20,6 +20,8 @@ _SPARK_TYPES = {
     TS: T.TimestampType(),
     DATE: T.DateType(),
 }
+# What a PII column is stored as: a keyed HMAC pseudonym (libs.pii); the raw value never lands.
+PSEUDONYMS = {"name": "name_pseudo", "email": "email_pseudo", "phone": "phone_pseudo"}
 # Columns in a user's export that the conf maps as extras may only take these types.
 EXTRA_TYPES = (STRING, INT, DOUBLE, BOOL, TS, DATE)
 
@@ -32,6 +34,7 @@ class Column:
     pii: bool = False
     non_negative: bool = False
     default: str | None = None  # the raw value used when a source doesn't map the column
+    doc: str = ""  # what the column means, for the table catalogue
 
     @property
     def spark_type(self) -> T.DataType:
@@ -72,13 +75,13 @@ CUSTOMERS = Entity(
         Column("name", STRING, pii=True),
         Column("email", STRING, pii=True),
         Column("phone", STRING, pii=True),
-        Column("birth_date", DATE),
+        Column("birth_date", DATE, doc="for age bands"),
         Column("gender", STRING),
         Column("city", STRING),
-        Column("signup_date", DATE),
-        Column("channel", STRING),
-        Column("consent", BOOL),
-        Column("churn_label", BOOL),
+        Column("signup_date", DATE, doc="tenure counts from it"),
+        Column("channel", STRING, doc="signup channel"),
+        Column("consent", BOOL, doc="marketing consent: campaigns contact only consenting customers"),
+        Column("churn_label", BOOL, doc="a churn label the export brings (labelled churn tables)"),
     ),
     keys=("customer_id",),
     on_existing="update",
@@ -91,10 +94,10 @@ PRODUCTS = Entity(
         Column("product_name", STRING),
         Column("category", STRING),
         Column("brand", STRING),
-        Column("price", DOUBLE, non_negative=True),
-        Column("margin", DOUBLE),
-        Column("description", STRING),
-        Column("active", BOOL),
+        Column("price", DOUBLE, non_negative=True, doc="list price"),
+        Column("margin", DOUBLE, doc="margin per unit"),
+        Column("description", STRING, doc="free text for content-based similarity"),
+        Column("active", BOOL, doc="only active products are recommended"),
     ),
     keys=("product_id",),
     on_existing="update",
@@ -105,10 +108,10 @@ EVENTS = Entity(
     (
         Column("event_id", ID),
         Column("customer_id", ID, required=True),
-        Column("product_id", ID),
+        Column("product_id", ID, doc="null for events without a product"),
         Column("event_type", STRING, required=True),
         Column("event_ts", TS, required=True),
-        Column("device", STRING),
+        Column("device", STRING, doc="e.g. mobile, desktop"),
         Column("session_id", STRING),
     ),
     keys=("event_id",),
@@ -121,14 +124,14 @@ TRANSACTIONS = Entity(
     "transactions",
     "order_lines",
     (
-        Column("order_id", ID),
-        Column("line_id", ID),
+        Column("order_id", ID, doc="derived from customer and time when the export has none"),
+        Column("line_id", ID, doc="derived when the export has none"),
         Column("customer_id", ID),
         Column("order_ts", TS),
         Column("product_id", ID),
         Column("quantity", INT, non_negative=True, default="1"),  # an export without quantities lists one unit per line
-        Column("unit_price", DOUBLE, non_negative=True),
-        Column("amount", DOUBLE, non_negative=True),
+        Column("unit_price", DOUBLE, non_negative=True, doc="amount / quantity when missing"),
+        Column("amount", DOUBLE, non_negative=True, doc="line revenue; quantity × unit price when missing"),
     ),
     keys=("order_id", "line_id"),
     on_existing="ignore",
@@ -145,7 +148,7 @@ CAMPAIGNS = Entity(
         Column("channel", STRING),
         Column("start_date", DATE),
         Column("end_date", DATE),
-        Column("offer_category", STRING),
+        Column("offer_category", STRING, doc="the category the campaign promotes"),
         Column("cost_per_contact", DOUBLE, non_negative=True),
     ),
     keys=("campaign_id",),
@@ -155,7 +158,7 @@ CAMPAIGN_CONTACTS = Entity(
     "campaign_contacts",
     "campaign_contacts",
     (
-        Column("contact_id", ID),
+        Column("contact_id", ID, doc="derived from campaign and customer when the export has none"),
         Column("campaign_id", ID, required=True),
         Column("customer_id", ID, required=True),
         Column("channel", STRING),
@@ -164,8 +167,8 @@ CAMPAIGN_CONTACTS = Entity(
         Column("opened", BOOL),
         Column("clicked", BOOL),
         Column("converted", BOOL),
-        Column("cost", DOUBLE, non_negative=True),
-        Column("revenue", DOUBLE, non_negative=True),
+        Column("cost", DOUBLE, non_negative=True, doc="what the contact cost"),
+        Column("revenue", DOUBLE, non_negative=True, doc="revenue attributed to the contact"),
     ),
     keys=("contact_id",),
     on_existing="update",
@@ -179,7 +182,7 @@ RATINGS = Entity(
     (
         Column("customer_id", ID, required=True),
         Column("product_id", ID, required=True),
-        Column("rating", DOUBLE, required=True),
+        Column("rating", DOUBLE, required=True, doc="explicit rating, e.g. 1–5 stars"),
         Column("rated_ts", TS, required=True),
     ),
     keys=("customer_id", "product_id"),

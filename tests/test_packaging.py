@@ -27,7 +27,7 @@ def test_the_wheel_holds_only_the_pmkt_namespace(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.startswith("pmkt-")}
     assert tops == {"pmkt"}
-    assert {"pmkt/jobs/cli.py", "pmkt/libs/config.py", "pmkt/libs/resources/log4j2.properties"} <= set(names)
+    assert {"pmkt/jobs/cli.py", "pmkt/libs/config/__init__.py", "pmkt/libs/resources/log4j2.properties"} <= set(names)
     [entry] = [n for n in names if n.endswith("entry_points.txt")]
     assert "pmkt = pmkt.jobs.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
 

@@ -14,6 +14,7 @@ from pmkt.libs import tables
 from pmkt.libs.c360 import features, snapshot
 from pmkt.libs.c360.snapshot import Inputs
 from pmkt.libs.config import FeaturesConfig
+from pmkt.libs.contracts import features as contract
 from pmkt.libs.errors import UserError
 from pmkt.libs.frames import one
 from pmkt.libs.lake import Lake
@@ -22,7 +23,7 @@ from pmkt.libs.log import get_logger
 log = get_logger(__name__)
 # The silver entities a snapshot reads, and the column stamping each stored row with what it was built from.
 INPUTS = ("transactions", "events", "customers", "products", "campaign_contacts")
-BUILT_FROM = "_built_from"
+BUILT_FROM = contract.BUILT_FROM.name
 
 
 def load(lake: Lake) -> Inputs:

@@ -12,6 +12,8 @@ from pyspark.sql import functions as F
 from pmkt.libs.c360 import features as fx
 from pmkt.libs.c360.features import CUTOFF, KEY
 from pmkt.libs.config import FeaturesConfig
+from pmkt.libs.contracts import features as contract
+from pmkt.libs.contracts.base import expand
 from pmkt.libs.frames import union_all
 
 # Counts are 0 for a customer without that activity; rates stay null (undefined) and are imputed by models.
@@ -104,72 +106,24 @@ def build_many(inputs: Inputs, cutoffs: Sequence[dt.date], cfg: FeaturesConfig) 
 
 
 def _contract(df: DataFrame, cfg: FeaturesConfig) -> DataFrame:
-    """The gold.customer_features schema, whatever inputs were present."""
-
-    def col(name: str, kind: str) -> F.Column:
-        present = F.col(name) if name in df.columns else F.lit(None)
-        present = present.cast(kind)
-        return (
-            F.coalesce(present, F.lit(0).cast(kind))
-            if name in COUNT_COLUMNS or name.startswith(("orders_", "revenue_", "events_"))
-            else present
-        ).alias(name)
-
+    """The gold.customer_features columns (`libs.contracts.features`), whatever inputs were present."""
     first_seen = F.least(*[F.col(c) for c in ("first_order_days",) if c in df.columns], F.lit(None).cast("int"))
     tenure = F.datediff(F.col(CUTOFF), F.col("signup_date")) if "signup_date" in df.columns else F.lit(None)
-    windows = [c for d in cfg.windows for c in (f"orders_{d}d", f"revenue_{d}d", f"events_{d}d")]
-    kinds = (
-        {f"orders_{d}d": "int" for d in cfg.windows}
-        | {f"revenue_{d}d": "double" for d in cfg.windows}
-        | {f"events_{d}d": "int" for d in cfg.windows}
-    )
+    derived = {
+        contract.SNAPSHOT_DATE.name: F.col(CUTOFF),
+        "tenure_days": F.coalesce(tenure, first_seen),
+        "age_band": fx.age_band(F.col("birth_date"), F.col(CUTOFF)) if "birth_date" in df.columns else F.lit(None),
+    }
+
+    def column(name: str, kind: str, windowed: bool) -> F.Column:
+        if name in derived:
+            return derived[name].cast(kind)
+        present = (F.col(name) if name in df.columns else F.lit(None)).cast(kind)
+        return F.coalesce(present, F.lit(0).cast(kind)) if name in COUNT_COLUMNS or windowed else present
+
     return df.select(
-        F.col(CUTOFF).alias("snapshot_date"),
-        "customer_id",
-        col("recency_days", "int"),
-        col("frequency", "int"),
-        col("monetary", "double"),
-        col("avg_order_value", "double"),
-        col("avg_items_per_order", "double"),
-        col("price_index", "double"),
-        col("margin_total", "double"),
-        F.coalesce(tenure, first_seen).cast("int").alias("tenure_days"),
-        col("first_order_days", "int"),
-        col("days_between_orders", "double"),
-        col("overdue_ratio", "double"),
-        col("views", "int"),
-        col("clicks", "int"),
-        col("carts", "int"),
-        col("purchases", "int"),
-        col("sessions", "int"),
-        col("events", "int"),
-        col("sessions_per_month", "double"),
-        col("cart_abandonment_rate", "double"),
-        col("conversion_rate", "double"),
-        col("views_per_session", "double"),
-        col("days_since_last_event", "int"),
-        *[col(c, kinds[c]) for c in windows],
-        col("activity_trend", "double"),
-        col("top_category", "string"),
-        col("top_category_share", "double"),
-        (F.col("category_shares") if "category_shares" in df.columns else F.lit(None).cast("map<string,double>")).alias(
-            "category_shares"
-        ),
-        col("mobile_share", "double"),
-        col("preferred_weekday", "string"),
-        col("preferred_hour", "int"),
-        col("campaign_contacts", "int"),
-        col("campaign_open_rate", "double"),
-        col("campaign_click_rate", "double"),
-        col("campaign_conversion_rate", "double"),
-        (
-            fx.age_band(F.col("birth_date"), F.col(CUTOFF))
-            if "birth_date" in df.columns
-            else F.lit(None).cast("string")
-        ).alias("age_band"),
-        col("gender", "string"),
-        col("city", "string"),
-        col("email_domain", "string"),
-        col("signup_channel", "string"),
-        col("consent", "boolean"),
+        *[
+            column(name, c.kind, windowed=name != c.name).alias(name)
+            for name, c in expand(contract.FEATURES, cfg.windows)
+        ]
     )

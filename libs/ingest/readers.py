@@ -8,11 +8,12 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pmkt.libs.config import SourceConfig
+from pmkt.libs.contracts import ingest as contract
 from pmkt.libs.errors import UserError
 from pmkt.libs.schemas import Entity
 
 CORRUPT = "_corrupt_record"
-META = ("_source_file", "_file_size", "_file_mtime", "_line")
+META = tuple(c.name for c in contract.FILE_META)
 
 
 def read_source(spark: SparkSession, entity: Entity, src: SourceConfig) -> DataFrame:

@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs import pii, schemas
 from pmkt.libs.config import IngestConfig, SourceConfig
+from pmkt.libs.contracts import ingest as contract
 from pmkt.libs.errors import UserError
 from pmkt.libs.frames import one
 from pmkt.libs.ingest.readers import CORRUPT
@@ -16,10 +17,9 @@ from pmkt.libs.schemas import Entity
 
 REASON, DETAIL, RAW, PARSE_NOTE = "_reason", "_detail", "_raw", "_parse_note"
 UNCLOSED_QUOTE = "an unclosed quote: a quoted field with a line break? set the source's options.multiLine: true"
-LINEAGE = ("_source_file", "_ingest_id", "_ingested_at")
+LINEAGE = tuple(c.name for c in contract.SILVER_LINEAGE)
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
-PII_OUT = {"name": "name_pseudo", "email": "email_pseudo", "phone": "phone_pseudo"}
 
 
 def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes) -> DataFrame:
@@ -55,9 +55,9 @@ def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes)
             continue
         value = F.col(f"`{src.columns[column.name]}`")
         if column.pii:
-            mapped.append(pii.pseudonym(column.name, value, key).alias(PII_OUT[column.name]))
+            mapped.append(pii.pseudonym(column.name, value, key).alias(schemas.PSEUDONYMS[column.name]))
             if column.name == "email":
-                mapped.append(pii.email_domain(value).alias("email_domain"))
+                mapped.append(pii.email_domain(value).alias(contract.EMAIL_DOMAIN.name))
         else:
             mapped.append(guarded(value).alias(column.name))
     raw = F.to_json(F.struct(*[raw_field(c).alias(c) for c in source_cols]))
@@ -323,10 +323,11 @@ def silver_columns(df: DataFrame, entity: Entity, src: SourceConfig) -> DataFram
     named: dict[str, Column] = {}
     for column in entity.columns:
         if column.pii:
-            pseudonym = PII_OUT[column.name]
+            pseudonym = schemas.PSEUDONYMS[column.name]
             named[pseudonym] = F.col(pseudonym) if column.name in src.columns else F.lit(None).cast("string")
             if column.name == "email":
-                named["email_domain"] = F.col("email_domain") if "email" in src.columns else F.lit(None).cast("string")
+                domain = contract.EMAIL_DOMAIN.name
+                named[domain] = F.col(domain) if "email" in src.columns else F.lit(None).cast("string")
         else:
             named[column.name] = F.col(f"_v_{column.name}").cast(column.spark_type)
     if entity is schemas.TRANSACTIONS:

@@ -1,0 +1,82 @@
+"""Where the lake lives, how Spark starts, the PII key, models in MLflow, the report and the pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pmkt.libs.config.base import empty_map
+from pmkt.libs.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    """Where tables live: path-based under `root`, or metastore tables when `catalog` is set."""
+
+    root: str = "lakehouse"  # root of the path-based tables: <root>/<layer>/<table>, any Hadoop path
+    catalog: str | None = None  # e.g. "main" (Unity Catalog) or "spark_catalog"
+    schema_prefix: str = "pmkt_"  # metastore schemas are <prefix><layer>, e.g. pmkt_silver
+    lock_wait_seconds: float = 600.0  # a job waits this long for another job on the same lake, then fails
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    app_name: str = "pmkt"  # the Spark application name
+    master: str | None = None  # None: spark-submit, the environment or the notebook decides
+    log_level: str = "WARN"  # Spark's own log level
+    delta_jars: str = "auto"  # auto: .jars/ folder if present, else Maven coordinates; provided: add none
+    delta_version: str = "4.0.0"  # Delta's version in the Maven coordinates when no jars are fetched
+    jars_dir: str | None = None  # default: <project>/.jars
+    checkpoint_dir: str | None = None  # default: <lake.root>/_checkpoints
+    # any spark.* option; wins over the laptop defaults that local masters get
+    options: Mapping[str, str] = field(default_factory=empty_map)
+
+    def __post_init__(self) -> None:
+        if self.delta_jars not in ("auto", "provided"):
+            raise ConfigError(f"config key 'spark.delta_jars' must be auto or provided, got '{self.delta_jars}'")
+        bad = [k for k in self.options if not k.startswith("spark.")]
+        if bad:
+            raise ConfigError(f"config key 'spark.options.{bad[0]}' is not a Spark option (must start with 'spark.')")
+
+
+@dataclass(frozen=True)
+class PiiConfig:
+    key_env: str = "PMKT_PII_KEY"  # environment variable holding the HMAC key that pseudonymises name, email and phone
+    allow_dev_key: bool = True  # local only; conf/cluster.yaml turns it off
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    path: str | None = None  # default: <lake.root>/reports/index.html
+    top_rules: int = 10  # association rules shown
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """MLflow tracking and registry: every fit logs a run and registers a version; scoring loads one."""
+
+    # MLflow tracking store. Default: $MLFLOW_TRACKING_URI if set, the workspace's on Databricks, else
+    # SQLite at <lake.root>/mlflow/mlflow.db (a local lake root; set this for any other)
+    tracking_uri: str | None = None
+    registry_uri: str | None = None  # MLflow model registry; default: the tracking store
+    experiment: str = "pmkt"  # MLflow experiment; on Databricks a name without a leading / goes under /Shared
+    # registered model names are <prefix><model>, e.g. pmkt_churn; on Unity Catalog use "<catalog>.<schema>."
+    name_prefix: str = "pmkt_"
+    promote_alias: str = "champion"  # the alias a fit moves to its new version ("": leave aliases alone)
+    alias: str = "champion"  # loading: the version with this alias (--model-alias), unless `version` is set
+    version: int | None = None  # loading: this version number (--model-version)
+
+    def __post_init__(self) -> None:
+        if self.version is not None and self.version < 1:
+            raise ConfigError(f"config key 'models.version' must be 1 or more, got {self.version}")
+        if self.version is None and not self.alias:
+            raise ConfigError("config key 'models.alias' is empty: set it or models.version")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    steps: tuple[str, ...] = ()  # empty: every step but generate (the synthetic data), in the pipeline's order
+
+    def runs(self, step: str) -> bool:
+        """Whether `pmkt pipeline` runs `step` under this config."""
+        return step in self.steps if self.steps else step != "generate"

@@ -1,0 +1,236 @@
+"""Contracts of the gold tables the models and campaigns write."""
+
+from __future__ import annotations
+
+from pmkt.libs.contracts.base import Col, Contract
+from pmkt.libs.contracts.features import CUSTOMER_ID, SNAPSHOT_DATE
+
+PRODUCT_ID = Col("product_id", "string")
+RANK = Col("rank", "int", "1 = best")
+RUN_ID = Col("run_id", "string", "the run that wrote the row (`system.job_runs`)")
+MODEL_VERSION = Col("model_version", "int", "the MLflow model version that scored the row")
+SNAPSHOT = Col(SNAPSHOT_DATE.name, "date", "the feature snapshot the row was computed from; partition column")
+REASONS = Col("reasons", "array<string>", "up to three readable reason codes")
+
+CUSTOMER_PROFILES = Contract(
+    grain="customer × snapshot",
+    columns=(
+        SNAPSHOT,
+        CUSTOMER_ID,
+        Col("recency_days", "int"),
+        Col("frequency", "int"),
+        Col("monetary", "double"),
+        Col("avg_order_value", "double"),
+        Col("r_score", "int", "1–5 quintile among buyers; null for non-buyers"),
+        Col("f_score", "int", "as `r_score`"),
+        Col("m_score", "int", "as `r_score`"),
+        Col("aov_score", "int", "as `r_score`"),
+        Col("rfm_cell", "string", "the three scores, e.g. `545`"),
+        Col("rfm_segment", "string", "e.g. Champions, At risk"),
+        Col("tags", "array<string>", "readable tags from `profiles.tags`"),
+        Col("top_category", "string"),
+        Col("consent", "boolean"),
+    ),
+)
+SEGMENTS = Contract(
+    grain="customer × snapshot",
+    columns=(
+        SNAPSHOT,
+        CUSTOMER_ID,
+        Col("segment_id", "int", "`-1`: no behaviour to segment on"),
+        Col("segment_name", "string"),
+        Col("distance", "double", "to its centroid, in model space"),
+        Col("is_outlier", "boolean", "farther from every centroid than the `segment.outlier_quantile` of customers"),
+        MODEL_VERSION,
+    ),
+)
+SEGMENT_PROFILES = Contract(
+    grain="segment × snapshot",
+    columns=(
+        SNAPSHOT,
+        Col("segment_id", "int"),
+        Col("segment_name", "string"),
+        Col("size", "bigint", "customers"),
+        Col("share", "double", "of all customers"),
+        Col("feature_means", "map<string,double>", "in original units"),
+        Col("distinguishing", "array<string>", "the three features farthest from the population mean, in SDs"),
+        MODEL_VERSION,
+    ),
+)
+SEGMENT_K_SELECTION = Contract(
+    grain="k × snapshot",
+    columns=(
+        SNAPSHOT,
+        Col("k", "int"),
+        Col("silhouette", "double"),
+        Col("cost", "double", "KMeans training cost"),
+        Col("chosen", "boolean"),
+        RUN_ID,
+    ),
+)
+_MIN_SUPPORT = Col("min_support_used", "double", "the support the mining ran with (after any automatic lowering)")
+FREQUENT_ITEMSETS = Contract(
+    grain="frequent itemset",
+    columns=(
+        Col("items", "array<string>"),
+        Col("freq", "bigint", "baskets holding it"),
+        Col("support", "double"),
+        Col("size", "int"),
+        _MIN_SUPPORT,
+    ),
+)
+ASSOCIATION_RULES = Contract(
+    grain="rule",
+    columns=(
+        Col("antecedent", "array<string>"),
+        Col("consequent", "array<string>", "one item"),
+        Col("support", "double"),
+        Col("confidence", "double"),
+        Col("lift", "double"),
+        Col("leverage", "double"),
+        Col("conviction", "double"),
+        Col("antecedent_count", "bigint"),
+        Col("consequent_count", "bigint"),
+        Col("rule_count", "bigint"),
+        Col("basket_count", "bigint"),
+        _MIN_SUPPORT,
+    ),
+)
+BOUGHT_TOGETHER = Contract(
+    grain="product × rank",
+    columns=(
+        PRODUCT_ID,
+        RANK,
+        Col("together_with", "string", "a product in a one-item rule above `basket.together_min_confidence`"),
+        Col("lift", "double", "best lift first"),
+        Col("confidence", "double"),
+        Col("support", "double"),
+    ),
+)
+CROSS_SELL = Contract(
+    grain="customer × rank",
+    columns=(
+        CUSTOMER_ID,
+        RANK,
+        PRODUCT_ID,
+        Col("score", "double", "lift of the strongest rule"),
+        Col("confidence", "double"),
+        Col("source", "string", "`basket`"),
+        Col("reason", "string", "e.g. `often bought with P00012`"),
+    ),
+    note="Candidates come from `FPGrowthModel.transform` on each customer's last orders.",
+)
+CHURN_SCORES = Contract(
+    grain="customer × snapshot",
+    columns=(
+        CUSTOMER_ID,
+        SNAPSHOT,
+        Col("probability", "double", "of churning within `churn.horizon_days`"),
+        Col("risk_band", "string", "low, medium or high by `churn.risk_bands`"),
+        REASONS,
+        MODEL_VERSION,
+    ),
+)
+CHURN_EVALUATION = Contract(
+    grain="curve point",
+    columns=(
+        Col("variant", "string", "logreg, gbt"),
+        Col("kind", "string", "calibration, lift, gain"),
+        Col("point", "int", "decile, 1 = highest scores"),
+        Col("x", "double"),
+        Col("y", "double"),
+        Col("customers", "bigint"),
+        RUN_ID,
+    ),
+)
+CHURN_COEFFICIENTS = Contract(
+    grain="model slot",
+    columns=(
+        Col("feature", "string", "e.g. `recency_days`, `signup_channel=web`"),
+        Col("coefficient", "double", "on the standardised scale"),
+        Col("odds_ratio_per_sd", "double"),
+        RUN_ID,
+    ),
+)
+PROPENSITY_SCORES = Contract(
+    grain="customer × category × snapshot",
+    columns=(
+        CUSTOMER_ID,
+        SNAPSHOT,
+        Col("category", "string"),
+        Col("probability", "double", "of buying in the category within `propensity.horizon_days`"),
+        REASONS,
+        MODEL_VERSION,
+    ),
+)
+_FIRST_SEEN = Col("first_seen", "timestamp")
+CUSTOMER_INDEX = Contract(
+    grain="customer",
+    columns=(CUSTOMER_ID, Col("user_idx", "int", "the integer ALS uses; never changes once given"), _FIRST_SEEN),
+)
+PRODUCT_INDEX = Contract(
+    grain="product",
+    columns=(PRODUCT_ID, Col("item_idx", "int", "the integer ALS uses; never changes once given"), _FIRST_SEEN),
+)
+SIMILAR_ITEMS = Contract(
+    grain="product × neighbour",
+    columns=(
+        PRODUCT_ID,
+        Col("neighbour_id", "string"),
+        Col("similarity", "double", "cosine"),
+        Col("common", "bigint", "customers shared; null for content"),
+        RANK,
+        Col("method", "string", "`itemcf`, `content`"),
+    ),
+)
+RECOMMENDATIONS = Contract(
+    grain="customer × rank",
+    columns=(
+        CUSTOMER_ID,
+        Col("rank", "int", "1..`recommend.top_k`"),
+        PRODUCT_ID,
+        Col("score", "double", "blended"),
+        Col("source", "string", "`als`, `itemcf`, `content`, `basket`, `popular`"),
+        Col("reason", "string", "e.g. `itemcf: because you viewed P00123`"),
+        Col("generated_at", "timestamp"),
+    ),
+)
+AUDIENCES = Contract(
+    grain="customer × audience × snapshot",
+    columns=(SNAPSHOT, Col("audience", "string"), CUSTOMER_ID, Col("reason", "string")),
+)
+CAMPAIGN_PLAN = Contract(
+    grain="customer × campaign",
+    columns=(
+        Col("campaign_id", "string"),
+        Col("campaign_name", "string"),
+        SNAPSHOT_DATE,
+        CUSTOMER_ID,
+        Col("group", "string", "treatment, control"),
+        Col("segment_name", "string"),
+        Col("channel", "string"),
+        Col("offer_type", "string", "product, cross_sell, category"),
+        PRODUCT_ID,
+        Col("product_name", "string"),
+        Col("category", "string"),
+        Col("offer_reason", "string"),
+        Col("p_convert", "double"),
+        Col("value", "double"),
+        Col("cost", "double", "0 for control"),
+        Col("expected_profit", "double"),
+        Col("planned_at", "timestamp"),
+        Col("message", "string", "treatment only"),
+    ),
+)
+ACTIONS = Contract(
+    grain="rule × customer × period",
+    columns=(
+        CUSTOMER_ID,
+        Col("rule", "string"),
+        Col("period", "string", "e.g. the cart's day, the birthday's year"),
+        Col("action", "string"),
+        Col("channel", "string"),
+        Col("detail", "string"),
+        Col("triggered_at", "timestamp"),
+    ),
+)
