@@ -1,4 +1,4 @@
-"""Item-item neighbours (co-occurrence cosine, TF-IDF content) and scoring a customer from them.
+"""Item-item neighbours: co-occurrence cosine and TF-IDF content (`libs.recommend.scoring` scores customers).
 
 Neighbour tables have the columns of `gold.similar_items`: product_id, neighbour_id, similarity,
 common (customers shared; null for content), rank, method.
@@ -120,57 +120,6 @@ def content_lsh(
     )
     pairs = joined.where(F.col("i") < F.col("j")).withColumn("common", F.lit(None).cast("long"))
     return _top(_both_ways(pairs), neighbours, "content")
-
-
-def score_customers(
-    items: DataFrame, neighbours: DataFrame, n: int, normalise: bool, excluded: DataFrame | None = None
-) -> DataFrame:
-    """(customer_id, product_id, score, anchor_id, anchor_kind) from the neighbours of a customer's items.
-
-    score(u, j) = sum_i w_ui · sim(i, j), divided by sum_i w_ui when `normalise` (then it is the dot
-    product of j with the customer's weighted-mean profile, over the kept neighbours). The anchor is
-    the item contributing most: the "because you viewed X" of the reason. `excluded` (customer,
-    product) pairs are dropped before the top `n` are kept.
-    """
-    contrib = (
-        items.select("customer_id", "product_id", "strength", "kind")
-        .join(neighbours.select("product_id", "neighbour_id", "similarity"), on="product_id", how="inner")
-        .select(
-            "customer_id",
-            "product_id",
-            "kind",
-            F.col("neighbour_id").alias("candidate"),
-            (F.col("strength") * F.col("similarity")).alias("part"),
-        )
-    )
-    scored = contrib.groupBy("customer_id", "candidate").agg(
-        F.sum("part").alias("score"), F.max_by(F.struct("product_id", "kind"), F.col("part")).alias("anchor")
-    )
-    if excluded is not None:
-        scored = scored.join(
-            excluded.select("customer_id", F.col("product_id").alias("candidate")),
-            on=["customer_id", "candidate"],
-            how="left_anti",
-        )
-    if normalise:
-        totals = items.groupBy("customer_id").agg(F.sum("strength").alias("_total"))
-        scored = (
-            scored.join(totals, on="customer_id", how="inner")
-            .withColumn("score", F.col("score") / F.col("_total"))
-            .drop("_total")
-        )
-    top = Window.partitionBy("customer_id").orderBy(F.desc("score"), "candidate")
-    return (
-        scored.withColumn("_n", F.row_number().over(top))
-        .where(F.col("_n") <= n)
-        .select(
-            "customer_id",
-            F.col("candidate").alias("product_id"),
-            "score",
-            F.col("anchor.product_id").alias("anchor_id"),
-            F.col("anchor.kind").alias("anchor_kind"),
-        )
-    )
 
 
 def because(source: str, anchor_id: Column, anchor_kind: Column) -> Column:

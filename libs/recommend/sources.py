@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs.basket import crosssell
 from pmkt.libs.config import AlsConfig, RecommendConfig
-from pmkt.libs.recommend import als, hybrid, similarity
+from pmkt.libs.recommend import als, hybrid, scoring, similarity
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def als_candidates(ctx: Context, model: ALSModel, users: DataFrame, n: int, excl
 def _from_neighbours(
     items: DataFrame, neighbours: DataFrame, n: int, source: str, normalise: bool, excluded: DataFrame | None
 ) -> DataFrame:
-    scored = similarity.score_customers(items, neighbours, n, normalise, excluded)
+    scored = scoring.score_customers(items, neighbours, n, normalise, excluded)
     return scored.select(
         "customer_id",
         "product_id",

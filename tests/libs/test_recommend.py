@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pmkt.libs import tables
 from pmkt.libs.config import AlsConfig, LakeConfig, RecommendConfig
 from pmkt.libs.lake import Lake
-from pmkt.libs.recommend import als, hybrid, ids, interactions, similarity, splits
+from pmkt.libs.recommend import als, hybrid, ids, interactions, scoring, similarity, splits
 
 STRENGTHS = "customer_id string, product_id string, strength double, last_ts timestamp, kind string, consumed boolean"
 T0 = dt.datetime(2025, 6, 1)
@@ -74,15 +74,76 @@ def test_item_scores_sum_similarity_times_strength_and_name_the_anchor(spark: Sp
     )
     got = {
         r.product_id: (r.score, r.anchor_id, r.anchor_kind)
-        for r in similarity.score_customers(items, neighbours, 5, normalise=False).collect()
+        for r in scoring.score_customers(items, neighbours, 5, normalise=False).collect()
     }
     assert got == {"X": (pytest.approx(2 * 0.5 + 1 * 0.25), "A", "purchase"), "Y": (pytest.approx(0.9), "B", "view")}
-    profile = {
-        r.product_id: r.score for r in similarity.score_customers(items, neighbours, 5, normalise=True).collect()
-    }
+    profile = {r.product_id: r.score for r in scoring.score_customers(items, neighbours, 5, normalise=True).collect()}
     assert profile["X"] == pytest.approx(1.25 / 3) and profile["Y"] == pytest.approx(0.9 / 3)
     reason = spark.range(1).select(similarity.because("itemcf", F.lit("A"), F.lit("purchase")).alias("r")).first().r
     assert reason == "itemcf: because you bought A"
+
+
+def _brute_force_scores(items, neighbours, n, normalise, excluded):  # type: ignore[no-untyped-def]
+    """The definition, one customer and candidate at a time."""
+    out = {}
+    for user in {u for u, *_ in items}:
+        mine = [(p, w, k) for u, p, w, k in items if u == user]
+        total = sum(w for _, w, _ in mine)
+        parts: dict[str, list[tuple[float, str, str]]] = {}
+        for p, w, k in mine:
+            for src, dst, sim in neighbours:
+                if src == p:
+                    parts.setdefault(dst, []).append((w * sim, p, k))
+        scored = [
+            (dst, sum(x for x, _, _ in ps) / (total if normalise else 1.0), max(ps, key=lambda t: t[0])[1:])
+            for dst, ps in parts.items()
+            if (user, dst) not in excluded
+        ]
+        scored.sort(key=lambda t: (-t[1], t[0]))
+        out.update({(user, dst): (score, anchor) for dst, score, anchor in scored[:n]})
+    return out
+
+
+@pytest.mark.parametrize("normalise", [False, True])
+def test_neighbour_scores_match_the_definition_on_random_data(spark: SparkSession, normalise: bool) -> None:
+    rng = np.random.default_rng(7)
+    products = [f"P{i:02d}" for i in range(30)]
+    neighbours = [
+        (a, str(b), float(rng.choice([0.25, 0.5, round(rng.random(), 3)])))  # repeated values: ties to break
+        for a in products[:25]  # five products have no list of their own
+        for b in rng.choice(products, 6, replace=False)
+        if a != b
+    ]
+    items = [
+        (f"u{u}", str(p), float(rng.integers(1, 4)), str(rng.choice(["view", "purchase"])))
+        for u in range(40)
+        for p in rng.choice(products, int(rng.integers(1, 8)), replace=False)
+    ]
+    excluded = {(u, p) for u, p, _, _ in items if rng.random() < 0.5} | {("u1", p) for p in products[:10]}
+    got = scoring.score_customers(
+        spark.createDataFrame(items, "customer_id string, product_id string, strength double, kind string"),
+        spark.createDataFrame(neighbours, "product_id string, neighbour_id string, similarity double"),
+        4,
+        normalise,
+        spark.createDataFrame(sorted(excluded), "customer_id string, product_id string"),
+    ).collect()
+    expected = _brute_force_scores(items, neighbours, 4, normalise, excluded)
+    assert {(r.customer_id, r.product_id) for r in got} == set(expected)
+    for r in got:
+        score, (anchor, kind) = expected[(r.customer_id, r.product_id)]
+        assert r.score == pytest.approx(score, rel=1e-12)
+        best = max(
+            w * sim
+            for u, p, w, _ in items
+            for a, b, sim in neighbours
+            if u == r.customer_id and p == a and b == r.product_id
+        )
+        contribution = next(w for u, p, w, _ in items if u == r.customer_id and p == r.anchor_id) * next(
+            sim for a, b, sim in neighbours if a == r.anchor_id and b == r.product_id
+        )
+        assert contribution == pytest.approx(best)  # the anchor is a largest contribution (ties may pick either)
+        assert r.anchor_kind == next(k for u, p, _, k in items if u == r.customer_id and p == r.anchor_id)
+    assert len(got) == len(expected) > 100
 
 
 def test_content_similarity_equals_the_dot_product_and_reaches_new_products(spark: SparkSession) -> None:
@@ -116,7 +177,7 @@ def test_content_similarity_equals_the_dot_product_and_reaches_new_products(spar
     items = spark.createDataFrame(
         [("u1", "P1", 1.0, "view")], "customer_id string, product_id string, strength double, kind string"
     )
-    top = similarity.score_customers(items, similarity.content_exact(vectors, 3, 0.0), 1, normalise=True).first()
+    top = scoring.score_customers(items, similarity.content_exact(vectors, 3, 0.0), 1, normalise=True).first()
     assert (top.product_id, top.anchor_id) == ("P4", "P1")
 
 
