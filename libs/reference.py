@@ -195,7 +195,7 @@ def tables_reference() -> str:
         out += ["", f"### {table}", "", f"One row per {_cell(contract.grain)}.", ""]
         out += ["| column | type | meaning |", "|---|---|---|"]
         out += [
-            f"| `{c.name}` | `{c.kind}` | {_cell(c.meaning)}{' (only when the source maps it)' if c.optional else ''} |"
+            f"| `{c.name}` | `{c.kind}` | {_cell(c.meaning)}{f' ({c.optional})' if c.optional else ''} |"
             for c in contract.columns
         ]
         if contract.extras:

@@ -10,10 +10,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from pmkt.libs.config import Config, load_config
+from pmkt.libs.lake import Lake
 from pmkt.libs.session import get_spark
+from pmkt.libs.tables import TableId
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"generate.customers": 600, "generate.products": 200, "generate.files_per_table": 2}
@@ -34,6 +36,15 @@ def test_config(base: Path, **overrides: object) -> Config:
 
 
 test_config.__test__ = False  # a helper, not a test
+
+
+def seed(lake: Lake, df: DataFrame, table: TableId, mode: str = "overwrite") -> None:
+    """Write a test's input table with only the columns the code under test reads.
+
+    A plain Delta write: such a table is partial by design, so it skips the contract `Lake.write` holds every
+    job's output to.
+    """
+    df.write.format("delta").mode(mode).option("mergeSchema", "true").save(lake.location(table))
 
 
 @pytest.fixture(scope="session")

@@ -13,12 +13,13 @@ WINDOW = "<n>"  # in a column name: one column per `features.windows` day count
 
 @dataclass(frozen=True)
 class Col:
-    """One column: `kind` is Spark's simple type string (`bigint`, `array<string>`); `optional` may be absent."""
+    """One column: `kind` is Spark's simple type string (`bigint`, `array<string>`); `optional`, when set, says
+    when the column may be absent."""
 
     name: str
     kind: str
     meaning: str = ""
-    optional: bool = False
+    optional: str = ""
 
     def matches(self, name: str) -> bool:
         if WINDOW not in self.name:

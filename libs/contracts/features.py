@@ -52,7 +52,12 @@ _COLUMNS = (
     Col("signup_channel", "string"),
     Col("consent", "boolean", "marketing consent"),
 )
-BUILT_FROM = Col("_built_from", "string", "the silver versions the snapshot was computed from")
+BUILT_FROM = Col(
+    "_built_from",
+    "string",
+    "the silver Delta versions, features config and feature code the snapshot was computed from",
+    optional="absent on a snapshot written outside the features step, which is then rebuilt, never reused",
+)
 CUSTOMER_FEATURES = Contract(grain="customer × snapshot", columns=(*_COLUMNS, BUILT_FROM))
 # The feature columns proper: what `libs.c360.snapshot` computes, in the table's order.
 FEATURES = _COLUMNS

@@ -46,16 +46,19 @@ def _meaning(entity: schemas.Entity, column: schemas.Column) -> str:
     return "; ".join(n for n in notes if n)
 
 
+_MAPPED = "only when the source maps it"
+
+
 def _bronze(entity: schemas.Entity) -> Contract:
     mapped = []
     for c in entity.columns:
         if c.pii:
-            mapped.append(Col(schemas.PSEUDONYMS[c.name], "string", _PSEUDONYM.format(c.name), optional=True))
+            mapped.append(Col(schemas.PSEUDONYMS[c.name], "string", _PSEUDONYM.format(c.name), optional=_MAPPED))
             mapped += (
-                [Col(EMAIL_DOMAIN.name, "string", EMAIL_DOMAIN.meaning, optional=True)] if c.name == "email" else []
+                [Col(EMAIL_DOMAIN.name, "string", EMAIL_DOMAIN.meaning, optional=_MAPPED)] if c.name == "email" else []
             )
         else:
-            mapped.append(Col(c.name, "string", "as landed", optional=True))
+            mapped.append(Col(c.name, "string", "as landed", optional=_MAPPED))
     hashed = "; unmapped fields of PII-bearing entities hashed" if entity.has_pii else ""
     return Contract(
         grain="landed row",

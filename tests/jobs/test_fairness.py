@@ -13,6 +13,7 @@ from pmkt.jobs import fairness as fairness_job
 from pmkt.libs import fairness, tables
 from pmkt.libs.config import Config, load_config
 from pmkt.libs.lake import Lake
+from tests.conftest import seed
 
 DAY = dt.date(2025, 6, 1)
 
@@ -33,14 +34,16 @@ def audited(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tu
     lake = Lake(spark, config.lake)
     # 400 customers, 200 F and 200 M; half of each group churned (label).
     people = [(f"C{i:03d}", "F" if i % 2 else "M", i % 4 < 2) for i in range(400)]
-    lake.write(
+    seed(
+        lake,
         spark.createDataFrame(
             [(DAY, c, g) for c, g, _ in people], "snapshot_date date, customer_id string, gender string"
         ),
         tables.CUSTOMER_FEATURES,
         mode="overwrite",
     )
-    lake.write(
+    seed(
+        lake,
         spark.createDataFrame([(c, y) for c, _, y in people], "customer_id string, churn_label boolean"),
         tables.SILVER["customers"],
         mode="overwrite",
@@ -53,7 +56,8 @@ def audited(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tu
             plan.append(("biased", DAY, c, "treatment"))
         if k % 4 == 0:
             plan.append(("fair", DAY, c, "treatment"))
-    lake.write(
+    seed(
+        lake,
         spark.createDataFrame(plan, "campaign_id string, snapshot_date date, customer_id string, group string"),
         tables.CAMPAIGN_PLAN,
         mode="overwrite",
@@ -65,7 +69,8 @@ def audited(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tu
         high = (k % 10 < 8) if (y and g == "F") else (k % 10 < 5) if y else (k % 10 < 2)
         churn.append((DAY, c, 0.9 if high else 0.1, "high" if high else "low"))
         scored.setdefault(g, []).append((0.9 if high else 0.1, y))
-    lake.write(
+    seed(
+        lake,
         spark.createDataFrame(churn, "snapshot_date date, customer_id string, probability double, risk_band string"),
         tables.CHURN_SCORES,
         mode="overwrite",

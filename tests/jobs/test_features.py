@@ -17,7 +17,7 @@ from pmkt.libs.churn import labels
 from pmkt.libs.config import FeaturesConfig, load_config
 from pmkt.libs.errors import ConfigError
 from pmkt.libs.lake import Lake
-from tests.conftest import GeneratedLake
+from tests.conftest import GeneratedLake, seed
 
 CUTOFF = dt.date(2025, 7, 1)
 
@@ -155,8 +155,8 @@ def test_a_stored_snapshot_is_reused_only_while_its_inputs_config_and_code_stand
     config = load_config(None, [f"lake.root={tmp_path}"])
     lake = Lake(spark, config.lake)
     tiny = _tiny(spark)
-    lake.write(tiny.lines, tables.SILVER["transactions"], mode="overwrite")
-    lake.write(tiny.customers, tables.SILVER["customers"], mode="overwrite")
+    seed(lake, tiny.lines, tables.SILVER["transactions"], mode="overwrite")
+    seed(lake, tiny.customers, tables.SILVER["customers"], mode="overwrite")
     days = [dt.date(2025, 6, 1), CUTOFF]
 
     def materialise(cfg: FeaturesConfig, wanted: list[dt.date]) -> dict[dt.date, int]:
@@ -176,7 +176,7 @@ def test_a_stored_snapshot_is_reused_only_while_its_inputs_config_and_code_stand
         .withColumn("order_id", F.lit("G0"))
         .withColumn("order_ts", F.lit(dt.datetime(2025, 6, 15, 9)))
     )
-    lake.write(late, tables.SILVER["transactions"], mode="append")
+    seed(lake, late, tables.SILVER["transactions"], mode="append")
     assert materialise(config.features, [CUTOFF]) == {CUTOFF: 7}
     assert lake.version(tables.CUSTOMER_FEATURES) == built + 1
     # Another features config gives other rows: rebuilt again, though silver did not change.

@@ -15,6 +15,7 @@ from pmkt.libs import tables
 from pmkt.libs.config import Config, Expectation, load_config
 from pmkt.libs.lake import Lake
 from pmkt.libs.quality import QualityGateError
+from tests.conftest import seed
 
 EXPECTATIONS = (
     Expectation("silver.order_lines", "mean_change", "unit_price", max_change=0.5),
@@ -44,7 +45,8 @@ def _config(tmp_path: Path) -> Config:
 
 def _silver(spark: SparkSession, lake: Lake, null_cities: int = 0, price_factor: float = 1.0) -> None:
     customers = [(f"C{i}", None if i < null_cities else "Leeds", "X" if i == 0 else "F") for i in range(10)]
-    lake.write(
+    seed(
+        lake,
         spark.createDataFrame(customers, "customer_id string, city string, gender string"),
         tables.SILVER["customers"],
         mode="overwrite",
@@ -52,7 +54,7 @@ def _silver(spark: SparkSession, lake: Lake, null_cities: int = 0, price_factor:
     day = dt.datetime.now() - dt.timedelta(days=3)
     orders = [(f"O{i}", f"C{i % 10}" if i else "C99", day, 12.5 * price_factor) for i in range(20)]
     schema = "order_id string, customer_id string, order_ts timestamp, unit_price double"
-    lake.write(spark.createDataFrame(orders, schema), tables.SILVER["transactions"], mode="overwrite")
+    seed(lake, spark.createDataFrame(orders, schema), tables.SILVER["transactions"], mode="overwrite")
 
 
 def test_clean_data_passes_with_exact_counts(spark: SparkSession, tmp_path: Path) -> None:
@@ -110,7 +112,8 @@ def test_drift_flags_a_planted_shift_and_passes_a_stable_feature(spark: SparkSes
     before, after = dt.date(2025, 1, 1), dt.date(2025, 2, 1)
     rows = [(before, f"C{i}", i // 10, i % 7, i // 10) for i in range(1000)]
     rows += [(after, f"C{i}", i // 10 + 60, i % 7, i // 10 + 1) for i in range(1000)]
-    lake.write(
+    seed(
+        lake,
         spark.createDataFrame(
             rows, "snapshot_date date, customer_id string, recency_days int, frequency int, tenure_days int"
         ),
