@@ -113,7 +113,7 @@ def features_pair(spark, paths: dict[str, str], windows: list[int], repeats: int
         days = fx.cutoff_frame(spark, [cutoff])
         lines, events = spark.read.parquet(paths["lines"]), spark.read.parquet(paths["events"])
         orders = fx.order_features(lines, None, days, windows).cache()
-        evs = fx.event_features(events, days, windows).cache()
+        evs = fx.event_features(fx.event_rows(events), days, windows).cache()
         out = {
             **orders.agg(F.sum("frequency").alias("orders"), F.sum("monetary").alias("monetary")).first().asDict(),
             **evs.agg(F.sum("events").alias("events"), F.sum("sessions").alias("sessions")).first().asDict(),

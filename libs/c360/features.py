@@ -25,6 +25,8 @@ AGE_BANDS = (
     (55, 65, "55-64"),
     (65, 200, "65+"),
 )
+DAY = "_day"  # an event's or order's date, in the session's time zone: what every window and cutoff compares
+EVENT_TYPES = ("view", "click", "purchase", "add_to_cart")
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 TREND_EPSILON = 0.01  # events per day added to both rates, so a quiet customer's trend is 0, not undefined
 
@@ -90,22 +92,41 @@ def order_features(
     )
 
 
-def event_features(events: DataFrame, cutoffs: DataFrame, windows: Sequence[int]) -> DataFrame:
-    """Funnel counts and rates, sessions, device mix and the activity trend from events before each cutoff."""
+def event_rows(events: DataFrame) -> DataFrame:
+    """Events summed per customer, day, hour and session: the rows every event feature reads.
+
+    A day lies wholly before a cutoff or wholly not, and every event feature is a sum, a minimum, a maximum or a
+    distinct count of sessions, so these rows stand in for the events exactly: the cutoffs multiply them (a few
+    per session) rather than every event. Columns: customer_id, `DAY`, _hour, session_id, `_<event_type>`
+    counts, _events, _mobile and _devices (events with a known device).
+    """
     kind = F.col("event_type")
-    aggs = [F.sum((kind == k).cast("int")).alias(f"{k}s") for k in ("view", "click", "purchase")]
+    return events.groupBy(
+        "customer_id", F.to_date("event_ts").alias(DAY), F.hour("event_ts").alias("_hour"), "session_id"
+    ).agg(
+        *[F.sum((kind == k).cast("int")).alias(f"_{k}") for k in EVENT_TYPES],
+        F.count(F.lit(1)).alias("_events"),
+        F.sum((F.col("device") == "mobile").cast("int")).alias("_mobile"),
+        F.count("device").alias("_devices"),
+    )
+
+
+def event_features(rows: DataFrame, cutoffs: DataFrame, windows: Sequence[int]) -> DataFrame:
+    """Funnel counts and rates, sessions, device mix and the activity trend from `event_rows` before each cutoff."""
+    aggs = [F.sum(f"_{k}").alias(f"{k}s") for k in ("view", "click", "purchase")]
     aggs += [
-        F.sum((kind == "add_to_cart").cast("int")).alias("carts"),
+        F.sum("_add_to_cart").alias("carts"),
         F.countDistinct("session_id").alias("sessions"),
-        F.count(F.lit(1)).alias("events"),
-        F.avg((F.col("device") == "mobile").cast("double")).alias("mobile_share"),
-        F.datediff(F.col(CUTOFF), F.to_date(F.max("event_ts"))).alias("days_since_last_event"),
-        F.datediff(F.col(CUTOFF), F.to_date(F.min("event_ts"))).alias("_observed_days"),
+        F.sum("_events").alias("events"),
+        F.when(F.sum("_devices") > 0, F.sum("_mobile") / F.sum("_devices")).alias("mobile_share"),
+        F.datediff(F.col(CUTOFF), F.max(DAY)).alias("days_since_last_event"),
+        F.datediff(F.col(CUTOFF), F.min(DAY)).alias("_observed_days"),
     ]
     for days in windows:
-        aggs.append(F.sum(_in_window("event_ts", days).cast("int")).alias(f"events_{days}d"))
-    aggs.append(F.sum(_in_window("event_ts", 90, skip=30).cast("int")).alias("_events_prior_90d"))
-    out = before(events, "event_ts", cutoffs).groupBy(*KEY).agg(*aggs)
+        aggs.append(F.sum(F.when(_in_window(DAY, days), F.col("_events")).otherwise(0)).alias(f"events_{days}d"))
+    prior = F.when(_in_window(DAY, 90, skip=30), F.col("_events")).otherwise(0)
+    aggs.append(F.sum(prior).alias("_events_prior_90d"))
+    out = before(rows, DAY, cutoffs).groupBy(*KEY).agg(*aggs)
     rate_30 = F.coalesce(F.col("events_30d"), F.lit(0)) / 30.0 + TREND_EPSILON
     rate_prior = F.col("_events_prior_90d") / 90.0 + TREND_EPSILON
     return out.select(
@@ -139,25 +160,30 @@ def price_index(events: DataFrame, products: DataFrame, cutoffs: DataFrame) -> D
 
 
 def _mode(df: DataFrame, value: Column, name: str) -> DataFrame:
-    """The most frequent value per customer and cutoff (ties go to the smallest value)."""
-    counts = df.groupBy(*KEY, value.alias(name)).agg(F.count(F.lit(1)).alias("_n"))
+    """The most frequent value per customer and cutoff, counting `_n` per row (ties go to the smallest value)."""
+    counts = df.groupBy(*KEY, value.alias(name)).agg(F.sum("_n").alias("_n"))
     best = F.row_number().over(Window.partitionBy(*KEY).orderBy(F.desc("_n"), F.col(name)))
     return counts.withColumn("_r", best).where(F.col("_r") == 1).select(*KEY, name)
 
 
-def timing_features(events: DataFrame | None, lines: DataFrame | None, cutoffs: DataFrame) -> DataFrame | None:
-    """Preferred weekday and hour, from events and orders before each cutoff."""
+def timing_features(rows: DataFrame | None, lines: DataFrame | None, cutoffs: DataFrame) -> DataFrame | None:
+    """Preferred weekday and hour, from events (as `event_rows`) and distinct order times before each cutoff."""
     parts = []
-    if events is not None:
-        parts.append(events.select("customer_id", F.col("event_ts").alias("ts")))
+    if rows is not None:
+        parts.append(rows.select("customer_id", DAY, "_hour", F.col("_events").alias("_n")))
     if lines is not None:
-        parts.append(lines.select("customer_id", F.col("order_ts").alias("ts")).distinct())
+        stamps = lines.select("customer_id", "order_ts").distinct()
+        parts.append(
+            stamps.groupBy("customer_id", F.to_date("order_ts").alias(DAY), F.hour("order_ts").alias("_hour")).agg(
+                F.count(F.lit(1)).alias("_n")
+            )
+        )
     if not parts:
         return None
-    stamps = before(union_all(parts), "ts", cutoffs)
-    weekday = F.element_at(F.array(*map(F.lit, WEEKDAYS)), F.dayofweek("ts"))
-    return _mode(stamps, weekday, "preferred_weekday").join(
-        _mode(stamps, F.hour("ts"), "preferred_hour"), on=KEY, how="inner"
+    hours = before(union_all(parts), DAY, cutoffs)
+    weekday = F.element_at(F.array(*map(F.lit, WEEKDAYS)), F.dayofweek(DAY))
+    return _mode(hours, weekday, "preferred_weekday").join(
+        _mode(hours, F.col("_hour"), "preferred_hour"), on=KEY, how="inner"
     )
 
 

@@ -41,8 +41,9 @@ class Inputs:
     contacts: DataFrame | None = None
 
 
-def universe(inputs: Inputs, cutoffs: DataFrame) -> DataFrame:
-    """(customer_id, snapshot_date) of the customers known at each cutoff: signed up before it, or active before it."""
+def universe(inputs: Inputs, event_rows: DataFrame | None, cutoffs: DataFrame) -> DataFrame:
+    """(customer_id, snapshot_date) of the customers known at each cutoff: signed up before it, or active before it
+    (an order, or one of `event_rows`)."""
     ids = []
     if inputs.customers is not None:
         signed_up = F.col("signup_date").isNull() | (F.col("signup_date") < F.col(CUTOFF))
@@ -53,8 +54,8 @@ def universe(inputs: Inputs, cutoffs: DataFrame) -> DataFrame:
         )
     if inputs.lines is not None:
         ids.append(fx.before(inputs.lines.select("customer_id", "order_ts"), "order_ts", cutoffs).select(*KEY))
-    if inputs.events is not None:
-        ids.append(fx.before(inputs.events.select("customer_id", "event_ts"), "event_ts", cutoffs).select(*KEY))
+    if event_rows is not None:
+        ids.append(fx.before(event_rows.select("customer_id", fx.DAY), fx.DAY, cutoffs).select(*KEY))
     return union_all(ids).distinct()
 
 
@@ -69,17 +70,18 @@ def build_many(inputs: Inputs, cutoffs: Sequence[dt.date], cfg: FeaturesConfig) 
     if source is None:
         raise ValueError("a snapshot needs order lines or events")
     days = fx.cutoff_frame(source.sparkSession, cutoffs)
-    df = universe(inputs, days)
+    events = fx.event_rows(inputs.events) if inputs.events is not None else None
+    df = universe(inputs, events, days)
     parts = []
     if inputs.lines is not None:
         parts.append(fx.order_features(inputs.lines, inputs.products, days, cfg.windows))
         if inputs.products is not None:
             parts.append(fx.category_features(inputs.lines, inputs.products, days, cfg.top_categories))
-    if inputs.events is not None:
-        parts.append(fx.event_features(inputs.events, days, cfg.windows))
+    if inputs.events is not None and events is not None:
+        parts.append(fx.event_features(events, days, cfg.windows))
         if inputs.products is not None:
             parts.append(fx.price_index(inputs.events, inputs.products, days))
-    timing = fx.timing_features(inputs.events, inputs.lines, days)
+    timing = fx.timing_features(events, inputs.lines, days)
     if timing is not None:
         parts.append(timing)
     if inputs.contacts is not None:

@@ -56,7 +56,7 @@ def build(
     excluded: DataFrame | None,
     als_cfg: AlsConfig,
 ) -> Built:
-    """Candidates per source for `users` from the `strengths` and training `lines`; cached.
+    """Candidates per source for `users` from the `strengths` and training `lines`, materialised.
 
     Every source drops the `excluded` pairs before keeping its top `candidates`, so a customer with a
     long history still gets a full list.
@@ -90,7 +90,9 @@ def build(
             fp_model, rules, recent.join(users, on="customer_id", how="left_semi"), n, excluded
         ).select(*hybrid.CANDIDATE)
     for name, df in found.items():
-        found[name] = df.persist(StorageLevel.MEMORY_AND_DISK)
+        # Checkpointed, not cached: the blend and serving rules union every source, and against cached
+        # sources each of their queries analysed every source's whole plan again (plans of 2.4M characters).
+        found[name] = df.localCheckpoint(eager=True)
     return Built(found, model, neighbours, cached)
 
 
