@@ -95,9 +95,9 @@ def order_features(
 def event_rows(events: DataFrame) -> DataFrame:
     """Events summed per customer, day, hour and session: the rows every event feature reads.
 
-    A day lies wholly before a cutoff or wholly not, and every event feature is a sum, a minimum, a maximum or a
-    distinct count of sessions, so these rows stand in for the events exactly: the cutoffs multiply them (a few
-    per session) rather than every event. Columns: customer_id, `DAY`, _hour, session_id, `_<event_type>`
+    A day lies wholly before a cutoff or wholly not, and every feature read from these rows is a sum, a minimum,
+    a maximum or a distinct count of sessions, so they stand in for the events exactly: the cutoffs multiply
+    them (a few per session) rather than every event. Columns: customer_id, `DAY`, _hour, session_id, `_<event_type>`
     counts, _events, _mobile and _devices (events with a known device).
     """
     kind = F.col("event_type")

@@ -77,10 +77,10 @@ def build_many(inputs: Inputs, cutoffs: Sequence[dt.date], cfg: FeaturesConfig) 
         parts.append(fx.order_features(inputs.lines, inputs.products, days, cfg.windows))
         if inputs.products is not None:
             parts.append(fx.category_features(inputs.lines, inputs.products, days, cfg.top_categories))
-    if inputs.events is not None and events is not None:
+    if events is not None:
         parts.append(fx.event_features(events, days, cfg.windows))
-        if inputs.products is not None:
-            parts.append(fx.price_index(inputs.events, inputs.products, days))
+    if inputs.events is not None and inputs.products is not None:
+        parts.append(fx.price_index(inputs.events, inputs.products, days))
     timing = fx.timing_features(events, inputs.lines, days)
     if timing is not None:
         parts.append(timing)
