@@ -25,10 +25,12 @@ else
 $(error DATA must be 'demo' or 'cdnow', got '$(DATA)')
 endif
 
-.PHONY: setup browser lint docs demo test test-fast benchmark benchmark-ratings benchmark-scale benchmark-cluster clean help
+.PHONY: setup browser lint docs demo serve test test-fast benchmark benchmark-ratings benchmark-scale benchmark-cluster \
+	benchmark-serve clean help
 
 help:
 	@echo "make demo [DATA=cdnow]   set up, then run the pipeline and print every table"
+	@echo "make serve               the HTTP API over the demo lake on 127.0.0.1:8000 (after make demo)"
 	@echo "make test                set up, lint, then run the full test suite"
 	@echo "make lint                ruff (lint and format check) and mypy on libs and jobs"
 	@echo "make docs                regenerate the configuration reference and table catalogue in docs/ from the code"
@@ -36,6 +38,7 @@ help:
 	@echo "make benchmark-ratings   the documented ratings example on MovieLens 100k and the demo world vs tuned implicit"
 	@echo "make benchmark-scale     the whole pipeline at 1x, 3x and 10x of the demo world with a 2 GiB driver"
 	@echo "make benchmark-cluster   every step via spark-submit.sh on a 2-worker standalone cluster vs local mode"
+	@echo "make benchmark-serve     latency of the HTTP API under concurrent load (LAKE=lakehouse)"
 
 setup: $(VENV)/.installed $(JARS)/.fetched
 
@@ -62,6 +65,11 @@ demo: setup $(DEMO_DEPS)
 	rm -rf $(DEMO_LAKE)
 	$(PMKT) pipeline --conf-file $(DEMO_CONF)
 
+# The HTTP API over the demo lake. With PMKT_API_KEY set, clients must send it as a bearer token;
+# without it the API answers anyone, and only on loopback (--insecure-local).
+serve: setup
+	$(PMKT) serve --conf-file $(DEMO_CONF) $(if $(PMKT_API_KEY),,--insecure-local)
+
 # MLlib ALS against the implicit library at 1M and 10M interactions (about 10 minutes on 2 cores).
 benchmark: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
@@ -76,6 +84,11 @@ benchmark-scale: setup
 # then locally; the deterministic outputs must be equal and the model metrics within a stated tolerance.
 benchmark-cluster: setup
 	$(PY) benchmarks/cluster_pipeline.py $(BENCH_ARGS)
+
+# p50/p95/p99 and requests per second of `pmkt serve` on a lake's tables, over loopback.
+LAKE ?= lakehouse
+benchmark-serve: setup
+	$(PY) benchmarks/serve_latency.py --lake $(LAKE) $(BENCH_ARGS)
 
 # The documented ratings example (docs/recommendations.md) on MovieLens 100k (taken out of a PyPI wheel) and on the generated world,
 # against implicit ALS and item cosine tuned on the same validation split.

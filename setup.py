@@ -18,7 +18,13 @@ INSTALL_REQUIRES = [
     "SQLAlchemy==2.1.9",  # with alembic: MLflow's SQLite store, the default under the lake root
     "alembic==1.20.1",
 ]
+SERVE_REQUIRES = [
+    "deltalake==1.6.6",  # `pmkt serve` reads the gold tables with delta-rs: no Spark on the request path
+    "fastapi==0.165.0",
+    "uvicorn==0.55.0",
+]
 DEV_REQUIRES = [
+    *SERVE_REQUIRES,  # the serving tests start the real server on loopback
     "chispa==0.12.0",
     "pytest==9.2.0",
     "scikit-learn==1.9.1",  # tests only: adjusted Rand index against planted segments
@@ -41,6 +47,6 @@ setup(
     package_dir={"pmkt.jobs": "jobs", "pmkt.libs": "libs"},
     package_data={"pmkt.libs": ["resources/*"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"dev": DEV_REQUIRES, "bench": BENCH_REQUIRES},
+    extras_require={"dev": DEV_REQUIRES, "serve": SERVE_REQUIRES, "bench": BENCH_REQUIRES},
     entry_points={"console_scripts": ["pmkt = pmkt.jobs.cli:main"]},
 )

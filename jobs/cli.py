@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from pmkt.jobs import forget, models, pipeline, tables
+from pmkt.jobs import forget, models, pipeline, serve, tables
 from pmkt.libs.runner import parser, run_job
 
 JOBS: dict[str, ModuleType] = {
@@ -18,6 +18,7 @@ JOBS: dict[str, ModuleType] = {
     "forget": forget,
     "models": models,
     "pipeline": pipeline,
+    "serve": serve,
     "tables": tables,
 }
 
@@ -31,12 +32,14 @@ def describe(job: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     listing = "jobs:\n" + "\n".join(f"  {name:<10} {describe(name)}" for name in JOBS)
-    job = parser(listing).parse_args(args).job
+    job = parser(listing).parse_known_args(args)[0].job  # a job's own options are checked by the job
     if job not in JOBS:
         print(f"pmkt {job}: error: unknown job '{job}' (jobs: {', '.join(JOBS)})", file=sys.stderr)
         return 2
     rest = list(args)
     rest.remove(job)  # the first one: a later argument may have the job's name as its value
+    if getattr(JOBS[job], "STANDALONE", False):  # not a Spark job: it parses its own arguments
+        return int(JOBS[job].main(rest))
     return run_job(job, JOBS[job].run, rest, read_only=getattr(JOBS[job], "READ_ONLY", False))
 
 

@@ -147,6 +147,7 @@ def _serve(
     if neighbours:
         lake.write(union_all(neighbours), tables.SIMILAR_ITEMS, mode="overwrite")
     lake.write(recs.withColumn("generated_at", F.current_timestamp()), tables.RECOMMENDATIONS, mode="overwrite")
+    lake.write(hybrid.popular_items(strengths, sources.catalogue(ctx)), tables.POPULAR_ITEMS, mode="overwrite")
     if built.als_model is not None:
         models.save(
             config,

@@ -45,6 +45,7 @@ CUSTOMER_INDEX = TableId("gold", "customer_index")
 PRODUCT_INDEX = TableId("gold", "product_index")
 SIMILAR_ITEMS = TableId("gold", "similar_items")
 RECOMMENDATIONS = TableId("gold", "recommendations")
+POPULAR_ITEMS = TableId("gold", "popular_items")  # the cold-start list `pmkt serve` answers with
 AUDIENCES = TableId("gold", "audiences")
 CAMPAIGN_PLAN = TableId("gold", "campaign_plan")
 ACTIONS = TableId("gold", "actions")
@@ -99,6 +100,7 @@ CATALOGUE: tuple[TableId, ...] = (
     PRODUCT_INDEX,
     SIMILAR_ITEMS,
     RECOMMENDATIONS,
+    POPULAR_ITEMS,
     AUDIENCES,
     CAMPAIGN_PLAN,
     ACTIONS,

@@ -61,6 +61,7 @@ from pmkt.libs.config.platform import (
     PiiConfig,
     PipelineConfig,
     ReportConfig,
+    ServeConfig,
     SparkConfig,
 )
 
@@ -102,6 +103,7 @@ __all__ = [
     "RfmRule",
     "SPLITS",
     "SegmentConfig",
+    "ServeConfig",
     "SourceConfig",
     "SparkConfig",
     "TEMPLATES",
@@ -136,6 +138,7 @@ class Config:
     forget: ForgetConfig = field(default_factory=ForgetConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     fairness: FairnessConfig = field(default_factory=FairnessConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
 
 def load_config(conf_file: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:

@@ -1,4 +1,4 @@
-"""Where the lake lives, how Spark starts, the PII key, models in MLflow, the report and the pipeline."""
+"""Where the lake lives, how Spark starts, the PII key, models in MLflow, the report, serving and the pipeline."""
 
 from __future__ import annotations
 
@@ -71,6 +71,26 @@ class ModelsConfig:
             raise ConfigError(f"config key 'models.version' must be 1 or more, got {self.version}")
         if self.version is None and not self.alias:
             raise ConfigError("config key 'models.alias' is empty: set it or models.version")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """`pmkt serve`: the HTTP API over the latest gold tables (read with delta-rs, no Spark)."""
+
+    host: str = "127.0.0.1"  # loopback by default: put a proxy in front, or set 0.0.0.0 on purpose
+    port: int = 8000  # the TCP port (or --port)
+    api_key_env: str = "PMKT_API_KEY"  # environment variable holding the bearer token (or --api-key)
+    default_k: int = 10  # recommendations returned when the request gives no k
+    max_k: int = 100  # a larger k is a 422
+    reload_seconds: float = 30.0  # how often table versions are checked; a new version is loaded, then swapped in
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.default_k <= self.max_k:
+            raise ConfigError(f"config key 'serve.default_k' must be within 1..serve.max_k, got {self.default_k}")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"config key 'serve.port' must be a TCP port, got {self.port}")
+        if self.reload_seconds <= 0:
+            raise ConfigError(f"config key 'serve.reload_seconds' must be positive, got {self.reload_seconds}")
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ CONTRACTS: dict[TableId, Contract] = {
     tables.PRODUCT_INDEX: gold.PRODUCT_INDEX,
     tables.SIMILAR_ITEMS: gold.SIMILAR_ITEMS,
     tables.RECOMMENDATIONS: gold.RECOMMENDATIONS,
+    tables.POPULAR_ITEMS: gold.POPULAR_ITEMS,
     tables.AUDIENCES: gold.AUDIENCES,
     tables.CAMPAIGN_PLAN: gold.CAMPAIGN_PLAN,
     tables.ACTIONS: gold.ACTIONS,

@@ -195,6 +195,15 @@ RECOMMENDATIONS = Contract(
         Col("generated_at", "timestamp"),
     ),
 )
+POPULAR_ITEMS = Contract(
+    grain="product",
+    columns=(
+        Col("rank", "int", "1 = turned to by most customers; ties by product id"),
+        PRODUCT_ID,
+        Col("customers", "bigint", "distinct customers with an interaction; 0 for catalogue items nobody chose yet"),
+    ),
+    note="Written with `gold.recommendations`; `pmkt serve` answers a customer without recommendations with it.",
+)
 AUDIENCES = Contract(
     grain="customer × audience × snapshot",
     columns=(SNAPSHOT, Col("audience", "string"), CUSTOMER_ID, Col("reason", "string")),

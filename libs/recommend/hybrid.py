@@ -18,6 +18,21 @@ ANCHORED = ("itemcf", "content", "basket")  # sources whose reason names the cus
 OUTPUT = ("customer_id", "rank", "product_id", "score", "source", "reason")
 
 
+def popular_items(strengths: DataFrame, catalogue: DataFrame | None = None) -> DataFrame:
+    """Every item ranked by how many customers turned to it (ties by product id): the cold-start list.
+
+    Items of the `catalogue` nobody turned to yet come last, so long histories still fill up. One
+    sorted list, bounded by the catalogue.
+    """
+    counts = strengths.groupBy("product_id").agg(F.count_distinct("customer_id").alias("customers"))
+    if catalogue is not None:
+        counts = (
+            catalogue.select("product_id").distinct().join(counts, on="product_id", how="left").fillna(0, ["customers"])
+        )
+    order = Window.orderBy(F.desc("customers"), "product_id").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    return counts.select(F.row_number().over(order).alias("rank"), "product_id", "customers")
+
+
 def popular(
     strengths: DataFrame,
     customers: DataFrame,
@@ -40,17 +55,11 @@ def popular(
     need = (F.lit(n) + F.coalesce(F.col("_h"), F.lit(0))) if excluded is not None else F.lit(n)
     who = who.withColumn("_need", need.cast("int"))
     longest = int(one(who.agg(F.max("_need")))[0] or n)  # one number
-    counts = strengths.groupBy("product_id").agg(F.count_distinct("customer_id").alias("_count"))
-    if catalogue is not None:  # items nobody turned to yet come last, so long histories still fill up
-        counts = (
-            catalogue.select("product_id").distinct().join(counts, on="product_id", how="left").fillna(0, ["_count"])
-        )
     # At most `longest` rows, bounded by the catalogue: one small sorted list.
     overall = (
-        counts.orderBy(F.desc("_count"), "product_id")
-        .limit(longest)
-        .withColumn("_pos", F.row_number().over(Window.orderBy(F.desc("_count"), "product_id")))
-        .withColumn("_tier", F.lit(1))
+        popular_items(strengths, catalogue)
+        .where(F.col("rank") <= longest)
+        .select(F.col("rank").alias("_pos"), "product_id", F.col("customers").alias("_count"), F.lit(1).alias("_tier"))
     )
     positions = who.select("customer_id", F.explode(F.sequence(F.lit(1), F.col("_need"))).alias("_pos"))
     ranked = positions.join(F.broadcast(overall), on="_pos", how="inner").withColumn("reason", F.lit("popular overall"))

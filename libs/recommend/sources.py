@@ -82,7 +82,7 @@ def build(
             found["itemcf"] = _from_neighbours(mine, neighbours, n, "itemcf", False, excluded)
         if ctx.content_neighbours is not None and on(ctx, "content"):
             found["content"] = _from_neighbours(mine, ctx.content_neighbours, n, "content", True, excluded)
-    found["popular"] = hybrid.popular(strengths, users, ctx.segments, n, excluded, _catalogue(ctx))
+    found["popular"] = hybrid.popular(strengths, users, ctx.segments, n, excluded, catalogue(ctx))
     if ctx.basket is not None and lines is not None and on(ctx, "basket"):
         fp_model, rules = ctx.basket
         recent = crosssell.recent_items(lines, ctx.basket_last_orders)
@@ -96,7 +96,7 @@ def build(
     return Built(found, model, neighbours, cached)
 
 
-def _catalogue(ctx: Context) -> DataFrame:
+def catalogue(ctx: Context) -> DataFrame:
     """Every product the serving rules could show: active products when known, else every indexed one."""
     if ctx.products is None:
         return ctx.product_index.select("product_id")

@@ -284,6 +284,16 @@ def test_popular_fills_a_heavy_users_list_past_everything_they_have_seen(spark: 
     assert lists == {"heavy": ["P4", "P6", "P7"], "c0": ["P1", "P2", "P3"], "new": ["P0", "P1", "P2"]}
 
 
+def test_popular_items_rank_the_catalogue_by_distinct_customers(spark: SparkSession) -> None:
+    # X: 3 customers (one of them twice), Y and Z: 2 each (tie, Y first by id), W: in the catalogue only.
+    rows = [("a", "X", 1.0), ("b", "X", 5.0), ("c", "X", 0.1), ("a", "Z", 9.0), ("b", "Z", 9.0)]
+    rows += [("c", "Y", 1.0), ("d", "Y", 1.0), ("a", "X", 2.0)]
+    catalogue = spark.createDataFrame([(p,) for p in "WXYZ"], "product_id string")
+    got = hybrid.popular_items(_strengths(spark, rows), catalogue)
+    assert [tuple(r) for r in got.orderBy("rank").collect()] == [(1, "X", 3), (2, "Y", 2), (3, "Z", 2), (4, "W", 0)]
+    assert got.schema.simpleString() == "struct<rank:int,product_id:string,customers:bigint>"
+
+
 def test_als_candidates_equal_mllib_top_k_and_leave_out_seen_items_before_the_cut(spark: SparkSession) -> None:
     rows = [(u, i, 1.0 + (u * i) % 4) for u in range(20) for i in range(15) if (u + 2 * i) % 3 != 0]
     model = als.fit(

@@ -1,0 +1,1 @@
+"""Serving: the latest gold tables in memory (delta-rs, no Spark) behind an HTTP API."""

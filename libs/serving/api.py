@@ -1,0 +1,147 @@
+"""The HTTP API: a customer's recommendations and profile, a product's neighbours, and the service's health.
+
+Answers come from the `Store`'s current snapshot, in memory. Ids are the lake's own customer and product
+ids (pseudonymised where the source held PII); no response carries a name, an email or a phone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from pmkt.libs.config import ServeConfig
+from pmkt.libs.errors import UserError
+from pmkt.libs.serving.store import Snapshot, Store
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"  # letters, digits and _.:- ; no spaces, slashes or @
+RECOMMENDATION_FIELDS = ("rank", "product_id", "score", "source", "reason")
+PROFILE_FIELDS = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "avg_order_value",
+    "r_score",
+    "f_score",
+    "m_score",
+    "aov_score",
+    "rfm_cell",
+    "rfm_segment",
+    "tags",
+    "top_category",
+    "consent",
+)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
+
+
+def _pick(row: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    return {f: _plain(row.get(f)) for f in fields if f in row}
+
+
+def create_app(store: Store, cfg: ServeConfig, token: str | None) -> FastAPI:
+    """The app over `store`; every route but /health needs `Authorization: Bearer <token>` unless token is None."""
+    app = FastAPI(title="pmkt", summary="Recommendations, profiles and similar products from the pmkt lake")
+    credentials = Depends(HTTPBearer(auto_error=False))
+
+    def authorised(creds: HTTPAuthorizationCredentials | None = credentials) -> None:
+        if token is None:
+            return
+        given = creds.credentials if creds is not None else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(status_code=401, detail="missing or wrong bearer token")
+
+    def snapshot() -> Snapshot:
+        return store.current  # read once: the whole request sees one snapshot
+
+    # Parameters as defaults, not Annotated aliases: with postponed annotations FastAPI resolves names at module
+    # level, and the k bounds come from the config.
+    customer_path = Path(pattern=ID_PATTERN, description="the lake's customer id")
+    product_path = Path(pattern=ID_PATTERN, description="the lake's product id")
+    k_query = Query(cfg.default_k, ge=1, le=cfg.max_k, description=f"how many, 1..{cfg.max_k}")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # The field and the rule only: the rejected value is not echoed back.
+        problems = [{"field": ".".join(str(p) for p in e["loc"][1:]), "problem": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"error": "invalid request", "problems": problems}, status_code=422)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        snap = snapshot()
+        return {
+            "status": "ok",
+            "loaded_at": snap.loaded_at.isoformat(),
+            "tables": snap.versions,
+            "customers": len(snap.known),
+        }
+
+    @app.get("/customers/{customer_id}/recommendations", dependencies=[Depends(authorised)])
+    def recommendations(customer_id: str = customer_path, k: int = k_query) -> dict[str, Any]:
+        snap = snapshot()
+        if not snap.customer(customer_id):
+            raise HTTPException(status_code=404, detail=f"unknown customer {customer_id}")
+        rows = snap.recommendations.get(customer_id, limit=k)
+        if rows:
+            items = [_pick(r, RECOMMENDATION_FIELDS) for r in rows]
+            return {"customer_id": customer_id, "cold_start": False, "items": items}
+        # No list for this customer (new since the last recommend run): the most popular items, flagged.
+        items = [{**r, "score": None, "source": "popular", "reason": "popular overall"} for r in snap.cold_start(k)]
+        return {"customer_id": customer_id, "cold_start": True, "items": items}
+
+    @app.get("/customers/{customer_id}/profile", dependencies=[Depends(authorised)])
+    def profile(customer_id: str = customer_path) -> dict[str, Any]:
+        snap = snapshot()
+        if not snap.customer(customer_id):
+            raise HTTPException(status_code=404, detail=f"unknown customer {customer_id}")
+        found = snap.profiles.get(customer_id, limit=1)
+        segment = snap.segments.get(customer_id, limit=1)
+        churn = snap.churn.get(customer_id, limit=1)
+        return {
+            "customer_id": customer_id,
+            "snapshot_date": _plain(found[0]["snapshot_date"]) if found else None,
+            "profile": _pick(found[0], PROFILE_FIELDS) if found else None,
+            "segment": _pick(segment[0], ("segment_id", "segment_name", "is_outlier")) if segment else None,
+            "churn": _pick(churn[0], ("probability", "risk_band", "reasons")) if churn else None,
+            "propensities": [
+                _pick(r, ("category", "probability", "reasons")) for r in snap.propensity.get(customer_id)
+            ],
+        }
+
+    @app.get("/products/{product_id}/similar", dependencies=[Depends(authorised)])
+    def similar(product_id: str = product_path, k: int = k_query) -> dict[str, Any]:
+        snap = snapshot()
+        if product_id not in snap.products:
+            raise HTTPException(status_code=404, detail=f"unknown product {product_id}")
+        rows = snap.similar.get(product_id)
+        by_method: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            found = by_method.setdefault(r["method"], [])
+            if len(found) < k:
+                found.append({"rank": r["rank"], "product_id": r["neighbour_id"], "similarity": r["similarity"]})
+        return {"product_id": product_id, "similar": by_method}
+
+    return app
+
+
+def check_token(given: str | None, insecure_local: bool, host: str) -> str | None:
+    """The bearer token to require, or None (only with `insecure_local` on a loopback address)."""
+    if given:
+        return given
+    if not insecure_local:
+        raise UserError("no API key: pass --api-key or set the key's environment variable, or --insecure-local")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise UserError(f"--insecure-local serves without a key on loopback only, not on {host}")
+    return None
