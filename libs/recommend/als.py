@@ -1,4 +1,4 @@
-"""MLlib ALS on implicit feedback: the estimator, an optional random search, and top-N candidates."""
+"""MLlib ALS on implicit feedback: the estimator, an optional random search, top-N candidates, and fold-in."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark import StorageLevel
@@ -56,7 +57,60 @@ def fit(spark: SparkSession, train: DataFrame, cfg: AlsConfig) -> ALSModel:
         data.unpersist()
 
 
-def candidates(model: ALSModel, users: DataFrame, n: int, seen: DataFrame | None = None, chunk: int = 128) -> DataFrame:
+def item_matrix(model: ALSModel) -> tuple[np.ndarray, np.ndarray]:
+    """The item ids in ascending order and their factors as one items x rank matrix (float32, as MLlib keeps
+    them); bounded by the catalogue, not by customers or events."""
+    factors = model.itemFactors.toArrow()
+    order = np.argsort(factors.column("id").to_numpy())
+    item_ids = factors.column("id").to_numpy().astype(np.int64)[order]
+    flat = pc.list_flatten(factors.column("features")).to_numpy()
+    return item_ids, flat.reshape(factors.num_rows, model.rank)[order].astype(np.float32)
+
+
+def fold_in(model: ALSModel, interactions: DataFrame, alpha: float, reg_param: float) -> DataFrame:
+    """(user_idx, features): each user's factor from their (user_idx, item_idx, strength) rows against the
+    model's item factors, by the least-squares step implicit ALS itself takes for a user; no retraining.
+
+    With Y the item factors, c = alpha x |r| and n the user's positive interactions, the factor solves
+    (YᵀY + Σ c·y yᵀ + reg_param·n·I) x = Σ (1 + c)·y over the items with r > 0, as MLlib's `computeFactors`
+    does (confidence from |r|, regularisation scaled by n). A user's rows with items the model has no factor
+    for are left out; a user with none of them gets no row. One small solve per user, grouped on the
+    executors (numpy: there is no MLlib call that takes fixed item factors).
+    """
+    item_ids, matrix = item_matrix(model)
+    factors = matrix.astype(np.float64)
+    gram = factors.T @ factors
+    rank = model.rank
+
+    def solve(rows: pd.DataFrame) -> pd.DataFrame:
+        items = rows[ITEM].to_numpy(np.int64)
+        at = np.searchsorted(item_ids, items).clip(max=len(item_ids) - 1)
+        known = item_ids[at] == items
+        ys, strength = factors[at[known]], rows[RATING].to_numpy(np.float64)[known]
+        if not len(ys):
+            return pd.DataFrame({USER: pd.Series([], dtype="int32"), "features": pd.Series([], dtype=object)})
+        c = alpha * np.abs(strength)
+        positive = strength > 0
+        a = gram + (ys.T * c) @ ys + reg_param * positive.sum() * np.eye(rank)
+        b = ((1.0 + c) * positive) @ ys
+        x = np.linalg.solve(a, b).astype(np.float32)
+        return pd.DataFrame({USER: [int(rows[USER].iloc[0])], "features": [x.tolist()]})
+
+    return (
+        interactions.select(USER, ITEM, RATING)
+        .groupBy(USER)
+        .applyInPandas(solve, schema=f"{USER} int, features array<float>")
+    )
+
+
+def candidates(
+    model: ALSModel,
+    users: DataFrame,
+    n: int,
+    seen: DataFrame | None = None,
+    chunk: int = 128,
+    user_factors: DataFrame | None = None,
+) -> DataFrame:
     """(user_idx, item_idx, score): each user's `n` best items by the dot product of the factors,
     leaving out the user's `seen` (user_idx, item_idx) pairs *before* the cut, so a long history
     still yields `n` candidates.
@@ -65,18 +119,13 @@ def candidates(model: ALSModel, users: DataFrame, n: int, seen: DataFrame | None
     and are scored against the item factors with numpy in chunks of `chunk` users (a pruned top-k,
     then a sort of the n kept). Arrow's list columns are read as flat arrays, never as one Python
     object per user. The item factors travel with the function: items x rank floats, bounded by the
-    catalogue, not by customers or events.
+    catalogue, not by customers or events. `user_factors` (user_idx, features), for example from `fold_in`,
+    replace the model's own.
     """
-    factors = model.itemFactors.toArrow()  # the catalogue's factors: items x rank floats
-    order = np.argsort(factors.column("id").to_numpy())
-    item_ids = factors.column("id").to_numpy().astype(np.int64)[order]
-    flat = pc.list_flatten(factors.column("features")).to_numpy()
-    matrix = flat.reshape(factors.num_rows, model.rank)[order].astype(np.float32)
-    rows = (
-        users.select(USER)
-        .distinct()
-        .join(model.userFactors.select(F.col("id").alias(USER), "features"), on=USER, how="inner")
-    )
+    item_ids, matrix = item_matrix(model)
+    if user_factors is None:
+        user_factors = model.userFactors.select(F.col("id").alias(USER), "features")
+    rows = users.select(USER).distinct().join(user_factors.select(USER, "features"), on=USER, how="inner")
     if seen is not None:
         rows = rows.join(seen.groupBy(USER).agg(F.collect_list(ITEM).alias("seen")), on=USER, how="left")
     else:

@@ -151,7 +151,12 @@ class Store:
                     f"table {table} does not exist yet at {table_path(self.root, table)}: run `pmkt recommend` first"
                 )
             return None
-        data = DeltaTable(table_path(self.root, table), version=version).to_pyarrow_table()
+        delta = DeltaTable(table_path(self.root, table), version=version)
+        if SNAPSHOT_COLUMN in delta.metadata().partition_columns:  # only the latest snapshot's files are read
+            dates = [p[SNAPSHOT_COLUMN] for p in delta.partitions() if p.get(SNAPSHOT_COLUMN) is not None]
+            if dates:
+                return delta.to_pyarrow_table(partitions=[(SNAPSHOT_COLUMN, "=", max(dates))])  # ISO dates sort
+        data = delta.to_pyarrow_table()
         if SNAPSHOT_COLUMN in data.column_names and data.num_rows:
             data = data.filter(pc.equal(data[SNAPSHOT_COLUMN], pc.max(data[SNAPSHOT_COLUMN])))  # the latest only
         return data

@@ -51,15 +51,17 @@ class Client:
 @pytest.fixture(scope="module")
 def served(modelled: GeneratedLake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GeneratedLake, Client]]:
     """A copy of the modelled lake behind `pmkt serve`, reloading every 0.2 s."""
-    lake = own_copy(modelled, tmp_path_factory.mktemp("served"))
+    base = tmp_path_factory.mktemp("served")
+    lake = own_copy(modelled, base)
     port = _free_port()
+    log_file = (base / "serve.log").open("w")  # a file, not a pipe nobody reads while the server runs
     env = {**os.environ, "PMKT_API_KEY": TOKEN}
     args = ["--set", f"lake.root={lake.config.lake.root}", "--set", "serve.reload_seconds=0.2", "--port", str(port)]
     server = subprocess.Popen(
         [sys.executable, "-m", "pmkt.jobs.cli", "serve", *args],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log_file,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -73,13 +75,14 @@ def served(modelled: GeneratedLake, tmp_path_factory: pytest.TempPathFactory) ->
             except (urllib.error.URLError, ConnectionError):
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"pmkt serve did not start: {server.communicate()[0]}")
+                raise AssertionError(f"pmkt serve did not start: {(base / 'serve.log').read_text()}")
             time.sleep(0.2)
         yield lake, client
     finally:
         server.terminate()
-        log = server.communicate(timeout=30)[0]
-        assert "@" not in log  # no email-like value in the server's log
+        server.wait(timeout=30)
+        log_file.close()
+        assert "@" not in (base / "serve.log").read_text()  # no email-like value in the server's log
 
 
 def _rows(spark: SparkSession, lake: GeneratedLake, table: tables.TableId) -> Any:

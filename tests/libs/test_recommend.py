@@ -11,6 +11,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.ml import PipelineModel
 from pyspark.ml.functions import vector_to_array
+from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -295,12 +296,7 @@ def test_popular_items_rank_the_catalogue_by_distinct_customers(spark: SparkSess
 
 
 def test_als_candidates_equal_mllib_top_k_and_leave_out_seen_items_before_the_cut(spark: SparkSession) -> None:
-    rows = [(u, i, 1.0 + (u * i) % 4) for u in range(20) for i in range(15) if (u + 2 * i) % 3 != 0]
-    model = als.fit(
-        spark,
-        spark.createDataFrame(rows, "user_idx int, item_idx int, strength double"),
-        AlsConfig(rank=5, max_iter=6, reg_param=0.1, alpha=2.0, seed=3),
-    )
+    model, _, _ = _tiny_als(spark)
     users = spark.createDataFrame([(u,) for u in range(20)], "user_idx int")
     mllib = {
         r.user_idx: [(x.item_idx, x.rating) for x in r.recommendations]
@@ -316,6 +312,65 @@ def test_als_candidates_equal_mllib_top_k_and_leave_out_seen_items_before_the_cu
     seen = spark.createDataFrame([(u, i) for u in range(20) for i in range(14) if i != 7], "user_idx int, item_idx int")
     left = {(r.user_idx, r.item_idx) for r in als.candidates(model, users, 4, seen).collect()}
     assert left == {(u, i) for u in range(20) for i in (7, 14)}  # only two unseen items exist: both, for everyone
+
+
+def _tiny_als(spark: SparkSession) -> tuple[ALSModel, list[tuple[int, int, float]], AlsConfig]:
+    rows = [(u, i, 1.0 + (u * i) % 4) for u in range(20) for i in range(15) if (u + 2 * i) % 3 != 0]
+    cfg = AlsConfig(rank=5, max_iter=6, reg_param=0.1, alpha=2.0, seed=3)
+    return als.fit(spark, spark.createDataFrame(rows, "user_idx int, item_idx int, strength double"), cfg), rows, cfg
+
+
+def test_fold_in_is_the_implicit_least_squares_step_solved_by_hand(spark: SparkSession) -> None:
+    model, _, cfg = _tiny_als(spark)
+    factors = {r.id: np.array(r.features, dtype=np.float64) for r in model.itemFactors.collect()}  # 15 items
+    y = np.array([factors[i] for i in range(15)])
+    # A new customer: a purchase, a view, an item with a negative strength (confidence, no preference) and an
+    # item the model never saw (left out).
+    mine = [(100, 2, 3.0), (100, 5, 1.0), (100, 7, -1.0), (100, 99, 5.0)]
+    got = als.fold_in(model, spark.createDataFrame(mine, "user_idx int, item_idx int, strength double"), 2.0, 0.1)
+    [row] = got.collect()
+    a = y.T @ y + 0.1 * 2 * np.eye(5)  # regularisation x the 2 positive interactions
+    b = np.zeros(5)
+    for item, r in ((2, 3.0), (5, 1.0), (7, -1.0)):
+        c = cfg.alpha * abs(r)
+        a += c * np.outer(y[item], y[item])
+        b += (1 + c) * y[item] if r > 0 else 0
+    assert row.user_idx == 100
+    assert np.allclose(row.features, np.linalg.solve(a, b), rtol=1e-5, atol=1e-6)
+
+
+def test_fold_in_of_the_training_rows_gives_back_mllibs_own_user_factors(spark: SparkSession) -> None:
+    # ALS updates the users last in each iteration, so its final user factors are exactly this step.
+    model, rows, cfg = _tiny_als(spark)
+    data = spark.createDataFrame(rows, "user_idx int, item_idx int, strength double")
+    folded = {r.user_idx: np.array(r.features) for r in als.fold_in(model, data, cfg.alpha, cfg.reg_param).collect()}
+    trained = {r.id: np.array(r.features) for r in model.userFactors.collect()}
+    assert set(folded) == set(trained) == set(range(20))
+    for u in range(20):
+        assert np.allclose(folded[u], trained[u], rtol=1e-4, atol=1e-5), u
+
+
+def test_fresh_top_k_from_a_folded_in_factor_follows_a_purchase_and_leaves_it_out(spark: SparkSession) -> None:
+    model, _, cfg = _tiny_als(spark)
+    before = [(200, 1, 1.0), (200, 4, 1.0)]
+    after = [*before, (200, 9, 8.0)]  # then the customer buys item 9
+    users = spark.createDataFrame([(200,)], "user_idx int")
+    y = {r.id: np.array(r.features) for r in model.itemFactors.collect()}
+
+    def fresh(history: list[tuple[int, int, float]]) -> tuple[list[int], list[int]]:
+        data = spark.createDataFrame(history, "user_idx int, item_idx int, strength double")
+        factors = als.fold_in(model, data, cfg.alpha, cfg.reg_param)
+        seen = data.select("user_idx", "item_idx")
+        got = als.candidates(model, users, 3, seen, user_factors=factors).orderBy(F.desc("score")).collect()
+        x = np.array(factors.first().features)
+        unseen = [i for i in sorted(y) if i not in {h[1] for h in history}]
+        oracle = sorted(unseen, key=lambda i: (-float(np.float32(x) @ np.float32(y[i])), i))[:3]
+        return [r.item_idx for r in got], oracle
+
+    ours_before, oracle_before = fresh(before)
+    ours_after, oracle_after = fresh(after)
+    assert ours_before == oracle_before and ours_after == oracle_after
+    assert 9 not in ours_after and ours_after != ours_before
 
 
 @pytest.mark.parametrize("n_items, k", [(2_000, 10), (400, 10), (30, 10), (6, 10)])
