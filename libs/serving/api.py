@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pmkt.libs.config import ServeConfig
 from pmkt.libs.errors import UserError
@@ -67,8 +68,8 @@ def create_app(store: Store, cfg: ServeConfig, token: str | None) -> FastAPI:
     product_path = Path(pattern=ID_PATTERN, description="the lake's product id")
     k_query = Query(cfg.default_k, ge=1, le=cfg.max_k, description=f"how many, 1..{cfg.max_k}")
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's own and the router's (unknown path, wrong method)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=headers)
 

@@ -143,6 +143,7 @@ def test_errors_auth_and_limits(spark: SparkSession, served: tuple[GeneratedLake
     assert status == 404 and "unknown customer" in body["error"]
     assert client.get("/customers/C-NOBODY/profile")[0] == 404
     assert client.get("/products/P-NOTHING/similar")[0] == 404
+    assert client.get("/no/such/route") == (404, {"error": "Not Found"})
     for bad in ("k=0", "k=abc", "k=101", "k=-3"):
         status, body = client.get(f"/customers/{customer}/recommendations?{bad}")
         assert status == 422 and body["problems"][0]["field"] == "k", (bad, body)
