@@ -29,19 +29,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, hard_exit: bool = True) -> int:
-    """Serve until stopped; returns the exit code, or with `hard_exit` ends the process with it.
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until stopped, then end the process with the exit code.
 
     delta-rs's runtime threads can abort the interpreter's own shutdown ("terminate called without an active
     exception", delta-io/delta-rs#2184), which would turn a clean exit or a one-line error into a crash. A
     dedicated server process has nothing left to finalise, so it flushes its output and leaves directly.
     """
     code = _serve(argv)
-    if hard_exit:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _serve(argv: Sequence[str] | None) -> int:

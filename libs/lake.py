@@ -84,7 +84,7 @@ class Lake:
     def location(self, table: TableId) -> str:
         if self.by_name:
             return f"{self.config.catalog}.{self.config.schema_prefix}{table.layer}.{table.name}"
-        return f"{self.config.root.rstrip('/')}/{table.layer}/{table.name}"
+        return table.path_under(self.config.root)
 
     def exists(self, table: TableId) -> bool:
         if self.by_name:

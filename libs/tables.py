@@ -15,6 +15,10 @@ class TableId:
     def __str__(self) -> str:
         return f"{self.layer}.{self.name}"
 
+    def path_under(self, root: str) -> str:
+        """Where a path-based lake rooted at `root` keeps this table: <root>/<layer>/<name>."""
+        return f"{root.rstrip('/')}/{self.layer}/{self.name}"
+
 
 BRONZE = {name: TableId("bronze", e.table) for name, e in schemas.ENTITIES.items()}
 SILVER = {name: TableId("silver", e.table) for name, e in schemas.ENTITIES.items()}

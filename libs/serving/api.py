@@ -17,26 +17,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pmkt.libs.config import ServeConfig
+from pmkt.libs.contracts.features import CUSTOMER_ID, SNAPSHOT_DATE
+from pmkt.libs.contracts.gold import CUSTOMER_PROFILES
 from pmkt.libs.errors import UserError
 from pmkt.libs.serving.store import Snapshot, Store
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"  # letters, digits and _.:- ; no spaces, slashes or @
 RECOMMENDATION_FIELDS = ("rank", "product_id", "score", "source", "reason")
-PROFILE_FIELDS = (
-    "recency_days",
-    "frequency",
-    "monetary",
-    "avg_order_value",
-    "r_score",
-    "f_score",
-    "m_score",
-    "aov_score",
-    "rfm_cell",
-    "rfm_segment",
-    "tags",
-    "top_category",
-    "consent",
-)
+# Every profile column but the keys: the contract of gold.customer_profiles says which they are.
+KEYS = (SNAPSHOT_DATE.name, CUSTOMER_ID.name)
+PROFILE_FIELDS = tuple(c.name for c in CUSTOMER_PROFILES.columns if c.name not in KEYS)
 
 
 def _plain(value: Any) -> Any:

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pmkt.libs import tables
+from pmkt.libs.contracts.features import SNAPSHOT_DATE
 from pmkt.libs.errors import UserError
 from pmkt.libs.log import get_logger
 from pmkt.libs.tables import TableId
@@ -32,12 +33,7 @@ OPTIONAL = (
     tables.SIMILAR_ITEMS,
     tables.CUSTOMER_INDEX,
 )
-SNAPSHOT_COLUMN = "snapshot_date"
-
-
-def table_path(root: str, table: TableId) -> str:
-    """Where a path-based lake keeps `table` (the same layout `Lake.location` writes)."""
-    return f"{root.rstrip('/')}/{table.layer}/{table.name}"
+SNAPSHOT_COLUMN = SNAPSHOT_DATE.name  # the partition column of every snapshot table
 
 
 @dataclass(frozen=True)
@@ -56,9 +52,6 @@ class Index:
         ends = runs.run_ends.to_pylist()
         starts = [0, *ends[:-1]]
         return cls(table, dict(zip(runs.values.to_pylist(), zip(starts, ends, strict=True), strict=True)))
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.ranges
 
     def get(self, key: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The key's rows as dicts, in order; at most `limit`."""
@@ -112,7 +105,7 @@ class Store:
 
         found: dict[str, int | None] = {}
         for table in (*REQUIRED, *OPTIONAL):
-            path = table_path(self.root, table)
+            path = table.path_under(self.root)
             found[str(table)] = DeltaTable(path).version() if DeltaTable.is_deltatable(path) else None
         return found
 
@@ -148,18 +141,14 @@ class Store:
         if version is None:
             if table in REQUIRED:
                 raise UserError(
-                    f"table {table} does not exist yet at {table_path(self.root, table)}: run `pmkt recommend` first"
+                    f"table {table} does not exist yet at {table.path_under(self.root)}: run `pmkt recommend` first"
                 )
             return None
-        delta = DeltaTable(table_path(self.root, table), version=version)
-        if SNAPSHOT_COLUMN in delta.metadata().partition_columns:  # only the latest snapshot's files are read
-            dates = [p[SNAPSHOT_COLUMN] for p in delta.partitions() if p.get(SNAPSHOT_COLUMN) is not None]
-            if dates:
-                return delta.to_pyarrow_table(partitions=[(SNAPSHOT_COLUMN, "=", max(dates))])  # ISO dates sort
-        data = delta.to_pyarrow_table()
-        if SNAPSHOT_COLUMN in data.column_names and data.num_rows:
-            data = data.filter(pc.equal(data[SNAPSHOT_COLUMN], pc.max(data[SNAPSHOT_COLUMN])))  # the latest only
-        return data
+        delta = DeltaTable(table.path_under(self.root), version=version)
+        dates = [p[SNAPSHOT_COLUMN] for p in delta.partitions() if p.get(SNAPSHOT_COLUMN) is not None]
+        if dates:  # a snapshot table: only the latest snapshot's files are read (ISO dates sort as text)
+            return delta.to_pyarrow_table(partitions=[(SNAPSHOT_COLUMN, "=", max(dates))])
+        return delta.to_pyarrow_table()
 
     def _load(self, versions: Mapping[str, int | None]) -> Snapshot:
         read = {table: self._read(table, versions) for table in (*REQUIRED, *OPTIONAL)}
