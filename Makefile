@@ -25,12 +25,14 @@ else
 $(error DATA must be 'demo' or 'cdnow', got '$(DATA)')
 endif
 
-.PHONY: setup browser lint docs demo serve test test-fast benchmark benchmark-ratings benchmark-scale benchmark-cluster \
+.PHONY: setup browser lint docs demo serve stream-demo test test-fast benchmark benchmark-ratings benchmark-scale \
+	benchmark-cluster \
 	benchmark-serve clean help
 
 help:
 	@echo "make demo [DATA=cdnow]   set up, then run the pipeline and print every table"
 	@echo "make serve               the HTTP API over the demo lake on 127.0.0.1:8000 (after make demo)"
+	@echo "make stream-demo         a day of new events through pmkt stream: triggers, fresh lists (after make demo)"
 	@echo "make test                set up, lint, then run the full test suite"
 	@echo "make lint                ruff (lint and format check) and mypy on libs and jobs"
 	@echo "make docs                regenerate the configuration reference and table catalogue in docs/ from the code"
@@ -69,6 +71,11 @@ demo: setup $(DEMO_DEPS)
 # without it the API answers anyone, and only on loopback (--insecure-local).
 serve: setup
 	$(PMKT) serve --conf-file $(DEMO_CONF) $(if $(PMKT_API_KEY),,--insecure-local)
+
+# A day of new events through `pmkt stream` on the demo lake (run `make demo` first): the triggers, the changed
+# recommendations and the latency from a file landing to its outputs.
+stream-demo: setup
+	$(PY) benchmarks/stream_latency.py --conf-file conf/stream-demo.yaml $(BENCH_ARGS)
 
 # MLlib ALS against the implicit library at 1M and 10M interactions (about 10 minutes on 2 cores).
 benchmark: setup

@@ -114,6 +114,7 @@ def _actions(lake: Lake, config: Config, ok: DataFrame, day: dt.date) -> None:
         "churn_scores": lake.read_if_exists(tables.CHURN_SCORES),
         "customers": lake.read_if_exists(tables.SILVER["customers"]),
         "order_lines": lake.read_if_exists(tables.SILVER["transactions"]),
+        "customer_profiles": lake.latest_rows(tables.CUSTOMER_PROFILES),
     }
     found = []
     for rule in config.campaign.triggers:
@@ -124,14 +125,7 @@ def _actions(lake: Lake, config: Config, ok: DataFrame, day: dt.date) -> None:
             found.append(actions)
     if not found:
         return
-    allowed = union_all(found).join(ok.select("customer_id"), on="customer_id", how="left_semi")
-    merged = lake.merge(
-        allowed.withColumn("triggered_at", F.current_timestamp()),
-        tables.ACTIONS,
-        keys=["rule", "customer_id", "period"],
-        update=False,
-    )
-    log.info("actions: %s new", f"{merged['inserted']:,}")
+    log.info("actions: %s new", f"{triggers.record(lake, union_all(found), ok):,}")
 
 
 def _evaluate(spark: SparkSession, lake: Lake, config: Config) -> None:

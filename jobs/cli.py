@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from pmkt.jobs import forget, models, pipeline, serve, tables
+from pmkt.jobs import forget, models, pipeline, serve, stream, tables
 from pmkt.libs.runner import parser, run_job
 
 JOBS: dict[str, ModuleType] = {
@@ -19,6 +19,7 @@ JOBS: dict[str, ModuleType] = {
     "models": models,
     "pipeline": pipeline,
     "serve": serve,
+    "stream": stream,
     "tables": tables,
 }
 
@@ -40,7 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     rest.remove(job)  # the first one: a later argument may have the job's name as its value
     if getattr(JOBS[job], "STANDALONE", False):  # not a Spark job: it parses its own arguments
         return int(JOBS[job].main(rest))
-    return run_job(job, JOBS[job].run, rest, read_only=getattr(JOBS[job], "READ_ONLY", False))
+    module = JOBS[job]
+    return run_job(
+        job, module.run, rest, lock=not getattr(module, "READ_ONLY", False) and not getattr(module, "OWN_LOCK", False)
+    )
 
 
 if __name__ == "__main__":

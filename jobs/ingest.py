@@ -6,7 +6,6 @@ import datetime as dt
 import sys
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -16,32 +15,14 @@ from pmkt.libs import pii, schemas, tables
 from pmkt.libs.config import Config, SourceConfig
 from pmkt.libs.errors import ReconciliationError, UserError
 from pmkt.libs.ingest import files, validate
-from pmkt.libs.ingest.readers import CORRUPT, read_source
+from pmkt.libs.ingest.readers import read_source
+from pmkt.libs.ingest.report import EntityReport
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
 from pmkt.libs.runner import run_job
 from pmkt.libs.session import is_local
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class EntityReport:
-    """Counts for one entity in one ingest run; `input` must equal the sum of the other outcomes."""
-
-    ingest_id: str
-    entity: str
-    files: int
-    input: int
-    inserted: int
-    updated: int
-    quarantined: int
-    duplicates: int
-    unchanged: int
-
-    @property
-    def reconciles(self) -> bool:
-        return self.input == self.inserted + self.updated + self.quarantined + self.duplicates + self.unchanged
 
 
 def run(spark: SparkSession, config: Config) -> list[EntityReport]:
@@ -107,11 +88,7 @@ def _ingest_entity(
         validate.check_quarantine_share(classified, entity, n_input, config.ingest.max_quarantine_share)
         files.drop_leftovers(lake, entity.name, [tuple(r[k] for k in files.FILE_KEYS) for r in file_rows])
         report = _write_entity(lake, classified, batch, entity, src, ingest_id, n_input, len(file_rows))
-        lake.write(
-            spark.createDataFrame([asdict(report)]).withColumn("finished_at", F.current_timestamp()),
-            tables.INGEST_RUNS,
-            mode="append",
-        )
+        lake.write(report.row(spark), tables.INGEST_RUNS, mode="append")
         files.record_files(lake, landed, entity.name, ingest_id)  # the commit point
     finally:
         landed.unpersist()
@@ -168,25 +145,7 @@ def _write_entity(
 
 
 def _quarantine(lake: Lake, classified: DataFrame, entity: schemas.Entity, ingest_id: str) -> int:
-    bad = classified.where(F.col(validate.REASON).isNotNull())
-    keys = [F.col(f"_v_{k}") for k in entity.keys]
-    rows = bad.select(
-        F.lit(entity.name).alias("entity"),
-        F.col(validate.REASON).alias("reason"),
-        F.col(validate.DETAIL).alias("detail"),
-        F.when(~F.exists(F.array(*keys), lambda x: x.isNull()), F.concat_ws("|", *keys)).alias("key"),
-        F.coalesce(F.col(CORRUPT), F.col(validate.RAW)).alias("raw"),
-        # Whose line it is, so `pmkt forget` finds it (a hash of the id when the line did not parse).
-        (F.col("_v_customer_id") if "customer_id" in entity.column_names else F.lit(None).cast("string")).alias(
-            "customer_id"
-        ),
-        "_source_file",
-        "_ingest_id",
-        F.current_timestamp().alias("quarantined_at"),
-        "_file_size",
-        "_file_mtime",
-    )
-    lake.write(rows, tables.QUARANTINE, mode="append", merge_schema=True)
+    lake.write(validate.quarantine_rows(classified, entity), tables.QUARANTINE, mode="append", merge_schema=True)
     stored = lake.read(tables.QUARANTINE)
     return stored.where((F.col("_ingest_id") == ingest_id) & (F.col("entity") == entity.name)).count()
 
@@ -195,17 +154,7 @@ def _log_summary(reports: Sequence[EntityReport]) -> None:
     if not reports:
         log.info("nothing new to ingest")
     for r in reports:
-        log.info(
-            "%s: %s in = %s inserted + %s updated + %s quarantined + %s duplicates + %s unchanged (%d files)",
-            r.entity,
-            f"{r.input:,}",
-            f"{r.inserted:,}",
-            f"{r.updated:,}",
-            f"{r.quarantined:,}",
-            f"{r.duplicates:,}",
-            f"{r.unchanged:,}",
-            r.files,
-        )
+        log.info("%s", r.summary())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

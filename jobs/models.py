@@ -36,7 +36,7 @@ def run(spark: SparkSession, config: Config) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_job("models", run, sys.argv[1:] if argv is None else argv, read_only=READ_ONLY)
+    return run_job("models", run, sys.argv[1:] if argv is None else argv, lock=not READ_ONLY)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def _serve(argv: Sequence[str] | None) -> int:
         from pmkt.libs.config import load_config
         from pmkt.libs.serving import api
         from pmkt.libs.serving.store import Store
+        from pmkt.libs.streaming import landing
 
         overrides = [
             *args.overrides,
@@ -68,7 +69,11 @@ def _serve(argv: Sequence[str] | None) -> int:
         stop = threading.Event()
         store.watch(cfg.reload_seconds, stop)
         try:
-            uvicorn.run(api.create_app(store, cfg, token), host=cfg.host, port=cfg.port, log_level="info")
+            events_to = None
+            if config.stream.format == "json":  # what POST /events writes
+                events_to = (config.stream.landing, landing.column_map(config))
+            app = api.create_app(store, cfg, token, events_to)
+            uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info")
         finally:
             stop.set()
         return 0

@@ -122,8 +122,13 @@ class Lake:
         replace_where: str | None = None,
         partition_by: Sequence[str] = (),
         merge_schema: bool = False,
+        txn: tuple[str, int] | None = None,
     ) -> None:
-        """Write with an explicit mode: overwrite, append, or overwrite of the `replace_where` slice."""
+        """Write with an explicit mode: overwrite, append, or overwrite of the `replace_where` slice.
+
+        With `txn` (application id, version), Delta skips the write when this table already committed that
+        version for that application: a streaming micro-batch that is run again writes nothing twice.
+        """
         if mode not in ("overwrite", "append"):
             raise ValueError(f"unsupported write mode {mode}")
         contracts.check(table, df.schema)
@@ -134,6 +139,8 @@ class Lake:
             writer = writer.partitionBy(*partition_by)
         if merge_schema:
             writer = writer.option("mergeSchema", "true")
+        if txn is not None:
+            writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
         stats = self._stats_columns(table, df, partition_by)
         if stats is not None:
             self._limit_stats(table, stats)

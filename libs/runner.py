@@ -53,14 +53,22 @@ def parser(epilog: str = "") -> argparse.ArgumentParser:
     parser.add_argument(
         "--model-alias", metavar="ALIAS", help="load the model version with this MLflow alias (default: champion)"
     )
+    parser.add_argument("--once", action="store_true", help="stream: take what has landed, then stop")
+    parser.add_argument(
+        "--trigger-seconds",
+        type=float,
+        metavar="S",
+        help="stream: a micro-batch every S seconds (stream.trigger_seconds)",
+    )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks, including the JVM's")
     return parser
 
 
-def run_job(job: str, run: Job, argv: Sequence[str], read_only: bool = False) -> int:
+def run_job(job: str, run: Job, argv: Sequence[str], lock: bool = True) -> int:
     """Run one job; user errors print one line and return 2, unless --debug asks for the traceback.
 
-    A `read_only` job writes nothing, so it runs without the lake's writer lock.
+    Without `lock` the job runs without holding the lake's writer lock: it writes nothing, or takes the lock
+    itself (the stream, per micro-batch).
     """
     from pmkt.libs import log as logs
 
@@ -76,10 +84,12 @@ def run_job(job: str, run: Job, argv: Sequence[str], read_only: bool = False) ->
             *([f"ingest.reingest={json.dumps(args.reingest)}"] if args.reingest else []),
             *([f"models.version={args.model_version}"] if args.model_version is not None else []),
             *([f"models.alias={args.model_alias}"] if args.model_alias else []),
+            *(["stream.once=true"] if args.once else []),
+            *([f"stream.trigger_seconds={args.trigger_seconds}"] if args.trigger_seconds is not None else []),
         ]
         config = load_config(args.conf_file, overrides)
         spark = get_spark(config)
-        if read_only:
+        if not lock:
             run(spark, config)
             return 0
         from pmkt.libs.lake import Lake

@@ -50,6 +50,8 @@ PRODUCT_INDEX = TableId("gold", "product_index")
 SIMILAR_ITEMS = TableId("gold", "similar_items")
 RECOMMENDATIONS = TableId("gold", "recommendations")
 POPULAR_ITEMS = TableId("gold", "popular_items")  # the cold-start list `pmkt serve` answers with
+REALTIME_FEATURES = TableId("gold", "realtime_features")  # `pmkt stream`
+RECOMMENDATIONS_LIVE = TableId("gold", "recommendations_live")  # `pmkt stream`
 AUDIENCES = TableId("gold", "audiences")
 CAMPAIGN_PLAN = TableId("gold", "campaign_plan")
 ACTIONS = TableId("gold", "actions")
@@ -105,6 +107,8 @@ CATALOGUE: tuple[TableId, ...] = (
     SIMILAR_ITEMS,
     RECOMMENDATIONS,
     POPULAR_ITEMS,
+    REALTIME_FEATURES,
+    RECOMMENDATIONS_LIVE,
     AUDIENCES,
     CAMPAIGN_PLAN,
     ACTIONS,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from pmkt.libs import tables
 from pmkt.libs.config import TriggerRule
+from pmkt.libs.lake import Lake
 
 ACTION = ("rule", "customer_id", "period", "action", "channel", "detail")
 # The input each kind of rule reads (config.TRIGGER_KINDS).
@@ -17,17 +19,23 @@ SOURCES = {
     "churn_risk_high": "churn_scores",
     "birthday": "customers",
     "first_purchase": "order_lines",
+    "high_value_return": "events",  # and the latest customer profiles
 }
 
 
-def cart_abandoned(events: DataFrame, rule: TriggerRule, as_of: dt.datetime) -> DataFrame:
+def cart_abandoned(
+    events: DataFrame, rule: TriggerRule, as_of: dt.datetime, cart_filter: Column | None = None
+) -> DataFrame:
     """A cart in the last `days` with no purchase by the customer within `hours` after it (and the
-    `hours` have passed). The period is the cart's day, so one action per customer and day."""
+    `hours` have passed by `as_of`). The period is the cart's day, so one action per customer and day.
+    `cart_filter` narrows the carts considered (the stream: the carts it ingested)."""
+    cart_filter = F.lit(True) if cart_filter is None else cart_filter
     since = as_of - dt.timedelta(days=rule.days)
     carts = events.where(
         (F.col("event_type") == "add_to_cart")
         & (F.col("event_ts") >= F.lit(since))
         & (F.col("event_ts") <= F.lit(as_of - dt.timedelta(hours=rule.hours)))
+        & cart_filter
     )
     purchases = events.where(F.col("event_type") == "purchase").select(
         "customer_id", F.col("event_ts").alias("bought_ts")
@@ -37,7 +45,7 @@ def cart_abandoned(events: DataFrame, rule: TriggerRule, as_of: dt.datetime) -> 
         .join(purchases.alias("p"), on="customer_id", how="inner")
         .where(
             (F.col("bought_ts") >= F.col("c.event_ts"))
-            & (F.col("bought_ts") <= F.col("c.event_ts") + F.make_interval(hours=F.lit(rule.hours)))
+            & (F.col("bought_ts") <= F.col("c.event_ts") + F.make_dt_interval(secs=F.lit(rule.hours * 3600)))
         )
     )
     abandoned = carts.join(
@@ -114,9 +122,53 @@ def first_purchase(lines: DataFrame, rule: TriggerRule, as_of: dt.datetime) -> D
     )
 
 
+def first_purchase_among(lines: DataFrame | None, events: DataFrame, rule: TriggerRule, new: Column) -> DataFrame:
+    """Customers whose first purchase ever (order lines and purchase events alike; on a tie, the order line) is
+    an event row matching `new` (the stream: this micro-batch's rows). Period: 'first', as `first_purchase`."""
+    purchases = events.where(F.col("event_type") == "purchase").select(
+        "customer_id", F.col("event_ts").alias("ts"), new.alias("new")
+    )
+    if lines is not None:
+        ordered = lines.join(purchases.select("customer_id").distinct(), on="customer_id", how="left_semi")
+        purchases = purchases.unionByName(
+            ordered.select("customer_id", F.col("order_ts").alias("ts"), F.lit(False).alias("new"))
+        )
+    first = purchases.groupBy("customer_id").agg(
+        F.min_by("new", F.struct(F.col("ts"), ~F.col("new"))).alias("new"), F.min("ts").alias("first_ts")
+    )
+    return _actions(
+        first.where(F.col("new")),
+        rule,
+        F.lit("first"),
+        F.concat(F.lit("first order on "), F.date_format("first_ts", "yyyy-MM-dd")),
+    )
+
+
+def high_value_return(events: DataFrame, profiles: DataFrame, rule: TriggerRule, new: Column) -> DataFrame:
+    """Customers with `m_score` >= `min_score` whose event matching `new` ends a silence of more than `days`
+    (a first event ever is not a return). Period: the day of the return."""
+    before = Window.partitionBy("customer_id").orderBy("event_ts", "event_id")
+    gap_days = (F.unix_timestamp("event_ts") - F.unix_timestamp(F.lag("event_ts").over(before))) / 86400.0
+    returns = (
+        events.select("customer_id", "event_ts", "event_id", new.alias("new"), gap_days.alias("gap_days"))
+        .where(F.col("new") & (F.col("gap_days") > rule.days))
+        .join(
+            profiles.where(F.col("m_score") >= rule.min_score).select("customer_id"), on="customer_id", how="left_semi"
+        )
+        .groupBy("customer_id", F.to_date("event_ts").alias("day"))
+        .agg(F.max("gap_days").alias("gap_days"))
+    )
+    return _actions(
+        returns,
+        rule,
+        F.date_format("day", "yyyy-MM-dd"),
+        F.concat(F.lit("back after "), F.floor("gap_days").cast("string"), F.lit(" days")),
+    )
+
+
 def detect(rule: TriggerRule, inputs: Mapping[str, DataFrame | None], day: dt.date) -> DataFrame | None:
-    """The rule's actions as of `day` from the table it needs (`inputs`: events, churn_scores, customers and
-    order_lines, each None when it does not exist); None when the rule's table does not exist."""
+    """The rule's actions as of `day` from the table it needs (`inputs`: events, churn_scores, customers,
+    order_lines and customer_profiles, each None when it does not exist); None when a needed table does not exist."""
     as_of = dt.datetime.combine(day, dt.time())
     source = inputs.get(SOURCES[rule.kind])
     if source is None:
@@ -127,6 +179,12 @@ def detect(rule: TriggerRule, inputs: Mapping[str, DataFrame | None], day: dt.da
         return churn_risk_high(source.where(F.col("snapshot_date") <= F.lit(day)), rule)
     if rule.kind == "birthday":
         return birthday(source, rule, day)
+    if rule.kind == "high_value_return":
+        profiles = inputs.get("customer_profiles")
+        if profiles is None:
+            return None
+        recent = F.col("event_ts") >= F.lit(as_of - dt.timedelta(hours=rule.hours))
+        return high_value_return(source.where(F.col("event_ts") < F.lit(as_of)), profiles, rule, recent)
     return first_purchase(source, rule, as_of)
 
 
@@ -143,3 +201,16 @@ def _actions(df: DataFrame, rule: TriggerRule, period: F.Column, detail: F.Colum
 
 def _empty(df: DataFrame) -> DataFrame:
     return df.sparkSession.createDataFrame([], ", ".join(f"{c} string" for c in ACTION))
+
+
+def record(lake: Lake, found: DataFrame, eligible: DataFrame) -> int:
+    """Add the actions of `eligible` customers (consent, not suppressed) to gold.actions, once per (rule, customer,
+    period) whoever fired them first: the batch campaign or the stream. Returns how many were new."""
+    allowed = found.join(eligible.select("customer_id"), on="customer_id", how="left_semi")
+    merged = lake.merge(
+        allowed.withColumn("triggered_at", F.current_timestamp()),
+        tables.ACTIONS,
+        keys=["rule", "customer_id", "period"],
+        update=False,
+    )
+    return merged["inserted"]

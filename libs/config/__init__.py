@@ -63,6 +63,7 @@ from pmkt.libs.config.platform import (
     ReportConfig,
     ServeConfig,
     SparkConfig,
+    StreamConfig,
 )
 
 __all__ = [
@@ -106,6 +107,7 @@ __all__ = [
     "ServeConfig",
     "SourceConfig",
     "SparkConfig",
+    "StreamConfig",
     "TEMPLATES",
     "TRIGGER_KINDS",
     "TagRule",
@@ -139,6 +141,7 @@ class Config:
     quality: QualityConfig = field(default_factory=QualityConfig)
     fairness: FairnessConfig = field(default_factory=FairnessConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
 
 
 def load_config(conf_file: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:

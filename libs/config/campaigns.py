@@ -51,7 +51,7 @@ class CampaignSpec:
 OFFER_TYPES = ("product", "cross_sell", "category")
 
 
-TRIGGER_KINDS = ("cart_abandoned", "churn_risk_high", "birthday", "first_purchase")
+TRIGGER_KINDS = ("cart_abandoned", "churn_risk_high", "birthday", "first_purchase", "high_value_return")
 
 
 @dataclass(frozen=True)
@@ -59,17 +59,24 @@ class TriggerRule:
     """An automation rule: `kind` is one of TRIGGER_KINDS; `hours`/`days` parameterise it."""
 
     name: str  # the rule's name in gold.actions
-    kind: str  # cart_abandoned | churn_risk_high | birthday | first_purchase
+    kind: str  # cart_abandoned | churn_risk_high | birthday | first_purchase | high_value_return
     action: str  # what to do, e.g. send cart reminder
     channel: str = "email"  # channel of the action
-    hours: int = 24  # cart_abandoned: no purchase within this many hours of the cart
-    days: int = 7  # birthday: in the next `days`; cart_abandoned and first_purchase: look back `days`
+    # cart_abandoned: no purchase within this many hours of the cart (0.5: half an hour);
+    # high_value_return: the batch campaign looks for returns in the last `hours`
+    hours: float = 24.0
+    # birthday: in the next `days`; cart_abandoned and first_purchase: look back `days`;
+    # high_value_return: a silence longer than `days` before the return
+    days: int = 7
+    min_score: int = 4  # high_value_return: the customer's monetary score (m_score, 1..5) is at least this
 
     def __post_init__(self) -> None:
         if self.kind not in TRIGGER_KINDS:
             raise ConfigError(
                 f"trigger '{self.name}': kind must be one of {', '.join(TRIGGER_KINDS)}, got '{self.kind}'"
             )
+        if self.hours <= 0:
+            raise ConfigError(f"trigger '{self.name}': hours must be positive, got {self.hours}")
 
 
 TEMPLATES = {

@@ -1,4 +1,5 @@
-"""Where the lake lives, how Spark starts, the PII key, models in MLflow, the report, serving and the pipeline."""
+"""Where the lake lives, how Spark starts, the PII key, models in MLflow, the report, serving, streaming and the
+pipeline."""
 
 from __future__ import annotations
 
@@ -91,6 +92,38 @@ class ServeConfig:
             raise ConfigError(f"config key 'serve.port' must be a TCP port, got {self.port}")
         if self.reload_seconds <= 0:
             raise ConfigError(f"config key 'serve.reload_seconds' must be positive, got {self.reload_seconds}")
+
+
+STREAM_FORMATS = ("json", "csv", "delta", "kafka")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """`pmkt stream`: events from a landing folder (or a Delta table, or Kafka) through ingest's validation into
+    silver, then real-time features, triggers and fold-in recommendations, once per micro-batch."""
+
+    landing: str = "data/landing/events"  # the folder new event files land in (or the Delta table's path)
+    format: str = "json"  # json | csv (files, mapped by ingest.sources.events) | delta | kafka (JSON in `value`)
+    options: Mapping[str, str] = field(default_factory=empty_map)  # source options, e.g. kafka.bootstrap.servers
+    checkpoint: str | None = None  # default: <lake.root>/_streams/events (must survive restarts)
+    trigger_seconds: float = 60.0  # a micro-batch at most this often (or --trigger-seconds); ignored with once
+    once: bool = False  # --once: take what has landed (availableNow) in micro-batches, then stop
+    max_files_per_trigger: int = 100  # files per micro-batch
+    watermark_minutes: float = 10.0  # how late an event may arrive and still cancel a trigger (e.g. a purchase)
+    top_k: int = 10  # fresh recommendations kept per customer in gold.recommendations_live
+    # ingest.max_quarantine_share stops the stream only for a micro-batch of at least this many rows: a wrong
+    # conf shows in any real batch, while a few bad events posted on their own are just quarantined
+    share_check_min_rows: int = 100
+
+    def __post_init__(self) -> None:
+        if self.format not in STREAM_FORMATS:
+            formats = ", ".join(STREAM_FORMATS)
+            raise ConfigError(f"config key 'stream.format' must be one of {formats}, got '{self.format}'")
+        for key in ("trigger_seconds", "max_files_per_trigger", "top_k", "share_check_min_rows"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"config key 'stream.{key}' must be positive, got {getattr(self, key)}")
+        if self.watermark_minutes < 0:
+            raise ConfigError(f"config key 'stream.watermark_minutes' must be 0 or more, got {self.watermark_minutes}")
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,40 @@ POPULAR_ITEMS = Contract(
     ),
     note="Written with `gold.recommendations`; `pmkt serve` answers a customer without recommendations with it.",
 )
+REALTIME_FEATURES = Contract(
+    grain="customer",
+    columns=(
+        CUSTOMER_ID,
+        Col("as_of", "timestamp", "the stream's event-time clock: the latest valid event time it has ingested"),
+        Col("last_seen", "timestamp", "the customer's latest event"),
+        *[
+            Col(f"{kind}_{window}", "bigint", f"{what} in the {span} up to `as_of`")
+            for window, span in (("1h", "hour"), ("24h", "24 hours"))
+            for kind, what in (
+                ("events", "events of any type"),
+                ("views", "views"),
+                ("carts", "add-to-carts"),
+                ("purchases", "purchases"),
+            )
+        ],
+        Col("updated_at", "timestamp"),
+    ),
+    note="Written by `pmkt stream`: one row per customer it has seen, recomputed while the customer's windows "
+    "still move (an event in the last 24 hours of event time, or a cart still waiting).",
+)
+RECOMMENDATIONS_LIVE = Contract(
+    grain="customer",
+    columns=(
+        CUSTOMER_ID,
+        Col("items", "array<struct<product_id:string,score:double>>", "best first, `stream.top_k` at most"),
+        Col("new_customer", "boolean", "not in the ALS model's training data: folded in from the first events"),
+        Col("as_of", "timestamp", "the event time the factor was folded in at"),
+        Col("model_version", "int", "the MLflow version of the ALS model whose item factors were used"),
+        Col("folded_at", "timestamp"),
+    ),
+    note="Written by `pmkt stream`: the ALS top-k of customers with new interactions, from a factor folded in "
+    "against the saved item factors; `pmkt serve` prefers it to `gold.recommendations` when it is newer.",
+)
 AUDIENCES = Contract(
     grain="customer × audience × snapshot",
     columns=(SNAPSHOT, Col("audience", "string"), CUSTOMER_ID, Col("reason", "string")),

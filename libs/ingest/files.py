@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pmkt.libs import tables
+from pmkt.libs.ingest.report import STREAM_PREFIX
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger
 
@@ -61,7 +62,10 @@ def drop_unfinished_reports(lake: Lake) -> None:
     """Report rows of runs killed after their report, before recording their files (before any `--reingest`)."""
     if not lake.exists(tables.INGEST_RUNS):
         return
-    runs = lake.read(tables.INGEST_RUNS).select("entity", F.col("ingest_id"))
+    # A stream batch's report is final when written: its progress lives in the stream's checkpoint, not in files.
+    runs = (
+        lake.read(tables.INGEST_RUNS).where(~F.col("ingest_id").startswith(STREAM_PREFIX)).select("entity", "ingest_id")
+    )
     if lake.exists(tables.INGESTED_FILES):
         finished = lake.read(tables.INGESTED_FILES).select("entity", "ingest_id").distinct()
         runs = runs.join(finished, on=["entity", "ingest_id"], how="left_anti")

@@ -340,6 +340,28 @@ def silver_columns(df: DataFrame, entity: Entity, src: SourceConfig) -> DataFram
     return out.withColumn("_row_hash", F.sha2(F.to_json(F.struct(*[F.col(f"`{n}`") for n in named])), 256))
 
 
+def quarantine_rows(classified: DataFrame, entity: Entity) -> DataFrame:
+    """The rejected rows of `classified` as `silver.quarantine` holds them: reason, key, the landed line, lineage."""
+    bad = classified.where(F.col(REASON).isNotNull())
+    keys = [F.col(f"_v_{k}") for k in entity.keys]
+    return bad.select(
+        F.lit(entity.name).alias("entity"),
+        F.col(REASON).alias("reason"),
+        F.col(DETAIL).alias("detail"),
+        F.when(~F.exists(F.array(*keys), lambda x: x.isNull()), F.concat_ws("|", *keys)).alias("key"),
+        F.coalesce(F.col(CORRUPT), F.col(RAW)).alias("raw"),
+        # Whose line it is, so `pmkt forget` finds it (a hash of the id when the line did not parse).
+        (F.col("_v_customer_id") if "customer_id" in entity.column_names else F.lit(None).cast("string")).alias(
+            "customer_id"
+        ),
+        "_source_file",
+        "_ingest_id",
+        F.current_timestamp().alias("quarantined_at"),
+        "_file_size",
+        "_file_mtime",
+    )
+
+
 def check_quarantine_share(classified: DataFrame, entity: schemas.Entity, n_input: int, max_share: float) -> None:
     """Fail with the top reasons and an example when more than `max_share` of the rows would be quarantined."""
     bad = classified.where(F.col(REASON).isNotNull())

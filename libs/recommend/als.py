@@ -83,6 +83,7 @@ def fold_in(model: ALSModel, interactions: DataFrame, alpha: float, reg_param: f
     rank = model.rank
 
     def solve(rows: pd.DataFrame) -> pd.DataFrame:
+        rows = rows.sort_values(ITEM, kind="stable")  # sums in one order: the same factor however rows arrive
         items = rows[ITEM].to_numpy(np.int64)
         at = np.searchsorted(item_ids, items).clip(max=len(item_ids) - 1)
         known = item_ids[at] == items

@@ -1,7 +1,8 @@
 """Implicit feedback: one strength per (customer, product) from events, orders and ratings.
 
 Orders are the record of purchases: when silver has order lines, each line counts once with the
-`purchase` weight and purchase *events* are ignored, so a purchase is never counted twice.
+`purchase` weight and purchase *events* up to the latest order line are ignored, so a purchase is never
+counted twice. Purchase events after it (the stream's, before the next order export) stand in for orders.
 """
 
 from __future__ import annotations
@@ -58,11 +59,17 @@ def load(lake: Lake, cfg: RecommendConfig) -> Feedback:
             )
         )
     if events is not None:
-        counted = {k: w for k, w in weights.items() if w > 0 and not (k == "purchase" and lines is not None)}
+        counted = {k: w for k, w in weights.items() if w > 0}
+        recorded = F.lit(False)
+        if lines is not None and "purchase" in counted:
+            last_order = one(lines.agg(F.max("order_ts")))[0]  # one value
+            if last_order is not None:
+                recorded = (F.col("event_type") == "purchase") & (F.col("event_ts") <= F.lit(last_order))
         if counted:
             weight = F.create_map(*[F.lit(x) for kv in counted.items() for x in kv])[F.col("event_type")]
+            wanted = F.col("product_id").isNotNull() & F.col("event_type").isin(*counted) & ~recorded
             parts.append(
-                events.where(F.col("product_id").isNotNull() & F.col("event_type").isin(*counted)).select(
+                events.where(wanted).select(
                     "customer_id",
                     "product_id",
                     F.col("event_ts").alias("ts"),

@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pmkt.libs.config import ServeConfig
@@ -21,12 +22,35 @@ from pmkt.libs.contracts.features import CUSTOMER_ID, SNAPSHOT_DATE
 from pmkt.libs.contracts.gold import CUSTOMER_PROFILES
 from pmkt.libs.errors import UserError
 from pmkt.libs.serving.store import Snapshot, Store
+from pmkt.libs.streaming import landing
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"  # letters, digits and _.:- ; no spaces, slashes or @
 RECOMMENDATION_FIELDS = ("rank", "product_id", "score", "source", "reason")
 # Every profile column but the keys: the contract of gold.customer_profiles says which they are.
 KEYS = (SNAPSHOT_DATE.name, CUSTOMER_ID.name)
 PROFILE_FIELDS = tuple(c.name for c in CUSTOMER_PROFILES.columns if c.name not in KEYS)
+
+
+MAX_EVENTS = 1000  # events per POST /events
+
+
+class Event(BaseModel):
+    """One behavioural event, in the canonical names; values are checked again by the stream's validation (a bad
+    value is quarantined with its reason there). No other field is accepted: nothing personal lands by mistake."""
+
+    model_config = ConfigDict(extra="forbid")
+    event_id: str | None = Field(None, pattern=ID_PATTERN, description="derived from the event when absent")
+    customer_id: str = Field(pattern=ID_PATTERN)
+    product_id: str | None = Field(None, pattern=ID_PATTERN)
+    event_type: str = Field(min_length=1, max_length=64, description="one of ingest.event_types")
+    event_ts: str = Field(min_length=1, max_length=64, description="in the events source's timestamp_format")
+    device: str | None = Field(None, max_length=64)
+    session_id: str | None = Field(None, max_length=128)
+
+
+class Events(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[Event] = Field(min_length=1, max_length=MAX_EVENTS)
 
 
 def _plain(value: Any) -> Any:
@@ -37,8 +61,13 @@ def _pick(row: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     return {f: _plain(row.get(f)) for f in fields if f in row}
 
 
-def create_app(store: Store, cfg: ServeConfig, token: str | None) -> FastAPI:
-    """The app over `store`; every route but /health needs `Authorization: Bearer <token>` unless token is None."""
+def create_app(
+    store: Store, cfg: ServeConfig, token: str | None, events_to: tuple[str, dict[str, str]] | None = None
+) -> FastAPI:
+    """The app over `store`; every route but /health needs `Authorization: Bearer <token>` unless token is None.
+
+    `events_to` (the stream's landing folder and the landed files' column names) enables `POST /events`.
+    """
     app = FastAPI(title="pmkt", summary="Recommendations, profiles and similar products from the pmkt lake")
     credentials = Depends(HTTPBearer(auto_error=False))
 
@@ -84,13 +113,27 @@ def create_app(store: Store, cfg: ServeConfig, token: str | None) -> FastAPI:
         snap = snapshot()
         if not snap.customer(customer_id):
             raise HTTPException(status_code=404, detail=f"unknown customer {customer_id}")
+        live = snap.fresh(customer_id)
+        if live is not None:  # refreshed by the stream since the batch list: the customer's latest behaviour
+            reason = f"als: folded in at event time {_plain(live['as_of'])}"
+            items = [
+                {
+                    "rank": i + 1,
+                    "product_id": x["product_id"],
+                    "score": x["score"],
+                    "source": "als_live",
+                    "reason": reason,
+                }
+                for i, x in enumerate(live["items"][:k])
+            ]
+            return {"customer_id": customer_id, "cold_start": False, "fresh": True, "items": items}
         rows = snap.recommendations.get(customer_id, limit=k)
         if rows:
             items = [_pick(r, RECOMMENDATION_FIELDS) for r in rows]
-            return {"customer_id": customer_id, "cold_start": False, "items": items}
+            return {"customer_id": customer_id, "cold_start": False, "fresh": False, "items": items}
         # No list for this customer (new since the last recommend run): the most popular items, flagged.
         items = [{**r, "score": None, "source": "popular", "reason": "popular overall"} for r in snap.cold_start(k)]
-        return {"customer_id": customer_id, "cold_start": True, "items": items}
+        return {"customer_id": customer_id, "cold_start": True, "fresh": False, "items": items}
 
     @app.get("/customers/{customer_id}/profile", dependencies=[Depends(authorised)])
     def profile(customer_id: str = customer_path) -> dict[str, Any]:
@@ -123,6 +166,16 @@ def create_app(store: Store, cfg: ServeConfig, token: str | None) -> FastAPI:
             if len(found) < k:
                 found.append({"rank": r["rank"], "product_id": r["neighbour_id"], "similarity": r["similarity"]})
         return {"product_id": product_id, "similar": by_method}
+
+    @app.post("/events", status_code=202, dependencies=[Depends(authorised)])
+    def events(body: Events) -> dict[str, Any]:
+        if events_to is None:
+            raise HTTPException(
+                status_code=409, detail="the stream does not read JSON files from a landing folder (stream.format)"
+            )
+        folder, names = events_to
+        landed = landing.land_events(folder, [e.model_dump() for e in body.events], names)
+        return {"accepted": len(body.events), "file": landed.name}
 
     return app
 

@@ -32,6 +32,7 @@ OPTIONAL = (
     tables.PROPENSITY_SCORES,
     tables.SIMILAR_ITEMS,
     tables.CUSTOMER_INDEX,
+    tables.RECOMMENDATIONS_LIVE,
 )
 SNAPSHOT_COLUMN = SNAPSHOT_DATE.name  # the partition column of every snapshot table
 
@@ -81,11 +82,21 @@ class Snapshot:
     churn: Index
     propensity: Index
     similar: Index
+    live: Index  # gold.recommendations_live: one row per customer, newer than the batch list when `fresh`
+    batch_generated_at: dt.datetime | None  # when gold.recommendations was written
     known: frozenset[str]  # every customer the lake knows: a customer outside it is a 404
     products: frozenset[str]  # every product the lake knows
 
     def customer(self, customer_id: str) -> bool:
         return customer_id in self.known
+
+    def fresh(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer's stream-refreshed list, when it was folded in after the batch list was written."""
+        found = self.live.get(customer_id, limit=1)
+        if not found:
+            return None
+        batch = self.batch_generated_at
+        return found[0] if batch is None or found[0]["folded_at"] > batch else None
 
     def cold_start(self, k: int) -> list[dict[str, Any]]:
         """The `k` most popular items: rank and product id."""
@@ -164,6 +175,10 @@ class Store:
         assert popular is not None  # required
         similar = index(tables.SIMILAR_ITEMS, "product_id", ("method", "rank"))
         products = set(popular["product_id"].to_pylist()) | set(similar.ranges)
+        live = index(tables.RECOMMENDATIONS_LIVE, "customer_id")
+        batch = read[tables.RECOMMENDATIONS]
+        assert batch is not None  # required
+        generated = pc.max(batch["generated_at"]).as_py() if batch.num_rows else None
         return Snapshot(
             versions=dict(versions),
             loaded_at=dt.datetime.now(dt.timezone.utc),
@@ -174,6 +189,11 @@ class Store:
             churn=index(tables.CHURN_SCORES, "customer_id"),
             propensity=index(tables.PROPENSITY_SCORES, "customer_id", ("category",)),
             similar=similar,
-            known=frozenset(recommendations.ranges) | frozenset(profiles.ranges) | frozenset(customer_index.ranges),
+            live=live,
+            batch_generated_at=generated,
+            known=frozenset(recommendations.ranges)
+            | frozenset(profiles.ranges)
+            | frozenset(customer_index.ranges)
+            | frozenset(live.ranges),
             products=frozenset(products),
         )

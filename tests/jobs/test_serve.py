@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -37,8 +38,11 @@ class Client:
     def __init__(self, port: int) -> None:
         self.base = f"http://127.0.0.1:{port}"
 
-    def get(self, path: str, token: str | None = TOKEN) -> tuple[int, Any]:
-        request = urllib.request.Request(self.base + path)
+    def get(self, path: str, token: str | None = TOKEN, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method="GET" if body is None else "POST")
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
         if token is not None:
             request.add_header("Authorization", f"Bearer {token}")
         try:
@@ -57,6 +61,7 @@ def served(modelled: GeneratedLake, tmp_path_factory: pytest.TempPathFactory) ->
     log_file = (base / "serve.log").open("w")  # a file, not a pipe nobody reads while the server runs
     env = {**os.environ, "PMKT_API_KEY": TOKEN}
     args = ["--set", f"lake.root={lake.config.lake.root}", "--set", "serve.reload_seconds=0.2", "--port", str(port)]
+    args += ["--set", f"stream.landing={_landing(lake)}"]
     server = subprocess.Popen(
         [sys.executable, "-m", "pmkt.jobs.cli", "serve", *args],
         cwd=ROOT,
@@ -83,6 +88,10 @@ def served(modelled: GeneratedLake, tmp_path_factory: pytest.TempPathFactory) ->
         server.wait(timeout=30)
         log_file.close()
         assert "@" not in (base / "serve.log").read_text()  # no email-like value in the server's log
+
+
+def _landing(lake: GeneratedLake) -> Path:
+    return Path(lake.config.lake.root).parent / "landing" / "events"
 
 
 def _rows(spark: SparkSession, lake: GeneratedLake, table: tables.TableId) -> Any:
@@ -193,3 +202,56 @@ def test_serve_refuses_to_start_without_a_key_off_loopback_or_without_tables(tmp
     assert "no API key" in _serve_error(tmp_path)
     assert "loopback only" in _serve_error(tmp_path, "--insecure-local", "--host", "0.0.0.0")
     assert "gold.recommendations does not exist yet" in _serve_error(tmp_path, "--insecure-local")
+
+
+def test_posted_events_land_whole_for_the_stream_and_bad_ones_are_refused(
+    spark: SparkSession, served: tuple[GeneratedLake, Client]
+) -> None:
+    lake, client = served
+    folder = _landing(lake)
+    event = {"customer_id": "C0000001", "product_id": "P00001", "event_type": "view", "event_ts": "2026-04-02T10:00:00"}
+    status, body = client.get("/events", body={"events": [event, {**event, "event_type": "add_to_cart"}]})
+    assert status == 202 and body["accepted"] == 2
+    landed = folder / body["file"]
+    assert [json.loads(line) for line in landed.read_text().splitlines()] == [
+        event,
+        {**event, "event_type": "add_to_cart"},
+    ]
+    assert [p.name for p in folder.iterdir()] == [landed.name]  # no partial file left behind
+    assert client.get("/events", token=None, body={"events": [event]})[0] == 401
+    for bad in (
+        {"events": []},
+        {"events": [{**event, "email": "someone@example.com"}]},  # nothing personal lands by mistake
+        {"events": [{**event, "customer_id": "bad id"}]},
+        {"events": [{k: v for k, v in event.items() if k != "event_ts"}]},
+        {"events": [event] * 1001},
+    ):
+        status, body = client.get("/events", body=bad)
+        assert status == 422 and "someone@example.com" not in json.dumps(body), bad
+    assert len(list(folder.iterdir())) == 1
+
+
+def test_a_stream_refreshed_list_is_served_over_the_batch_list(
+    spark: SparkSession, served: tuple[GeneratedLake, Client]
+) -> None:
+    lake, client = served
+    store = Lake(spark, lake.config.lake)
+    customer = store.read(tables.RECOMMENDATIONS).orderBy("customer_id").first()["customer_id"]
+    before = client.get("/health", token=None)[1]["tables"][str(tables.RECOMMENDATIONS_LIVE)]
+    items = [("P00007", 0.9), ("P00003", 0.5)]
+    row = spark.createDataFrame(
+        [(customer, [{"product_id": p, "score": s} for p, s in items], False, dt.datetime(2026, 4, 2), 1)],
+        "customer_id string, items array<struct<product_id:string,score:double>>, new_customer boolean, "
+        "as_of timestamp, model_version int",
+    ).withColumn("folded_at", F.current_timestamp())
+    store.write(row, tables.RECOMMENDATIONS_LIVE, mode="overwrite")
+    deadline = time.monotonic() + 30
+    while client.get("/health", token=None)[1]["tables"][str(tables.RECOMMENDATIONS_LIVE)] == before:
+        assert time.monotonic() < deadline, "the live table was not picked up"
+        time.sleep(0.2)
+    status, body = client.get(f"/customers/{customer}/recommendations?k=5")
+    assert status == 200 and body["fresh"] is True and body["cold_start"] is False
+    assert [(i["rank"], i["product_id"], i["score"], i["source"]) for i in body["items"]] == [
+        (1, "P00007", 0.9, "als_live"),
+        (2, "P00003", 0.5, "als_live"),
+    ]

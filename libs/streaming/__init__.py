@@ -1,0 +1,1 @@
+"""Structured Streaming: landed events through batch ingest's validation, then real-time features and triggers."""
