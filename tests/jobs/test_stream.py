@@ -249,6 +249,32 @@ def test_a_delta_table_is_a_source_too(spark: SparkSession, streamed: Landed, tm
     assert {r._ingest_id[:7] for r in got.collect()} == {"stream-"}
 
 
+def test_csv_files_are_read_through_the_same_column_map(spark: SparkSession, streamed: Landed, tmp_path: Path) -> None:
+    lake = Lake(spark, streamed.config.lake)
+    when = (streamed.start + dt.timedelta(hours=23, minutes=40)).strftime("%Y-%m-%dT%H:%M:%S")
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    # Columns in another order than the conf's map, and one line with a field too many.
+    (folder / "events.csv").write_text(
+        "session_id,event_type,customer_id,event_id,event_ts,device,product_id\n"
+        f"c1,view,C0000004,CSV-1,{when},mobile,\n"
+        f"c1,view,C0000004,CSV-2,{when},mobile,\n"
+        f"c1,view,C0000004,CSV-3,{when},mobile,,surplus\n"
+    )
+    config = replace(
+        streamed.config,
+        stream=replace(streamed.config.stream, format="csv", landing=str(folder), checkpoint=str(tmp_path / "cp")),
+    )
+    stream.run(spark, config)
+    got = lake.read(tables.SILVER["events"]).where(F.col("event_id").startswith("CSV-"))
+    assert sorted((r.event_id, r.customer_id, r.session_id) for r in got.collect()) == [
+        ("CSV-1", "C0000004", "c1"),
+        ("CSV-2", "C0000004", "c1"),
+    ]
+    bad = lake.read(tables.QUARANTINE).where(F.col("raw").contains("surplus"))
+    assert [r.reason for r in bad.collect()] == ["malformed"]
+
+
 # -- SIGKILL mid-batch, then a restart: the same tables as a clean run ------------------------------------------------
 
 # The tables compared, without the columns that say when a row was written.
