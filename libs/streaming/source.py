@@ -69,7 +69,10 @@ def read(spark: SparkSession, cfg: StreamConfig, src: SourceConfig) -> DataFrame
         raw = spark.readStream.format("kafka").options(**cfg.options).load()
         parsed = F.from_json(F.col("value").cast("string"), schema, {"columnNameOfCorruptRecord": CORRUPT})
         return raw.select(
-            parsed.alias("v"), F.concat_ws(":", "topic", "partition").alias("_source_file"), "offset", "timestamp"
+            parsed.alias("v"),
+            F.concat_ws(":", F.col("topic"), F.col("partition").cast("string")).alias("_source_file"),
+            "offset",
+            "timestamp",
         ).select(
             "v.*",
             "_source_file",
