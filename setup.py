@@ -12,6 +12,7 @@ INSTALL_REQUIRES = [
     "pandas==3.1.1",
     "numpy==2.4.6",
     "pyarrow==26.0.1",
+    "scipy==1.17.1",  # CLV: the BG/NBD and Gamma-Gamma likelihoods, fitted on the distinct purchase patterns
     "PyYAML==6.0.3",
     "matplotlib==3.11.2",  # the report's plots
     "mlflow-skinny==3.17.2",  # model tracking and registry (the full package pins pyarrow below 26)

@@ -5,17 +5,19 @@ It also evaluates past campaigns against their control groups.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
 from collections.abc import Sequence
 
 from pyspark import StorageLevel
+from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pmkt.libs import models, tables
 from pmkt.libs.campaign import audience, evaluation, offers, plan, triggers
-from pmkt.libs.config import CampaignSpec, Config
+from pmkt.libs.config import CampaignSpec, Config, CtrConfig
 from pmkt.libs.errors import UserError
 from pmkt.libs.frames import union_all
 from pmkt.libs.lake import Lake
@@ -23,6 +25,8 @@ from pmkt.libs.log import get_logger, timed
 from pmkt.libs.runner import run_job
 
 log = get_logger(__name__)
+# The response model; the uplift model and its method; the CTR model and its config (each None when not saved).
+Scorers = tuple[offers.Scorer, tuple[offers.Scorer, str] | None, tuple[PipelineModel, CtrConfig] | None]
 
 
 def run(spark: SparkSession, config: Config) -> None:
@@ -35,9 +39,11 @@ def run(spark: SparkSession, config: Config) -> None:
         lake.write_snapshot(audience.members(ok, cfg.audiences, day), tables.AUDIENCES, day)
         stats["rows"] = lake.read_snapshot(tables.AUDIENCES, day).count()
     members = lake.read_snapshot(tables.AUDIENCES, day)
+    scorers = _scorers(config) if cfg.campaigns else None
     for spec in cfg.campaigns:
-        with timed(log, f"plan {spec.id} for audience {spec.audience}") as stats:
-            stats["rows"] = _plan(spark, lake, config, spec, view, members, day)
+        assert scorers is not None  # loaded above whenever there is a campaign to plan
+        with timed(log, f"plan {spec.id} for audience {spec.audience} by {spec.targeting}") as stats:
+            stats["rows"] = _plan(spark, lake, config, spec, view, members, day, scorers)
     if cfg.triggers:
         with timed(log, f"{len(cfg.triggers)} triggers"):
             _actions(lake, config, ok, day)
@@ -55,6 +61,7 @@ def _plan(
     view: DataFrame,
     members: DataFrame,
     day: dt.date,
+    scorers: Scorers,
 ) -> int:
     cfg = config.campaign
     channels = {name: cfg.channels[name] for name in spec.channels}
@@ -77,10 +84,12 @@ def _plan(
         cfg.offers_per_source,
         spec.offer_types,
     )
-    model, meta, _ = models.load(config, "response_converted")
-    best = offers.best_offers(
-        people, candidates, channels, model, tuple(meta["numeric"]), tuple(meta["categorical"])
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    response, uplift, ctr = scorers
+    if spec.targeting == "uplift" and uplift is None:
+        raise UserError(f"campaign '{spec.id}' targets by uplift: run `pmkt uplift` first to fit the uplift model")
+    best = offers.best_offers(people, candidates, channels, response, uplift, spec.targeting, ctr).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
     treated = offers.within_limits(best.where(F.col("group") == "treatment"), spec, channels).persist(
         StorageLevel.MEMORY_AND_DISK
     )
@@ -106,6 +115,20 @@ def _plan(
             r.profit or 0.0,
         )
     return sum(r.n for r in summary)
+
+
+def _scorers(config: Config) -> Scorers:
+    """The response model; the uplift model with its method and the CTR model, when their jobs have saved
+    them: the plan records every score, whichever a campaign targets by."""
+    model, meta, _ = models.load(config, "response_converted")
+    response = offers.Scorer(model, tuple(meta["numeric"]), tuple(meta["categorical"]))
+    uplift, ctr = None, None
+    with contextlib.suppress(UserError):
+        fitted, found, _ = models.load(config, "uplift")
+        uplift = offers.Scorer(fitted, tuple(found["numeric"]), tuple(found["categorical"])), found["method"]
+    with contextlib.suppress(UserError):
+        ctr = models.load(config, "ctr")[0], config.ctr
+    return response, uplift, ctr
 
 
 def _actions(lake: Lake, config: Config, ok: DataFrame, day: dt.date) -> None:

@@ -11,9 +11,12 @@ from types import ModuleType
 from pyspark.sql import SparkSession
 
 from pmkt.jobs import (
+    attribution,
     basket,
     campaign,
     churn,
+    clv,
+    ctr,
     fairness,
     features,
     generate,
@@ -26,6 +29,7 @@ from pmkt.jobs import (
     response,
     segment,
     tables,
+    uplift,
 )
 from pmkt.libs.config import Config
 from pmkt.libs.errors import ConfigError
@@ -48,6 +52,10 @@ STEPS: dict[str, ModuleType] = {
         churn,
         propensity,
         response,
+        ctr,
+        uplift,
+        clv,
+        attribution,
         campaign,
         fairness,
         report,

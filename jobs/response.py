@@ -8,14 +8,13 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from pmkt.libs import fairness, models, tables, tracking
-from pmkt.libs.c360 import inputs as c360_inputs
+from pmkt.libs import fairness, models, tracking
 from pmkt.libs.classify import evaluate
 from pmkt.libs.classify import model as cm
 from pmkt.libs.classify import rows as classifier_rows
 from pmkt.libs.classify.model import LABEL
 from pmkt.libs.config import Config
-from pmkt.libs.errors import UserError
+from pmkt.libs.frames import one
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
 from pmkt.libs.metrics import Metric, append_metrics
@@ -28,14 +27,7 @@ OUTCOMES = ("clicked", "converted")
 def run(spark: SparkSession, config: Config) -> None:
     cfg = config.response
     lake = Lake(spark, config.lake)
-    for needed in ("campaign_contacts", "campaigns"):
-        if not lake.exists(tables.SILVER[needed]):
-            raise UserError(f"response models need silver.{tables.SILVER[needed].name}")
-    inputs = c360_inputs.load(lake)
-    campaigns = lake.read(tables.SILVER["campaigns"])
-    starts = c360_inputs.campaign_starts(lake)
-    if len(starts) < 2:
-        raise UserError("response models need at least two campaigns: earlier ones to train on, the last to test on")
+    starts, contacts = classifier_rows.campaign_history(lake, config.features, "the response models")
     spec = cm.Spec(
         fairness.admitted(cfg.numeric_features, config.fairness, "response"),
         fairness.admitted(cfg.categorical_features, config.fairness, "response"),
@@ -44,9 +36,7 @@ def run(spark: SparkSession, config: Config) -> None:
         tracking.model_run(lake, config, "response", config.response) as run_id,
         timed(log, f"response models on {len(starts)} campaigns"),
     ):
-        feats = c360_inputs.materialise_snapshots(lake, inputs, starts, config.features)
-        contacts = lake.read(tables.SILVER["campaign_contacts"])
-        rows = cm.model_partitions(classifier_rows.contact_rows(feats, contacts, campaigns)).cache()
+        rows = cm.model_partitions(contacts).cache()
         metrics = []
         for outcome in OUTCOMES:
             labelled = rows.withColumn(LABEL, F.col(outcome).cast("double"))
@@ -55,6 +45,7 @@ def run(spark: SparkSession, config: Config) -> None:
             fitted = cm.fit_logistic(train, spec, reg=cfg.reg_param)
             scored, values = evaluate.holdout(fitted, test)
             scored.unpersist()
+            values["train_base_rate"] = one(train.agg(F.avg(LABEL)))[0]  # what a model-free guess would say
             split = f"train campaigns before {starts[-1]}, test {starts[-1]}"
             metrics += [Metric(f"response_{outcome}", "logreg", k, v, split) for k, v in values.items()]
             log.info("P(%s): ROC AUC %.3f (base rate %.3f)", outcome, values["roc_auc"], values["base_rate"])

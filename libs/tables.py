@@ -45,6 +45,9 @@ CHURN_SCORES = TableId("gold", "churn_scores")
 CHURN_EVALUATION = TableId("gold", "churn_evaluation")
 CHURN_COEFFICIENTS = TableId("gold", "churn_coefficients")
 PROPENSITY_SCORES = TableId("gold", "propensity_scores")
+UPLIFT_EVALUATION = TableId("gold", "uplift_evaluation")
+CLV = TableId("gold", "clv")
+CLV_CALIBRATION = TableId("gold", "clv_calibration")
 CUSTOMER_INDEX = TableId("gold", "customer_index")
 PRODUCT_INDEX = TableId("gold", "product_index")
 SIMILAR_ITEMS = TableId("gold", "similar_items")
@@ -56,6 +59,7 @@ AUDIENCES = TableId("gold", "audiences")
 CAMPAIGN_PLAN = TableId("gold", "campaign_plan")
 ACTIONS = TableId("gold", "actions")
 CAMPAIGN_METRICS = TableId("gold", "campaign_metrics")
+ATTRIBUTION = TableId("gold", "attribution")
 
 TRUTH_SEGMENTS = TableId("truth", "customer_segments")
 TRUTH_CHURN = TableId("truth", "churners")
@@ -102,6 +106,9 @@ CATALOGUE: tuple[TableId, ...] = (
     CHURN_EVALUATION,
     CHURN_COEFFICIENTS,
     PROPENSITY_SCORES,
+    UPLIFT_EVALUATION,
+    CLV,
+    CLV_CALIBRATION,
     CUSTOMER_INDEX,
     PRODUCT_INDEX,
     SIMILAR_ITEMS,
@@ -113,6 +120,7 @@ CATALOGUE: tuple[TableId, ...] = (
     CAMPAIGN_PLAN,
     ACTIONS,
     CAMPAIGN_METRICS,
+    ATTRIBUTION,
     MODEL_METRICS,
     ERASURE_LOG,
     DATA_QUALITY,

@@ -124,9 +124,33 @@ def c360(spark: SparkSession, generated: GeneratedLake, tmp_path_factory: pytest
 @pytest.fixture(scope="session")
 def modelled(spark: SparkSession, c360: GeneratedLake, tmp_path_factory: pytest.TempPathFactory) -> GeneratedLake:
     """Every model job, once, on a copy of the Customer 360 lake: the input of campaigns and the report."""
-    from pmkt.jobs import basket, churn, propensity, recommend, response
+    from pmkt.jobs import attribution, basket, churn, clv, ctr, propensity, recommend, response, uplift
 
     lake = own_copy(c360, tmp_path_factory.mktemp("modelled"))
-    for job in (basket, recommend, churn, propensity, response):
+    for job in (basket, recommend, churn, propensity, response, ctr, uplift, clv, attribution):
         job.run(spark, lake.config)
     return lake
+
+
+@pytest.fixture(scope="session")
+def lifetimes_datasets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data sets folder of the lifetimes wheel (CDNOW and its published summaries), read without importing
+    the package: the wheel `make demo DATA=cdnow` downloads, or a fresh download from PyPI."""
+    import glob
+    import subprocess
+    import sys
+    import zipfile
+
+    wheels = glob.glob(str(ROOT / "data" / "cdnow" / "wheel" / "*.whl"))
+    base = tmp_path_factory.mktemp("lifetimes")
+    if not wheels:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "lifetimes==0.11.3", "-d", str(base)],
+            check=True,
+        )
+        wheels = glob.glob(str(base / "*.whl"))  # published as Lifetimes-0.11.3-...whl
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        for name in wheel.namelist():
+            if name.startswith("lifetimes/datasets/") and not name.endswith(".py"):
+                wheel.extract(name, base)
+    return base / "lifetimes" / "datasets"

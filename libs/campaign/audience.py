@@ -21,11 +21,14 @@ OPTIONAL = {
     "risk_band": "string",
     "propensity": "double",
     "propensity_category": "string",
+    "clv": "double",
+    "p_alive": "double",
 }
 
 
 def customer_view(lake: Lake, day: dt.date) -> DataFrame:
-    """One row per customer as of `day`: features, RFM profile, segment, churn risk, best propensity, consent."""
+    """One row per customer as of `day`: features, RFM profile, segment, churn risk, best propensity, CLV and
+    P(alive), consent."""
 
     def at(table: tables.TableId) -> DataFrame | None:
         return lake.read_snapshot(table, day).drop("snapshot_date") if lake.exists(table) else None
@@ -60,6 +63,9 @@ def customer_view(lake: Lake, day: dt.date) -> DataFrame:
             on="customer_id",
             how="left",
         )
+    clv = at(tables.CLV)
+    if clv is not None:
+        view = view.join(clv.select("customer_id", "clv", "p_alive"), on="customer_id", how="left")
     for col, kind in OPTIONAL.items():
         if col not in view.columns:
             view = view.withColumn(col, F.lit(None).cast(kind))

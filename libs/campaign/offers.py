@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyspark.ml import PipelineModel
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from pmkt.libs.config import CampaignSpec, ChannelConfig
+from pmkt.libs.config import CampaignSpec, ChannelConfig, CtrConfig
+from pmkt.libs.ctr import model as ctr_model
 from pmkt.libs.frames import union_all
+from pmkt.libs.uplift import model as uplift_model
 
 OFFER = ("customer_id", "offer_type", "product_id", "category", "value", "offer_reason")
+CTR_INPUTS = ("top_category", "mobile_share", "preferred_hour")  # the customer's columns P(click) reads
 
 
 def control_draw(campaign_id: str) -> Column:
@@ -74,11 +79,8 @@ def options(offer_rows: DataFrame, channels: dict[str, ChannelConfig]) -> DataFr
     return offer_rows.crossJoin(F.broadcast(costs))
 
 
-def convert_probability(
-    model: PipelineModel, rows: DataFrame, numeric: tuple[str, ...], categorical: tuple[str, ...]
-) -> DataFrame:
-    """P(convert | contact) from the response model; `rows` need its feature columns (offer_category
-    is the offer's category)."""
+def _typed(rows: DataFrame, numeric: tuple[str, ...], categorical: tuple[str, ...]) -> DataFrame:
+    """`rows` with a model's feature columns cast as it was trained on them."""
     typed = rows.select(
         "*",
         *[F.col(c).cast("double").alias(f"_in_{c}") for c in numeric],
@@ -86,12 +88,23 @@ def convert_probability(
     )
     for c in (*numeric, *categorical):
         typed = typed.drop(c).withColumnRenamed(f"_in_{c}", c)
+    return typed
+
+
+def convert_probability(
+    model: PipelineModel, rows: DataFrame, numeric: tuple[str, ...], categorical: tuple[str, ...]
+) -> DataFrame:
+    """P(convert | contact) from the response model; `rows` need its feature columns (offer_category
+    is the offer's category)."""
+    typed = _typed(rows, numeric, categorical)
     return model.transform(typed).select(*typed.columns, vector_to_array(F.col("_probability"))[1].alias("p_convert"))
 
 
-def best_offer(scored: DataFrame) -> DataFrame:
-    """Each customer's single best (offer, channel) by expected profit = P(convert) x value - contact cost."""
-    profit = F.col("p_convert") * F.col("value") - F.col("contact_cost")
+def best_offer(scored: DataFrame, targeting: str = "response") -> DataFrame:
+    """Each customer's single best (offer, channel) by expected profit: P(convert) x value - contact cost, or
+    with `targeting` uplift, the expected incremental profit, uplift x value - contact cost."""
+    gain = F.col("uplift") if targeting == "uplift" else F.col("p_convert")
+    profit = gain * F.col("value") - F.col("contact_cost")
     order = Window.partitionBy("customer_id").orderBy(
         F.desc("expected_profit"), "channel", "offer_type", F.col("product_id").asc_nulls_last(), "category"
     )
@@ -99,17 +112,32 @@ def best_offer(scored: DataFrame) -> DataFrame:
     return ranked.where(F.col("_n") == 1).drop("_n")
 
 
+@dataclass(frozen=True)
+class Scorer:
+    """A saved classifier and the features it reads (from the model's metadata)."""
+
+    model: PipelineModel
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+
 def best_offers(
     people: DataFrame,
     candidates: DataFrame,
     channels: dict[str, ChannelConfig],
-    model: PipelineModel,
-    numeric: tuple[str, ...],
-    categorical: tuple[str, ...],
+    response: Scorer,
+    uplift: tuple[Scorer, str] | None = None,
+    targeting: str = "response",
+    ctr: tuple[PipelineModel, CtrConfig] | None = None,
 ) -> DataFrame:
-    """Each of `people`'s best (offer, channel), scored by the response model: its features are the customer's
-    (`numeric` where the profile has them), the offer's category and the customer's share of spend in it."""
-    known = [c for c in numeric if c in people.columns]  # offer_category_share comes with the offer
+    """Each of `people`'s best (offer, channel), scored by the response model and, when there is one, the uplift
+    model (with its method), ranked by `targeting`; then P(click) of the chosen one by the CTR model, sent at
+    the customer's preferred hour (`people` come from gold.customer_features, which has the columns it reads).
+    The models' features are the customer's (where the profile has them), the offer's category and the
+    customer's share of spend in it."""
+    wanted = [*response.numeric, *(uplift[0].numeric if uplift else ())]
+    wanted += list(CTR_INPUTS) if ctr else []
+    known = [c for c in dict.fromkeys(wanted) if c in people.columns]  # offer_category_share comes with the offer
     rows = options(
         people.select("customer_id", "group", "segment_name", "category_shares", *known).join(
             candidates, on="customer_id", how="inner"
@@ -118,7 +146,17 @@ def best_offers(
     )
     share = F.coalesce(F.element_at("category_shares", F.col("category")), F.lit(0.0))
     rows = rows.withColumn("offer_category", F.col("category")).withColumn("offer_category_share", share)
-    return best_offer(convert_probability(model, rows, numeric, categorical))
+    scored = convert_probability(response.model, rows, response.numeric, response.categorical)
+    if uplift is None:
+        scored = scored.withColumn("uplift", F.lit(None).cast("double"))
+    else:
+        scorer, method = uplift
+        scored = uplift_model.score(scorer.model, method, _typed(scored, scorer.numeric, scorer.categorical))
+    best = best_offer(scored, targeting)
+    if ctr is None:
+        return best.withColumn(ctr_model.P_CLICK, F.lit(None).cast("double"))
+    fitted, cfg = ctr
+    return ctr_model.score(fitted, ctr_model.features(best, F.col("preferred_hour"), cfg))
 
 
 def within_limits(best: DataFrame, spec: CampaignSpec, channels: dict[str, ChannelConfig]) -> DataFrame:

@@ -26,6 +26,8 @@ PLAN = (
     "category",
     "offer_reason",
     "p_convert",
+    "uplift",
+    "p_click",
     "value",
     "cost",
     "expected_profit",

@@ -9,6 +9,12 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from pmkt.libs import tables
+from pmkt.libs.c360 import inputs as c360_inputs
+from pmkt.libs.config import FeaturesConfig
+from pmkt.libs.errors import UserError
+from pmkt.libs.lake import Lake
+
 
 def category_rows(features: DataFrame, categories: Sequence[str]) -> DataFrame:
     """One row per customer and category, with that customer's revenue share of the category."""
@@ -31,13 +37,33 @@ def category_labels(lines: DataFrame, products: DataFrame, cutoff: dt.date, hori
     )
 
 
-def contact_rows(features: DataFrame, contacts: DataFrame, campaigns: DataFrame) -> DataFrame:
-    """Treated contacts with the customer's features as of the campaign start and the offer's attributes."""
+def contact_rows(
+    features: DataFrame, contacts: DataFrame, campaigns: DataFrame, treated_only: bool = True
+) -> DataFrame:
+    """Contacts (treated ones only, by default) with their `group`, the customer's features as of the campaign
+    start and the offer's attributes."""
     offers = campaigns.select("campaign_id", "offer_category", F.col("start_date").alias("snapshot_date"))
-    treated = contacts.where(F.coalesce(F.col("group"), F.lit("treatment")) == "treatment").join(
-        F.broadcast(offers), on="campaign_id", how="inner"
+    grouped = contacts.withColumn("group", F.coalesce(F.col("group"), F.lit("treatment")))
+    chosen = grouped.where(F.col("group") == "treatment") if treated_only else grouped
+    joined = chosen.join(F.broadcast(offers), on="campaign_id", how="inner").join(
+        features.drop("campaign_contacts"), on=["customer_id", "snapshot_date"], how="left"
     )
-    joined = treated.join(features.drop("campaign_contacts"), on=["customer_id", "snapshot_date"], how="left")
     return joined.withColumn(
         "offer_category_share", F.coalesce(F.element_at(F.col("category_shares"), F.col("offer_category")), F.lit(0.0))
     )
+
+
+def campaign_history(
+    lake: Lake, cfg: FeaturesConfig, model: str, treated_only: bool = True
+) -> tuple[list[dt.date], DataFrame]:
+    """The campaigns' start dates, at least two (earlier campaigns to train on, the last to test on), and their
+    contacts with the customer's features as of each start (`contact_rows`); `model` names the job in errors."""
+    for needed in ("campaign_contacts", "campaigns"):
+        if not lake.exists(tables.SILVER[needed]):
+            raise UserError(f"{model} needs silver.{tables.SILVER[needed].name}")
+    starts = c360_inputs.campaign_starts(lake)
+    if len(starts) < 2:
+        raise UserError(f"{model} needs at least two campaigns: earlier ones to train on, the last to test on")
+    features = c360_inputs.materialise_snapshots(lake, c360_inputs.load(lake), starts, cfg)
+    contacts, campaigns = lake.read(tables.SILVER["campaign_contacts"]), lake.read(tables.SILVER["campaigns"])
+    return starts, contact_rows(features, contacts, campaigns, treated_only)

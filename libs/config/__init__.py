@@ -49,11 +49,15 @@ from pmkt.libs.config.models import (
     RECOMMEND_SOURCES,
     SPLITS,
     AlsConfig,
+    AttributionConfig,
     BasketConfig,
     ChurnConfig,
+    ClvConfig,
+    CtrConfig,
     PropensityConfig,
     RecommendConfig,
     ResponseConfig,
+    UpliftConfig,
 )
 from pmkt.libs.config.platform import (
     LakeConfig,
@@ -68,6 +72,7 @@ from pmkt.libs.config.platform import (
 
 __all__ = [
     "AlsConfig",
+    "AttributionConfig",
     "AudienceRule",
     "BasketConfig",
     "CHURN_REASONS",
@@ -75,6 +80,8 @@ __all__ = [
     "CampaignSpec",
     "ChannelConfig",
     "ChurnConfig",
+    "ClvConfig",
+    "CtrConfig",
     "Config",
     "DEFAULT_CONF",
     "DEFAULT_EXPECTATIONS",
@@ -112,6 +119,7 @@ __all__ = [
     "TRIGGER_KINDS",
     "TagRule",
     "TriggerRule",
+    "UpliftConfig",
     "load_config",
 ]
 
@@ -132,6 +140,10 @@ class Config:
     churn: ChurnConfig = field(default_factory=ChurnConfig)
     propensity: PropensityConfig = field(default_factory=PropensityConfig)
     response: ResponseConfig = field(default_factory=ResponseConfig)
+    ctr: CtrConfig = field(default_factory=CtrConfig)
+    uplift: UpliftConfig = field(default_factory=UpliftConfig)
+    clv: ClvConfig = field(default_factory=ClvConfig)
+    attribution: AttributionConfig = field(default_factory=AttributionConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
     report: ReportConfig = field(default_factory=ReportConfig)

@@ -24,6 +24,9 @@ class ChannelConfig:
     capacity: int  # contacts per campaign
 
 
+TARGETING = ("response", "uplift")
+
+
 @dataclass(frozen=True)
 class CampaignSpec:
     id: str  # the campaign's id in gold.campaign_plan
@@ -34,12 +37,17 @@ class CampaignSpec:
     control_share: float = 0.1  # share of the selected customers held out (hashed, stable) as control
     # offers considered: product, cross_sell, category
     offer_types: tuple[str, ...] = ("product", "cross_sell", "category")
+    # response: rank by expected profit P(convert) x value - cost; uplift: by expected incremental profit,
+    # uplift x value - cost, with the uplift model `pmkt uplift` saved
+    targeting: str = "response"
 
     def __post_init__(self) -> None:
         if not 0 <= self.control_share < 1:
             raise ConfigError(f"campaign '{self.id}': control_share must be in [0, 1)")
         if self.budget < 0:
             raise ConfigError(f"campaign '{self.id}': budget must not be negative")
+        if self.targeting not in TARGETING:
+            raise ConfigError(f"campaign '{self.id}': targeting must be one of {', '.join(TARGETING)}")
         bad = set(self.offer_types) - set(OFFER_TYPES)
         if bad:
             raise ConfigError(

@@ -163,6 +163,47 @@ PROPENSITY_SCORES = Contract(
         MODEL_VERSION,
     ),
 )
+UPLIFT_EVALUATION = Contract(
+    grain="uplift method × Qini curve point",
+    columns=(
+        Col("variant", "string", "t_learner or class_transformation"),
+        Col("point", "int", "0 = nobody targeted"),
+        Col("fraction", "double", "of the held-out contacts targeted, highest predicted uplift first"),
+        Col("qini", "double", "treated conversions beyond the control rate among them"),
+        Col("random", "double", "the same under random targeting"),
+        RUN_ID,
+    ),
+)
+_PERIODS = "in periods of `clv.period_days` (weeks by default)"
+CLV = Contract(
+    grain="customer × snapshot",
+    columns=(
+        SNAPSHOT,
+        CUSTOMER_ID,
+        Col("frequency", "int", "repeat purchase days before the snapshot (x)"),
+        Col("recency", "double", f"first to last purchase (t_x), {_PERIODS}"),
+        Col("age", "double", f"first purchase to the day before the snapshot (T), {_PERIODS}"),
+        Col("monetary", "double", "mean amount of the repeat purchase days; 0 without any"),
+        Col("first_purchase", "date"),
+        Col("expected_purchases", "double", "BG/NBD: expected purchase days in the next `clv.horizon_days`"),
+        Col("p_alive", "double", "BG/NBD: P(still a customer)"),
+        Col("expected_order_value", "double", "Gamma-Gamma: expected amount of a future purchase"),
+        Col("clv", "double", "discounted value of the next `clv.horizon_days` (x `clv.margin`)"),
+        RUN_ID,
+    ),
+)
+CLV_CALIBRATION = Contract(
+    grain="frequency bucket × snapshot",
+    columns=(
+        SNAPSHOT,
+        Col("calibration_end", "date", "the models were fitted on purchases before this day"),
+        Col("frequency_bucket", "string", "repeat purchases in the calibration period: 0, 1, …, then e.g. `7+`"),
+        Col("customers", "bigint"),
+        Col("predicted", "double", "mean expected purchase days in the hold-out period"),
+        Col("actual", "double", "mean purchase days in the hold-out period"),
+        RUN_ID,
+    ),
+)
 _FIRST_SEEN = Col("first_seen", "timestamp")
 CUSTOMER_INDEX = Contract(
     grain="customer",
@@ -257,10 +298,12 @@ CAMPAIGN_PLAN = Contract(
         Col("product_name", "string"),
         Col("category", "string"),
         Col("offer_reason", "string"),
-        Col("p_convert", "double"),
+        Col("p_convert", "double", "P(convert | contacted), from the response model"),
+        Col("uplift", "double", "P(convert | contacted) − P(convert | not), from the uplift model; null without one"),
+        Col("p_click", "double", "P(click) at the customer's preferred hour, from the CTR model; null without one"),
         Col("value", "double"),
         Col("cost", "double", "0 for control"),
-        Col("expected_profit", "double"),
+        Col("expected_profit", "double", "p_convert (or, with `targeting: uplift`, uplift) × value − cost"),
         Col("planned_at", "timestamp"),
         Col("message", "string", "treatment only"),
     ),
@@ -275,5 +318,23 @@ ACTIONS = Contract(
         Col("channel", "string"),
         Col("detail", "string"),
         Col("triggered_at", "timestamp"),
+    ),
+)
+ATTRIBUTION = Contract(
+    grain="attribution model × channel",
+    columns=(
+        Col("model", "string", "first_touch, last_touch, linear, time_decay or markov"),
+        Col("channel", "string"),
+        Col("touches", "bigint", "treatment contacts sent on the channel in the period"),
+        Col("conversions", "double", "converting paths credited to the channel"),
+        Col("revenue", "double", "their revenue, credited the same way"),
+        Col("share", "double", "of all credited conversions"),
+        Col("removal_effect", "double", "markov: share of conversions lost without the channel; else null"),
+        Col("cost", "double", "what the channel's contacts cost in the period"),
+        Col("roi", "double", "(credited revenue − cost) / cost; null without cost"),
+        Col("suggested_budget", "double", "markov: the period's total cost split by credited revenue; else null"),
+        Col("period_start", "timestamp"),
+        Col("period_end", "timestamp"),
+        RUN_ID,
     ),
 )

@@ -21,7 +21,11 @@ def document(lake: Lake, config: Config) -> str:
         recommendations(sections.model_metrics(lake, "recommend"), config.recommend.top_k, config.recommend.test_days),
         rules(sections.top_rules(lake, config.report.top_rules)),
         churn(sections.churn_curves(lake), sections.model_metrics(lake, "churn")),
+        uplift(sections.uplift_curves(lake), sections.model_metrics(lake, "uplift")),
+        ctr(sections.model_metrics(lake, "ctr")),
+        clv(sections.clv(lake), sections.model_metrics(lake, "clv")),
         campaigns(sections.campaigns(lake)),
+        attribution(sections.attribution(lake)),
         fairness(sections.fairness(lake)),
     ]
     return page.document(TITLE, [p for p in parts if p])
@@ -156,6 +160,139 @@ def churn(points: Rows | None, metrics: Rows) -> str:
         "Churn",
         f'<div class="plots">{"".join(images)}</div>',
         page.table(wide, ["model", "roc_auc", "pr_auc", "brier", "top_decile_lift"]),
+    )
+
+
+def uplift(points: Rows | None, metrics: Rows) -> str:
+    if not points:
+        return ""
+    series = {
+        v: ([p["fraction"] for p in points if p["variant"] == v], [p["qini"] for p in points if p["variant"] == v])
+        for v in dict.fromkeys(p["variant"] for p in points)
+    }
+    first = next(iter(series))
+    series["random"] = (
+        [p["fraction"] for p in points if p["variant"] == first],
+        [p["random"] for p in points if p["variant"] == first],
+    )
+    names = list(dict.fromkeys(m["metric"] for m in metrics if m["metric"] != "chosen"))
+    wide = [
+        {
+            "method": v,
+            "chosen": any(m["variant"] == v and m["metric"] == "chosen" for m in metrics),
+            **{m["metric"]: m["value"] for m in metrics if m["variant"] == v},
+        }
+        for v in series
+        if v != "random"
+    ]
+    split = next((m["split"] for m in metrics), "")
+    return page.section(
+        "Uplift",
+        page.image(
+            plots.lines(
+                series, "Qini curves on the held-out campaign", "share of contacts targeted", "incremental conversions"
+            ),
+            "uplift Qini curves",
+        ),
+        page.table(wide, ["method", *names, "chosen"], {n: "pp" for n in names if n.startswith("uplift@")}),
+        page.note(
+            f"Contacts ranked by predicted uplift ({split}); the chosen method scores campaigns with targeting: uplift."
+        ),
+    )
+
+
+def ctr(metrics: Rows) -> str:
+    if not metrics:
+        return ""
+    methods = list(dict.fromkeys(m["variant"] for m in metrics))
+    wide = [
+        {
+            "model": v,
+            **{m["metric"]: m["value"] for m in metrics if m["variant"] == v},
+            "chosen": any(m["variant"] == v and m["metric"] == "chosen" for m in metrics),
+        }
+        for v in methods
+    ]
+    return page.section(
+        "Click-through",
+        page.table(
+            wide,
+            ["model", "roc_auc", "log_loss", "click_rate", "contacts", "chosen"],
+            {"click_rate": "pct"},
+            {"logreg": "logistic regression"},
+        ),
+        page.note(
+            f"P(click) on the held-out campaign ({metrics[0]['split']}): a factorization machine and a "
+            "logistic regression on the same hashed features. The chosen model gives the plan's p_click."
+        ),
+    )
+
+
+def clv(found: tuple[Rows, Rows] | None, metrics: Rows) -> str:
+    if not found:
+        return ""
+    buckets, deciles = found
+    parts = []
+    if buckets:
+        labels = [b["frequency_bucket"] for b in buckets]
+        points = list(range(len(labels)))
+        series = {
+            "predicted": (points, [b["predicted"] for b in buckets]),
+            "actual": (points, [b["actual"] for b in buckets]),
+        }
+        split = next((m["split"] for m in metrics if m["variant"] == "holdout"), "")
+        parts += [
+            page.image(
+                plots.lines(
+                    series,
+                    "Hold-out purchases by past frequency",
+                    f"repeat purchases before the hold-out (0 … {labels[-1]})",
+                    "mean purchases in the hold-out",
+                ),
+                "CLV calibration",
+            ),
+            page.table(buckets, ["frequency_bucket", "customers", "predicted", "actual"]),
+            page.note(
+                f"BG/NBD fitted on the purchases before the hold-out ({split}), then its forecast of each "
+                "customer's purchases in the hold-out period against what they bought."
+            ),
+        ]
+    parts += [
+        "<h3>Customers by CLV decile</h3>",
+        page.table(
+            deciles, ["decile", "customers", "mean_clv", "total_clv", "mean_p_alive", "mean_expected_purchases"]
+        ),
+    ]
+    fitted = [m for m in metrics if m["variant"] in ("bgnbd", "gamma_gamma") and m["metric"] not in ("patterns",)]
+    parts.append(page.table(fitted, ["variant", "metric", "value"]))
+    return page.section("Customer lifetime value", *parts)
+
+
+def attribution(rows: Rows | None) -> str:
+    if not rows:
+        return ""
+    models = ["first_touch", "last_touch", "linear", "time_decay", "markov"]
+    return page.section(
+        "Attribution",
+        page.image(
+            plots.bars(
+                [r["channel"] for r in rows],
+                [r.get("markov") or 0.0 for r in rows],
+                "Markov share of conversions",
+                fmt="{:.1%}",
+            ),
+            "attribution",
+        ),
+        page.table(
+            rows,
+            ["channel", "touches", *models, "removal_effect", "cost", "roi", "suggested_budget"],
+            {m: "pct" for m in models},
+        ),
+        page.note(
+            "Each model's share of the orders that came within attribution.window_days of a campaign touch. The "
+            "Markov removal effect is the share of conversions lost without the channel; the suggested budget "
+            "splits the period's contact cost by the revenue the Markov model credits to each channel."
+        ),
     )
 
 

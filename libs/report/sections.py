@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyspark.ml.feature import QuantileDiscretizer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -144,6 +145,55 @@ def churn_curves(lake: Lake) -> Rows | None:
         r.asDict()
         for r in _latest_run(lake.read(tables.CHURN_EVALUATION)).orderBy("variant", "kind", "point").collect()
     ]  # MLlib bins the curves: about a thousand points
+
+
+def uplift_curves(lake: Lake) -> Rows | None:
+    """The latest Qini curves of both uplift methods (a few dozen points)."""
+    if not lake.exists(tables.UPLIFT_EVALUATION):
+        return None
+    return [r.asDict() for r in lake.read(tables.UPLIFT_EVALUATION).orderBy("variant", "point").collect()]
+
+
+def clv(lake: Lake) -> tuple[Rows, Rows] | None:
+    """The latest CLV hold-out calibration by frequency bucket, and CLV deciles of the latest snapshot."""
+    if not lake.exists(tables.CLV):
+        return None
+    calibration = lake.latest_rows(tables.CLV_CALIBRATION) if lake.exists(tables.CLV_CALIBRATION) else None
+    ordered = calibration.orderBy(F.length("frequency_bucket"), "frequency_bucket") if calibration else None
+    buckets = [r.asDict() for r in ordered.collect()] if ordered else []  # one row per frequency bucket
+    scores = lake.latest_rows(tables.CLV)
+    assert scores is not None
+    # Deciles by approximate quantiles (MLlib), so no window sorts every customer in one partition.
+    binned = QuantileDiscretizer(numBuckets=10, inputCol="clv", outputCol="_bucket", relativeError=0.001)
+    deciles = (
+        binned.fit(scores)
+        .transform(scores)
+        .groupBy((F.lit(10) - F.col("_bucket")).cast("int").alias("decile"))
+        .agg(
+            F.count(F.lit(1)).alias("customers"),
+            F.avg("clv").alias("mean_clv"),
+            F.avg("p_alive").alias("mean_p_alive"),
+            F.avg("expected_purchases").alias("mean_expected_purchases"),
+            F.sum("clv").alias("total_clv"),
+        )
+        .orderBy("decile")
+        .collect()
+    )  # ten rows
+    return buckets, [r.asDict() for r in deciles]
+
+
+def attribution(lake: Lake) -> Rows | None:
+    """One row per channel: each model's share of the conversions, and the Markov effect, ROI and budget."""
+    if not lake.exists(tables.ATTRIBUTION):
+        return None
+    rows = lake.read(tables.ATTRIBUTION).collect()  # models x channels
+    wide: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        row = wide.setdefault(r.channel, {"channel": r.channel, "touches": r.touches, "cost": r.cost})
+        row[r.model] = r.share
+        if r.model == "markov":
+            row.update(removal_effect=r.removal_effect, roi=r.roi, suggested_budget=r.suggested_budget)
+    return sorted(wide.values(), key=lambda r: -(r.get("markov") or 0.0))
 
 
 def campaigns(lake: Lake) -> tuple[Rows, Rows, Rows] | None:

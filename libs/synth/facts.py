@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pmkt.libs.synth import profiles as P
@@ -192,6 +192,34 @@ def uplift_truth(world: World, campaign_df: DataFrame) -> DataFrame:
     return truth.join(campaign_df.select("campaign_id"), on="campaign_id", how="inner")
 
 
+def taste_categories() -> tuple[Column, Column]:
+    """The categories of a customer's two taste clusters (clusters are numbered category by category)."""
+    names = F.array(*[F.lit(c) for c in P.CATEGORIES])
+
+    def category(cluster: str) -> Column:
+        return F.element_at(names, F.floor(F.col(cluster) / P.TASTE_CLUSTERS_PER_CATEGORY).cast("int") + 1)
+
+    return category("taste_a"), category("taste_b")
+
+
+def click_logit(sent: Column) -> Column:
+    """The planted log-odds of a click on an opened contact (profiles.CLICK), from the customer's tastes and
+    device, the offer's category, the channel and the hour it was sent."""
+    c = P.CLICK
+    first, second = taste_categories()
+    likes = (F.col("offer_category") == first) | (F.col("offer_category") == second)
+    channel = F.coalesce(F.create_map(*[F.lit(x) for kv in c.channel for x in kv])[F.col("channel")], F.lit(0.0))
+    evening = F.hour(sent).between(*c.evening_hours)
+    on_phone = (F.col("p_mobile") > c.phone_share) & F.col("channel").isin("sms", "push")
+    return (
+        F.lit(c.base)
+        + F.when(likes, c.affinity).otherwise(0.0)
+        + channel
+        + F.when(evening, c.evening).otherwise(0.0)
+        + F.when(on_phone, c.phone).otherwise(0.0)
+    )
+
+
 def contacts(world: World, customers: DataFrame, campaign_df: DataFrame) -> DataFrame:
     """Campaign contacts with a random control group; conversion = base rate + planted uplift if treated."""
     r = world.rng
@@ -204,6 +232,9 @@ def contacts(world: World, customers: DataFrame, campaign_df: DataFrame) -> Data
         < F.element_at(F.create_map(*[F.lit(x) for kv in P.OPEN_RATE.items() for x in kv]), F.col("channel"))
     )
     p_convert = F.col("p_base_conv") + F.when(treated, F.col("uplift")).otherwise(0.0)
+    sent = F.timestamp_seconds(
+        F.unix_timestamp(F.col("start_date").cast("timestamp")) + F.floor(r.uniform("sent", *key) * days * 86400)
+    )
     bias = P.BIAS
     under_selected = (
         (F.col("campaign_id") == F.lit(campaign_id(bias.campaign)))
@@ -212,11 +243,12 @@ def contacts(world: World, customers: DataFrame, campaign_df: DataFrame) -> Data
     )
     return (
         customers.where(F.col("consent") & (F.col("signup_date") <= F.lit(world.end)))
-        .select("cid", "customer_id", "segment", "p_base_conv", bias.attribute)
+        .select("cid", "customer_id", "segment", "p_base_conv", "taste_a", "taste_b", "p_mobile", bias.attribute)
         .crossJoin(F.broadcast(campaign_df))
         .where(r.uniform("reach", *key) < P.CAMPAIGN_REACH)
         .where(~under_selected | (r.uniform("bias", *key) < bias.reach_factor))
         .join(uplift, on=["campaign_id", "segment"], how="left")
+        .withColumn("_click_logit", click_logit(sent))
         .withColumn(
             "group",
             F.when(r.uniform("control", *key) < P.CONTROL_SHARE, F.lit("control")).otherwise(F.lit("treatment")),
@@ -226,13 +258,10 @@ def contacts(world: World, customers: DataFrame, campaign_df: DataFrame) -> Data
             "campaign_id",
             "customer_id",
             "channel",
-            F.timestamp_seconds(
-                F.unix_timestamp(F.col("start_date").cast("timestamp"))
-                + F.floor(r.uniform("sent", *key) * days * 86400)
-            ).alias("sent_ts"),
+            sent.alias("sent_ts"),
             "group",
             opened.alias("opened"),
-            (opened & (r.uniform("click", *key) < P.CLICK_RATE)).alias("clicked"),
+            (opened & (r.uniform("click", *key) < 1 / (1 + F.exp(-F.col("_click_logit"))))).alias("clicked"),
             (r.uniform("convert", *key) < p_convert).alias("converted"),
             F.when(treated, F.col("cost_per_contact")).otherwise(0.0).alias("cost"),
             "cid",

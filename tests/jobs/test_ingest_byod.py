@@ -237,24 +237,14 @@ def test_a_mostly_quarantined_source_fails_records_nothing_and_loads_after_a_fix
 
 
 @pytest.mark.slow
-def test_real_cdnow_keeps_every_line_and_its_revenue_to_the_cent(spark: SparkSession, tmp_path: Path) -> None:
+def test_real_cdnow_keeps_every_line_and_its_revenue_to_the_cent(
+    spark: SparkSession, tmp_path: Path, lifetimes_datasets: Path
+) -> None:
     """CDNOW_master.txt from the lifetimes wheel (as `make demo DATA=cdnow` fetches it), through conf/cdnow.yaml."""
-    import subprocess
-    import sys
-    import zipfile
     from decimal import Decimal
 
     root = Path(__file__).resolve().parents[2]
-    local = root / "data" / "cdnow" / "CDNOW_master.txt"
-    if local.is_file():
-        text = local.read_text()
-    else:  # the same wheel the Makefile downloads, read without importing the package
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "lifetimes==0.11.3", "-d", str(tmp_path)],
-            check=True,
-        )
-        [wheel] = tmp_path.glob("*.whl")  # published as Lifetimes-0.11.3-...whl
-        text = zipfile.ZipFile(wheel).read("lifetimes/datasets/CDNOW_master.txt").decode()
+    text = (lifetimes_datasets / "CDNOW_master.txt").read_text()
     source = tmp_path / "CDNOW_master.txt"
     source.write_text(text)
     lines = text.strip().splitlines()[1:]

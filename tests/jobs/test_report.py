@@ -45,8 +45,8 @@ def test_report_renders_with_every_image_and_the_key_numbers(
     loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
     assert loaded, "the page's load handler did not run"
     assert (
-        loaded.group(1) == loaded.group(2) and int(loaded.group(2)) >= 9
-    )  # segments x2, RFM, recs, churn x3, campaigns x2
+        loaded.group(1) == loaded.group(2) and int(loaded.group(2)) >= 12
+    )  # segments x2, RFM, recs, churn x3, uplift, CLV calibration, campaigns x2, attribution
     shot = tmp_path / "report.png"
     subprocess.run(
         [chrome, *BROWSER[1:], "--hide-scrollbars", "--window-size=1280,3000", f"--screenshot={shot}", url],
@@ -76,6 +76,14 @@ def test_report_renders_with_every_image_and_the_key_numbers(
     assert fmt(auc) in text
     for row in lake.read(tables.CAMPAIGN_METRICS).where(F.col("segment") == "all").collect():
         assert row.campaign_name in text and fmt(row.uplift, "pp") in text
+    qini = latest_metrics(lake, "uplift").where(F.col("metric") == "qini").collect()  # one per method
+    assert qini and all(fmt(r.value) in text for r in qini)
+    aucs = latest_metrics(lake, "ctr").where(F.col("metric") == "roc_auc").collect()  # one per model
+    assert len(aucs) == 2 and all(fmt(r.value) in text for r in aucs)
+    clv = {r.metric: r.value for r in latest_metrics(lake, "clv").collect()}  # one run's few dozen rows
+    assert fmt(clv["r"]) in text and fmt(clv["q"]) in text
+    markov = lake.read(tables.ATTRIBUTION).where(F.col("model") == "markov").collect()  # one row per channel
+    assert markov and all(fmt(r.suggested_budget) in text for r in markov)
     silver_orders = lake.read(tables.SILVER["transactions"]).count()
     assert fmt(silver_orders) in text
     for section in (

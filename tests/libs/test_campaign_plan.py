@@ -77,14 +77,16 @@ def test_the_matched_control_clears_the_lowest_treated_profit(spark: SparkSessio
 def test_plan_rows_cost_and_message_only_for_the_treated(spark: SparkSession) -> None:
     schema = (
         "customer_id string, group string, segment_name string, channel string, offer_type string, "
-        "product_id string, category string, offer_reason string, p_convert double, value double, "
-        "contact_cost double, expected_profit double"
+        "product_id string, category string, offer_reason string, p_convert double, uplift double, p_click double, "
+        "value double, contact_cost double, expected_profit double"
     )
     treated = spark.createDataFrame(
-        [("C1", "treatment", "Loyal", "email", "product", "P1", "shoes", "because", 0.2, 50.0, 0.5, 9.5)], schema
+        [("C1", "treatment", "Loyal", "email", "product", "P1", "shoes", "because", 0.2, 0.05, 0.1, 50.0, 0.5, 9.5)],
+        schema,
     )
     control = spark.createDataFrame(
-        [("C2", "control", "Loyal", "email", "product", "P1", "shoes", "because", 0.2, 50.0, 0.5, 9.5)], schema
+        [("C2", "control", "Loyal", "email", "product", "P1", "shoes", "because", 0.2, 0.05, 0.1, 50.0, 0.5, 9.5)],
+        schema,
     )
     products = spark.createDataFrame([("P1", "Red shoe")], "product_id string, product_name string")
     spec = CampaignSpec(id="A", audience="grow", channels=("email",), budget=10.0, name="Spring")

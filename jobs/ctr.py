@@ -1,0 +1,63 @@
+"""`ctr`: P(click | contact) by a factorization machine and a logistic regression, compared out of time."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from pmkt.libs import models, tracking
+from pmkt.libs.classify import rows as classifier_rows
+from pmkt.libs.classify.model import model_partitions
+from pmkt.libs.config import Config
+from pmkt.libs.ctr import model
+from pmkt.libs.lake import Lake
+from pmkt.libs.log import get_logger, timed
+from pmkt.libs.metrics import Metric, append_metrics
+from pmkt.libs.runner import run_job
+
+log = get_logger(__name__)
+MODEL = "ctr"
+
+
+def run(spark: SparkSession, config: Config) -> None:
+    cfg = config.ctr
+    lake = Lake(spark, config.lake)
+    starts, contacts = classifier_rows.campaign_history(lake, config.features, "the CTR model")
+    with (
+        tracking.model_run(lake, config, MODEL, cfg) as run_id,
+        timed(log, f"CTR models on {len(starts)} campaigns") as stats,
+    ):
+        known = contacts.where(F.col("clicked").isNotNull())  # a contact without a known outcome teaches nothing
+        labelled = known.withColumn(model.LABEL, F.col("clicked").cast("double"))
+        rows = model_partitions(model.features(labelled, F.hour("sent_ts"), cfg)).cache()
+        train = rows.where(F.col("snapshot_date") < F.lit(starts[-1]))
+        test = rows.where(F.col("snapshot_date") == F.lit(starts[-1]))
+        split = f"train campaigns before {starts[-1]}, test {starts[-1]}"
+        found, metrics = {}, []
+        for method in model.METHODS:
+            found[method] = model.evaluate(model.score(model.estimator(method, cfg).fit(train), test))
+            metrics += [Metric(MODEL, method, k, v, split) for k, v in found[method].items()]
+            log.info(
+                "P(click) by %s: ROC AUC %.3f, log loss %.4f",
+                method,
+                found[method]["roc_auc"],
+                found[method]["log_loss"],
+            )
+        best = min(model.METHODS, key=lambda m: (found[m]["log_loss"], -found[m]["roc_auc"]))
+        fitted = model.estimator(best, cfg).fit(rows)  # the better model, on every campaign, for planning
+        models.save(config, MODEL, fitted, {"method": best, "features": list(model.FEATURES)})
+        metrics.append(Metric(MODEL, best, "chosen", 1.0, split))
+        append_metrics(spark, lake, metrics, run_id)
+        stats["rows"] = int(found[best]["contacts"])
+        rows.unpersist()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job("ctr", run, sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Multi-touch attribution: contact paths, rule-based credit and Markov-chain removal effects."""

@@ -1,0 +1,1 @@
+"""Customer lifetime value: BG/NBD purchases, Gamma-Gamma order values, discounted CLV."""

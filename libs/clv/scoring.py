@@ -1,0 +1,120 @@
+"""Fitting the CLV models on a summary's patterns, scoring every customer, and the hold-out calibration."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pmkt.libs.clv import models, summary
+from pmkt.libs.config import ClvConfig
+from pmkt.libs.errors import UserError
+from pmkt.libs.log import get_logger
+
+log = get_logger(__name__)
+SCORES = "expected_purchases double, p_alive double, expected_order_value double, clv double"
+
+
+@dataclass(frozen=True)
+class Fitted:
+    purchases: models.BgNbd
+    value: models.GammaGamma
+    patterns: int  # distinct (x, t_x, T) patterns the BG/NBD fit summed over
+    customers: int
+
+    def __str__(self) -> str:
+        bg, gg = self.purchases, self.value
+        return (
+            f"BG/NBD r {bg.r:.4g}, alpha {bg.alpha:.4g}, a {bg.a:.4g}, b {bg.b:.4g}; Gamma-Gamma p {gg.p:.4g}, "
+            f"q {gg.q:.4g}, v {gg.v:.4g}"
+        )
+
+
+def fit(summaries: DataFrame, cfg: ClvConfig) -> Fitted:
+    """Both models by maximum likelihood on the distinct patterns (collected: bounded by `clv.max_patterns`;
+    beyond it, recency and age are rounded to whole periods first)."""
+    found = summary.patterns(summaries)
+    if found.count() > cfg.max_patterns:
+        log.warning("more than %s distinct purchase patterns: fitting on whole periods", f"{cfg.max_patterns:,}")
+        found = summary.patterns(summary.coarsened(summaries))
+    rows: pd.DataFrame = found.toPandas()  # distinct patterns, bounded above
+    if rows.empty or rows["customers"].sum() < 2:
+        raise UserError("CLV needs purchases from at least two customers before the cutoff")
+    values: pd.DataFrame = summary.value_patterns(summaries).toPandas()  # distinct (x, m) pairs of repeat buyers
+    if values.empty:
+        raise UserError("CLV needs customers with repeat purchases of positive value before the cutoff")
+    purchases = models.fit_bgnbd(rows["frequency"], rows["recency"], rows["age"], rows["customers"], cfg.penalizer)
+    value = models.fit_gamma_gamma(values["frequency"], values["monetary"], values["customers"], cfg.penalizer)
+    if value.q <= 1:
+        raise UserError(f"Gamma-Gamma fit has q = {value.q:.3f} <= 1: order values have no finite mean; check amounts")
+    return Fitted(purchases, value, len(rows), int(rows["customers"].sum()))
+
+
+def score(summaries: DataFrame, fitted: Fitted, cfg: ClvConfig) -> DataFrame:
+    """The summaries with expected purchases over `clv.horizon_days`, P(alive), expected order value and the
+    discounted CLV (margin x value of the expected purchases, stepped every `clv.step_days`).
+
+    In pandas on the executors: scipy's Gauss hypergeometric function has no Spark expression.
+    """
+    horizon, step = cfg.horizon_days / cfg.period_days, cfg.step_days / cfg.period_days
+    per_step = (1 + cfg.annual_discount_rate) ** (cfg.step_days / 365.0) - 1
+
+    def predict(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for b in batches:
+            x, t_x, big_t = (b[c].to_numpy(dtype=float) for c in ("frequency", "recency", "age"))
+            value = models.expected_order_value(fitted.value, x, b["monetary"].to_numpy(dtype=float))
+            yield pd.DataFrame(
+                {
+                    "customer_id": b["customer_id"],
+                    "expected_purchases": models.expected_purchases(fitted.purchases, horizon, x, t_x, big_t),
+                    "p_alive": models.p_alive(fitted.purchases, x, t_x, big_t),
+                    "expected_order_value": value,
+                    "clv": cfg.margin
+                    * models.discounted_value(fitted.purchases, value, x, t_x, big_t, horizon, step, per_step),
+                }
+            )
+
+    scored = summaries.select("customer_id", "frequency", "recency", "age", "monetary").mapInPandas(
+        predict, schema=f"customer_id string, {SCORES}"
+    )
+    return summaries.join(scored, on="customer_id", how="inner")
+
+
+def calibration(
+    summaries: DataFrame, fitted: Fitted, actual: DataFrame, days: int, cfg: ClvConfig, end: dt.date
+) -> DataFrame:
+    """Per calibration frequency (0 … buckets − 1, then "<buckets>+"): customers, predicted and actual mean
+    repeat purchase days in the `days` after the calibration, which ended on `end`."""
+    t = days / cfg.period_days
+
+    def predict(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for b in batches:
+            x, t_x, big_t = (b[c].to_numpy(dtype=float) for c in ("frequency", "recency", "age"))
+            yield pd.DataFrame(
+                {
+                    "customer_id": b["customer_id"],
+                    "predicted": models.expected_purchases(fitted.purchases, t, x, t_x, big_t),
+                }
+            )
+
+    predicted = summaries.select("customer_id", "frequency", "recency", "age").mapInPandas(
+        predict, schema="customer_id string, predicted double"
+    )
+    top = cfg.frequency_buckets
+    bucket = F.when(F.col("frequency") >= top, F.lit(f"{top}+")).otherwise(F.col("frequency").cast("string"))
+    return (
+        summaries.select("customer_id", "frequency")
+        .join(predicted, on="customer_id", how="inner")
+        .join(actual, on="customer_id", how="left")
+        .groupBy(bucket.alias("frequency_bucket"), F.least(F.col("frequency"), F.lit(top)).alias("_order"))
+        .agg(
+            F.count(F.lit(1)).alias("customers"),
+            F.avg("predicted").alias("predicted"),
+            F.avg(F.coalesce(F.col("actual"), F.lit(0))).cast("double").alias("actual"),
+        )
+        .select(F.lit(end).alias("calibration_end"), "frequency_bucket", "customers", "predicted", "actual", "_order")
+    )

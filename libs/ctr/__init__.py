@@ -1,0 +1,1 @@
+"""Click-through prediction: factorization machines against logistic regression on hashed sparse features."""

@@ -1,0 +1,1 @@
+"""Uplift modelling: who a campaign changes, from treatment and control contacts."""
