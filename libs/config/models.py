@@ -187,10 +187,10 @@ class CtrConfig:
     """P(click | contact): a factorization machine against logistic regression on hashed sparse features."""
 
     hash_features: int = 4096  # FeatureHasher's vector size
-    factor_size: int = 8  # the factorization machine's latent factors per feature
+    factor_size: int = 4  # the factorization machine's latent factors per feature
     fm_iterations: int = 100  # the factorization machine's AdamW iterations
     step_size: float = 1.0  # its learning rate (MLlib's default)
-    reg_param: float = 0.01  # L2 regularisation of both models
+    reg_param: float = 0.1  # L2 regularisation of both models (calibration: log loss is how the better is chosen)
     mobile_share: float = 0.5  # customers with at least this share of events on mobile count as mobile
     seed: int = 23  # the factorization machine's seed
 
