@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs.classify.model import LABEL, SCALED, WEIGHT, Spec, feature_stages
 from pmkt.libs.config import UpliftConfig
+from pmkt.libs.errors import UserError
 from pmkt.libs.frames import one
 
 METHODS = ("t_learner", "class_transformation")
@@ -47,6 +48,12 @@ def forest(cfg: UpliftConfig, suffix: str) -> RandomForestClassifier:
 
 def fit(rows: DataFrame, spec: Spec, cfg: UpliftConfig, method: str) -> PipelineModel:
     """`rows`: contacts with `group` (treatment or control), the label (converted) and the spec's features."""
+    share = one(rows.agg(F.avg(is_treated().cast("double"))))[0]  # one number
+    if share is None or not 0 < share < 1:
+        raise UserError(
+            "uplift models need both treated and control contacts (silver.campaign_contacts.group = 'control' "
+            "for customers held out of a campaign)"
+        )
     prep = Pipeline(stages=feature_stages(spec)).fit(rows)
     data = prep.transform(rows)
     if method == "t_learner":
@@ -54,9 +61,6 @@ def fit(rows: DataFrame, spec: Spec, cfg: UpliftConfig, method: str) -> Pipeline
         treated = forest(cfg, "treated").fit(unit.where(is_treated()))
         control = forest(cfg, "control").fit(unit.where(~is_treated()))
         return PipelineModel(stages=[*prep.stages, treated, control])
-    share = one(data.agg(F.avg(is_treated().cast("double"))))[0]  # one number
-    if not share or share >= 1:
-        raise ValueError("class transformation needs both treated and control contacts")
     transformed = data.withColumn(
         LABEL,
         (is_treated() == (F.col(LABEL) == 1.0)).cast("double"),  # treated and converted, or control and not

@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 from pmkt.libs.classify import model as cm
 from pmkt.libs.classify.model import LABEL
 from pmkt.libs.config import GenerateConfig, UpliftConfig
+from pmkt.libs.errors import UserError
 from pmkt.libs.synth import facts
 from pmkt.libs.synth.world import World
 from pmkt.libs.uplift import evaluate, model
@@ -84,3 +85,11 @@ def test_uplift_targeting_finds_the_planted_persuadables_and_beats_response_targ
         assert by_uplift > 2 * by_response, (method, by_uplift, by_response)
         scored.unpersist()
     contacts.unpersist()
+
+
+def test_contacts_without_a_control_group_are_a_user_error(spark: SparkSession) -> None:
+    rows = spark.createDataFrame(
+        [("treatment", 1.0, 1.0), ("treatment", 0.0, 2.0)], f"group string, {LABEL} double, p_buy double"
+    )
+    with pytest.raises(UserError, match="both treated and control contacts"):
+        model.fit(rows, cm.Spec(("p_buy",), ()), UpliftConfig(), "t_learner")
