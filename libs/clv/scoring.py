@@ -36,15 +36,21 @@ class Fitted:
 
 def fit(summaries: DataFrame, cfg: ClvConfig) -> Fitted:
     """Both models by maximum likelihood on the distinct patterns (collected: bounded by `clv.max_patterns`;
-    beyond it, recency and age are rounded to whole periods first)."""
-    found = summary.patterns(summaries)
+    beyond it, recency and age are rounded to whole periods, and mean values to 0.5% steps, first)."""
+    found, values_found = summary.patterns(summaries), summary.value_patterns(summaries)
     if found.count() > cfg.max_patterns:
         log.warning("more than %s distinct purchase patterns: fitting on whole periods", f"{cfg.max_patterns:,}")
         found = summary.patterns(summary.coarsened(summaries))
+    if values_found.count() > cfg.max_patterns:
+        log.warning(
+            "more than %s distinct (repeat purchases, mean value) pairs: rounding values to 0.5%%",
+            f"{cfg.max_patterns:,}",
+        )
+        values_found = summary.value_patterns(summaries, resolution=0.005)
     rows: pd.DataFrame = found.toPandas()  # distinct patterns, bounded above
     if rows.empty or rows["customers"].sum() < 2:
         raise UserError("CLV needs purchases from at least two customers before the cutoff")
-    values: pd.DataFrame = summary.value_patterns(summaries).toPandas()  # distinct (x, m) pairs of repeat buyers
+    values: pd.DataFrame = values_found.toPandas()  # distinct (x, m) pairs, bounded above
     if values.empty:
         raise UserError("CLV needs customers with repeat purchases of positive value before the cutoff")
     purchases = models.fit_bgnbd(rows["frequency"], rows["recency"], rows["age"], rows["customers"], cfg.penalizer)

@@ -52,11 +52,18 @@ def patterns(summaries: DataFrame) -> DataFrame:
     return summaries.groupBy("frequency", "recency", "age").agg(F.count(F.lit(1)).alias("customers"))
 
 
-def value_patterns(summaries: DataFrame) -> DataFrame:
-    """(frequency, monetary, customers) of repeat buyers with a positive mean value: the Gamma-Gamma input."""
+def value_patterns(summaries: DataFrame, resolution: float = 0.0) -> DataFrame:
+    """(frequency, monetary, customers) of repeat buyers with a positive mean value: the Gamma-Gamma input.
+
+    With a `resolution` (e.g. 0.005), mean values are rounded to that relative step on a log scale, so the
+    distinct pairs are bounded by the range of values, not by the number of customers.
+    """
+    value = F.col("monetary")
+    if resolution > 0:
+        value = F.exp(F.round(F.log(value) / F.lit(resolution)) * F.lit(resolution))
     return (
         summaries.where((F.col("frequency") > 0) & (F.col("monetary") > 0))
-        .groupBy("frequency", "monetary")
+        .groupBy("frequency", value.alias("monetary"))
         .agg(F.count(F.lit(1)).alias("customers"))
     )
 

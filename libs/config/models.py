@@ -212,7 +212,7 @@ class ClvConfig:
     holdout_days: int = 90  # calibration: fit before the last holdout_days, compare predictions with them
     frequency_buckets: int = 7  # calibration rows: 0, 1, ..., 6 repeat purchases, then 7+
     penalizer: float = 0.0  # L2 penalty on the parameters (lifetimes' penalizer_coef); 0: plain maximum likelihood
-    max_patterns: int = 500_000  # more distinct (x, t_x, T) patterns: fit on whole periods
+    max_patterns: int = 500_000  # more distinct (x, t_x, T) patterns or (x, mean value) pairs: fit on rounded ones
 
     def __post_init__(self) -> None:
         for key in ("period_days", "horizon_days", "step_days", "holdout_days", "frequency_buckets", "max_patterns"):

@@ -12,7 +12,8 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pmkt.libs.clv import models, summary
+from pmkt.libs.clv import models, scoring, summary
+from pmkt.libs.config import ClvConfig
 
 # Published fits on cdnow_customers_summary*.csv (Fader, Hardie and Lee 2005; the lifetimes documentation).
 BGNBD = {"r": 0.2426, "alpha": 4.4135, "a": 0.7929, "b": 2.4258}
@@ -99,3 +100,16 @@ def test_predictions_equal_their_closed_forms_on_one_customer() -> None:
         sum(40 * s / 1.01 ** (i + 1) for i, s in enumerate(steps))
     )
     assert math.isfinite(got)
+
+
+def test_beyond_max_patterns_the_fit_runs_on_rounded_patterns_and_stays_close(
+    spark: SparkSession, lifetimes_datasets: Path
+) -> None:
+    """Whole weeks and 0.5% value steps: the collected patterns are bounded, and the fit moves by at most 2%."""
+    days = summary.purchase_days(cdnow_sample(spark, lifetimes_datasets), CALIBRATION_END + dt.timedelta(days=1))
+    summaries = summary.summary(days, CALIBRATION_END, 7.0)
+    fitted = scoring.fit(summaries, ClvConfig(max_patterns=300))
+    assert fitted.patterns <= summary.patterns(summary.coarsened(summaries)).count() < 1016
+    for name, expected in {**BGNBD, **GAMMA_GAMMA}.items():
+        got = getattr(fitted.purchases if name in BGNBD else fitted.value, name)
+        assert got == pytest.approx(expected, rel=0.03), name
