@@ -45,7 +45,9 @@ def run(spark: SparkSession, config: Config) -> None:
         split = f"train campaigns before {starts[-1]}, test {starts[-1]}"
         found, metrics = {}, []
         for method in model.METHODS:
-            found[method] = model.evaluate(model.score(model.estimator(method, cfg).fit(train), test))
+            scored = model.score(model.estimator(method, cfg).fit(train), test).cache()  # read by two metrics
+            found[method] = model.evaluate(scored)
+            scored.unpersist()
             metrics += [Metric(MODEL, method, k, v, split) for k, v in found[method].items()]
             log.info(
                 "P(click) by %s: ROC AUC %.3f, log loss %.4f",

@@ -11,6 +11,7 @@ observation, both counted from the first purchase, in periods (weeks by default)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,7 +68,9 @@ def gamma_gamma_log_likelihood(params: np.ndarray, x: np.ndarray, m: np.ndarray,
     return float(np.sum(weights * ll))
 
 
-def _maximise(log_likelihood, start: np.ndarray, penalizer: float, n: float) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _maximise(
+    log_likelihood: Callable[[np.ndarray], float], start: np.ndarray, penalizer: float, n: float
+) -> np.ndarray:
     """Parameters maximising `log_likelihood`, searched on their logarithms so they stay positive; the mean
     negative log-likelihood plus `penalizer` x the sum of squared parameters (as lifetimes' penalizer_coef)."""
 

@@ -38,7 +38,9 @@ def test_uplift_targeting_ranks_by_incremental_profit_and_every_plan_records_bot
     campaign.run(spark, config)
     plan = Lake(spark, config.lake).read(tables.CAMPAIGN_PLAN)
     persuade = plan.where(F.col("campaign_id") == "NBO-PERSUADE")
-    assert persuade.where(F.col("group") == "treatment").count() > 0
+    treated = persuade.where(F.col("group") == "treatment").agg(F.count(F.lit(1)), F.sum("cost")).first()
+    # Email at 0.05 a contact within a budget of 60: at most 1,200 contacts, each costing exactly that.
+    assert 0 < treated[0] <= 1200 and treated[1] == pytest.approx(0.05 * treated[0])
     scores = ("p_convert", "uplift", "p_click")  # every score on every campaign's rows, whatever it targets by
     assert plan.where(F.greatest(*[F.col(c).isNull() for c in scores])).count() == 0
     assert plan.where((F.col("p_click") <= 0) | (F.col("p_click") >= 1)).count() == 0

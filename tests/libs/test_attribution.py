@@ -71,7 +71,8 @@ def test_rule_credit_splits_each_conversion_by_position_and_time(spark: SparkSes
 
 
 def test_markov_removal_effects_equal_the_hand_computed_chain(spark: SparkSession) -> None:
-    """A→B→conversion, A→null, B→null. From (start): A 2/3, B 1/3; A→B 1/2, A→null 1/2; B→conv 1/2, B→null 1/2.
+    """A→B→conversion, A→null, B→null. From (start): A 2/3, B 1/3; A→B 1/2, A→null 1/2; B→conv 1/2,
+    B→null 1/2.
     P(conversion) = 2/3·1/2·1/2 + 1/3·1/2 = 1/3. Without A: 1/3·1/2 = 1/6, so A's effect is 1/2; without B: 0, so
     B's is 1. One conversion is credited 1/3 to A and 2/3 to B."""
     rows = spark.createDataFrame(
