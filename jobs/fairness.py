@@ -29,11 +29,13 @@ def run(spark: SparkSession, config: Config) -> None:
         raise UserError(f"none of fairness.groups ({', '.join(cfg.groups)}) is a column of gold.customer_features")
     groups = features.where(F.col("snapshot_date") == F.lit(latest)).select("customer_id", *attributes)
     with runs.job_run(lake, "fairness", (tables.FAIRNESS_AUDIT,)) as run_id:
-        rows = []
-        for decision, frame in fairness.decisions(lake, cfg):
-            for attribute in attributes:
-                stats = fairness.group_stats(frame, groups, attribute)
-                rows += fairness.audit_rows(run_id, decision, attribute, stats, cfg)
+        found = fairness.decisions(lake, cfg)
+        stats = fairness.group_stats(found, groups, attributes) if found else {}
+        rows = [
+            r
+            for (decision, attribute), s in stats.items()
+            for r in fairness.audit_rows(run_id, decision, attribute, s, cfg)
+        ]
         if not rows:
             raise UserError("nothing to audit: run campaign, churn or propensity first")
         lake.write(

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs import tables
 from pmkt.libs.config import FairnessConfig
-from pmkt.libs.frames import one
+from pmkt.libs.frames import one, union_all
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger
 
@@ -145,15 +145,32 @@ class GroupStats:
         return self.false_pos / self.negatives if self.negatives else None
 
 
-def group_stats(decision: DataFrame, groups: DataFrame, attribute: str) -> list[GroupStats]:
-    """Counts per group value, one aggregation (bounded by the number of groups), plus AUC where labels exist."""
-    joined = decision.join(
-        groups.select("customer_id", F.coalesce(F.col(attribute).cast("string"), F.lit("unknown")).alias("_group")),
-        on="customer_id",
-        how="inner",
-    ).cache()
+def group_stats(
+    decisions: Sequence[tuple[str, DataFrame]], groups: DataFrame, attributes: Sequence[str]
+) -> dict[tuple[str, str], list[GroupStats]]:
+    """Counts per (decision, attribute, group value) in one aggregation, plus AUC where labels exist.
+
+    Every decision and attribute goes through the same query: one pass instead of one per pair, since
+    each pass pays Spark's fixed cost. The result is bounded by decisions x attributes x group values.
+    """
+    tagged = union_all(
+        [
+            frame.select(F.lit(name).alias("_decision"), "customer_id", "selected", "label", "score")
+            for name, frame in decisions
+        ]
+    )
+    by_attribute = F.array(
+        *[
+            F.struct(
+                F.lit(a).alias("_attribute"), F.coalesce(F.col(a).cast("string"), F.lit("unknown")).alias("_group")
+            )
+            for a in attributes
+        ]
+    )
+    long = groups.select("customer_id", F.explode(by_attribute).alias("_g")).select("customer_id", "_g.*")
+    joined = tagged.join(long, on="customer_id", how="inner").cache()
     counts = (
-        joined.groupBy("_group")
+        joined.groupBy("_decision", "_attribute", "_group")
         .agg(
             F.count(F.lit(1)).alias("n"),
             F.sum(F.col("selected").cast("int")).alias("sel"),
@@ -162,27 +179,28 @@ def group_stats(decision: DataFrame, groups: DataFrame, attribute: str) -> list[
             F.sum((F.col("selected") & F.col("label")).cast("int")).alias("tp"),
             F.sum((F.col("selected") & ~F.col("label")).cast("int")).alias("fp"),
         )
-        .orderBy("_group")
-        .collect()  # one row per group
+        .orderBy("_decision", "_attribute", "_group")
+        .collect()  # one row per decision, attribute and group value
     )
-    stats = []
+    out: dict[tuple[str, str], list[GroupStats]] = {(name, a): [] for name, _ in decisions for a in attributes}
     for r in counts:
         pos, neg = int(r["pos"] or 0), int(r["neg"] or 0)
         auc = None
         if pos and neg:
+            cell = (F.col("_decision") == r["_decision"]) & (F.col("_attribute") == r["_attribute"])
             labelled = joined.where(
-                (F.col("_group") == r["_group"]) & F.col("label").isNotNull() & F.col("score").isNotNull()
+                cell & (F.col("_group") == r["_group"]) & F.col("label").isNotNull() & F.col("score").isNotNull()
             )
             auc = BinaryClassificationEvaluator(rawPredictionCol="score", labelCol="y").evaluate(
                 labelled.select("score", F.col("label").cast("double").alias("y"))
             )
-        stats.append(
+        out[(r["_decision"], r["_attribute"])].append(
             GroupStats(
                 r["_group"], int(r["n"]), int(r["sel"] or 0), pos, neg, int(r["tp"] or 0), int(r["fp"] or 0), auc
             )
         )
     joined.unpersist()
-    return stats
+    return out
 
 
 def audit_rows(
