@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import pandas as pd
@@ -37,20 +37,20 @@ class Fitted:
 def fit(summaries: DataFrame, cfg: ClvConfig) -> Fitted:
     """Both models by maximum likelihood on the distinct patterns (collected: bounded by `clv.max_patterns`;
     beyond it, recency and age are rounded to whole periods, and mean values to 0.5% steps, first)."""
-    found, values_found = summary.patterns(summaries), summary.value_patterns(summaries)
-    if found.count() > cfg.max_patterns:
-        log.warning("more than %s distinct purchase patterns: fitting on whole periods", f"{cfg.max_patterns:,}")
-        found = summary.patterns(summary.coarsened(summaries))
-    if values_found.count() > cfg.max_patterns:
-        log.warning(
-            "more than %s distinct (repeat purchases, mean value) pairs: rounding values to 0.5%%",
-            f"{cfg.max_patterns:,}",
-        )
-        values_found = summary.value_patterns(summaries, resolution=0.005)
-    rows: pd.DataFrame = found.toPandas()  # distinct patterns, bounded above
+    rows = _bounded(
+        summary.patterns(summaries),
+        lambda: summary.patterns(summary.coarsened(summaries)),
+        cfg.max_patterns,
+        "distinct purchase patterns: fitting on whole periods",
+    )
     if rows.empty or rows["customers"].sum() < 2:
         raise UserError("CLV needs purchases from at least two customers before the cutoff")
-    values: pd.DataFrame = values_found.toPandas()  # distinct (x, m) pairs, bounded above
+    values = _bounded(
+        summary.value_patterns(summaries),
+        lambda: summary.value_patterns(summaries, resolution=0.005),
+        cfg.max_patterns,
+        "distinct (repeat purchases, mean value) pairs: rounding values to 0.5%",
+    )
     if values.empty:
         raise UserError("CLV needs customers with repeat purchases of positive value before the cutoff")
     purchases = models.fit_bgnbd(rows["frequency"], rows["recency"], rows["age"], rows["customers"], cfg.penalizer)
@@ -58,6 +58,16 @@ def fit(summaries: DataFrame, cfg: ClvConfig) -> Fitted:
     if value.q <= 1:
         raise UserError(f"Gamma-Gamma fit has q = {value.q:.3f} <= 1: order values have no finite mean; check amounts")
     return Fitted(purchases, value, len(rows), int(rows["customers"].sum()))
+
+
+def _bounded(exact: DataFrame, rounded: Callable[[], DataFrame], limit: int, what: str) -> pd.DataFrame:
+    """`exact` on the driver if it has at most `limit` rows (one pass, never more than limit + 1 rows), else
+    `rounded`, whose rows are bounded by the data's time span and value range, not by its customers."""
+    rows: pd.DataFrame = exact.limit(limit + 1).toPandas()  # bounded: at most limit + 1 rows
+    if len(rows) <= limit:
+        return rows
+    log.warning("more than %s %s", f"{limit:,}", what)
+    return rounded().toPandas()  # bounded: rounded patterns
 
 
 def score(summaries: DataFrame, fitted: Fitted, cfg: ClvConfig) -> DataFrame:

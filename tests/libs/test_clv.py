@@ -105,7 +105,8 @@ def test_predictions_equal_their_closed_forms_on_one_customer() -> None:
 def test_beyond_max_patterns_the_fit_runs_on_rounded_patterns_and_stays_close(
     spark: SparkSession, lifetimes_datasets: Path
 ) -> None:
-    """Whole weeks and 0.5% value steps: the collected patterns are bounded, and the fit moves by at most 2%."""
+    """Whole weeks and 0.5% value steps: the collected patterns are bounded, and the fit stays close (moves of at
+    most 2% measured; 3% asserted)."""
     days = summary.purchase_days(cdnow_sample(spark, lifetimes_datasets), CALIBRATION_END + dt.timedelta(days=1))
     summaries = summary.summary(days, CALIBRATION_END, 7.0)
     fitted = scoring.fit(summaries, ClvConfig(max_patterns=300))
