@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from types import ModuleType
 
 from pyspark.sql import SparkSession
@@ -34,7 +35,7 @@ from pmkt.jobs import (
 from pmkt.libs.config import Config
 from pmkt.libs.errors import ConfigError
 from pmkt.libs.log import get_logger
-from pmkt.libs.runner import run_job
+from pmkt.libs.runner import run_job, run_lanes
 
 log = get_logger(__name__)
 # The pipeline's steps in the order they run; `pipeline.steps` picks from them.
@@ -62,6 +63,33 @@ STEPS: dict[str, ModuleType] = {
     )
 }
 
+# With `pipeline.lanes`, these steps run in two lanes side by side. No step reads a table the other lane writes:
+# recommend reads the segments and the basket rules (its own lane), and quality, which reads the churn and
+# propensity scores, runs before both lanes. Both lanes append to the model metrics and the run ledger.
+LANES: tuple[tuple[str, ...], ...] = (
+    ("segment", "basket", "recommend"),
+    ("churn", "propensity", "response", "ctr", "uplift", "clv", "attribution"),
+)
+
+
+def run_steps(spark: SparkSession, config: Config, steps: Sequence[str]) -> None:
+    """Run `steps` in the pipeline's order; with `pipeline.lanes`, the steps of LANES side by side."""
+    laned = {s for lane in LANES for s in lane} & set(steps) if config.pipeline.lanes else set()
+    at = [i for i, s in enumerate(steps) if s in laned]
+    if at and at[-1] - at[0] + 1 != len(at):
+        laned = set()  # another step sits between them in the configured order: one step at a time, as listed
+    done: set[str] = set()
+    for step in steps:
+        if step in done:
+            continue
+        if step not in laned:
+            STEPS[step].run(spark, config)
+            done.add(step)
+            continue
+        lanes = [[s for s in lane if s in steps] for lane in LANES]
+        run_lanes([[partial(STEPS[s].run, spark, config) for s in lane] for lane in lanes if lane])
+        done.update(s for lane in lanes for s in lane)
+
 
 def run(spark: SparkSession, config: Config) -> None:
     unknown = [s for s in config.pipeline.steps if s not in STEPS]
@@ -69,8 +97,7 @@ def run(spark: SparkSession, config: Config) -> None:
         raise ConfigError(f"config key 'pipeline.steps' names unknown step '{unknown[0]}' (steps: {', '.join(STEPS)})")
     steps = [s for s in (config.pipeline.steps or STEPS) if config.pipeline.runs(s)]
     start = time.perf_counter()
-    for step in steps:
-        STEPS[step].run(spark, config)
+    run_steps(spark, config, steps)
     log.info("pipeline %s finished in %.1fs", " -> ".join(steps), time.perf_counter() - start)
     tables.run(spark, config)
     from pmkt.libs.lake import Lake

@@ -7,11 +7,12 @@ import os
 import re
 import signal
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 from urllib.parse import urlparse
 
 from delta.tables import DeltaTable
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -19,9 +20,11 @@ from pmkt.libs import contracts
 from pmkt.libs.config import LakeConfig
 from pmkt.libs.errors import UserError
 from pmkt.libs.frames import one
+from pmkt.libs.log import get_logger
 from pmkt.libs.tables import IDENTIFYING, STATS_COLUMNS, TableId
 
 SNAPSHOT = "snapshot_date"  # the partition column of every snapshot table
+log = get_logger(__name__)
 STATS_PROPERTY = "delta.dataSkippingStatsColumns"
 STATS_TYPES = (T.NumericType, T.DateType, T.TimestampType)  # in tables of customers: no strings (see IDENTIFYING)
 
@@ -51,6 +54,27 @@ CONFLICTS = (
 
 def is_conflict(exc: BaseException) -> bool:
     return any(marker in str(exc) for marker in CONFLICTS)
+
+
+COMMIT_ATTEMPTS = 3
+R = TypeVar("R")
+
+
+def _committed(table: TableId, commit: Callable[[], R]) -> R:
+    """One Delta commit, made again when another writer's commit conflicted with it (at most COMMIT_ATTEMPTS times).
+
+    A commit that lost a conflict changed nothing, and each attempt reads the table afresh, so trying again is safe.
+    Two writers of one process meet here: the pipeline's lanes both append to the model metrics and the run ledger,
+    and the first appends to a table that does not exist yet race to create it.
+    """
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            return commit()
+        except Exception as exc:
+            if attempt == COMMIT_ATTEMPTS or not is_conflict(exc):
+                raise
+            log.info("%s: another writer committed first; committing again (attempt %d)", table, attempt + 1)
+    raise AssertionError("unreachable")
 
 
 FAILPOINT = "PMKT_KILL_AFTER"  # crash tests: `name[#n]` SIGKILLs this process after the n-th commit to `name`
@@ -133,8 +157,6 @@ class Lake:
             raise ValueError(f"unsupported write mode {mode}")
         contracts.check(table, df.schema)
         writer = df.write.format("delta").mode(mode)
-        if replace_where is not None and self.exists(table):
-            writer = writer.option("replaceWhere", replace_where)
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         if merge_schema:
@@ -143,14 +165,21 @@ class Lake:
             writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
         stats = self._stats_columns(table, df, partition_by)
         if stats is not None:
-            self._limit_stats(table, stats)
             for key, value in _stats_properties(stats).items():
                 writer = writer.option(key, value)
-        if self.by_name:
-            self._ensure_schema(table)
-            writer.saveAsTable(self.location(table))
-        else:
-            writer.save(self.location(table))
+
+        def commit() -> None:  # asks afresh whether the table exists: a losing first write may find it created
+            slice_only = replace_where is not None and self.exists(table)
+            out = writer.option("replaceWhere", replace_where) if slice_only else writer
+            if stats is not None:
+                self._limit_stats(table, stats)
+            if self.by_name:
+                self._ensure_schema(table)
+                out.saveAsTable(self.location(table))
+            else:
+                out.save(self.location(table))
+
+        _committed(table, commit)
         failpoint(str(table))
 
     def merge(
@@ -173,22 +202,26 @@ class Lake:
         if stats is not None:
             self._limit_stats(table, stats)
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-        merge = self.delta(table).alias("t").merge(df.alias("s"), condition)
-        if update:
-            changed = f"NOT (t.`{change_col}` <=> s.`{change_col}`)" if change_col else None
-            merge = merge.whenMatchedUpdateAll(condition=changed)
-        result = one(merge.whenNotMatchedInsertAll().execute())  # one row of counts
+        changed = f"NOT (t.`{change_col}` <=> s.`{change_col}`)" if change_col else None
+
+        def commit() -> Row:
+            merge = self.delta(table).alias("t").merge(df.alias("s"), condition)
+            if update:
+                merge = merge.whenMatchedUpdateAll(condition=changed)
+            return one(merge.whenNotMatchedInsertAll().execute())  # one row of counts
+
+        result = _committed(table, commit)
         failpoint(str(table))
         return {"inserted": int(result["num_inserted_rows"]), "updated": int(result["num_updated_rows"])}
 
     def delete_matching(self, table: TableId, keys: DataFrame, on: str) -> None:
         """Delete the rows `on` matches in `keys` (a MERGE), so the values never appear in the commit's predicate."""
-        self.delta(table).alias("t").merge(keys.alias("s"), on).whenMatchedDelete().execute()
+        _committed(table, lambda: self.delta(table).alias("t").merge(keys.alias("s"), on).whenMatchedDelete().execute())
         failpoint(str(table))
 
     def delete(self, table: TableId, condition: Column) -> None:
         """Delete the rows matching `condition` (one Delta commit)."""
-        self.delta(table).delete(condition)
+        _committed(table, lambda: self.delta(table).delete(condition))
         failpoint(str(table))
 
     def read_snapshot(self, table: TableId, day: dt.date) -> DataFrame:

@@ -1,5 +1,6 @@
 """How a job runs from the command line: its arguments, config, session and the lake's writer lock, and one-line
-errors (exit code 2, or 1 when ingest does not reconcile) instead of tracebacks. The jobs' registry is `jobs.cli`."""
+errors (exit code 2, or 1 when ingest does not reconcile) instead of tracebacks, and the pipeline's lanes. The jobs'
+registry is `jobs.cli`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -124,3 +126,38 @@ def _spark_user_error(exc: Exception) -> bool:
     from pyspark.errors import AnalysisException
 
     return isinstance(exc, AnalysisException)
+
+
+def run_lanes(lanes: Sequence[Sequence[Callable[[], object]]]) -> None:
+    """Run each lane's calls in order, the lanes side by side in threads of this process (and its Spark session).
+
+    A failure in one lane stops the others before their next call; once every lane has stopped, the first failure
+    is raised. Threads are PySpark's `InheritableThread`, so each lane's jobs carry the caller's local properties.
+    """
+    from pyspark import InheritableThread
+
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def lane(calls: Sequence[Callable[[], object]]) -> None:
+        for call in calls:
+            if stop.is_set():
+                return
+            try:
+                call()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+                failures.append(exc)
+                stop.set()
+                return
+
+    threads = [InheritableThread(target=lane, args=(calls,), name=f"pmkt-lane-{i}") for i, calls in enumerate(lanes)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:
+        stop.set()  # Ctrl-C: the lanes finish the step they are in, then stop
+        raise
+    if failures:
+        raise failures[0]

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import fields, is_dataclass
@@ -62,8 +63,16 @@ def _local_store(config: Config) -> Path:
     return path
 
 
+_configuring = threading.Lock()  # the pipeline's lanes configure MLflow side by side
+
+
 def configure(config: Config) -> None:
     """Point MLflow at the configured store, registry and experiment (every call: a process may see several lakes)."""
+    with _configuring:
+        _configure(config)
+
+
+def _configure(config: Config) -> None:
     import mlflow
 
     for noisy in ("mlflow", "alembic"):  # schema migrations and registrations, at INFO on every job

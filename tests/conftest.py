@@ -124,11 +124,11 @@ def c360(spark: SparkSession, generated: GeneratedLake, tmp_path_factory: pytest
 @pytest.fixture(scope="session")
 def modelled(spark: SparkSession, c360: GeneratedLake, tmp_path_factory: pytest.TempPathFactory) -> GeneratedLake:
     """Every model job, once, on a copy of the Customer 360 lake: the input of campaigns and the report."""
-    from pmkt.jobs import attribution, basket, churn, clv, ctr, propensity, recommend, response, uplift
+    from pmkt.jobs import pipeline
 
     lake = own_copy(c360, tmp_path_factory.mktemp("modelled"))
-    for job in (basket, recommend, churn, propensity, response, ctr, uplift, clv, attribution):
-        job.run(spark, lake.config)
+    steps = ["basket", "recommend", "churn", "propensity", "response", "ctr", "uplift", "clv", "attribution"]
+    pipeline.run_steps(spark, lake.config, steps)  # in the pipeline's two lanes (pipeline.lanes in local.yaml)
     return lake
 
 

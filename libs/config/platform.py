@@ -129,6 +129,9 @@ class StreamConfig:
 @dataclass(frozen=True)
 class PipelineConfig:
     steps: tuple[str, ...] = ()  # empty: every step but generate (the synthetic data), in the pipeline's order
+    # Run the steps that read none of each other's tables in two lanes side by side, in one Spark session (the
+    # segment-basket-recommend lane and the other models; see docs/performance.md). Off: one step at a time.
+    lanes: bool = False
 
     def runs(self, step: str) -> bool:
         """Whether `pmkt pipeline` runs `step` under this config."""

@@ -39,3 +39,31 @@ def test_snapshot_reads_pick_one_partition_and_the_latest(spark: SparkSession, t
     ]
     latest = lake.latest_rows(SCORES)
     assert latest is not None and [(r.customer_id, r.reason) for r in latest.collect()] == [("a", "3")]
+
+
+def test_writers_racing_to_create_a_table_all_land(spark: SparkSession, tmp_path: Path) -> None:
+    """Three threads append metrics to a table that does not exist yet: Delta lets one create it and fails the
+    others' commits (ProtocolChangedException); each loser commits again, so every row is there exactly once."""
+    import threading
+
+    from pmkt.libs.metrics import Metric, append_metrics
+
+    lake = Lake(spark, LakeConfig(root=str(tmp_path / "lake")))
+    start = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def append(i: int) -> None:
+        try:
+            start.wait()
+            append_metrics(spark, lake, [Metric("churn", "logreg", "roc_auc", i / 10, "test")], f"churn-{i}")
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    got = sorted((r.run_id, r.value) for r in lake.read(tables.MODEL_METRICS).collect())
+    assert got == [("churn-0", 0.0), ("churn-1", 0.1), ("churn-2", 0.2)]
