@@ -73,22 +73,22 @@ LANES: tuple[tuple[str, ...], ...] = (
 
 
 def run_steps(spark: SparkSession, config: Config, steps: Sequence[str]) -> None:
-    """Run `steps` in the pipeline's order; with `pipeline.lanes`, the steps of LANES side by side."""
+    """Run `steps` in the listed order; with `pipeline.lanes`, the steps of LANES side by side, each lane in its order.
+
+    Lanes apply only when the laned steps are listed together: with another step between them, all run as listed.
+    """
     laned = {s for lane in LANES for s in lane} & set(steps) if config.pipeline.lanes else set()
     at = [i for i, s in enumerate(steps) if s in laned]
-    if at and at[-1] - at[0] + 1 != len(at):
-        laned = set()  # another step sits between them in the configured order: one step at a time, as listed
-    done: set[str] = set()
-    for step in steps:
-        if step in done:
-            continue
-        if step not in laned:
-            STEPS[step].run(spark, config)
-            done.add(step)
-            continue
-        lanes = [[s for s in lane if s in steps] for lane in LANES]
-        run_lanes([[partial(STEPS[s].run, spark, config) for s in lane] for lane in lanes if lane])
-        done.update(s for lane in lanes for s in lane)
+    if not at or at[-1] - at[0] + 1 != len(at):
+        at = []  # no lanes, or another step listed between laned ones: every step in turn
+    first, last = (at[0], at[-1] + 1) if at else (len(steps), len(steps))
+    for step in steps[:first]:
+        STEPS[step].run(spark, config)
+    if at:
+        lanes = [[partial(STEPS[s].run, spark, config) for s in lane if s in laned] for lane in LANES]
+        run_lanes([lane for lane in lanes if lane])
+    for step in steps[last:]:
+        STEPS[step].run(spark, config)
 
 
 def run(spark: SparkSession, config: Config) -> None:
