@@ -35,7 +35,7 @@ from pmkt.jobs import (
 from pmkt.libs.config import Config
 from pmkt.libs.errors import ConfigError
 from pmkt.libs.log import get_logger
-from pmkt.libs.runner import run_job, run_lanes
+from pmkt.libs.runner import run_job, run_side_by_side
 
 log = get_logger(__name__)
 # The pipeline's steps in the order they run; `pipeline.steps` picks from them.
@@ -63,30 +63,37 @@ STEPS: dict[str, ModuleType] = {
     )
 }
 
-# With `pipeline.lanes`, these steps run in two lanes side by side. No step reads a table the other lane writes:
-# recommend reads the segments and the basket rules (its own lane), and quality, which reads the churn and
-# propensity scores, runs before both lanes. Both lanes append to the model metrics and the run ledger.
-LANES: tuple[tuple[str, ...], ...] = (
-    ("segment", "basket", "recommend"),
-    ("churn", "propensity", "response", "ctr", "uplift", "clv", "attribution"),
-)
+# With `pipeline.lanes`, these steps run two at a time: a free worker takes the next listed step whose
+# prerequisites here have finished. No step reads a table another of them writes, but for these prerequisites:
+# recommend reads the segments and the basket rules. Quality, which reads the churn and propensity scores, runs
+# before them. They all append to the model metrics and the run ledger (Lake retries a lost commit).
+SIDE_BY_SIDE: dict[str, tuple[str, ...]] = {
+    "segment": (),
+    "basket": (),
+    "recommend": ("segment", "basket"),
+    "churn": (),
+    "propensity": (),
+    "response": (),
+    "ctr": (),
+    "uplift": (),
+    "clv": (),
+    "attribution": (),
+}
 
 
 def run_steps(spark: SparkSession, config: Config, steps: Sequence[str]) -> None:
-    """Run `steps` in the listed order; with `pipeline.lanes`, the steps of LANES side by side, each lane in its order.
+    """Run `steps` in the listed order; with `pipeline.lanes`, the steps of SIDE_BY_SIDE two at a time.
 
-    Lanes apply only when the laned steps are listed together: with another step between them, all run as listed.
+    That applies only when those steps are listed together: with another step between them, all run as listed.
     """
-    laned = {s for lane in LANES for s in lane} & set(steps) if config.pipeline.lanes else set()
-    at = [i for i, s in enumerate(steps) if s in laned]
+    at = [i for i, s in enumerate(steps) if s in SIDE_BY_SIDE] if config.pipeline.lanes else []
     if not at or at[-1] - at[0] + 1 != len(at):
-        at = []  # no lanes, or another step listed between laned ones: every step in turn
+        at = []  # one step at a time, or another step listed between side-by-side ones: every step in turn
     first, last = (at[0], at[-1] + 1) if at else (len(steps), len(steps))
     for step in steps[:first]:
         STEPS[step].run(spark, config)
     if at:
-        lanes = [[partial(STEPS[s].run, spark, config) for s in lane if s in laned] for lane in LANES]
-        run_lanes([lane for lane in lanes if lane])
+        run_side_by_side({s: partial(STEPS[s].run, spark, config) for s in steps[first:last]}, SIDE_BY_SIDE)
     for step in steps[last:]:
         STEPS[step].run(spark, config)
 

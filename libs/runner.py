@@ -1,6 +1,6 @@
 """How a job runs from the command line: its arguments, config, session and the lake's writer lock, and one-line
-errors (exit code 2, or 1 when ingest does not reconcile) instead of tracebacks, and the pipeline's lanes. The jobs'
-registry is `jobs.cli`."""
+errors (exit code 2, or 1 when ingest does not reconcile) instead of tracebacks; and steps side by side in one
+session. The jobs' registry is `jobs.cli`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pmkt.libs.errors import ReconciliationError, UserError
@@ -128,36 +128,58 @@ def _spark_user_error(exc: Exception) -> bool:
     return isinstance(exc, AnalysisException)
 
 
-def run_lanes(lanes: Sequence[Sequence[Callable[[], object]]]) -> None:
-    """Run each lane's calls in order, the lanes side by side in threads of this process (and its Spark session).
+def run_side_by_side(
+    calls: Mapping[str, Callable[[], object]], after: Mapping[str, Collection[str]], workers: int = 2
+) -> None:
+    """Run every call once, `workers` at a time in threads of this process (and its Spark session).
 
-    A failure in one lane stops the others before their next call; once every lane has stopped, the first failure
-    is raised. Threads are PySpark's `InheritableThread`, so each lane's jobs carry the caller's local properties.
+    A free worker takes the first call, in the mapping's order, whose prerequisites in `after` (names of other
+    calls; names not in `calls` are ignored) have finished, so a worker done with its own chain takes over what is
+    left of another's. A failure stops every worker before its next call; once all stopped, the first failure is
+    raised. Threads are PySpark's `InheritableThread`, so each call's jobs carry the caller's local properties.
     """
     from pyspark import InheritableThread
 
-    stop = threading.Event()
+    pending = list(calls)
+    waits_for = {name: {p for p in after.get(name, ()) if p in calls} for name in calls}
+    done: set[str] = set()
     failures: list[BaseException] = []
+    changed = threading.Condition()
 
-    def lane(calls: Sequence[Callable[[], object]]) -> None:
-        for call in calls:
-            if stop.is_set():
-                return
+    def take() -> str | None:
+        """The next ready call (None when nothing is left or a call failed); waits while all are blocked."""
+        with changed:
+            while pending and not failures:
+                ready = next((name for name in pending if waits_for[name] <= done), None)
+                if ready is not None:
+                    pending.remove(ready)
+                    return ready
+                changed.wait()
+            return None
+
+    def worker() -> None:
+        while (name := take()) is not None:
             try:
-                call()
+                calls[name]()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
-                failures.append(exc)
-                stop.set()
+                with changed:
+                    failures.append(exc)
+                    changed.notify_all()
                 return
+            with changed:
+                done.add(name)
+                changed.notify_all()
 
-    threads = [InheritableThread(target=lane, args=(calls,), name=f"pmkt-lane-{i}") for i, calls in enumerate(lanes)]
+    threads = [InheritableThread(target=worker, name=f"pmkt-worker-{i}") for i in range(max(1, workers))]
     for thread in threads:
         thread.start()
     try:
         for thread in threads:
             thread.join()
     except BaseException:
-        stop.set()  # Ctrl-C: the lanes finish the step they are in, then stop
+        with changed:  # Ctrl-C: the workers finish the call they are in, then stop
+            pending.clear()
+            changed.notify_all()
         raise
     if failures:
         raise failures[0]

@@ -128,7 +128,7 @@ def modelled(spark: SparkSession, c360: GeneratedLake, tmp_path_factory: pytest.
 
     lake = own_copy(c360, tmp_path_factory.mktemp("modelled"))
     steps = ["basket", "recommend", "churn", "propensity", "response", "ctr", "uplift", "clv", "attribution"]
-    pipeline.run_steps(spark, lake.config, steps)  # in the pipeline's two lanes (pipeline.lanes in local.yaml)
+    pipeline.run_steps(spark, lake.config, steps)  # two steps at a time (pipeline.lanes in local.yaml)
     return lake
 
 

@@ -129,8 +129,8 @@ class StreamConfig:
 @dataclass(frozen=True)
 class PipelineConfig:
     steps: tuple[str, ...] = ()  # empty: every step but generate (the synthetic data), in the pipeline's order
-    # Run the steps that read none of each other's tables in two lanes side by side, in one Spark session (the
-    # segment-basket-recommend lane and the other models; see docs/performance.md). Off: one step at a time.
+    # Run the model steps (segment to attribution) two at a time in one Spark session, each once the steps whose
+    # tables it reads have finished (see docs/pipeline.md). Off: one step at a time.
     lanes: bool = False
 
     def runs(self, step: str) -> bool:

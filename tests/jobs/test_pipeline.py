@@ -1,4 +1,4 @@
-"""The pipeline's lanes: laned steps run side by side, everything else in order, and a failure stops both lanes."""
+"""Steps side by side: two at a time with their prerequisites first, everything else in order, a failure stops all."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from pyspark.sql import SparkSession
 
 from pmkt.jobs import pipeline
-from pmkt.libs.runner import run_lanes
+from pmkt.libs.config import Config
+from pmkt.libs.runner import run_side_by_side
 from tests.conftest import test_config
 
 
@@ -37,37 +38,52 @@ def _recorder(
     return seen
 
 
-def test_laned_steps_overlap_and_the_rest_run_in_order(
+def _lanes_on(tmp_path: Path) -> Config:
+    config = test_config(tmp_path)
+    return replace(config, pipeline=replace(config.pipeline, lanes=True))
+
+
+def test_side_by_side_steps_overlap_after_their_prerequisites_and_the_rest_run_in_order(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # segment (first of lane 0) can only finish once churn (first of lane 1) has run: one step at a time would hang.
+    # segment can only finish once churn has run: one step at a time would hang.
     churn_ran = threading.Event()
     seen = _recorder(monkeypatch, {"segment": churn_ran}, {"churn": churn_ran})
-    config = test_config(tmp_path)
-    config = replace(config, pipeline=replace(config.pipeline, lanes=True))
     steps = ["features", "quality", "segment", "basket", "recommend", "churn", "clv", "campaign", "report"]
-    pipeline.run_steps(spark, config, steps)
+    pipeline.run_steps(spark, _lanes_on(tmp_path), steps)
     order = [name for name, _ in seen]
+    assert sorted(order) == sorted(steps)  # each step once
     assert order[:2] == ["features", "quality"] and order[-2:] == ["campaign", "report"]
-    lanes = {name: thread for name, thread in seen}
-    assert lanes["segment"] == lanes["basket"] == lanes["recommend"] != lanes["churn"] == lanes["clv"]
-    assert [s for s in order if s in ("segment", "basket", "recommend")] == ["segment", "basket", "recommend"]
-    assert order.index("churn") < order.index("segment")  # the lanes overlapped
-    assert lanes["features"] == lanes["campaign"] == threading.current_thread().name
+    assert order.index("recommend") > max(order.index("segment"), order.index("basket"))
+    assert order.index("churn") < order.index("segment")  # they overlapped
+    threads = {thread for name, thread in seen if name in pipeline.SIDE_BY_SIDE}
+    assert len(threads) == 2 and threading.current_thread().name not in threads
+    assert {thread for name, thread in seen if name not in pipeline.SIDE_BY_SIDE} == {threading.current_thread().name}
+
+
+def test_a_worker_done_with_its_chain_takes_what_is_left(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # churn finishes only once clv has run. In fixed lanes (clv after churn in one lane) that would hang; here the
+    # worker that ran segment, basket and recommend takes clv while churn waits.
+    clv_ran = threading.Event()
+    seen = _recorder(monkeypatch, {"churn": clv_ran}, {"clv": clv_ran})
+    pipeline.run_steps(spark, _lanes_on(tmp_path), ["segment", "basket", "recommend", "churn", "clv"])
+    thread = dict(seen)
+    assert thread["churn"] != thread["clv"]
+    assert [name for name, _ in seen][-1] == "churn"
 
 
 def test_steps_listed_between_laned_ones_keep_the_listed_order(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen = _recorder(monkeypatch, {}, {})
-    config = test_config(tmp_path)
-    config = replace(config, pipeline=replace(config.pipeline, lanes=True))
-    pipeline.run_steps(spark, config, ["churn", "campaign", "segment"])
+    pipeline.run_steps(spark, _lanes_on(tmp_path), ["churn", "campaign", "segment"])
     assert [name for name, _ in seen] == ["churn", "campaign", "segment"]
     assert {thread for _, thread in seen} == {threading.current_thread().name}
 
 
-def test_a_failing_lane_stops_the_other_at_its_next_step(spark: SparkSession) -> None:
+def test_a_failure_stops_the_other_worker_before_its_next_step(spark: SparkSession) -> None:
     started, ran = threading.Event(), []
 
     def fail() -> None:
@@ -76,9 +92,21 @@ def test_a_failing_lane_stops_the_other_at_its_next_step(spark: SparkSession) ->
 
     def first() -> None:
         started.set()
-        time.sleep(1.0)  # the other lane fails meanwhile
+        time.sleep(1.0)  # the other worker fails meanwhile
         ran.append("first")
 
+    calls = {"fail": fail, "first": first, "later": lambda: ran.append("later"), "last": lambda: ran.append("last")}
     with pytest.raises(ValueError, match="segment failed"):
-        run_lanes([[fail, lambda: ran.append("after the failure")], [first, lambda: ran.append("second")]])
+        run_side_by_side(calls, {})
     assert ran == ["first"]  # the step under way finishes; nothing starts after a failure
+
+
+def test_a_step_waits_for_its_prerequisites_even_with_a_worker_free(spark: SparkSession) -> None:
+    ran: list[str] = []
+
+    def slow() -> None:
+        time.sleep(0.5)
+        ran.append("slow")
+
+    run_side_by_side({"next": lambda: ran.append("next"), "slow": slow}, {"next": ("slow", "not run here")})
+    assert ran == ["slow", "next"]
