@@ -134,9 +134,9 @@ def run_side_by_side(
     """Run every call once, `workers` at a time in threads of this process (and its Spark session).
 
     A free worker takes the first call, in the mapping's order, whose prerequisites in `after` (names of other
-    calls; names not in `calls` are ignored) have finished, so a worker done with its own chain takes over what is
-    left of another's. A failure stops every worker before its next call; once all stopped, the first failure is
-    raised. Threads are PySpark's `InheritableThread`, so each call's jobs carry the caller's local properties.
+    calls; names not in `calls` are ignored) have finished, so no worker idles while a ready call waits. A failure
+    stops every worker before its next call; once all stopped, the first failure is raised. Threads are PySpark's
+    `InheritableThread`, so each call's jobs carry the caller's local properties.
     """
     from pyspark import InheritableThread
 
