@@ -64,8 +64,8 @@ def test_side_by_side_steps_overlap_after_their_prerequisites_and_the_rest_run_i
 def test_a_worker_done_with_its_chain_takes_what_is_left(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # churn finishes only once clv has run. In fixed lanes (clv after churn in one lane) that would hang; here the
-    # worker that ran segment, basket and recommend takes clv while churn waits.
+    # churn finishes only once clv has run. In fixed lanes (clv after churn in one lane) that would fail after the
+    # recorder's 20 s wait; here the worker not in churn takes clv once it is done with the others.
     clv_ran = threading.Event()
     seen = _recorder(monkeypatch, {"churn": clv_ran}, {"clv": clv_ran})
     pipeline.run_steps(spark, _lanes_on(tmp_path), ["segment", "basket", "recommend", "churn", "clv"])
