@@ -28,7 +28,8 @@ from pmkt.libs.streaming import source
 from pmkt.libs.synth import live
 from tests.conftest import ROOT, GeneratedLake, own_copy
 
-DEMO = load_config(ROOT / "conf" / "stream-demo.yaml")  # the demo's triggers: a one-hour cart wait
+STREAM_DEMO = ROOT / "conf" / "stream-demo.yaml"
+DEMO = load_config(STREAM_DEMO)  # the demo's triggers: a one-hour cart wait
 CART_HOURS = next(r.hours for r in DEMO.campaign.triggers if r.kind == "cart_abandoned")
 BAD_LINES = [
     "this is not json",
@@ -290,7 +291,8 @@ WRITTEN_AT = {
 }
 
 
-def _cli(lake: GeneratedLake, landing: Path, log: Path) -> subprocess.Popen[str]:
+def _sets(lake: GeneratedLake, landing: Path) -> list[str]:
+    """The overrides of `conf/stream-demo.yaml` that both the CLI run and the in-process run take."""
     sets = {
         "lake.root": lake.config.lake.root,
         "stream.landing": str(landing),
@@ -299,8 +301,11 @@ def _cli(lake: GeneratedLake, landing: Path, log: Path) -> subprocess.Popen[str]
         "spark.options.spark.sql.shuffle.partitions": 2,
         "spark.options.spark.ui.enabled": "false",
     }
-    args = ["stream", "--once", "--conf-file", str(ROOT / "conf" / "stream-demo.yaml")]
-    args += [f"--set={k}={v}" for k, v in sets.items()]
+    return [f"{k}={v}" for k, v in sets.items()]
+
+
+def _cli(lake: GeneratedLake, landing: Path, log: Path) -> subprocess.Popen[str]:
+    args = ["stream", "--once", "--conf-file", str(STREAM_DEMO), *[f"--set={s}" for s in _sets(lake, landing)]]
     return subprocess.Popen(
         [sys.executable, "-m", "pmkt.jobs.cli", *args],
         cwd=ROOT,
@@ -308,6 +313,11 @@ def _cli(lake: GeneratedLake, landing: Path, log: Path) -> subprocess.Popen[str]
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _in_process(spark: SparkSession, lake: GeneratedLake, landing: Path) -> None:
+    """`pmkt stream --once` with the CLI run's config, in this test's session (no new JVM to start)."""
+    stream.run(spark, load_config(STREAM_DEMO, [*_sets(lake, landing), "stream.once=true"]))
 
 
 def _committed_batch(lake: GeneratedLake, table: tables.TableId, batch_id: int) -> bool:
@@ -347,8 +357,9 @@ def test_a_stream_killed_mid_batch_and_restarted_writes_what_a_clean_run_writes(
     clean, killed = own_copy(modelled, tmp_path / "clean"), own_copy(modelled, tmp_path / "killed")
     landing = tmp_path / "landing"
     _land_day(spark, clean, landing, seed=12)
-    assert _cli(clean, landing, tmp_path / "clean.log").wait(timeout=900) == 0, (tmp_path / "clean.log").read_text()
+    _in_process(spark, clean, landing)
 
+    # Only the run to kill needs a process of its own; the clean run and the restart share the same config.
     run = _cli(killed, landing, tmp_path / "killed.log")
     deadline = time.monotonic() + 600
     # Killed right after batch 1's bronze append: its silver MERGE, counters, triggers and fold-in are still to come.
@@ -359,9 +370,7 @@ def test_a_stream_killed_mid_batch_and_restarted_writes_what_a_clean_run_writes(
     run.wait(timeout=60)
     checkpoint = Path(source.checkpoint(killed.config))
     assert not (checkpoint / "commits" / "1").exists()  # the batch was cut short
-    assert _cli(killed, landing, tmp_path / "restart.log").wait(timeout=900) == 0, (
-        tmp_path / "restart.log"
-    ).read_text()
+    _in_process(spark, killed, landing)
 
     want, got = _snapshot(spark, clean), _snapshot(spark, killed)
     for name in want:
