@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
 from pmkt.libs.config import load_config
-from pmkt.libs.session import DELTA_EXTENSION, delta_jars, get_spark, session_options
+from pmkt.libs.session import CLASS_ARCHIVE, DELTA_EXTENSION, delta_jars, get_spark, jars_folder, session_options
 
 
 def test_jars_folder_wins_when_it_holds_jars(tmp_path: Path) -> None:
@@ -60,3 +61,32 @@ def test_active_session_is_returned_as_is(spark: SparkSession) -> None:
     config = load_config(None, ["spark.app_name=another", "spark.master=local[1]"])
     assert get_spark(config) is spark
     assert spark.conf.get("spark.sql.extensions") == DELTA_EXTENSION
+
+
+def test_local_jvms_map_the_class_archive_when_setup_made_one(tmp_path: Path) -> None:
+    laptop = load_config(None, [f"spark.jars_dir={tmp_path}", "spark.master=local[2]"])
+    assert "SharedArchiveFile" not in session_options(laptop)["spark.driver.extraJavaOptions"]
+    (tmp_path / CLASS_ARCHIVE).write_bytes(b"")
+    java = session_options(laptop)["spark.driver.extraJavaOptions"].split()
+    assert f"-XX:SharedArchiveFile={tmp_path / CLASS_ARCHIVE}" in java
+    cluster = load_config(None, [f"spark.jars_dir={tmp_path}", "spark.master=spark://host:7077"])
+    assert "SharedArchiveFile" not in session_options(cluster).get("spark.driver.extraJavaOptions", "")
+
+
+def test_the_archive_setup_made_fits_the_sessions_jvm(spark: SparkSession) -> None:
+    """`-Xshare:on` makes the JVM refuse to start on an archive it can't map (another JDK, another class path)."""
+    archive = jars_folder(load_config(None)) / CLASS_ARCHIVE
+    assert archive.is_file(), "make setup makes the class archive (libs/class_archive.py)"
+    # Read in a task: in local mode the driver's JVM runs it.
+    props = spark.sql(
+        "SELECT reflect('java.lang.System', 'getProperty', 'java.home') AS home, "
+        "reflect('java.lang.System', 'getProperty', 'java.class.path') AS class_path"
+    ).first()
+    java, class_path = str(Path(props["home"]) / "bin" / "java"), props["class_path"]
+
+    def starts(path: str) -> bool:
+        command = [java, "-Xshare:on", f"-XX:SharedArchiveFile={archive}", "-cp", path, "-version"]
+        return subprocess.run(command, capture_output=True, timeout=60, check=False).returncode == 0
+
+    assert starts(class_path)
+    assert not starts(class_path.split(":")[-1])  # a class path the archive wasn't made for
