@@ -41,8 +41,10 @@ def build(config: Config) -> Path | None:
         command = [_spark_submit(), "--master", "local[2]", *confs, __file__, WARM_UP, work]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
     if done.returncode != 0 or not partial.is_file():
-        reason = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()][-1:] or ["no archive"]
-        print(f"class archive not made ({reason[0][:200]}); local sessions load classes as usual", file=sys.stderr)
+        lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+        # The JVM's own error if it logged one ("[error][cds] Error: non-empty directory ..."), else the last lines.
+        reason = " / ".join([line for line in lines if "][error" in line][:1] or lines[-3:] or ["no archive"])
+        print(f"class archive not made ({reason[:300]}); local sessions load classes as usual", file=sys.stderr)
         partial.unlink(missing_ok=True)
         return None
     os.replace(partial, target)
