@@ -15,6 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
 from pmkt.libs.config import Config, load_config
 from pmkt.libs.session import CLASS_ARCHIVE, jars_folder, session_options
 
@@ -61,17 +64,7 @@ def _spark_submit() -> str:
 
 def warm_up(folder: Path) -> None:
     """What the jobs' JVM does, in small: file sources, Delta commits and merges, SQL, MLlib fits and Arrow."""
-    from delta.tables import DeltaTable
-    from pyspark.ml import Pipeline
-    from pyspark.ml.classification import FMClassifier, GBTClassifier, LogisticRegression, RandomForestClassifier
-    from pyspark.ml.clustering import KMeans
-    from pyspark.ml.evaluation import BinaryClassificationEvaluator, RankingEvaluator
-    from pyspark.ml.feature import Imputer, OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
-    from pyspark.ml.fpm import FPGrowth
-    from pyspark.ml.recommendation import ALS
-    from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
-    from pyspark.sql import SparkSession, Window
-    from pyspark.sql import functions as F
+    from pyspark.sql import SparkSession
 
     spark = SparkSession.builder.getOrCreate()
     spark.sparkContext.setCheckpointDir(str(folder / "checkpoints"))
@@ -83,6 +76,17 @@ def warm_up(folder: Path) -> None:
         (F.col("id") % 2).cast("double").alias("label"),
         F.concat(F.lit("c"), (F.col("id") % 5).cast("string")).alias("kind"),
     )
+    _files_and_delta(rows, folder)
+    _models(rows, folder)
+    rows.select("user").mapInPandas(lambda frames: frames, "user int").count()  # Arrow to Python and back
+    spark.stop()
+
+
+def _files_and_delta(rows: DataFrame, folder: Path) -> None:
+    from delta.tables import DeltaTable
+    from pyspark.sql import Window
+
+    spark = rows.sparkSession
     for fmt in ("json", "csv", "delta"):
         rows.write.format(fmt).option("header", "true").save(str(folder / fmt))
     table = DeltaTable.forPath(spark, str(folder / "delta"))
@@ -93,20 +97,26 @@ def warm_up(folder: Path) -> None:
     spark.read.option("header", "true").csv(str(folder / "csv")).count()
     ranked = rows.withColumn("rank", F.row_number().over(Window.partitionBy("kind").orderBy(F.desc("x"))))
     ranked.join(rows.groupBy("kind").agg(F.countDistinct("item").alias("n")), "kind", how="left").checkpoint().count()
-    prepared = (
-        Pipeline(
-            stages=[
-                Imputer(inputCols=["y"], outputCols=["y_filled"]),
-                StringIndexer(inputCol="kind", outputCol="kind_index"),
-                OneHotEncoder(inputCols=["kind_index"], outputCols=["kind_vector"]),
-                VectorAssembler(inputCols=["x", "y_filled", "kind_vector"], outputCol="raw"),
-                StandardScaler(inputCol="raw", outputCol="features"),
-            ]
-        )
-        .fit(rows)
-        .transform(rows)
-        .persist()
-    )
+
+
+def _models(rows: DataFrame, folder: Path) -> None:
+    from pyspark.ml import Estimator, Pipeline, Transformer
+    from pyspark.ml.classification import FMClassifier, GBTClassifier, LogisticRegression, RandomForestClassifier
+    from pyspark.ml.clustering import KMeans
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator, RankingEvaluator
+    from pyspark.ml.feature import Imputer, OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
+    from pyspark.ml.fpm import FPGrowth
+    from pyspark.ml.recommendation import ALS
+    from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
+
+    stages: list[Estimator | Transformer] = [
+        Imputer(inputCols=["y"], outputCols=["y_filled"]),
+        StringIndexer(inputCol="kind", outputCol="kind_index"),
+        OneHotEncoder(inputCols=["kind_index"], outputCols=["kind_vector"]),
+        VectorAssembler(inputCols=["x", "y_filled", "kind_vector"], outputCol="raw"),
+        StandardScaler(inputCol="raw", outputCol="features"),
+    ]
+    prepared = Pipeline(stages=stages).fit(rows).transform(rows).persist()
     binary = BinaryClassificationEvaluator()
     for model in (GBTClassifier(maxIter=2), RandomForestClassifier(numTrees=2), FMClassifier(maxIter=2)):
         binary.evaluate(model.fit(prepared).transform(prepared))
@@ -120,8 +130,6 @@ def warm_up(folder: Path) -> None:
     RankingEvaluator(predictionCol="p", labelCol="p").evaluate(lists)
     baskets = rows.groupBy((F.col("user") % 400).alias("basket")).agg(F.collect_set("item").alias("items"))
     FPGrowth(itemsCol="items", minSupport=0.05).fit(baskets).associationRules.count()
-    rows.select("user").mapInPandas(lambda frames: frames, "user int").count()  # Arrow to Python and back
-    spark.stop()
 
 
 if __name__ == "__main__":
