@@ -39,6 +39,7 @@ LOCAL_JAVA_OPTIONS = ("-XX:+UseParallelGC", "-XX:ReservedCodeCacheSize=512m")
 # Spark, Delta and MLlib's classes parsed and verified once (`make setup`, libs/class_archive.py), not in every
 # local JVM: a session and its first two queries took 9.5 s instead of 13.2-13.8 s, `pmkt churn` 87 s instead of 94.
 CLASS_ARCHIVE = "spark-classes.jsa"
+DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 ALWAYS = {
     # Plans built on several cached sources print (for the SQL listener) every shared subtree again;
     # a recommend run's plan string can then outgrow the heap. Spark truncates past this length.
@@ -82,7 +83,7 @@ def session_options(config: Config) -> dict[str, str]:
     # A JVM that can't use the archive (another JDK, other jars) ignores it and loads classes as usual.
     java += [f"-XX:SharedArchiveFile={archive}"] if local and archive.is_file() else []
     if java:
-        options["spark.driver.extraJavaOptions"] = " ".join(java)
+        options[DRIVER_JAVA_OPTIONS] = " ".join(java)
     options.update(config.spark.options)
     return options
 
