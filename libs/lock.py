@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs import contracts, tables
 from pmkt.libs.errors import UserError
+from pmkt.libs.frames import one
 from pmkt.libs.lake import Lake, is_conflict
 from pmkt.libs.log import get_logger
 
@@ -51,15 +52,15 @@ def lake_lock(lake: Lake, job: str, wait_seconds: float) -> Iterator[None]:
 def _acquire(lake: Lake, me: Row, wait_seconds: float) -> None:
     deadline = time.monotonic() + wait_seconds
     told = False
-    while True:
+    # Claim first and read the holder only when the claim fails: a free lake costs one MERGE, whose own
+    # counts say whether this process inserted the row, instead of a read before it and another after.
+    while not _claim(lake, me, None):
         holder = _current(lake)
-        stale = holder is not None and holder.host == me.host and not _alive(holder.pid)
-        if holder is None or stale:
-            _claim(lake, me, holder.holder if holder is not None and stale else None)
-            holder = _current(lake)
-            if holder is not None and holder.holder == me.holder:
+        if holder is None:  # released between the claim and the read
+            continue
+        if holder.host == me.host and not _alive(holder.pid):
+            if _claim(lake, me, holder.holder):  # a dead holder's row, taken over
                 return
-        if holder is None:
             continue
         if time.monotonic() > deadline:
             raise UserError(
@@ -85,8 +86,11 @@ def _current(lake: Lake) -> Row | None:
     return lake.read(tables.LAKE_LOCK).where(F.col("name") == NAME).first()  # at most one row
 
 
-def _claim(lake: Lake, me: Row, stale_holder: str | None) -> None:
-    """Insert the lock row if there is none (or replace a dead holder's); a concurrent claim loses the race."""
+def _claim(lake: Lake, me: Row, stale_holder: str | None) -> bool:
+    """Insert the lock row if there is none (or replace a dead holder's); True if this call wrote it.
+
+    Two claims that both find the lake free cannot both commit: Delta fails the later one with a conflict.
+    """
     mine = lake.spark.createDataFrame([me], SCHEMA)
     try:
         if not lake.exists(tables.LAKE_LOCK):
@@ -94,10 +98,12 @@ def _claim(lake: Lake, me: Row, stale_holder: str | None) -> None:
         merge = lake.delta(tables.LAKE_LOCK).alias("t").merge(mine.alias("s"), "t.name = s.name")
         if stale_holder is not None:
             merge = merge.whenMatchedUpdateAll(condition=F.col("t.holder") == stale_holder)
-        merge.whenNotMatchedInsertAll().execute()
+        counts = one(merge.whenNotMatchedInsertAll().execute())  # one row: the MERGE's own counts
     except Exception as exc:  # noqa: BLE001 - only Delta's write conflicts are expected here
         if not is_conflict(exc):
             raise
+        return False
+    return int(counts["num_inserted_rows"]) + int(counts["num_updated_rows"]) == 1
 
 
 def _alive(pid: int) -> bool:
