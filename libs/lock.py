@@ -52,14 +52,15 @@ def lake_lock(lake: Lake, job: str, wait_seconds: float) -> Iterator[None]:
 def _acquire(lake: Lake, me: Row, wait_seconds: float) -> None:
     deadline = time.monotonic() + wait_seconds
     told = False
-    # Claim first and read the holder only when the claim fails: a free lake costs one MERGE, whose own
-    # counts say whether this process inserted the row, instead of a read before it and another after.
-    while not _claim(lake, me, None):
+    # Claim first: a free lake costs one MERGE, whose own counts say whether this process inserted the row.
+    # Waiting polls with reads, and claims again only when the lock looks free or its holder dead.
+    if _claim(lake, me, None):
+        return
+    while True:
         holder = _current(lake)
-        if holder is None:  # released between the claim and the read
-            continue
-        if holder.host == me.host and not _alive(holder.pid):
-            if _claim(lake, me, holder.holder):  # a dead holder's row, taken over
+        stale = holder is not None and holder.host == me.host and not _alive(holder.pid)
+        if holder is None or stale:
+            if _claim(lake, me, holder.holder if holder is not None else None):
                 return
             continue
         if time.monotonic() > deadline:
