@@ -24,12 +24,14 @@ def test_a_claim_is_true_only_when_it_wrote_the_row(spark: SparkSession, tmp_pat
     assert not lock._claim(lake, _me("b", 2), None)  # held by a
     assert not lock._claim(lake, _me("c", 3), "not-a")  # a takeover that names another holder
     assert lock._claim(lake, _me("d", 4), "a")  # a takeover of a's row
-    assert [(r.holder, r.pid) for r in lake.read(tables.LAKE_LOCK).collect()] == [("d", 4)]  # one row
+    rows = lake.read(tables.LAKE_LOCK).collect()  # the lock table: one row per lake at most
+    assert [(r.holder, r.pid) for r in rows] == [("d", 4)]
 
 
 def test_the_lock_is_released_and_taken_again(spark: SparkSession, tmp_path: Path) -> None:
     lake = Lake(spark, test_config(tmp_path).lake)
     for job in ("first", "second"):
         with lock.lake_lock(lake, job, wait_seconds=0):
-            assert [r.job for r in lake.read(tables.LAKE_LOCK).collect()] == [job]
+            held = lake.read(tables.LAKE_LOCK).collect()  # the lock table: one row per lake at most
+            assert [r.job for r in held] == [job]
     assert lake.read(tables.LAKE_LOCK).count() == 0
