@@ -47,7 +47,7 @@ def run_one(factor: float, work: Path, out: Path, driver_memory: str, repeats: i
     runs each, 0: none); per-step figures and the pairs to `out` (JSON)."""
     sys.path.insert(0, str(ROOT))
 
-    from pmkt.jobs.pipeline import STEPS
+    from pmkt.jobs.pipeline import run_step
     from pmkt.libs import tables
     from pmkt.libs.config import load_config
     from pmkt.libs.lake import Lake, count_rows
@@ -74,9 +74,8 @@ def run_one(factor: float, work: Path, out: Path, driver_memory: str, repeats: i
     sc = spark.sparkContext
     steps = []
     for step in config.pipeline.steps:
-        sc.setJobGroup(step, f"benchmark step {step}")
         start_ms, start = int(time.time() * 1000), time.perf_counter()
-        STEPS[step].run(spark, config)
+        run_step(spark, config, step)  # its jobs in the step's job group, as in `pmkt pipeline`
         steps.append(
             {
                 "step": step,

@@ -35,7 +35,7 @@ from pmkt.jobs import (
 from pmkt.libs.config import Config
 from pmkt.libs.errors import ConfigError
 from pmkt.libs.log import get_logger
-from pmkt.libs.runner import run_job, run_side_by_side
+from pmkt.libs.runner import job_group, run_job, run_side_by_side
 
 log = get_logger(__name__)
 # The pipeline's steps in the order they run; `pipeline.steps` picks from them.
@@ -91,10 +91,16 @@ def run_steps(spark: SparkSession, config: Config, steps: Sequence[str]) -> None
         at = []  # one step at a time, or another step listed between side-by-side ones: every step in turn
     first, last = (at[0], at[-1] + 1) if at else (len(steps), len(steps))
     for step in steps[:first]:
-        STEPS[step].run(spark, config)
+        run_step(spark, config, step)
     if at:
-        run_side_by_side({s: partial(STEPS[s].run, spark, config) for s in steps[first:last]}, SIDE_BY_SIDE)
+        run_side_by_side({s: partial(run_step, spark, config, s) for s in steps[first:last]}, SIDE_BY_SIDE)
     for step in steps[last:]:
+        run_step(spark, config, step)
+
+
+def run_step(spark: SparkSession, config: Config, step: str) -> None:
+    """One step, its Spark jobs in the step's job group (the Spark UI and the event log tell the steps apart)."""
+    with job_group(spark, step):
         STEPS[step].run(spark, config)
 
 

@@ -5,11 +5,12 @@ session. The jobs' registry is `jobs.cli`."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pmkt.libs.errors import ReconciliationError, UserError
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 Job = Callable[["SparkSession", "Config"], object]  # a job's run(spark, config); what it returns is not used
 log = logging.getLogger("pmkt.cli")
+# What SparkContext.setJobGroup sets on the calling thread; restored when a job group ends.
+JOB_GROUP_PROPERTIES = ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel")
 
 
 def parser(epilog: str = "") -> argparse.ArgumentParser:
@@ -92,14 +95,15 @@ def run_job(job: str, run: Job, argv: Sequence[str], lock: bool = True) -> int:
         config = load_config(args.conf_file, overrides)
         spark = get_spark(config)
         if not lock:
-            run(spark, config)
+            with job_group(spark, job):
+                run(spark, config)
             return 0
         from pmkt.libs.lake import Lake
         from pmkt.libs.lock import lake_lock
 
         lake = Lake(spark, config.lake)
         lake.check_writable()
-        with lake_lock(lake, job, config.lake.lock_wait_seconds):
+        with lake_lock(lake, job, config.lake.lock_wait_seconds), job_group(spark, job):
             run(spark, config)
         return 0
     except UserError as exc:
@@ -119,6 +123,24 @@ def run_job(job: str, run: Job, argv: Sequence[str], lock: bool = True) -> int:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         print(f"pmkt {job}: error: {first}" + ("" if user else " (rerun with --debug for details)"), file=sys.stderr)
         return 2 if user else 1
+
+
+@contextlib.contextmanager
+def job_group(spark: SparkSession, name: str) -> Iterator[None]:
+    """The Spark jobs this thread starts meanwhile belong to job group `name`, described as `pmkt <name>`.
+
+    The Spark UI groups a run's jobs by step, the event log records each job's step (`spark.jobGroup.id`), and
+    `cancelJobGroup(name)` stops one step; with steps side by side it is the only way to tell whose a job is. The
+    thread's previous group comes back afterwards, so a step inside `pmkt pipeline` nests in the pipeline's.
+    """
+    sc = spark.sparkContext
+    before = {key: sc.getLocalProperty(key) for key in JOB_GROUP_PROPERTIES}
+    sc.setJobGroup(name, f"pmkt {name}")
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            sc.setLocalProperty(key, value)  # type: ignore[arg-type]  # None removes the property
 
 
 def _spark_user_error(exc: Exception) -> bool:

@@ -74,6 +74,31 @@ def test_a_worker_done_with_its_chain_takes_what_is_left(
     assert [name for name, _ in seen][-1] == "churn"
 
 
+def test_each_steps_spark_jobs_carry_its_job_group_side_by_side_or_in_turn(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sc = spark.sparkContext
+    groups: dict[str, str | None] = {}
+
+    def step(name: str) -> SimpleNamespace:
+        def run(spark: object, config: object) -> None:
+            groups[name] = sc.getLocalProperty("spark.jobGroup.id")
+            sc.parallelize([1], 1).count()  # one Spark job
+
+        return SimpleNamespace(run=run)
+
+    steps = ["features", "segment", "basket", "recommend", "churn", "clv", "campaign"]
+    monkeypatch.setattr(pipeline, "STEPS", {name: step(name) for name in pipeline.STEPS})
+    tracker = sc.statusTracker()
+    before = {name: set(tracker.getJobIdsForGroup(name)) for name in steps}  # the suite's own runs used these names
+    outer = sc.getLocalProperty("spark.jobGroup.id")
+    pipeline.run_steps(spark, _lanes_on(tmp_path), steps)
+    assert groups == {name: name for name in steps}
+    new = {name: set(tracker.getJobIdsForGroup(name)) - before[name] for name in steps}
+    assert all(len(ids) == 1 for ids in new.values()), new  # each step's job in its group, and in no other
+    assert sc.getLocalProperty("spark.jobGroup.id") == outer  # the caller's group is back
+
+
 def test_steps_listed_between_laned_ones_keep_the_listed_order(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
