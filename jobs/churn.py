@@ -39,8 +39,8 @@ def run(spark: SparkSession, config: Config) -> None:
     with tracking.model_run(lake, config, MODEL, config.churn) as run_id, timed(log, "churn model") as stats:
         train, test, split = _supplied(lake, config) if cfg.label_column else _rolling(lake, config)
         spec = _spec(config, train)
-        train = cm.model_partitions(cm.prepare(train, spec)).cache()
-        test = cm.model_partitions(cm.prepare(test, spec)).cache()
+        train = cm.model_input(cm.prepare(train, spec))
+        test = cm.model_input(cm.prepare(test, spec))
         log.info(
             "training on %s labelled rows (churn rate %.1f%%), testing on %s (%s)",
             f"{train.count():,}",
@@ -87,8 +87,6 @@ def run(spark: SparkSession, config: Config) -> None:
         version = models.save(
             config, MODEL, best, {"numeric": list(spec.numeric), "categorical": list(spec.categorical), "split": split}
         )
-        train.unpersist()
-        test.unpersist()
         stats["rows"] = _score(spark, lake, config, best, spec, version)
 
 

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs import models, tracking
 from pmkt.libs.classify import rows as classifier_rows
-from pmkt.libs.classify.model import model_partitions
+from pmkt.libs.classify.model import model_input
 from pmkt.libs.config import Config
 from pmkt.libs.ctr import model
 from pmkt.libs.errors import UserError
@@ -33,7 +33,7 @@ def run(spark: SparkSession, config: Config) -> None:
     ):
         known = contacts.where(F.col("clicked").isNotNull())  # a contact without a known outcome teaches nothing
         labelled = known.withColumn(model.LABEL, F.col("clicked").cast("double"))
-        rows = model_partitions(model.features(labelled, F.hour("sent_ts"), cfg)).cache()
+        rows = model_input(model.features(labelled, F.hour("sent_ts"), cfg))
         per_start = rows.groupBy("snapshot_date").agg(F.sum(model.LABEL).alias("n")).collect()  # one per campaign
         clicks = {r.snapshot_date: r.n or 0 for r in per_start}
         if not clicks.get(starts[-1]) or not sum(n for day, n in clicks.items() if day < starts[-1]):
@@ -61,7 +61,6 @@ def run(spark: SparkSession, config: Config) -> None:
         metrics.append(Metric(MODEL, best, "chosen", 1.0, split))
         append_metrics(spark, lake, metrics, run_id)
         stats["rows"] = int(found[best]["contacts"])
-        rows.unpersist()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -59,8 +59,8 @@ def run(spark: SparkSession, config: Config) -> None:
             ).withColumn(LABEL, F.coalesce(F.col("_bought"), F.lit(0.0)))
         train = union_all([frames[d] for d in train_days])
         train, test = (
-            cm.model_partitions(cm.prepare(train, spec, balance=False)).cache(),
-            cm.model_partitions(cm.prepare(frames[test_day], spec, balance=False)).cache(),
+            cm.model_input(cm.prepare(train, spec, balance=False)),
+            cm.model_input(cm.prepare(frames[test_day], spec, balance=False)),
         )
         fitted = cm.fit_logistic(train, spec, reg=cfg.reg_param)
         scored, values = evaluate.holdout(fitted, test)
@@ -75,8 +75,6 @@ def run(spark: SparkSession, config: Config) -> None:
         )
         version = models.save(config, MODEL, fitted, {"categories": categories, "numeric": list(spec.numeric)})
         stats["rows"] = _score(lake, fitted, spec, categories, version, cfg.reason_names)
-        train.unpersist()
-        test.unpersist()
 
 
 def _score(

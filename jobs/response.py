@@ -36,7 +36,7 @@ def run(spark: SparkSession, config: Config) -> None:
         tracking.model_run(lake, config, "response", config.response) as run_id,
         timed(log, f"response models on {len(starts)} campaigns"),
     ):
-        rows = cm.model_partitions(contacts).cache()
+        rows = cm.model_input(contacts)
         metrics = []
         for outcome in OUTCOMES:
             labelled = rows.withColumn(LABEL, F.col(outcome).cast("double"))
@@ -56,7 +56,6 @@ def run(spark: SparkSession, config: Config) -> None:
                 {"numeric": list(spec.numeric), "categorical": list(spec.categorical)},
             )
         append_metrics(spark, lake, metrics, run_id)
-        rows.unpersist()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

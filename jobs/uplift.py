@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs import fairness, models, tables, tracking
 from pmkt.libs.classify import rows as classifier_rows
-from pmkt.libs.classify.model import LABEL, Spec, model_partitions
+from pmkt.libs.classify.model import LABEL, Spec, model_input
 from pmkt.libs.config import Config
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
@@ -34,7 +34,7 @@ def run(spark: SparkSession, config: Config) -> None:
         tracking.model_run(lake, config, MODEL, cfg) as run_id,
         timed(log, f"uplift models on {len(starts)} campaigns") as stats,
     ):
-        rows = model_partitions(_inputs(contacts, spec)).cache()
+        rows = model_input(_inputs(contacts, spec))
         train, test = (
             rows.where(F.col("snapshot_date") < F.lit(starts[-1])),
             rows.where(F.col("snapshot_date") == F.lit(starts[-1])),
@@ -74,7 +74,6 @@ def run(spark: SparkSession, config: Config) -> None:
         metrics.append(Metric(MODEL, best, "chosen", 1.0, split))
         append_metrics(spark, lake, metrics, run_id)
         stats["rows"] = len(curves)
-        rows.unpersist()
 
 
 def _inputs(contacts: DataFrame, spec: Spec) -> DataFrame:

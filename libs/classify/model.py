@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
@@ -120,10 +121,18 @@ def tune(
         data.unpersist()
 
 
-def model_partitions(df: DataFrame) -> DataFrame:
-    """`df` in at most the default parallelism's partitions: an iterative fit runs a job per iteration, and
-    spreading its rows over more tasks than cores adds scheduling to every one of them (coalesce never adds)."""
-    return df.coalesce(max(df.sparkSession.sparkContext.defaultParallelism, 1))
+def model_input(df: DataFrame) -> DataFrame:
+    """`df` computed once, with its lineage cut, on local disk, in at most the default parallelism's partitions:
+    the input of iterative fits, which run a Spark job per iteration.
+
+    Every job's tasks carry the serialised lineage of the rows they read. For a cached frame that is every
+    snapshot, join and file its rows came from, sent again with each iteration; checkpointed, it is one RDD
+    (`pmkt churn` took 0.90 of the time). On disk, not in memory: each fit holds its own instances in memory,
+    so the 2 GiB driver keeps no second copy. The blocks go when the frame is garbage. More partitions than
+    cores would add scheduling to every job (coalesce never adds any).
+    """
+    parts = max(df.sparkSession.sparkContext.defaultParallelism, 1)
+    return df.coalesce(parts).localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
 
 
 def fit_logistic(train: DataFrame, spec: Spec, reg: float = 0.01, enet: float = 0.0) -> PipelineModel:
