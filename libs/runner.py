@@ -103,7 +103,7 @@ def run_job(job: str, run: Job, argv: Sequence[str], lock: bool = True) -> int:
 
         lake = Lake(spark, config.lake)
         lake.check_writable()
-        with lake_lock(lake, job, config.lake.lock_wait_seconds), job_group(spark, job):
+        with job_group(spark, job), lake_lock(lake, job, config.lake.lock_wait_seconds):
             run(spark, config)
         return 0
     except UserError as exc:
@@ -129,9 +129,9 @@ def run_job(job: str, run: Job, argv: Sequence[str], lock: bool = True) -> int:
 def job_group(spark: SparkSession, name: str) -> Iterator[None]:
     """The Spark jobs this thread starts meanwhile belong to job group `name`, described as `pmkt <name>`.
 
-    The Spark UI groups a run's jobs by step, the event log records each job's step (`spark.jobGroup.id`), and
-    `cancelJobGroup(name)` stops one step; with steps side by side it is the only way to tell whose a job is. The
-    thread's previous group comes back afterwards, so a step inside `pmkt pipeline` nests in the pipeline's.
+    The Spark UI groups a run's jobs by step and the event log records each job's step (`spark.jobGroup.id`): with
+    steps side by side it is the only way to tell whose a job is. The thread's previous group comes back
+    afterwards, so a step inside `pmkt pipeline` nests in the pipeline's.
     """
     sc = spark.sparkContext
     before = {key: sc.getLocalProperty(key) for key in JOB_GROUP_PROPERTIES}
