@@ -94,17 +94,17 @@ def run_job(job: str, run: Job, argv: Sequence[str], lock: bool = True) -> int:
         ]
         config = load_config(args.conf_file, overrides)
         spark = get_spark(config)
-        if not lock:
-            with job_group(spark, job):
+        with job_group(spark, job):
+            if not lock:
                 run(spark, config)
-            return 0
-        from pmkt.libs.lake import Lake
-        from pmkt.libs.lock import lake_lock
+                return 0
+            from pmkt.libs.lake import Lake
+            from pmkt.libs.lock import lake_lock
 
-        lake = Lake(spark, config.lake)
-        lake.check_writable()
-        with job_group(spark, job), lake_lock(lake, job, config.lake.lock_wait_seconds):
-            run(spark, config)
+            lake = Lake(spark, config.lake)
+            lake.check_writable()
+            with lake_lock(lake, job, config.lake.lock_wait_seconds):
+                run(spark, config)
         return 0
     except UserError as exc:
         if args.debug:
