@@ -51,7 +51,7 @@ def run(spark: SparkSession, config: Config) -> None:
         best = cm.tune(train, spec, cfg.reg_params, cfg.elastic_net_params, cfg.folds, cfg.seed)
         variants = {"logreg": best}
         if cfg.compare_gbt:
-            variants["gbt"] = cm.gbt(train, spec, cfg.seed)
+            variants["gbt"] = cm.gbt(train, spec, cfg.seed, cfg.gbt_trees, cfg.gbt_max_depth)
         metrics, curve_parts = [], []
         for variant, fitted in variants.items():
             scored, values = evaluate.holdout(fitted, test)

@@ -140,13 +140,13 @@ def fit_logistic(train: DataFrame, spec: Spec, reg: float = 0.01, enet: float = 
     return Pipeline(stages=[*feature_stages(spec), logistic(0).setRegParam(reg).setElasticNetParam(enet)]).fit(train)
 
 
-def gbt(train: DataFrame, spec: Spec, seed: int) -> PipelineModel:
+def gbt(train: DataFrame, spec: Spec, seed: int, trees: int, depth: int) -> PipelineModel:
     clf = GBTClassifier(
         featuresCol=SCALED,
         labelCol=LABEL,
         weightCol=WEIGHT,
-        maxIter=40,
-        maxDepth=4,
+        maxIter=trees,
+        maxDepth=depth,
         seed=seed,
         predictionCol="_prediction",
     )

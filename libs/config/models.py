@@ -96,6 +96,8 @@ class ChurnConfig:
     elastic_net_params: tuple[float, ...] = (0.0, 0.5)  # see reg_params
     folds: int = 3  # CrossValidator folds
     compare_gbt: bool = True  # also fit a GBTClassifier, evaluated on the same test; scores come from the LR
+    gbt_trees: int = 40  # boosting iterations (trees) of that GBTClassifier
+    gbt_max_depth: int = 4  # maximum depth of each of its trees (churn.gbt_trees)
     risk_bands: tuple[float, ...] = (0.3, 0.6)  # low < 0.3 <= medium < 0.6 <= high
     # feature -> words in reason codes; a feature without words is its name made human
     reason_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(CHURN_REASONS)))
@@ -118,6 +120,8 @@ class ChurnConfig:
             raise ConfigError("config key 'churn.numeric_features' or 'churn.categorical_features' must list features")
         if self.folds < 2:
             raise ConfigError("config key 'churn.folds' must be at least 2")
+        if self.gbt_trees < 1 or self.gbt_max_depth < 1:
+            raise ConfigError("config keys churn.gbt_trees and churn.gbt_max_depth must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -65,3 +65,11 @@ def test_humanise_makes_column_names_words() -> None:
         cm.reason_codes(
             type("M", (), {"stages": [type("S", (), {"coefficients": [1.0]})()]})(), cm.Spec(("a", "b"), ()), {}
         )
+
+
+def test_the_comparison_gbt_has_the_configured_trees_and_depth(spark: SparkSession) -> None:
+    spec = cm.Spec(("tenure", "MonthlyCharges"), ("contract",))
+    fitted = cm.gbt(cm.prepare(_rows(spark), spec), spec, seed=3, trees=3, depth=2)
+    booster = fitted.stages[-1]
+    assert booster.getNumTrees == 3
+    assert max(tree.depth for tree in booster.trees) <= 2

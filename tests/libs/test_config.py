@@ -57,6 +57,7 @@ def test_set_overrides_nested_keys_with_yaml_typing() -> None:
         (["ingest.sources.orders.path=/x"], "unknown config key 'ingest.sources.orders'"),
         (["generate.segments=9"], "'generate.segments' must be between 2 and 6"),
         (["generate.customers"], "--set expects key=value"),
+        (["churn.gbt_trees=0"], "churn.gbt_trees and churn.gbt_max_depth must be at least 1"),
     ],
 )
 def test_bad_config_names_the_key(overrides: list[str], message: str) -> None:
