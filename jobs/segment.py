@@ -95,10 +95,11 @@ def _fit(
     if len(used) < 2:
         raise UserError(f"segmentation needs at least two of segment.features with data; found {used or 'none'}")
     data = segmentation.prepare(features, used).cache()
-    scores = segmentation.select_k(data, cfg, used)
+    selection = segmentation.select_k(data, cfg, used)
+    scores = selection.scores
     k = segmentation.best_k(scores)
     log.info("k selection: %s -> k=%d", ", ".join(f"k={s.k} silhouette={s.silhouette:.3f}" for s in scores), k)
-    model = segmentation.fit(data, cfg, used, k)
+    model = segmentation.fit(data, cfg, used, k, selection)
     data.unpersist()
     curve = spark.createDataFrame(
         [(s.k, s.silhouette, s.cost, s.k == k, run_id) for s in scores],

@@ -104,19 +104,31 @@ def _cost(model: Any) -> float:  # a fitted KMeans, BisectingKMeans or GaussianM
     return float(-summary.logLikelihood if hasattr(summary, "logLikelihood") else summary.trainingCost)
 
 
-def select_k(df: DataFrame, cfg: SegmentConfig, features: Sequence[str]) -> list[KScore]:
-    """Silhouette and cost for each k in [k_min, k_max] on a sample (the preprocessing is fitted once)."""
-    sample = df.sample(fraction=cfg.selection_sample, seed=cfg.seed) if cfg.selection_sample < 1 else df
-    prepared = Pipeline(stages=prep_stages(cfg, features)).fit(sample).transform(sample).cache()
+@dataclass(frozen=True)
+class Selection:
+    """The k search: a score per k and, when it saw every row, each k's fitted model (the final model for that k)."""
+
+    scores: list[KScore]
+    models: dict[int, PipelineModel]  # empty when k was chosen on a sample
+
+
+def select_k(df: DataFrame, cfg: SegmentConfig, features: Sequence[str]) -> Selection:
+    """Silhouette and cost for each k in [k_min, k_max] (the preprocessing is fitted once)."""
+    whole = cfg.selection_sample >= 1
+    sample = df if whole else df.sample(fraction=cfg.selection_sample, seed=cfg.seed)
+    prep = Pipeline(stages=prep_stages(cfg, features)).fit(sample)
+    prepared = prep.transform(sample).cache()
     evaluator = ClusteringEvaluator(featuresCol=feature_col(cfg), predictionCol=PREDICTION, metricName="silhouette")
-    scores = []
+    scores, models = [], {}
     try:
         for k in range(cfg.k_min, cfg.k_max + 1):
             model = clusterer(cfg, k).fit(prepared)
             scores.append(KScore(k, float(evaluator.evaluate(model.transform(prepared))), _cost(model)))
+            if whole:  # the same rows, stages and seed as a final fit: keeping it saves fitting k twice
+                models[k] = PipelineModel(stages=[*prep.stages, model])
     finally:
         prepared.unpersist()
-    return scores
+    return Selection(scores, models)
 
 
 def best_k(scores: Sequence[KScore]) -> int:
@@ -124,8 +136,12 @@ def best_k(scores: Sequence[KScore]) -> int:
     return max(scores, key=lambda s: (round(s.silhouette, 6), -s.k)).k
 
 
-def fit(df: DataFrame, cfg: SegmentConfig, features: Sequence[str], k: int) -> PipelineModel:
-    """The final model, fitted on every row."""
+def fit(
+    df: DataFrame, cfg: SegmentConfig, features: Sequence[str], k: int, selection: Selection | None = None
+) -> PipelineModel:
+    """The final model on every row: the selection's own for k when it saw every row, else a new fit."""
+    if selection is not None and k in selection.models:
+        return selection.models[k]
     return Pipeline(stages=[*prep_stages(cfg, features), clusterer(cfg, k)]).fit(df)
 
 

@@ -1,0 +1,60 @@
+"""The k search on three planted blobs, and the final model it hands over."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+from pyspark.sql import DataFrame, SparkSession
+
+from pmkt.libs.c360 import segmentation
+from pmkt.libs.config import SegmentConfig
+
+FEATURES = ["x", "y"]
+CENTRES = [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0)]
+
+
+def _blobs(spark: SparkSession) -> DataFrame:
+    """20 customers around each of three centres, on a fixed grid of offsets (no randomness)."""
+    offsets = [(dx, dy) for dx in (-0.4, -0.2, 0.2, 0.4) for dy in (-0.3, -0.1, 0.0, 0.1, 0.3)]
+    rows = [
+        (f"c{i}-{j}", dt.date(2026, 1, 1), cx + dx, cy + dy)
+        for i, (cx, cy) in enumerate(CENTRES)
+        for j, (dx, dy) in enumerate(offsets)
+    ]
+    return spark.createDataFrame(rows, "customer_id string, snapshot_date date, x double, y double").coalesce(1)
+
+
+def _labels(model: object, df: DataFrame) -> list[tuple[str, int]]:
+    out = model.transform(df).select("customer_id", segmentation.PREDICTION)  # type: ignore[attr-defined]
+    return sorted((r.customer_id, int(r.segment_id)) for r in out.collect())  # 60 rows
+
+
+def test_the_search_keeps_each_k_model_and_the_final_fit_reuses_it(spark: SparkSession) -> None:
+    df = _blobs(spark).cache()
+    cfg = SegmentConfig(features=tuple(FEATURES), log_features=(), k_min=2, k_max=4, seed=3)
+    selection = segmentation.select_k(df, cfg, FEATURES)
+    k = segmentation.best_k(selection.scores)
+    assert k == 3 and [s.k for s in selection.scores] == [2, 3, 4] and sorted(selection.models) == [2, 3, 4]
+    reused = segmentation.fit(df, cfg, FEATURES, k, selection)
+    fresh = segmentation.fit(df, cfg, FEATURES, k)
+    assert reused is selection.models[3]
+    assert np.allclose(sorted(segmentation.centroids(reused)), sorted(segmentation.centroids(fresh)))
+    assert _labels(reused, df) == _labels(fresh, df)
+    # The three planted blobs are the three clusters: every customer shares a cluster with its blob only.
+    blob_of = {cid: cid.split("-")[0] for cid, _ in _labels(reused, df)}
+    clusters = {(blob_of[cid], seg) for cid, seg in _labels(reused, df)}
+    assert len(clusters) == 3 and len({b for b, _ in clusters}) == 3 and len({s for _, s in clusters}) == 3
+    df.unpersist()
+
+
+def test_a_sampled_search_leaves_the_final_fit_to_every_row(spark: SparkSession) -> None:
+    df = _blobs(spark).cache()
+    cfg = SegmentConfig(features=tuple(FEATURES), log_features=(), k_min=2, k_max=4, seed=3, selection_sample=0.5)
+    selection = segmentation.select_k(df, cfg, FEATURES)
+    assert selection.models == {} and len(selection.scores) == 3
+    final = segmentation.fit(df, cfg, FEATURES, 3, selection)
+    # Fitted on all 60 rows: the scaler's mean is the mean of every customer, not of the sample's.
+    scaler = final.stages[3]
+    assert np.allclose(scaler.mean.toArray(), [10 / 3, 10 / 3])
+    df.unpersist()
