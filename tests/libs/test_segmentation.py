@@ -40,10 +40,10 @@ def test_the_search_keeps_each_k_model_and_the_final_fit_reuses_it(spark: SparkS
     fresh = segmentation.fit(df, cfg, FEATURES, k)
     assert reused is selection.models[3]
     assert np.allclose(sorted(segmentation.centroids(reused)), sorted(segmentation.centroids(fresh)))
-    assert _labels(reused, df) == _labels(fresh, df)
+    labels = _labels(reused, df)
+    assert labels == _labels(fresh, df)
     # The three planted blobs are the three clusters: every customer shares a cluster with its blob only.
-    blob_of = {cid: cid.split("-")[0] for cid, _ in _labels(reused, df)}
-    clusters = {(blob_of[cid], seg) for cid, seg in _labels(reused, df)}
+    clusters = {(cid.split("-")[0], seg) for cid, seg in labels}
     assert len(clusters) == 3 and len({b for b, _ in clusters}) == 3 and len({s for _, s in clusters}) == 3
     df.unpersist()
 
