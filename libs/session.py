@@ -34,8 +34,16 @@ LOCAL_DEFAULTS = {
 # The local JVM runs the driver and every task. Spark's generated code keeps its JIT busy: in a demo
 # recommend run, C2 compiler threads took 69 s of the JVM's 123 s of CPU, and G1's concurrent threads
 # another 12 s. The parallel collector and a larger code cache cut that run from 96-100 s to 81-83 s
-# on 2 cores (C1-only compilation was slower: 111 s).
-LOCAL_JAVA_OPTIONS = ("-XX:+UseParallelGC", "-XX:ReservedCodeCacheSize=512m")
+# on 2 cores (C1-only compilation was slower: 111 s). C2 still took 28% of a whole demo's JVM CPU (154 of 551 s)
+# warming Spark, Scala and the JDK up; inlining at JDK 13's depth and smaller inline sizes make each compilation
+# cheaper: the demo pipeline took 0.93 of the time (docs/performance.md, round 16).
+LOCAL_JAVA_OPTIONS = (
+    "-XX:+UseParallelGC",
+    "-XX:ReservedCodeCacheSize=512m",
+    "-XX:MaxInlineLevel=9",
+    "-XX:FreqInlineSize=150",
+    "-XX:InlineSmallCode=1000",
+)
 # Spark, Delta and MLlib's classes parsed and verified once (`make setup`, libs/class_archive.py), not in every
 # local JVM: a session and its first two queries took 9.5 s instead of 13.2-13.8 s, `pmkt churn` 87 s instead of 94.
 CLASS_ARCHIVE = "spark-classes.jsa"

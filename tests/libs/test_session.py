@@ -43,9 +43,10 @@ def test_cluster_master_gets_no_laptop_defaults() -> None:
     assert "UseParallelGC" not in session_options(config).get("spark.driver.extraJavaOptions", "")
     laptop = load_config(None, ["spark.master=local[2]"])
     assert session_options(laptop)["spark.default.parallelism"] == "4"
-    # The one local JVM also runs the tasks: its collector and code cache are set, the log config kept.
+    # The one local JVM also runs the tasks: its collector, code cache and C2 inlining are set, the log config kept.
     java = session_options(laptop)["spark.driver.extraJavaOptions"].split()
     assert "-XX:+UseParallelGC" in java and "-XX:ReservedCodeCacheSize=512m" in java
+    assert "-XX:MaxInlineLevel=9" in java
     assert any(opt.startswith("-Dlog4j2.configurationFile=") for opt in java)
 
 
