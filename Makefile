@@ -65,7 +65,8 @@ $(JARS)/.archived: $(JARS)/.fetched $(VENV)/.installed libs/class_archive.py
 data/cdnow/CDNOW_master.txt: $(VENV)/.installed
 	mkdir -p data/cdnow/wheel
 	$(PY) -m pip download --quiet --no-deps lifetimes==0.11.3 -d data/cdnow/wheel
-	$(PY) -c "import glob, zipfile; z = zipfile.ZipFile(glob.glob('data/cdnow/wheel/*.whl')[0]); open('$@', 'wb').write(z.read('lifetimes/datasets/CDNOW_master.txt'))"
+	$(PY) -c "import glob, zipfile; z = zipfile.ZipFile(glob.glob('data/cdnow/wheel/*.whl')[0]); \
+	open('$@', 'wb').write(z.read('lifetimes/datasets/CDNOW_master.txt'))"
 
 # The demo starts from a clean demo lake, so every run shows the same, reproducible tables.
 demo: setup $(DEMO_DEPS)
@@ -102,8 +103,8 @@ LAKE ?= lakehouse
 benchmark-serve: setup
 	$(PY) benchmarks/serve_latency.py --lake $(LAKE) $(BENCH_ARGS)
 
-# The documented ratings example (docs/recommendations.md) on MovieLens 100k (taken out of a PyPI wheel) and on the generated world,
-# against implicit ALS and item cosine tuned on the same validation split.
+# The documented ratings example (docs/recommendations.md) on MovieLens 100k (taken out of a PyPI wheel) and on the
+# generated world, against implicit ALS and item cosine tuned on the same validation split.
 benchmark-ratings: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/ratings_vs_implicit.py --world ml100k

@@ -77,7 +77,6 @@ def logistic(seed: int) -> LogisticRegression:
         probabilityCol="_probability",
         rawPredictionCol="_raw",
         predictionCol="_prediction",
-        maxIter=100,
     )
 
 

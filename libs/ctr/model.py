@@ -52,7 +52,7 @@ def estimator(method: str, cfg: CtrConfig) -> Pipeline:
             seed=cfg.seed,
         )
     else:
-        clf = LogisticRegression(regParam=cfg.reg_param, maxIter=100)
+        clf = LogisticRegression(regParam=cfg.reg_param)
     clf.setFeaturesCol(HASHED).setLabelCol(LABEL).setPredictionCol("_prediction")
     clf.setProbabilityCol("_probability").setRawPredictionCol("_raw")
     return Pipeline(stages=[hasher, clf])
