@@ -69,7 +69,7 @@ def feature_stages(spec: Spec) -> list:
     return stages
 
 
-def logistic(seed: int) -> LogisticRegression:
+def logistic() -> LogisticRegression:
     return LogisticRegression(
         featuresCol=SCALED,
         labelCol=LABEL,
@@ -107,7 +107,7 @@ def tune(
     prep = Pipeline(stages=feature_stages(spec)).fit(train)
     data = prep.transform(train).select(SCALED, LABEL, WEIGHT).cache()
     try:
-        lr = logistic(seed)
+        lr = logistic()
         grid = ParamGridBuilder().addGrid(lr.regParam, list(reg)).addGrid(lr.elasticNetParam, list(enet)).build()
         evaluator = BinaryClassificationEvaluator(
             labelCol=LABEL, rawPredictionCol="_raw", weightCol=WEIGHT, metricName="areaUnderROC"
@@ -136,7 +136,7 @@ def model_input(df: DataFrame) -> DataFrame:
 
 def fit_logistic(train: DataFrame, spec: Spec, reg: float = 0.01, enet: float = 0.0) -> PipelineModel:
     """One weighted logistic regression with fixed regularisation (no tuning)."""
-    return Pipeline(stages=[*feature_stages(spec), logistic(0).setRegParam(reg).setElasticNetParam(enet)]).fit(train)
+    return Pipeline(stages=[*feature_stages(spec), logistic().setRegParam(reg).setElasticNetParam(enet)]).fit(train)
 
 
 def gbt(train: DataFrame, spec: Spec, seed: int, trees: int, depth: int) -> PipelineModel:
