@@ -73,3 +73,28 @@ def test_the_comparison_gbt_has_the_configured_trees_and_depth(spark: SparkSessi
     booster = fitted.stages[-1]
     assert booster.getNumTrees == 3
     assert max(tree.depth for tree in booster.trees) <= 2
+
+
+def test_model_input_lays_the_same_rows_out_alike_whatever_order_they_arrive_in(spark: SparkSession) -> None:
+    from pyspark.ml.classification import RandomForestClassifier
+    from pyspark.ml.feature import VectorAssembler
+
+    rows = _rows(spark)
+    # The same rows, arriving as another table layout would deliver them: other partitions, another order.
+    shuffled = rows.repartition(3, F.rand(seed=11)).orderBy(F.rand(seed=5))
+    first, second = cm.model_input(rows), cm.model_input(shuffled)
+    assert first.rdd.glom().collect() == second.rdd.glom().collect()  # bounded: 240 tiny rows
+    assert first.rdd.getNumPartitions() == spark.sparkContext.defaultParallelism
+    # A forest draws each tree's bag per partition, so the layout decides the model: here it is the same model.
+    forest = RandomForestClassifier(labelCol=LABEL, numTrees=5, maxDepth=3, seed=1)
+    assembler = VectorAssembler(inputCols=["tenure", "MonthlyCharges"], outputCol="features")
+    scores = [
+        forest.fit(assembler.transform(df)).transform(assembler.transform(rows)).orderBy("customer_id")
+        for df in (first, second)
+    ]
+    a, b = ([float(r[0][1]) for r in s.select("probability").collect()] for s in scores)  # bounded: 240 rows
+    assert a == b
+    # Without the layout, the same forest on the rows as they arrived is another model.
+    arrived = forest.fit(assembler.transform(shuffled.coalesce(2))).transform(assembler.transform(rows))
+    c = [float(r[0][1]) for r in arrived.orderBy("customer_id").select("probability").collect()]  # bounded
+    assert c != a
