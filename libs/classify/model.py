@@ -22,6 +22,7 @@ from pmkt.libs.frames import one
 
 LABEL = "label"  # 1.0: the event the model predicts (churned, bought, converted); 0.0: it did not happen
 WEIGHT, SCALED, PROBABILITY = "_weight", "_scaled", "positive_probability"
+ROW_KEYS = ("customer_id", "snapshot_date")  # a model input's row: a customer as of a cutoff (or a campaign's start)
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,9 @@ def tune(
         data.unpersist()
 
 
-def model_input(df: DataFrame, keys: Sequence[str] = ("customer_id", "snapshot_date")) -> DataFrame:
-    """`df` computed once, with its lineage cut, on local disk, in the default parallelism's partitions, each row
-    in a partition and at a place that its values decide: the input of iterative fits, which run a job per iteration.
+def model_input(df: DataFrame) -> DataFrame:
+    """`df` computed once, with its lineage cut, on local disk, laid out by its values in the default parallelism's
+    partitions: the input of iterative fits, which run a Spark job per iteration.
 
     Every job's tasks carry the serialised lineage of the rows they read. For a cached frame that is every
     snapshot, join and file its rows came from, sent again with each iteration; checkpointed, it is one RDD
@@ -131,14 +132,14 @@ def model_input(df: DataFrame, keys: Sequence[str] = ("customer_id", "snapshot_d
     so the 2 GiB driver keeps no second copy. The blocks go when the frame is garbage.
 
     MLlib's trees and forests sample rows per partition (the split candidates, each tree's bag), seeded by the
-    partition's index, so the rows' layout is part of the model. Hashed on `keys` and sorted, the same rows give
+    partition's index, so the rows' layout is part of the model. Hashed on ROW_KEYS and sorted, the same rows give
     the same model however the lake's files hold them (a snapshot stored by an earlier run, a compacted table).
     """
     parts = max(df.sparkSession.sparkContext.defaultParallelism, 1)
     # Rows that share the keys go in the order of their content (a hash of every column that can be hashed).
     atomic = (T.StringType, T.NumericType, T.DateType, T.TimestampType, T.BooleanType)
     content = F.xxhash64(*[F.col(f"`{f.name}`") for f in df.schema.fields if isinstance(f.dataType, atomic)])
-    laid_out = df.repartition(parts, *keys).sortWithinPartitions(*keys, content)
+    laid_out = df.repartition(parts, *ROW_KEYS).sortWithinPartitions(*ROW_KEYS, content)
     return laid_out.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
 
 
