@@ -15,6 +15,7 @@ from pmkt.libs import models, tables, tracking
 from pmkt.libs.c360 import segment_profiles, segmentation
 from pmkt.libs.config import Config
 from pmkt.libs.errors import UserError
+from pmkt.libs.frames import laid_out
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
 from pmkt.libs.metrics import Metric, append_metrics
@@ -94,7 +95,9 @@ def _fit(
     used = segmentation.usable_features(features, cfg.features)
     if len(used) < 2:
         raise UserError(f"segmentation needs at least two of segment.features with data; found {used or 'none'}")
-    data = segmentation.prepare(features, used).cache()
+    # Laid out by customer: k-means||'s first centres are drawn per partition, so the same customers give the same
+    # segments, numbered alike, however the snapshot's files hold them.
+    data = laid_out(segmentation.prepare(features, used), ["customer_id"]).cache()
     selection = segmentation.select_k(data, cfg, used)
     scores = selection.scores
     k = segmentation.best_k(scores)

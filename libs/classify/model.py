@@ -16,9 +16,8 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from pmkt.libs.frames import one
+from pmkt.libs.frames import laid_out, one
 
 LABEL = "label"  # 1.0: the event the model predicts (churned, bought, converted); 0.0: it did not happen
 WEIGHT, SCALED, PROBABILITY = "_weight", "_scaled", "positive_probability"
@@ -123,24 +122,16 @@ def tune(
 
 
 def model_input(df: DataFrame) -> DataFrame:
-    """`df` computed once, with its lineage cut, on local disk, laid out by its values in the default parallelism's
-    partitions: the input of iterative fits, which run a Spark job per iteration.
+    """`df` computed once, with its lineage cut, on local disk, laid out by its values (`frames.laid_out`) in the
+    default parallelism's partitions: the input of iterative fits, which run a Spark job per iteration.
 
     Every job's tasks carry the serialised lineage of the rows they read. For a cached frame that is every
     snapshot, join and file its rows came from, sent again with each iteration; checkpointed, it is one RDD
     (`pmkt churn` took 0.90 of the time). On disk, not in memory: each fit holds its own instances in memory,
-    so the 2 GiB driver keeps no second copy. The blocks go when the frame is garbage.
-
-    MLlib's trees and forests sample rows per partition (the split candidates, each tree's bag), seeded by the
-    partition's index, so the rows' layout is part of the model. Hashed on ROW_KEYS and sorted, the same rows give
-    the same model however the lake's files hold them (a snapshot stored by an earlier run, a compacted table).
+    so the 2 GiB driver keeps no second copy. The blocks go when the frame is garbage. Laid out, the same rows fit
+    the same trees and forests however the lake's files hold them (a snapshot stored by an earlier run).
     """
-    parts = max(df.sparkSession.sparkContext.defaultParallelism, 1)
-    # Rows that share the keys go in the order of their content (a hash of every column that can be hashed).
-    atomic = (T.StringType, T.NumericType, T.DateType, T.TimestampType, T.BooleanType)
-    content = F.xxhash64(*[F.col(f"`{f.name}`") for f in df.schema.fields if isinstance(f.dataType, atomic)])
-    laid_out = df.repartition(parts, *ROW_KEYS).sortWithinPartitions(*ROW_KEYS, content)
-    return laid_out.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
+    return laid_out(df, ROW_KEYS).localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
 
 
 def fit_logistic(train: DataFrame, spec: Spec, reg: float = 0.01, enet: float = 0.0) -> PipelineModel:

@@ -58,3 +58,19 @@ def test_a_sampled_search_leaves_the_final_fit_to_every_row(spark: SparkSession)
     scaler = final.stages[3]
     assert np.allclose(scaler.mean.toArray(), [10 / 3, 10 / 3])
     df.unpersist()
+
+
+def test_laid_out_rows_give_the_same_segments_numbered_alike_in_any_order(spark: SparkSession) -> None:
+    from pyspark.sql import functions as F
+
+    from pmkt.libs.frames import laid_out
+
+    cfg = SegmentConfig(features=tuple(FEATURES), log_features=(), k_min=3, k_max=3, seed=3)
+    blobs = _blobs(spark)
+    # The same customers as another file layout would deliver them: other partitions, another order.
+    shuffled = blobs.repartition(3, F.rand(seed=11)).orderBy(F.rand(seed=5))
+    fitted = [segmentation.fit(laid_out(df, ["customer_id"]), cfg, FEATURES, 3) for df in (blobs, shuffled)]
+    assert _labels(fitted[0], blobs) == _labels(fitted[1], blobs)
+    assert np.array_equal(np.array(segmentation.centroids(fitted[0])), np.array(segmentation.centroids(fitted[1])))
+    # As they arrived, the same three blobs come out numbered otherwise: k-means|| draws its centres per partition.
+    assert _labels(segmentation.fit(shuffled, cfg, FEATURES, 3), blobs) != _labels(fitted[0], blobs)
