@@ -29,6 +29,10 @@ DAY = "_day"  # an event's or order's date, in the session's time zone: what eve
 EVENT_TYPES = ("view", "click", "purchase", "add_to_cart")
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 TREND_EPSILON = 0.01  # events per day added to both rates, so a quiet customer's trend is 0, not undefined
+_RELATIVE_PRICE = "_relative_price"
+# Relative prices are summed as decimals: a decimal sum is exact, so the feature is the same whatever order the
+# shuffles deliver the partial sums in (rows after a cutoff, or another file layout, change nothing).
+_EXACT = "decimal(30,20)"
 
 
 def cutoff_frame(spark: SparkSession, cutoffs: Sequence[dt.date]) -> DataFrame:
@@ -92,23 +96,29 @@ def order_features(
     )
 
 
-def event_rows(events: DataFrame) -> DataFrame:
+def event_rows(events: DataFrame, products: DataFrame | None = None) -> DataFrame:
     """Events summed per customer, day, hour and session: the rows every event feature reads.
 
     A day lies wholly before a cutoff or wholly not, and every feature read from these rows is a sum, a minimum,
     a maximum or a distinct count of sessions, so they stand in for the events exactly: the cutoffs multiply
     them (a few per session) rather than every event. Columns: customer_id, `DAY`, _hour, session_id, `_<event_type>`
-    counts, _events, _mobile and _devices (events with a known device).
+    counts, _events, _mobile and _devices (events with a known device); with `products`, also _viewed_price (the
+    views' prices relative to their category's mean, summed) and _viewed_priced (views of a product with a price).
     """
     kind = F.col("event_type")
-    return events.groupBy(
-        "customer_id", F.to_date("event_ts").alias(DAY), F.hour("event_ts").alias("_hour"), "session_id"
-    ).agg(
+    aggs = [
         *[F.sum((kind == k).cast("int")).alias(f"_{k}") for k in EVENT_TYPES],
         F.count(F.lit(1)).alias("_events"),
         F.sum((F.col("device") == "mobile").cast("int")).alias("_mobile"),
         F.count("device").alias("_devices"),
-    )
+    ]
+    if products is not None:
+        viewed = F.when(kind == "view", F.col(_RELATIVE_PRICE).cast(_EXACT))
+        aggs += [F.sum(viewed).alias("_viewed_price"), F.count(viewed).alias("_viewed_priced")]
+        events = events.join(F.broadcast(_relative_prices(products)), on="product_id", how="left")
+    return events.groupBy(
+        "customer_id", F.to_date("event_ts").alias(DAY), F.hour("event_ts").alias("_hour"), "session_id"
+    ).agg(*aggs)
 
 
 def event_features(rows: DataFrame, cutoffs: DataFrame, windows: Sequence[int]) -> DataFrame:
@@ -142,20 +152,26 @@ def event_features(rows: DataFrame, cutoffs: DataFrame, windows: Sequence[int]) 
     ).drop("_events_prior_90d", "_observed_days")
 
 
-def price_index(events: DataFrame, products: DataFrame, cutoffs: DataFrame) -> DataFrame:
-    """Mean price of the products a customer viewed, relative to their category's mean price (1 = typical).
-
-    A price-sensitivity measure that doesn't depend on which categories a customer likes.
-    """
+def _relative_prices(products: DataFrame) -> DataFrame:
+    """(product_id, `_RELATIVE_PRICE`): each product's price over its category's mean price (a row per product)."""
     category_mean = products.groupBy("category").agg(F.avg("price").alias("_cat_price"))
-    relative = products.join(category_mean, on="category", how="inner").select(
-        "product_id", (F.col("price") / F.col("_cat_price")).alias("_rel_price")
+    return products.join(category_mean, on="category", how="inner").select(
+        "product_id", (F.col("price") / F.col("_cat_price")).alias(_RELATIVE_PRICE)
     )
-    views = before(events.where(F.col("event_type") == "view"), "event_ts", cutoffs)
+
+
+def price_index(rows: DataFrame, cutoffs: DataFrame) -> DataFrame:
+    """Mean price of the products a customer viewed, relative to their category's mean price (1 = typical), from
+    `event_rows` made with products, before each cutoff.
+
+    A price-sensitivity measure that doesn't depend on which categories a customer likes. Views of a product
+    without a price (or unknown to the catalogue) don't count; a customer with none of them gets null.
+    """
+    priced = F.sum("_viewed_priced")
     return (
-        views.join(F.broadcast(relative), on="product_id", how="inner")
+        before(rows, DAY, cutoffs)
         .groupBy(*KEY)
-        .agg(F.avg("_rel_price").alias("price_index"))
+        .agg(F.when(priced > 0, F.sum("_viewed_price").cast("double") / priced).alias("price_index"))
     )
 
 

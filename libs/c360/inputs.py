@@ -7,6 +7,7 @@ import hashlib
 import inspect
 from collections.abc import Sequence
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -58,8 +59,15 @@ def materialise_snapshots(lake: Lake, inputs: Inputs, cutoffs: Sequence[dt.date]
             "feature snapshots: %d stored from the same inputs, %d to build", len(wanted) - len(missing), len(missing)
         )
     if missing:
-        built = snapshot.build_many(inputs, missing, cfg).withColumn(BUILT_FROM, F.lit(stamp))
-        lake.write_snapshots(built, tables.CUSTOMER_FEATURES, missing)
+        # Computed once for the four parts that read them, on local disk (they grow with the events).
+        rows = snapshot.event_rows(inputs)
+        rows = rows.persist(StorageLevel.DISK_ONLY) if rows is not None else None
+        try:
+            built = snapshot.build_many(inputs, missing, cfg, rows).withColumn(BUILT_FROM, F.lit(stamp))
+            lake.write_snapshots(built, tables.CUSTOMER_FEATURES, missing)
+        finally:
+            if rows is not None:
+                rows.unpersist()
     return lake.read(tables.CUSTOMER_FEATURES).where(F.col("snapshot_date").isin(*wanted)).drop(BUILT_FROM)
 
 

@@ -64,13 +64,24 @@ def build(inputs: Inputs, cutoff: dt.date, cfg: FeaturesConfig) -> DataFrame:
     return build_many(inputs, [cutoff], cfg)
 
 
-def build_many(inputs: Inputs, cutoffs: Sequence[dt.date], cfg: FeaturesConfig) -> DataFrame:
-    """The feature rows of every customer as of each of `cutoffs` (exclusive), in one pass over the inputs."""
+def event_rows(inputs: Inputs) -> DataFrame | None:
+    """The events summed per session and hour (`features.event_rows`), which four parts of a snapshot read."""
+    return fx.event_rows(inputs.events, inputs.products) if inputs.events is not None else None
+
+
+def build_many(
+    inputs: Inputs, cutoffs: Sequence[dt.date], cfg: FeaturesConfig, rows: DataFrame | None = None
+) -> DataFrame:
+    """The feature rows of every customer as of each of `cutoffs` (exclusive), in one pass over the inputs.
+
+    `rows`: `event_rows(inputs)` if the caller holds them computed; else each part that reads them computes them
+    again from the events (Spark's plans for them differ in the columns each part keeps, so no exchange is reused).
+    """
     source = inputs.lines if inputs.lines is not None else inputs.events
     if source is None:
         raise ValueError("a snapshot needs order lines or events")
     days = fx.cutoff_frame(source.sparkSession, cutoffs)
-    events = fx.event_rows(inputs.events) if inputs.events is not None else None
+    events = rows if rows is not None else event_rows(inputs)
     df = universe(inputs, events, days)
     parts = []
     if inputs.lines is not None:
@@ -79,8 +90,8 @@ def build_many(inputs: Inputs, cutoffs: Sequence[dt.date], cfg: FeaturesConfig) 
             parts.append(fx.category_features(inputs.lines, inputs.products, days, cfg.top_categories))
     if events is not None:
         parts.append(fx.event_features(events, days, cfg.windows))
-    if inputs.events is not None and inputs.products is not None:
-        parts.append(fx.price_index(inputs.events, inputs.products, days))
+    if events is not None and inputs.products is not None:
+        parts.append(fx.price_index(events, days))
     timing = fx.timing_features(events, inputs.lines, days)
     if timing is not None:
         parts.append(timing)

@@ -79,11 +79,11 @@ def test_event_features_equal_their_definition_event_by_event(spark: SparkSessio
         [(p, k, v) for p, (k, v) in PRICES.items()], "product_id string, category string, price double"
     )
     days = fx.cutoff_frame(spark, CUTOFFS)
-    per_row = fx.event_rows(events)
+    per_row = fx.event_rows(events, products)
     got = (
         fx.event_features(per_row, days, WINDOWS)
         .join(fx.timing_features(per_row, None, days), on=fx.KEY, how="left")
-        .join(fx.price_index(events, products, days), on=fx.KEY, how="left")
+        .join(fx.price_index(per_row, days), on=fx.KEY, how="left")
     )
     found = {(r.customer_id, r.snapshot_date): r.asDict() for r in got.collect()}  # a few rows
     expected = {(c, d): f for d in CUTOFFS for c, f in _expected(rows, d).items()}
