@@ -35,16 +35,9 @@ def run(spark: SparkSession, config: Config) -> None:
     ):
         baskets = mining.drop_frequent_items(mining.baskets_from(lines, products, cfg), cfg).cache()
         guarded = mining.guard(baskets, cfg)
-        if guarded.min_support > cfg.min_support:
-            log.warning(
-                "explosion guard: min_support raised from %g to %g (%d steps), where %s frequent itemsets fit "
-                "basket.max_itemsets %s",
-                cfg.min_support,
-                guarded.min_support,
-                guarded.steps,
-                f"{guarded.itemsets:,}",
-                f"{cfg.max_itemsets:,}",
-            )
+        note = mining.support_note(guarded, cfg)
+        if note:
+            log.log(*note)
         log.info(
             "mining %s baskets at min_support %g (%s frequent itemsets)",
             f"{guarded.baskets:,}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -136,6 +137,24 @@ def guard(baskets: DataFrame, cfg: BasketConfig) -> GuardResult:
             raise UserError(f"even at support 1.0 there are more than basket.max_itemsets {cfg.max_itemsets} itemsets")
         support, steps = min(1.0, support * cfg.support_step), steps + 1
     return GuardResult(support, found, steps, n)
+
+
+def support_note(guarded: GuardResult, cfg: BasketConfig) -> tuple[int, str] | None:
+    """Why the support used differs from `cfg.min_support`, as a log level and line; None when it doesn't.
+
+    The `min_count` floor is expected on small data (an info line); only raising it further is the explosion guard."""
+    if guarded.steps:
+        return logging.WARNING, (
+            f"explosion guard: min_support raised from {cfg.min_support:g} to {guarded.min_support:g} "
+            f"({guarded.steps} steps), where {guarded.itemsets:,} frequent itemsets fit basket.max_itemsets "
+            f"{cfg.max_itemsets:,}"
+        )
+    if guarded.min_support > cfg.min_support:
+        return logging.INFO, (
+            f"min_support {guarded.min_support:g} instead of {cfg.min_support:g}: an itemset needs "
+            f"basket.min_count {cfg.min_count:,} of the {guarded.baskets:,} baskets"
+        )
+    return None
 
 
 def fit(baskets: DataFrame, cfg: BasketConfig, min_support: float) -> FPGrowthModel:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 from collections import Counter
 from pathlib import Path
@@ -105,6 +106,18 @@ def test_guard_counts_exactly_and_raises_support_only_when_the_data_needs_it(spa
     tight = mining.guard(df, BasketConfig(min_support=0.04, min_count=1, max_itemsets=exact - 1, support_step=1.25))
     assert tight.steps == 1 and tight.min_support == pytest.approx(0.05)
     assert tight.itemsets == len(_brute_force(baskets, 0.05, 1.0)["itemsets"])
+
+
+def test_the_log_blames_the_explosion_guard_only_when_it_raised_the_support() -> None:
+    cfg = BasketConfig(min_support=0.0005, min_count=10, max_itemsets=5000)
+    # 3,000 baskets: min_count 10 lifts the support to 1/300 before any itemset is counted.
+    level, line = mining.support_note(mining.GuardResult(10 / 3000, 1216, 0, 3000), cfg) or (0, "")
+    assert level == logging.INFO and "explosion" not in line
+    assert line == "min_support 0.00333333 instead of 0.0005: an itemset needs basket.min_count 10 of the 3,000 baskets"
+    level, line = mining.support_note(mining.GuardResult(0.004, 4200, 2, 100_000), cfg) or (0, "")
+    assert level == logging.WARNING and line.startswith("explosion guard: min_support raised from 0.0005 to 0.004")
+    assert "(2 steps), where 4,200 frequent itemsets fit basket.max_itemsets 5,000" in line
+    assert mining.support_note(mining.GuardResult(0.0005, 534, 0, 93_268), cfg) is None
 
 
 @pytest.mark.slow
