@@ -10,6 +10,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pmkt.libs import tables, tracking
+from pmkt.libs.c360 import inputs as c360_inputs
+from pmkt.libs.c360.snapshot import Inputs
 from pmkt.libs.clv import scoring, summary
 from pmkt.libs.config import ClvConfig, Config
 from pmkt.libs.errors import UserError
@@ -63,10 +65,7 @@ def _snapshot(lake: Lake, lines: DataFrame, cfg: ClvConfig) -> dt.date:
         return dt.date.fromisoformat(cfg.snapshot)
     if lake.exists(tables.CUSTOMER_FEATURES):
         return lake.latest_snapshot(tables.CUSTOMER_FEATURES)
-    latest = one(lines.agg(F.max("order_ts")))[0]
-    if latest is None:
-        raise UserError("silver.order_lines has no orders")
-    return latest.date() + dt.timedelta(days=1)
+    return c360_inputs.default_cutoff(Inputs(lines=lines))
 
 
 def _calibrate(lake: Lake, lines: DataFrame, day: dt.date, cfg: ClvConfig, run_id: str) -> list[Metric]:

@@ -104,12 +104,19 @@ def campaign_starts(lake: Lake) -> list[dt.date]:
 
 def default_cutoff(inputs: Inputs) -> dt.date:
     """The day after the latest order or event: a snapshot of everything ingested."""
-    latest = []
+    latest, undated = [], 0
     if inputs.lines is not None:
-        latest.append(one(inputs.lines.agg(F.max("order_ts")))[0])
+        last, lines = one(inputs.lines.agg(F.max("order_ts"), F.count(F.lit(1))))
+        latest.append(last)
+        undated = lines if last is None else 0
     if inputs.events is not None:
         latest.append(one(inputs.events.agg(F.max("event_ts")))[0])
     stamps = [t for t in latest if t is not None]
+    if undated and not stamps:  # e.g. baskets exported as order and product ids only
+        raise UserError(
+            f"silver.order_lines holds {undated:,} lines and none has an order_ts: features and every model but "
+            "basket need dated orders (map ingest.sources.transactions.columns.order_ts), or run only ingest and basket"
+        )
     if not stamps:
         raise UserError("silver has no orders or events to build features from")
     return max(stamps).date() + dt.timedelta(days=1)

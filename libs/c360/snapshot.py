@@ -43,7 +43,7 @@ class Inputs:
 
 def universe(inputs: Inputs, event_rows: DataFrame | None, cutoffs: DataFrame) -> DataFrame:
     """(customer_id, snapshot_date) of the customers known at each cutoff: signed up before it, or active before it
-    (an order, or one of `event_rows`)."""
+    (an order, or one of `event_rows`). A guest order (order lines may carry no customer id) makes nobody known."""
     ids = []
     if inputs.customers is not None:
         signed_up = F.col("signup_date").isNull() | (F.col("signup_date") < F.col(CUTOFF))
@@ -56,7 +56,7 @@ def universe(inputs: Inputs, event_rows: DataFrame | None, cutoffs: DataFrame) -
         ids.append(fx.before(inputs.lines.select("customer_id", "order_ts"), "order_ts", cutoffs).select(*KEY))
     if event_rows is not None:
         ids.append(fx.before(event_rows.select("customer_id", fx.DAY), fx.DAY, cutoffs).select(*KEY))
-    return union_all(ids).distinct()
+    return union_all(ids).where(F.col("customer_id").isNotNull()).distinct()
 
 
 def build(inputs: Inputs, cutoff: dt.date, cfg: FeaturesConfig) -> DataFrame:

@@ -15,7 +15,7 @@ from pmkt.libs.c360 import inputs as c360_inputs
 from pmkt.libs.c360 import profiles, snapshot
 from pmkt.libs.churn import labels
 from pmkt.libs.config import FeaturesConfig, load_config
-from pmkt.libs.errors import ConfigError
+from pmkt.libs.errors import ConfigError, UserError
 from pmkt.libs.lake import Lake
 from tests.conftest import GeneratedLake, seed
 
@@ -67,6 +67,7 @@ def _tiny(spark: SparkSession) -> snapshot.Inputs:
             day = last - dt.timedelta(days=7 * i)
             rows.append((f"{cust}{i}", "1", cust, dt.datetime.combine(day, dt.time(12)), "P1", 1, amount, amount))
     rows.append(("A-late", "1", "A", dt.datetime(2025, 7, 5, 9), "P1", 1, 999.0, 999.0))  # after the cutoff
+    rows.append(("guest", "1", None, dt.datetime(2025, 6, 1, 9), "P1", 1, 80.0, 80.0))  # a guest order: no customer
     lines = spark.createDataFrame(
         rows,
         "order_id string, line_id string, customer_id string, order_ts timestamp, product_id string, quantity int, "
@@ -132,6 +133,22 @@ def test_bad_tag_condition_names_the_key(spark: SparkSession) -> None:
     cfg = load_config(None, ["profiles.tags=[{name: x, when: 'no_such_column > 1'}]"]).profiles
     with pytest.raises(ConfigError, match=r"config key 'profiles.tags\[0\]' \(x\) does not resolve"):
         profiles.build(feats, cfg)
+
+
+def test_undated_order_lines_are_named_as_the_reason_there_is_no_cutoff(spark: SparkSession) -> None:
+    """Baskets exported as order and product ids only ingest fine; features then say what is missing."""
+    undated = spark.createDataFrame(
+        [("o1", "p1", None), ("o1", "p2", None), ("o2", "p1", None)],
+        "order_id string, product_id string, order_ts timestamp",
+    )
+    with pytest.raises(
+        UserError, match=r"^silver.order_lines holds 3 lines and none has an order_ts: .*columns.order_ts"
+    ):
+        c360_inputs.default_cutoff(snapshot.Inputs(lines=undated))
+    with pytest.raises(UserError, match=r"^silver has no orders or events to build features from$"):
+        c360_inputs.default_cutoff(snapshot.Inputs(lines=undated.limit(0)))
+    dated = undated.withColumn("order_ts", F.lit(dt.datetime(2025, 3, 4, 23, 59)))
+    assert c360_inputs.default_cutoff(snapshot.Inputs(lines=dated)) == dt.date(2025, 3, 5)
 
 
 def test_rerunning_a_cutoff_replaces_only_that_snapshot(spark: SparkSession, tmp_path: Path) -> None:
