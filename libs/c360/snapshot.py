@@ -120,7 +120,7 @@ def build_many(
 
 def _contract(df: DataFrame, cfg: FeaturesConfig) -> DataFrame:
     """The gold.customer_features columns (`libs.contracts.features`), whatever inputs were present."""
-    first_seen = F.least(*[F.col(c) for c in ("first_order_days",) if c in df.columns], F.lit(None).cast("int"))
+    first_seen = F.col("first_order_days") if "first_order_days" in df.columns else F.lit(None)  # none without orders
     tenure = F.datediff(F.col(CUTOFF), F.col("signup_date")) if "signup_date" in df.columns else F.lit(None)
     derived = {
         contract.SNAPSHOT_DATE.name: F.col(CUTOFF),

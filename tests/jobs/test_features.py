@@ -128,6 +128,28 @@ def test_rfm_values_scores_and_named_segments_by_hand(spark: SparkSession) -> No
     }
 
 
+def test_events_alone_make_features(spark: SparkSession) -> None:
+    """A clickstream export with no orders (views, carts and purchases as events) still gets a snapshot."""
+    events = spark.createDataFrame(
+        [
+            ("e1", "A", "P1", "view", dt.datetime(2025, 6, 1, 10), "mobile", "s1"),
+            ("e2", "A", "P1", "add_to_cart", dt.datetime(2025, 6, 1, 10, 5), "mobile", "s1"),
+            ("e3", "A", "P2", "view", dt.datetime(2025, 6, 20, 18), "desktop", "s2"),
+            ("e4", "B", "P2", "view", dt.datetime(2025, 6, 29, 9), None, "s3"),
+            ("e5", "B", "P2", "purchase", dt.datetime(2025, 7, 2, 9), None, "s4"),  # after the cutoff
+        ],
+        "event_id string, customer_id string, product_id string, event_type string, event_ts timestamp, "
+        "device string, session_id string",
+    )
+    feats = snapshot.build(snapshot.Inputs(lines=None, events=events), CUTOFF, FeaturesConfig())
+    got = {
+        r.customer_id: (r.views, r.carts, r.purchases, r.sessions, r.events, r.days_since_last_event, r.frequency)
+        for r in feats.collect()  # two rows
+    }
+    assert got == {"A": (2, 1, 0, 2, 3, 11, 0), "B": (1, 0, 0, 1, 1, 2, 0)}
+    assert feats.where(F.col("tenure_days").isNotNull()).count() == 0  # no orders, no signup: unknown, not 0
+
+
 def test_bad_tag_condition_names_the_key(spark: SparkSession) -> None:
     feats = snapshot.build(_tiny(spark), CUTOFF, FeaturesConfig())
     cfg = load_config(None, ["profiles.tags=[{name: x, when: 'no_such_column > 1'}]"]).profiles
