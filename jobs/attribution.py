@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from pmkt.libs import tables, tracking
 from pmkt.libs.attribution import credit, markov, paths
 from pmkt.libs.config import Config
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.frames import one
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
@@ -28,11 +28,11 @@ def run(spark: SparkSession, config: Config) -> None:
     lake = Lake(spark, config.lake)
     for needed in ("campaign_contacts", "transactions"):
         if not lake.exists(tables.SILVER[needed]):
-            raise UserError(f"attribution needs silver.{tables.SILVER[needed].name}: run ingest first")
+            raise MissingInput(f"attribution needs silver.{tables.SILVER[needed].name}: ingest a {needed} source first")
     contacts, lines = lake.read(tables.SILVER["campaign_contacts"]), lake.read(tables.SILVER["transactions"])
     latest = one(contacts.agg(F.max("sent_ts")))[0]
     if latest is None:
-        raise UserError("silver.campaign_contacts has no contacts to attribute")
+        raise MissingInput("silver.campaign_contacts has no contacts to attribute")
     end = max(latest, one(lines.agg(F.max("order_ts")))[0] or latest) + dt.timedelta(seconds=1)
     start = end - dt.timedelta(days=cfg.days)
     with (
@@ -51,7 +51,9 @@ def run(spark: SparkSession, config: Config) -> None:
         )
         n_paths, conversions, censored, revenue = counts[0], counts[1] or 0, counts[2] or 0, counts[3] or 0.0
         if not conversions:
-            raise UserError(f"no order came within attribution.window_days ({cfg.window_days:g}) of a contact")
+            found.unpersist()  # the pipeline's session may go on without this step
+            touched.unpersist()
+            raise MissingInput(f"no order came within attribution.window_days ({cfg.window_days:g}) of a contact")
         modelled = found.where(~F.col("censored"))
         chain = markov.Chain.from_counts(
             [(r.src, r.dst, r.n) for r in markov.transitions(modelled).collect()]  # channels² steps at most

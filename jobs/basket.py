@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from pmkt.libs import models, tables, tracking
 from pmkt.libs.basket import crosssell, mining
 from pmkt.libs.config import Config
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
 from pmkt.libs.metrics import Metric, append_metrics
@@ -26,7 +26,7 @@ def run(spark: SparkSession, config: Config) -> None:
     cfg = config.basket
     lake = Lake(spark, config.lake)
     if not lake.exists(tables.SILVER["transactions"]):
-        raise UserError("no silver.order_lines yet: run ingest first")
+        raise MissingInput("basket needs silver.order_lines: ingest a transactions source first")
     lines = lake.read(tables.SILVER["transactions"])
     products = lake.read(tables.SILVER["products"]) if lake.exists(tables.SILVER["products"]) else None
     with (

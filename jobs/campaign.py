@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from pmkt.libs import models, tables
 from pmkt.libs.campaign import audience, evaluation, offers, plan, triggers
 from pmkt.libs.config import CampaignSpec, Config, CtrConfig
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput, UserError
 from pmkt.libs.frames import union_all
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
@@ -75,7 +75,7 @@ def _plan(
     people = plan.in_reach(members, view, spec, recent, cfg.max_contacts)
     products = lake.read(tables.SILVER["products"]) if lake.exists(tables.SILVER["products"]) else None
     if products is None:
-        raise UserError("next best offer needs silver.products (prices and margins)")
+        raise MissingInput("next best offer needs silver.products (prices and margins)")
     candidates = offers.offers(
         lake.read_if_exists(tables.RECOMMENDATIONS),
         lake.read_if_exists(tables.CROSS_SELL),

@@ -17,7 +17,7 @@ from pmkt.libs.classify import evaluate
 from pmkt.libs.classify import model as cm
 from pmkt.libs.classify.model import LABEL
 from pmkt.libs.config import Config
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput, UserError
 from pmkt.libs.frames import one, union_all
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
@@ -110,7 +110,7 @@ def _rolling(lake: Lake, config: Config) -> tuple[DataFrame, DataFrame, str]:
     cfg = config.churn
     inputs = c360_inputs.load(lake)
     if inputs.lines is None:
-        raise UserError("churn labels need silver.order_lines (or set churn.label_column to a supplied label)")
+        raise MissingInput("churn labels need silver.order_lines (or set churn.label_column to a supplied label)")
     last_day = c360_inputs.default_cutoff(inputs)
     train_days, test_day = labels.rolling_cutoffs(last_day, cfg)
     for cutoff in [*train_days, test_day]:

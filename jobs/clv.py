@@ -14,7 +14,7 @@ from pmkt.libs.c360 import inputs as c360_inputs
 from pmkt.libs.c360.snapshot import Inputs
 from pmkt.libs.clv import scoring, summary
 from pmkt.libs.config import ClvConfig, Config
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput, UserError
 from pmkt.libs.frames import one
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
@@ -29,7 +29,7 @@ def run(spark: SparkSession, config: Config) -> None:
     cfg = config.clv
     lake = Lake(spark, config.lake)
     if not lake.exists(tables.SILVER["transactions"]):
-        raise UserError("CLV needs silver.order_lines: run ingest first")
+        raise MissingInput("CLV needs silver.order_lines: ingest a transactions source first")
     lines = lake.read(tables.SILVER["transactions"])
     day = _snapshot(lake, lines, cfg)
     with tracking.model_run(lake, config, MODEL, cfg) as run_id, timed(log, f"clv snapshot {day}") as stats:

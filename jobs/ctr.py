@@ -13,7 +13,7 @@ from pmkt.libs.classify import rows as classifier_rows
 from pmkt.libs.classify.model import model_input
 from pmkt.libs.config import Config
 from pmkt.libs.ctr import model
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
 from pmkt.libs.metrics import Metric, append_metrics
@@ -37,7 +37,7 @@ def run(spark: SparkSession, config: Config) -> None:
         per_start = rows.groupBy("snapshot_date").agg(F.sum(model.LABEL).alias("n")).collect()  # one per campaign
         clicks = {r.snapshot_date: r.n or 0 for r in per_start}
         if not clicks.get(starts[-1]) or not sum(n for day, n in clicks.items() if day < starts[-1]):
-            raise UserError(
+            raise MissingInput(
                 "the CTR model needs clicks (silver.campaign_contacts.clicked) in the latest campaign and earlier ones"
             )
         train = rows.where(F.col("snapshot_date") < F.lit(starts[-1]))

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs import fairness, runs, tables
 from pmkt.libs.config import Config
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput, UserError
 from pmkt.libs.frames import one
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger
@@ -37,7 +37,7 @@ def run(spark: SparkSession, config: Config) -> None:
             for r in fairness.audit_rows(run_id, decision, attribute, s, cfg)
         ]
         if not rows:
-            raise UserError("nothing to audit: run campaign, churn or propensity first")
+            raise MissingInput("nothing to audit: run campaign, churn or propensity first")
         lake.write(
             spark.createDataFrame(rows, fairness.SCHEMA).withColumn("audited_at", F.current_timestamp()),
             tables.FAIRNESS_AUDIT,

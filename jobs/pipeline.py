@@ -33,7 +33,7 @@ from pmkt.jobs import (
     uplift,
 )
 from pmkt.libs.config import Config
-from pmkt.libs.errors import ConfigError
+from pmkt.libs.errors import ConfigError, MissingInput
 from pmkt.libs.log import get_logger
 from pmkt.libs.runner import job_group, run_job, run_side_by_side
 
@@ -81,27 +81,41 @@ SIDE_BY_SIDE: dict[str, tuple[str, ...]] = {
 }
 
 
-def run_steps(spark: SparkSession, config: Config, steps: Sequence[str]) -> None:
-    """Run `steps` in the listed order; with `pipeline.lanes`, the steps of SIDE_BY_SIDE two at a time.
+def run_steps(spark: SparkSession, config: Config, steps: Sequence[str]) -> list[str]:
+    """Run `steps` in the listed order; with `pipeline.lanes`, the steps of SIDE_BY_SIDE two at a time. Returns the
+    steps skipped for want of input (only with the default steps; see `run_step`).
 
     That applies only when those steps are listed together: with another step between them, all run as listed.
     """
+    skipped: list[str] = []
     at = [i for i, s in enumerate(steps) if s in SIDE_BY_SIDE] if config.pipeline.lanes else []
     if not at or at[-1] - at[0] + 1 != len(at):
         at = []  # one step at a time, or another step listed between side-by-side ones: every step in turn
     first, last = (at[0], at[-1] + 1) if at else (len(steps), len(steps))
     for step in steps[:first]:
-        run_step(spark, config, step)
+        run_step(spark, config, step, skipped)
     if at:
-        run_side_by_side({s: partial(run_step, spark, config, s) for s in steps[first:last]}, SIDE_BY_SIDE)
+        run_side_by_side({s: partial(run_step, spark, config, s, skipped) for s in steps[first:last]}, SIDE_BY_SIDE)
     for step in steps[last:]:
-        run_step(spark, config, step)
+        run_step(spark, config, step, skipped)
+    return skipped
 
 
-def run_step(spark: SparkSession, config: Config, step: str) -> None:
-    """One step, its Spark jobs in the step's job group (the Spark UI and the event log tell the steps apart)."""
+def run_step(spark: SparkSession, config: Config, step: str, skipped: list[str]) -> None:
+    """One step, its Spark jobs in the step's job group (the Spark UI and the event log tell the steps apart).
+
+    With the default steps (every step but generate), a step the data cannot feed (`MissingInput`: a clickstream
+    has no order lines for basket, a shop without campaigns no contacts for uplift) is skipped with a warning that
+    says why, and added to `skipped`; a step that `pipeline.steps` names fails instead, as when it runs alone.
+    """
     with job_group(spark, step):
-        STEPS[step].run(spark, config)
+        try:
+            STEPS[step].run(spark, config)
+        except MissingInput as exc:
+            if config.pipeline.steps:
+                raise
+            log.warning("%s skipped: %s", step, exc)
+            skipped.append(step)
 
 
 def run(spark: SparkSession, config: Config) -> None:
@@ -110,8 +124,11 @@ def run(spark: SparkSession, config: Config) -> None:
         raise ConfigError(f"config key 'pipeline.steps' names unknown step '{unknown[0]}' (steps: {', '.join(STEPS)})")
     steps = [s for s in (config.pipeline.steps or STEPS) if config.pipeline.runs(s)]
     start = time.perf_counter()
-    run_steps(spark, config, steps)
-    log.info("pipeline %s finished in %.1fs", " -> ".join(steps), time.perf_counter() - start)
+    skipped = run_steps(spark, config, steps)
+    ran = [s for s in steps if s not in skipped]
+    log.info("pipeline %s finished in %.1fs", " -> ".join(ran), time.perf_counter() - start)
+    if skipped:
+        log.warning("skipped for want of input (see above): %s", ", ".join(s for s in steps if s in skipped))
     tables.run(spark, config)
     from pmkt.libs.lake import Lake
     from pmkt.libs.metrics import render, render_side_by_side, summary_table

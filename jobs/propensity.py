@@ -17,7 +17,7 @@ from pmkt.libs.classify import model as cm
 from pmkt.libs.classify import rows as classifier_rows
 from pmkt.libs.classify.model import LABEL
 from pmkt.libs.config import Config
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.frames import union_all
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
@@ -39,7 +39,7 @@ def run(spark: SparkSession, config: Config) -> None:
         return
     inputs = c360_inputs.load(lake)
     if inputs.lines is None or inputs.products is None:
-        raise UserError("propensity needs silver.order_lines and silver.products")
+        raise MissingInput("propensity needs silver.order_lines and silver.products")
     top = inputs.lines.join(F.broadcast(inputs.products.select("product_id", "category")), on="product_id", how="inner")
     by_revenue = top.groupBy("category").agg(F.sum("amount").alias("r")).orderBy(F.desc("r"), "category")
     categories = [r.category for r in by_revenue.limit(cfg.top_categories).collect()]  # top N categories

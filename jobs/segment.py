@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from pmkt.libs import models, tables, tracking
 from pmkt.libs.c360 import segment_profiles, segmentation
 from pmkt.libs.config import Config
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.frames import laid_out
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
@@ -94,7 +94,7 @@ def _fit(
     cfg = config.segment
     used = segmentation.usable_features(features, cfg.features)
     if len(used) < 2:
-        raise UserError(f"segmentation needs at least two of segment.features with data; found {used or 'none'}")
+        raise MissingInput(f"segmentation needs at least two of segment.features with data; found {used or 'none'}")
     # Laid out by customer: k-means||'s first centres are drawn per partition, so the same customers give the same
     # segments, numbered alike, however the snapshot's files hold them.
     data = laid_out(segmentation.prepare(features, used), ["customer_id"]).cache()

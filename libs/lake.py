@@ -18,7 +18,7 @@ from pyspark.sql import types as T
 
 from pmkt.libs import contracts
 from pmkt.libs.config import LakeConfig
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput, UserError
 from pmkt.libs.frames import one
 from pmkt.libs.log import get_logger
 from pmkt.libs.tables import IDENTIFYING, STATS_COLUMNS, TableId
@@ -231,7 +231,7 @@ class Lake:
     def latest_snapshot(self, table: TableId, requested: str | None = None) -> dt.date:
         """The requested snapshot date if `table` has it, else its latest one."""
         if not self.exists(table):
-            raise UserError(f"{table} does not exist yet: run the job that writes it first")
+            raise MissingInput(f"{table} does not exist yet: run the job that writes it first")
         dates = self.read(table).select(SNAPSHOT).distinct()
         if requested:
             wanted = dt.date.fromisoformat(requested)
@@ -240,7 +240,7 @@ class Lake:
             return wanted
         latest = one(dates.agg(F.max(SNAPSHOT)))[0]
         if latest is None:
-            raise UserError(f"{table} is empty")
+            raise MissingInput(f"{table} is empty")
         return latest
 
     def latest_rows(self, table: TableId) -> DataFrame | None:

@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pmkt.libs.config import BasketConfig
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput, UserError
 from pmkt.libs.frames import one
 
 ITEMS = "items"
@@ -32,7 +32,7 @@ def baskets_from(lines: DataFrame, products: DataFrame | None, cfg: BasketConfig
     Spark's FPGrowth and mlxtend) unless `drop_single_item_baskets`."""
     if cfg.level == "category":
         if products is None:
-            raise UserError("basket.level 'category' needs silver.products")
+            raise MissingInput("basket.level 'category' needs silver.products")
         lines = lines.join(
             F.broadcast(products.select("product_id", "category")), on="product_id", how="inner"
         ).withColumn("product_id", F.col("category"))
@@ -130,7 +130,7 @@ def guard(baskets: DataFrame, cfg: BasketConfig) -> GuardResult:
     """The lowest support, from `cfg.min_support` upwards, whose exact itemset count fits `max_itemsets`."""
     n = baskets.count()
     if n == 0:
-        raise UserError("no baskets to mine")
+        raise MissingInput("no baskets to mine")
     support, steps = max(cfg.min_support, cfg.min_count / n), 0
     while (found := count_itemsets(baskets, n, support, cfg.max_itemsets, cfg.max_guard_rows)) is None:
         if support >= 1.0:

@@ -16,7 +16,7 @@ from pmkt.libs.c360 import features, snapshot
 from pmkt.libs.c360.snapshot import Inputs
 from pmkt.libs.config import FeaturesConfig
 from pmkt.libs.contracts import features as contract
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.frames import one
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger
@@ -39,7 +39,7 @@ def load(lake: Lake) -> Inputs:
         contacts=maybe("campaign_contacts"),
     )
     if inputs.lines is None and inputs.events is None:
-        raise UserError("no silver.order_lines or silver.events yet: run ingest first")
+        raise MissingInput("no silver.order_lines or silver.events yet: run ingest first")
     return inputs
 
 
@@ -113,10 +113,10 @@ def default_cutoff(inputs: Inputs) -> dt.date:
         latest.append(one(inputs.events.agg(F.max("event_ts")))[0])
     stamps = [t for t in latest if t is not None]
     if undated and not stamps:  # e.g. baskets exported as order and product ids only
-        raise UserError(
+        raise MissingInput(
             f"silver.order_lines holds {undated:,} lines and none has an order_ts: features and every model but "
             "basket need dated orders (map ingest.sources.transactions.columns.order_ts), or run only ingest and basket"
         )
     if not stamps:
-        raise UserError("silver has no orders or events to build features from")
+        raise MissingInput("silver has no orders or events to build features from")
     return max(stamps).date() + dt.timedelta(days=1)

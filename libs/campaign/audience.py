@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs import tables
 from pmkt.libs.config import AudienceRule, CampaignConfig
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput, UserError
 from pmkt.libs.frames import union_all
 from pmkt.libs.lake import Lake
 
@@ -35,7 +35,7 @@ def customer_view(lake: Lake, day: dt.date) -> DataFrame:
 
     features, profiles = at(tables.CUSTOMER_FEATURES), at(tables.CUSTOMER_PROFILES)
     if features is None or profiles is None:
-        raise UserError(f"no customer features or profiles for {day}: run features and profiles first")
+        raise MissingInput(f"no customer features or profiles for {day}: run features and profiles first")
     view = features.join(
         profiles.select("customer_id", *[c for c in profiles.columns if c not in features.columns]),
         on="customer_id",
@@ -121,5 +121,5 @@ def members(view: DataFrame, rules: tuple[AudienceRule, ...], day: dt.date) -> D
             )
         )
     if not parts:
-        raise UserError("no audiences configured: set campaign.audiences in the conf")
+        raise MissingInput("no audiences configured: set campaign.audiences in the conf")
     return union_all(parts)

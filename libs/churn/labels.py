@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs.classify.model import LABEL
 from pmkt.libs.config import ChurnConfig, Config, PropensityConfig
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput
 
 
 def _at(day: dt.date) -> dt.datetime:
@@ -75,6 +75,6 @@ def planned_cutoffs(
 
 def check_observable(last_day: dt.date, cutoff: dt.date, horizon_days: int) -> None:
     if cutoff + dt.timedelta(days=horizon_days) > last_day:
-        raise UserError(
+        raise MissingInput(
             f"cutoff {cutoff} + {horizon_days} days runs past the data (last day {last_day}): labels unknown"
         )

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from pmkt.libs import tables
 from pmkt.libs.c360 import inputs as c360_inputs
 from pmkt.libs.config import FeaturesConfig
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.lake import Lake
 
 
@@ -60,10 +60,10 @@ def campaign_history(
     contacts with the customer's features as of each start (`contact_rows`); `model` names the job in errors."""
     for needed in ("campaign_contacts", "campaigns"):
         if not lake.exists(tables.SILVER[needed]):
-            raise UserError(f"{model} needs silver.{tables.SILVER[needed].name}")
+            raise MissingInput(f"no silver.{tables.SILVER[needed].name} for {model}: ingest a {needed} source first")
     starts = c360_inputs.campaign_starts(lake)
     if len(starts) < 2:
-        raise UserError(f"{model} needs at least two campaigns: earlier ones to train on, the last to test on")
+        raise MissingInput(f"{model}: at least two campaigns are needed, earlier ones to train on, the last to test on")
     features = c360_inputs.materialise_snapshots(lake, c360_inputs.load(lake), starts, cfg)
     contacts, campaigns = lake.read(tables.SILVER["campaign_contacts"]), lake.read(tables.SILVER["campaigns"])
     return starts, contact_rows(features, contacts, campaigns, treated_only)

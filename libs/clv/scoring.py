@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs.clv import models, summary
 from pmkt.libs.config import ClvConfig
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput, UserError
 from pmkt.libs.log import get_logger
 
 log = get_logger(__name__)
@@ -44,7 +44,7 @@ def fit(summaries: DataFrame, cfg: ClvConfig) -> Fitted:
         "distinct purchase patterns: fitting on whole periods",
     )
     if rows.empty or rows["customers"].sum() < 2:
-        raise UserError("CLV needs purchases from at least two customers before the cutoff")
+        raise MissingInput("CLV needs purchases from at least two customers before the cutoff")
     values = _bounded(
         summary.value_patterns(summaries),
         lambda: summary.value_patterns(summaries, resolution=0.005),
@@ -52,7 +52,7 @@ def fit(summaries: DataFrame, cfg: ClvConfig) -> Fitted:
         "distinct (repeat purchases, mean value) pairs: rounding values to 0.5%",
     )
     if values.empty:
-        raise UserError("CLV needs customers with repeat purchases of positive value before the cutoff")
+        raise MissingInput("CLV needs customers with repeat purchases of positive value before the cutoff")
     purchases = models.fit_bgnbd(rows["frequency"], rows["recency"], rows["age"], rows["customers"], cfg.penalizer)
     value = models.fit_gamma_gamma(values["frequency"], values["monetary"], values["customers"], cfg.penalizer)
     if value.q <= 1:

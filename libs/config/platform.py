@@ -128,7 +128,7 @@ class StreamConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    steps: tuple[str, ...] = ()  # empty: every step but generate (the synthetic data), in the pipeline's order
+    steps: tuple[str, ...] = ()  # empty: every step but generate (the synthetic data) that the data can feed
     # Run the model steps (segment to attribution) two at a time in one Spark session, each once the steps whose
     # tables it reads have finished (see docs/pipeline.md). Off: one step at a time.
     lanes: bool = False

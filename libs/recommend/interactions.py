@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs import tables
 from pmkt.libs.config import RecommendConfig
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.frames import one, union_all
 from pmkt.libs.lake import Lake
 
@@ -92,7 +92,7 @@ def load(lake: Lake, cfg: RecommendConfig) -> Feedback:
             )
         )
     if not parts:
-        raise UserError(
+        raise MissingInput(
             "no events, order lines with products or ratings in silver: nothing to recommend from (run ingest)"
         )
     contacts = union_all(parts)
@@ -136,5 +136,5 @@ def excluded(contacts: DataFrame, cfg: RecommendConfig) -> DataFrame | None:
 def latest_ts(contacts: DataFrame) -> dt.datetime:
     latest = one(contacts.agg(F.max("ts")))[0]  # one value
     if latest is None:
-        raise UserError("interactions have no timestamps: cannot split train and test in time")
+        raise MissingInput("interactions have no timestamps: cannot split train and test in time")
     return latest

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs.classify.model import LABEL, SCALED, WEIGHT, Spec, feature_stages
 from pmkt.libs.config import UpliftConfig
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.frames import one
 
 METHODS = ("t_learner", "class_transformation")
@@ -50,7 +50,7 @@ def fit(rows: DataFrame, spec: Spec, cfg: UpliftConfig, method: str) -> Pipeline
     """`rows`: contacts with `group` (treatment or control), the label (converted) and the spec's features."""
     share = one(rows.agg(F.avg(is_treated().cast("double"))))[0]  # one number
     if share is None or not 0 < share < 1:
-        raise UserError(
+        raise MissingInput(
             "uplift models need both treated and control contacts (silver.campaign_contacts.group = 'control' "
             "for customers held out of a campaign)"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -11,8 +12,9 @@ from types import SimpleNamespace
 import pytest
 from pyspark.sql import SparkSession
 
-from pmkt.jobs import pipeline
+from pmkt.jobs import basket, features, pipeline
 from pmkt.libs.config import Config
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.runner import run_side_by_side
 from tests.conftest import test_config
 
@@ -135,3 +137,38 @@ def test_a_step_waits_for_its_prerequisites_even_with_a_worker_free(spark: Spark
 
     run_side_by_side({"next": lambda: ran.append("next"), "slow": slow}, {"next": ("slow", "not run here")})
     assert ran == ["slow", "next"]
+
+
+def test_the_default_steps_skip_what_the_data_cannot_feed_and_named_steps_fail(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The real jobs raise MissingInput on a lake without the tables they read (here: an empty one).
+    empty = test_config(tmp_path / "empty")
+    with pytest.raises(MissingInput, match="^basket needs silver.order_lines: ingest a transactions source first$"):
+        basket.run(spark, empty)
+    with pytest.raises(MissingInput, match="^no silver.order_lines or silver.events yet"):
+        features.run(spark, empty)
+
+    seen: list[str] = []
+
+    def step(name: str) -> SimpleNamespace:
+        def run(spark: object, config: object) -> None:
+            if name in ("basket", "churn"):  # a clickstream export: no order lines
+                raise MissingInput(f"{name} needs silver.order_lines")
+            seen.append(name)
+
+        return SimpleNamespace(run=run)
+
+    monkeypatch.setattr(pipeline, "STEPS", {name: step(name) for name in pipeline.STEPS})
+    laned = _lanes_on(tmp_path)
+    config = replace(laned, pipeline=replace(laned.pipeline, steps=()))  # the default: every step the data can feed
+    steps = ["features", "segment", "basket", "recommend", "churn", "clv", "report"]
+    with caplog.at_level(logging.WARNING, logger="pmkt"):
+        skipped = pipeline.run_steps(spark, config, steps)
+    assert sorted(skipped) == ["basket", "churn"]
+    assert sorted(seen) == sorted(set(steps) - {"basket", "churn"})  # recommend ran though basket was skipped
+    assert "basket skipped: basket needs silver.order_lines" in caplog.text
+
+    named = replace(config, pipeline=replace(config.pipeline, steps=tuple(steps)))
+    with pytest.raises(MissingInput, match="needs silver.order_lines"):
+        pipeline.run_steps(spark, named, steps)
