@@ -117,7 +117,7 @@ class Lake:
 
     def read(self, table: TableId) -> DataFrame:
         if not self.exists(table):
-            raise UserError(
+            raise MissingInput(
                 f"table {table} does not exist yet at {self.location(table)}: run the job that writes it first"
             )
         if self.by_name:
