@@ -167,7 +167,9 @@ def drift(lake: Lake, table: TableId, columns: Sequence[str], bins: int) -> list
         return []
     probs = [i / bins for i in range(1, bins)]
     quantiles = ref.select([F.col(c).cast("double").alias(c) for c in cols]).approxQuantile(cols, probs, 0.001)
-    splits = [[-math.inf, *sorted(set(q)), math.inf] for q in quantiles]  # bounded: bins per column
+    # Bounded: bins per column. A column null in every reference row (event features of a shop with no events) has
+    # no quantiles; any one split will do, as its rows all fall in the null bin: PSI 0 while it stays null.
+    splits = [[-math.inf, *(sorted(set(q)) or [0.0]), math.inf] for q in quantiles]
     shares = {side: _bin_shares(frame, cols, splits) for side, frame in (("ref", ref), ("cur", cur))}
     return [(c, reference, current, psi(shares["ref"].get(c, {}), shares["cur"].get(c, {}))) for c in cols]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -110,12 +111,15 @@ def test_drift_flags_a_planted_shift_and_passes_a_stable_feature(spark: SparkSes
     config = _config(tmp_path)
     lake = Lake(spark, config.lake)
     before, after = dt.date(2025, 1, 1), dt.date(2025, 2, 1)
-    rows = [(before, f"C{i}", i // 10, i % 7, i // 10) for i in range(1000)]
-    rows += [(after, f"C{i}", i // 10 + 60, i % 7, i // 10 + 1) for i in range(1000)]
+    # views: no events in either snapshot; clicks: none before, then for half the customers.
+    rows = [(before, f"C{i}", i // 10, i % 7, i // 10, None, None) for i in range(1000)]
+    rows += [(after, f"C{i}", i // 10 + 60, i % 7, i // 10 + 1, None, i % 3 if i % 2 else None) for i in range(1000)]
     seed(
         lake,
         spark.createDataFrame(
-            rows, "snapshot_date date, customer_id string, recency_days int, frequency int, tenure_days int"
+            rows,
+            "snapshot_date date, customer_id string, recency_days int, frequency int, tenure_days int, views int, "
+            "clicks int",
         ),
         tables.CUSTOMER_FEATURES,
         mode="overwrite",
@@ -126,4 +130,8 @@ def test_drift_flags_a_planted_shift_and_passes_a_stable_feature(spark: SparkSes
     assert drift["recency_days"][0] == "alert" and drift["recency_days"][1] > 2  # 60 days later for everyone
     assert drift["frequency"] == ("ok", pytest.approx(0.0, abs=1e-12))  # the same distribution
     assert drift["tenure_days"][0] == "ok" and 0 < drift["tenure_days"][1] < 0.1  # one day older: a small move
+    assert drift["views"] == ("ok", pytest.approx(0.0, abs=1e-12))  # null throughout: no bins, no drift
+    # Half the rows leave the null bin for the one other bin: (0.5 - 1) ln(0.5 / 1) + (0.5 - eps) ln(0.5 / eps).
+    eps = 1e-4  # an empty bin's share
+    assert drift["clicks"] == ("alert", pytest.approx(-0.5 * math.log(0.5) + (0.5 - eps) * math.log(0.5 / eps)))
     assert {r.reference_snapshot for r in lake.read(tables.DRIFT).collect()} == {before}
