@@ -38,7 +38,7 @@ def run(spark: SparkSession, config: Config) -> None:
         return
     with tracking.model_run(lake, config, MODEL, config.churn) as run_id, timed(log, "churn model") as stats:
         train, test, split = _supplied(lake, config) if cfg.label_column else _rolling(lake, config)
-        spec = _spec(config, train)
+        spec = cm.observed(_spec(config, train), train)
         train = cm.model_input(cm.prepare(train, spec))
         test = cm.model_input(cm.prepare(test, spec))
         log.info(

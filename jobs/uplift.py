@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs import fairness, models, tables, tracking
 from pmkt.libs.classify import rows as classifier_rows
-from pmkt.libs.classify.model import LABEL, Spec, model_input
+from pmkt.libs.classify.model import LABEL, Spec, model_input, observed
 from pmkt.libs.config import Config
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
@@ -30,6 +30,7 @@ def run(spark: SparkSession, config: Config) -> None:
         fairness.admitted(cfg.numeric_features, config.fairness, MODEL),
         fairness.admitted(cfg.categorical_features, config.fairness, MODEL),
     )
+    spec = observed(spec, contacts)
     with (
         tracking.model_run(lake, config, MODEL, cfg) as run_id,
         timed(log, f"uplift models on {len(starts)} campaigns") as stats,

@@ -17,7 +17,11 @@ from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.frames import laid_out, one
+from pmkt.libs.log import get_logger
+
+log = get_logger(__name__)
 
 LABEL = "label"  # 1.0: the event the model predicts (churned, bought, converted); 0.0: it did not happen
 WEIGHT, SCALED, PROBABILITY = "_weight", "_scaled", "positive_probability"
@@ -39,6 +43,19 @@ class Spec:
                 for col, labels in zip(self.categorical, stage.labelsArray, strict=True):
                     names += [f"{col}={level}" for level in labels] + [f"{col}=unseen"]
         return names
+
+
+def observed(spec: Spec, rows: DataFrame) -> Spec:
+    """`spec` without the numeric features that are null in every one of `rows` (the event features of a shop that
+    exports no events): MLlib's Imputer has no median to fill them with and fails the fit."""
+    counts = one(rows.agg(*[F.count(F.col(c)).alias(c) for c in spec.numeric])) if spec.numeric else None  # one row
+    empty = [c for c in spec.numeric if counts is not None and not counts[c]]
+    if empty:
+        log.info("features with no value in the training rows, left out: %s", ", ".join(empty))
+    kept = Spec(tuple(c for c in spec.numeric if c not in empty), spec.categorical)
+    if not kept.numeric and not kept.categorical:
+        raise MissingInput("none of the model's features has a value in the training rows")
+    return kept
 
 
 def feature_stages(spec: Spec) -> list:

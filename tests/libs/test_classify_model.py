@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs.classify import model as cm
 from pmkt.libs.classify.model import LABEL
+from pmkt.libs.errors import MissingInput
 
 CONTRACTS = ("Month-to-month", "One year", "Two year")
 
@@ -98,3 +99,18 @@ def test_model_input_lays_the_same_rows_out_alike_whatever_order_they_arrive_in(
     arrived = forest.fit(assembler.transform(shuffled.coalesce(2))).transform(assembler.transform(rows))
     c = [float(r[0][1]) for r in arrived.orderBy("customer_id").select("probability").collect()]  # bounded
     assert c != a
+
+
+def test_features_with_no_value_are_left_out_before_the_imputer_sees_them(spark: SparkSession) -> None:
+    """Transactions without events (CDNOW): the snapshot's event features exist and are null in every row."""
+    rows = spark.createDataFrame(
+        [("A", 3.0, None, "x", 1.0), ("B", None, None, None, 0.0), ("C", 1.0, None, "y", 1.0)],
+        "customer_id string, frequency double, views double, channel string, label double",
+    )
+    spec = cm.Spec(("frequency", "views"), ("channel",))
+    kept = cm.observed(spec, rows)
+    assert kept == cm.Spec(("frequency",), ("channel",))
+    fitted = cm.fit_logistic(cm.prepare(rows.withColumn("snapshot_date", F.current_date()), kept), kept, reg=0.1)
+    assert len(fitted.stages[-1].coefficients) == 1 + 4  # frequency; then x, y, "unknown" and the unseen level
+    with pytest.raises(MissingInput, match="none of the model's features has a value"):
+        cm.observed(cm.Spec(("views",), ()), rows)
