@@ -12,7 +12,7 @@ from pyspark.ml import PipelineModel
 
 from pmkt.libs import tracking
 from pmkt.libs.config import Config
-from pmkt.libs.errors import UserError
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.lake import failpoint
 
 
@@ -72,7 +72,7 @@ def load(config: Config, name: str) -> tuple[PipelineModel, dict[str, Any], int]
     except MlflowException as exc:
         if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise
-        raise UserError(
+        raise MissingInput(
             f"no {registered} model with {pinned} in MLflow: run its job in fit mode first, "
             "or pick another with --model-version / --model-alias (`pmkt models` lists them)"
         ) from None

@@ -130,7 +130,7 @@ def guard(baskets: DataFrame, cfg: BasketConfig) -> GuardResult:
     """The lowest support, from `cfg.min_support` upwards, whose exact itemset count fits `max_itemsets`."""
     n = baskets.count()
     if n == 0:
-        raise MissingInput("no baskets to mine")
+        raise MissingInput("no baskets to mine: no order line with a product_id is left after the basket filters")
     support, steps = max(cfg.min_support, cfg.min_count / n), 0
     while (found := count_itemsets(baskets, n, support, cfg.max_itemsets, cfg.max_guard_rows)) is None:
         if support >= 1.0:

@@ -134,7 +134,9 @@ def excluded(contacts: DataFrame, cfg: RecommendConfig) -> DataFrame | None:
 
 
 def latest_ts(contacts: DataFrame) -> dt.datetime:
-    latest = one(contacts.agg(F.max("ts")))[0]  # one value
+    latest, contacted = one(contacts.agg(F.max("ts"), F.count(F.lit(1))))  # one row
+    if not contacted:
+        raise MissingInput("no order line, event or rating names a product (product_id): nothing to recommend")
     if latest is None:
         raise MissingInput("interactions have no timestamps: cannot split train and test in time")
     return latest

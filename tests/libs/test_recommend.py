@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs import tables
 from pmkt.libs.config import AlsConfig, LakeConfig, RecommendConfig
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.lake import Lake
 from pmkt.libs.recommend import als, hybrid, ids, interactions, scoring, similarity, splits
 
@@ -515,3 +516,14 @@ def test_splits_hold_out_what_each_family_promises(spark: SparkSession) -> None:
     assert splits.make(newcomer, RecommendConfig(min_test_customers=2), end, "auto", 3).name == "per_user_last"
     warm = newcomer.unionByName(_contacts(spark, [("b", "Y", 5, 1.0)]))  # b had a history before the window
     assert splits.make(warm, RecommendConfig(min_test_customers=2), end, "auto", 3).name == "global_time"
+
+
+def test_the_latest_contact_names_what_is_missing(spark: SparkSession) -> None:
+    schema = "customer_id string, product_id string, ts timestamp, kind string, weight double"
+    stamped = [("c1", "p1", dt.datetime(2025, 3, 1, 8), "purchase", 1.0), ("c2", "p2", None, "purchase", 1.0)]
+    assert interactions.latest_ts(spark.createDataFrame(stamped, schema)) == dt.datetime(2025, 3, 1, 8)
+    with pytest.raises(MissingInput, match=r"^interactions have no timestamps"):
+        interactions.latest_ts(spark.createDataFrame(stamped[1:], schema))
+    # CDNOW's order lines have no product ids, so none becomes a contact.
+    with pytest.raises(MissingInput, match=r"names a product \(product_id\): nothing to recommend$"):
+        interactions.latest_ts(spark.createDataFrame([], schema))
