@@ -38,9 +38,10 @@ def run(spark: SparkSession, config: Config) -> None:
         return
     with tracking.model_run(lake, config, MODEL, config.churn) as run_id, timed(log, "churn model") as stats:
         train, test, split = _supplied(lake, config) if cfg.label_column else _rolling(lake, config)
-        spec = cm.observed(_spec(config, train), train)
+        spec = _spec(config, train)
         train = cm.model_input(cm.prepare(train, spec))
         test = cm.model_input(cm.prepare(test, spec))
+        spec = cm.observed(spec, train)  # read from the checkpointed rows, not the snapshots again
         log.info(
             "training on %s labelled rows (churn rate %.1f%%), testing on %s (%s)",
             f"{train.count():,}",

@@ -58,11 +58,11 @@ def run(spark: SparkSession, config: Config) -> None:
                 how="left",
             ).withColumn(LABEL, F.coalesce(F.col("_bought"), F.lit(0.0)))
         train = union_all([frames[d] for d in train_days])
-        spec = cm.observed(spec, train)
         train, test = (
             cm.model_input(cm.prepare(train, spec, balance=False)),
             cm.model_input(cm.prepare(frames[test_day], spec, balance=False)),
         )
+        spec = cm.observed(spec, train)
         fitted = cm.fit_logistic(train, spec, reg=cfg.reg_param)
         scored, values = evaluate.holdout(fitted, test)
         scored.unpersist()

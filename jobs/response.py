@@ -32,12 +32,12 @@ def run(spark: SparkSession, config: Config) -> None:
         fairness.admitted(cfg.numeric_features, config.fairness, "response"),
         fairness.admitted(cfg.categorical_features, config.fairness, "response"),
     )
-    spec = cm.observed(spec, contacts)
     with (
         tracking.model_run(lake, config, "response", config.response) as run_id,
         timed(log, f"response models on {len(starts)} campaigns"),
     ):
         rows = cm.model_input(contacts)
+        spec = cm.observed(spec, rows)
         metrics = []
         for outcome in OUTCOMES:
             labelled = rows.withColumn(LABEL, F.col(outcome).cast("double"))

@@ -30,12 +30,12 @@ def run(spark: SparkSession, config: Config) -> None:
         fairness.admitted(cfg.numeric_features, config.fairness, MODEL),
         fairness.admitted(cfg.categorical_features, config.fairness, MODEL),
     )
-    spec = observed(spec, contacts)
     with (
         tracking.model_run(lake, config, MODEL, cfg) as run_id,
         timed(log, f"uplift models on {len(starts)} campaigns") as stats,
     ):
         rows = model_input(_inputs(contacts, spec))
+        spec = observed(spec, rows)
         train, test = (
             rows.where(F.col("snapshot_date") < F.lit(starts[-1])),
             rows.where(F.col("snapshot_date") == F.lit(starts[-1])),
