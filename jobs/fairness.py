@@ -10,8 +10,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs import fairness, runs, tables
 from pmkt.libs.config import Config
-from pmkt.libs.errors import MissingInput, UserError
-from pmkt.libs.frames import one
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger
 from pmkt.libs.runner import run_job
@@ -22,14 +21,14 @@ log = get_logger(__name__)
 def run(spark: SparkSession, config: Config) -> None:
     cfg = config.fairness
     lake = Lake(spark, config.lake)
-    features = lake.read(tables.CUSTOMER_FEATURES)
-    latest = one(features.agg(F.max("snapshot_date")))[0]
-    attributes = [g for g in cfg.groups if g in features.columns]
+    groups, attributes = fairness.groups(lake, cfg)
     if not attributes:
-        raise UserError(f"none of fairness.groups ({', '.join(cfg.groups)}) is a column of gold.customer_features")
-    groups = features.where(F.col("snapshot_date") == F.lit(latest)).select("customer_id", *attributes)
+        raise MissingInput(
+            f"none of fairness.groups ({', '.join(cfg.groups)}) has a value in gold.customer_features "
+            "or silver.customers"
+        )
     with runs.job_run(lake, "fairness", (tables.FAIRNESS_AUDIT,)) as run_id:
-        found = fairness.decisions(lake, cfg)
+        found = fairness.decisions(lake, cfg, groups)
         stats = fairness.group_stats(found, groups, attributes) if found else {}
         rows = [
             r

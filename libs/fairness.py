@@ -18,7 +18,9 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from pmkt.libs import tables
+from pmkt.libs.c360.features import age_band
 from pmkt.libs.config import FairnessConfig
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.frames import one, union_all
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger
@@ -46,22 +48,59 @@ def admitted(features: Sequence[str], cfg: FairnessConfig, model: str) -> tuple[
     return tuple(f for f in features if f not in cfg.protected)
 
 
-def decisions(lake: Lake, cfg: FairnessConfig) -> list[tuple[str, DataFrame]]:
+def groups(lake: Lake, cfg: FairnessConfig) -> tuple[DataFrame, list[str]]:
+    """Each customer's audited attributes, and which of fairness.groups they are.
+
+    The rows are the customers of the latest gold.customer_features snapshot or, without one (a labelled
+    customer table alone has no feature snapshots), silver.customers'. An attribute is read from the snapshot
+    where it is a column there, else from silver.customers, so an extra column of the customer export (a
+    senior-citizen flag, say) can be a group too; `age_band` comes from `birth_date` as of today there. An
+    attribute no customer has a value for is left out.
+    """
+    features = _latest(lake.read(tables.CUSTOMER_FEATURES)) if lake.exists(tables.CUSTOMER_FEATURES) else None
+    customers = _customers(lake)
+    in_features = [g for g in cfg.groups if features is not None and g in features.columns]
+    in_customers = [g for g in cfg.groups if g not in in_features and customers is not None and g in customers.columns]
+    if features is not None:
+        rows = features.select("customer_id", *in_features)
+    elif customers is not None:
+        rows = customers.select("customer_id")
+    else:
+        raise MissingInput("fairness needs gold.customer_features or silver.customers: run ingest first")
+    if customers is not None and in_customers:
+        rows = rows.join(customers.select("customer_id", *in_customers), on="customer_id", how="left")
+    found = [g for g in cfg.groups if g in in_features or g in in_customers]
+    counts = one(rows.agg(*[F.count(g).alias(g) for g in found])).asDict() if found else {}
+    empty = [g for g in found if not counts[g]]
+    if empty:
+        log.info("fairness: no customer has a value for %s: not audited", ", ".join(empty))
+    return rows, [g for g in found if counts[g]]
+
+
+def _customers(lake: Lake) -> DataFrame | None:
+    """silver.customers with `age_band` as of today when it has a birth date."""
+    if not lake.exists(tables.SILVER["customers"]):
+        return None
+    customers = lake.read(tables.SILVER["customers"])
+    if "birth_date" in customers.columns and "age_band" not in customers.columns:
+        customers = customers.withColumn("age_band", age_band(F.col("birth_date"), F.current_date()))
+    return customers
+
+
+def decisions(lake: Lake, cfg: FairnessConfig, people: DataFrame) -> list[tuple[str, DataFrame]]:
     """Every decision there is to audit: each planned campaign's selection, each past campaign's contacts,
-    churn's high-risk band, propensity's top share."""
+    churn's high-risk band, propensity's top share. `people` (customer_id) is the population a past
+    campaign's contacts are a share of: the rows of `groups`."""
     out: list[tuple[str, DataFrame]] = []
-    if not lake.exists(tables.CUSTOMER_FEATURES):
-        return out
-    features = lake.read(tables.CUSTOMER_FEATURES)
-    if lake.exists(tables.CAMPAIGN_PLAN):
+    if lake.exists(tables.CAMPAIGN_PLAN) and lake.exists(tables.CUSTOMER_FEATURES):
         plan = lake.read(tables.CAMPAIGN_PLAN)
         day = one(plan.agg(F.max("snapshot_date")))[0]
+        features = lake.read(tables.CUSTOMER_FEATURES)
         population = features.where(F.col("snapshot_date") == F.lit(day)).select("customer_id")
         out += _selections("campaign", population, plan.where(F.col("group") == "treatment"))
     if lake.exists(tables.SILVER["campaign_contacts"]):
         # Control customers were selected too, then held out at random: the selection is everyone contacted.
-        population = _latest(features).select("customer_id")
-        out += _selections("contacts", population, lake.read(tables.SILVER["campaign_contacts"]))
+        out += _selections("contacts", people.select("customer_id"), lake.read(tables.SILVER["campaign_contacts"]))
     if lake.exists(tables.CHURN_SCORES):
         out.append(("churn high risk", _churn(lake)))
     if lake.exists(tables.PROPENSITY_SCORES):

@@ -130,7 +130,7 @@ class CampaignConfig:
 class FairnessConfig:
     """`pmkt fairness`: selection rates and error rates by protected or proxy group."""
 
-    groups: tuple[str, ...] = ("gender", "age_band", "city")  # columns of gold.customer_features
+    groups: tuple[str, ...] = ("gender", "age_band", "city")  # columns of gold.customer_features or silver.customers
     protected: tuple[str, ...] = ("gender", "age_band")  # kept out of every model's features ...
     allow_protected_features: bool = False  # ... unless this re-admits them (logged as a warning)
     min_group_size: int = 30  # smaller groups are reported but not flagged (too few to judge)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from pmkt.jobs import fairness as fairness_job
 from pmkt.libs import fairness, tables
 from pmkt.libs.config import Config, load_config
+from pmkt.libs.errors import MissingInput
 from pmkt.libs.lake import Lake
 from tests.conftest import seed
 
@@ -121,16 +124,85 @@ def test_protected_attributes_stay_out_of_features_unless_readmitted(
     assert "churn uses protected attribute(s) gender" in caplog.text
 
 
+def _customers_only_lake(spark: SparkSession, tmp: Path, customers: list[tuple], groups: str) -> tuple[Config, Lake]:
+    """A labelled customer table and its churn scores, and no feature snapshot (features never ran)."""
+    (tmp / "f.yaml").write_text(f"lake:\n  root: {tmp / 'lake'}\nfairness:\n  groups: {groups}\n")
+    config = load_config(tmp / "f.yaml")
+    lake = Lake(spark, config.lake)
+    seed(
+        lake,
+        spark.createDataFrame(
+            [(c, g, b, s, y) for c, g, b, s, y, _ in customers],
+            "customer_id string, gender string, birth_date date, senior boolean, churn_label boolean",
+        ).withColumn("city", F.lit(None).cast("string")),
+        tables.SILVER["customers"],
+    )
+    seed(
+        lake,
+        spark.createDataFrame(
+            [(dt.date.today(), c, 0.9 if high else 0.1, "high" if high else "low") for c, *_, high in customers],
+            "snapshot_date date, customer_id string, probability double, risk_band string",
+        ),
+        tables.CHURN_SCORES,
+    )
+    return config, lake
+
+
+def test_a_labelled_customer_table_alone_is_audited_from_silver_customers(
+    spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No feature snapshot: gender, an extra column and the age band today come from silver.customers."""
+    young, old = (dt.date.today() - dt.timedelta(days=round(years * 365.25)) for years in (21.5, 70.5))
+    customers = []  # (id, gender, birth date, senior, churned, high risk)
+    for i in range(240):
+        gender, senior = ("F" if i % 2 else "M"), i % 3 == 0
+        churned = i % 4 < 2
+        high = churned and (i % 8 < 2 if gender == "M" else True)  # women's churners all caught, men's half
+        customers.append((f"T{i:03d}", gender, old if senior else young, senior, churned, high))
+    config, lake = _customers_only_lake(
+        spark, tmp_path_factory.mktemp("labelled"), customers, "[gender, age_band, senior, city]"
+    )
+    with caplog.at_level(logging.INFO, logger="pmkt"):
+        fairness_job.run(spark, config)
+    assert "no customer has a value for city: not audited" in caplog.text
+    rows = {(r.attribute, r.group): r for r in lake.read(tables.FAIRNESS_AUDIT).collect()}
+    assert {a for a, _ in rows} == {"gender", "age_band", "senior"}
+    group_of = {
+        "gender": lambda c: c[1],
+        "senior": lambda c: str(c[3]).lower(),
+        "age_band": lambda c: "65+" if c[3] else "18-24",
+    }
+    for (attribute, group), row in rows.items():
+        members = [c for c in customers if group_of[attribute](c) == group]
+        churners = [c for c in members if c[4]]
+        assert (row.decision, row.customers, row.selected) == (
+            "churn high risk",
+            len(members),
+            sum(c[5] for c in members),
+        ), (attribute, group)
+        assert row.tpr == pytest.approx(sum(c[5] for c in churners) / len(churners)), (attribute, group)
+    assert {g for a, g in rows if a == "age_band"} == {"18-24", "65+"}
+    assert {g for a, g in rows if a == "senior"} == {"true", "false"}
+    assert (rows[("gender", "F")].tpr, rows[("gender", "M")].tpr) == (1.0, 0.5)
+
+
+def test_no_value_for_any_group_is_missing_input(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> None:
+    customers = [(f"U{i}", None, None, None, i % 2 == 0, i % 3 == 0) for i in range(20)]
+    config, _ = _customers_only_lake(spark, tmp_path_factory.mktemp("nogroups"), customers, "[gender, age_band, city]")
+    with pytest.raises(MissingInput, match=r"none of fairness.groups \(gender, age_band, city\) has a value"):
+        fairness_job.run(spark, config)
+
+
 def test_the_generators_planted_bias_is_caught_and_nothing_else_is_flagged(spark: SparkSession, c360) -> None:
     """The generated world's past campaigns: one reached women at a quarter of the rate (truth.planted_bias)."""
     lake = Lake(spark, c360.config.lake)
     cfg = c360.config.fairness
     [planted] = lake.read(tables.TRUTH_BIAS).collect()
-    features = lake.read(tables.CUSTOMER_FEATURES)
-    groups = features.where(features.snapshot_date == features.agg({"snapshot_date": "max"}).first()[0])
+    groups, attributes = fairness.groups(lake, cfg)
+    assert attributes == list(cfg.groups)  # each has values in the generated world
     flagged, impact = set(), {}
-    contacts = [(d, frame) for d, frame in fairness.decisions(lake, cfg) if d.startswith("contacts ")]
-    for (decision, attribute), stats in fairness.group_stats(contacts, groups, cfg.groups).items():
+    contacts = [(d, frame) for d, frame in fairness.decisions(lake, cfg, groups) if d.startswith("contacts ")]
+    for (decision, attribute), stats in fairness.group_stats(contacts, groups, attributes).items():
         for row in fairness.audit_rows("t", decision, attribute, stats, cfg):
             if row[13]:  # flagged
                 flagged.add((decision, attribute))
