@@ -93,8 +93,19 @@ def _fit(
     """Choose k, fit on every customer with behaviour; returns the model and its metadata so far."""
     cfg = config.segment
     used = segmentation.usable_features(features, cfg.features)
+    if len(used) < 2 and cfg.fallback_features:
+        fallback = segmentation.usable_features(features, cfg.fallback_features)
+        log.info(
+            "segment.features with data: %s; segmenting on segment.fallback_features with data instead: %s",
+            ", ".join(used) or "none",
+            ", ".join(fallback) or "none",
+        )
+        used = fallback
     if len(used) < 2:
-        raise MissingInput(f"segmentation needs at least two of segment.features with data; found {used or 'none'}")
+        raise MissingInput(
+            f"segmentation needs at least two of segment.features (or segment.fallback_features) with data; "
+            f"found {used or 'none'}"
+        )
     # Laid out by customer: k-means||'s first centres are drawn per partition, so the same customers give the same
     # segments, numbered alike, however the snapshot's files hold them.
     data = laid_out(segmentation.prepare(features, used), ["customer_id"]).cache()

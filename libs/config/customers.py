@@ -101,8 +101,19 @@ class SegmentConfig:
         "price_index",
         "mobile_share",
     )
+    # Used instead when fewer than two of segment.features have data (an export without a clickstream): RFM and the
+    # order value are then all the behaviour there is.
+    fallback_features: tuple[str, ...] = ("recency_days", "frequency", "monetary", "avg_order_value")
     # log1p-transformed before scaling (skewed money and counts)
-    log_features: tuple[str, ...] = ("sessions_per_month", "views_per_session", "price_index")
+    log_features: tuple[str, ...] = (
+        "sessions_per_month",
+        "views_per_session",
+        "price_index",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "avg_order_value",
+    )
     # shown in gold.segment_profiles, in original units
     profile_features: tuple[str, ...] = (
         "recency_days",
@@ -139,7 +150,9 @@ class SegmentConfig:
             raise ConfigError("config key 'segment.selection_sample' must be in (0, 1]")
         if not 0.5 < self.outlier_quantile < 1:
             raise ConfigError("config key 'segment.outlier_quantile' must be in (0.5, 1)")
-        if not set(self.log_features) <= set(self.features):
-            raise ConfigError("config key 'segment.log_features' must be a subset of segment.features")
+        if not set(self.log_features) <= set(self.features) | set(self.fallback_features):
+            raise ConfigError(
+                "config key 'segment.log_features' must be a subset of segment.features and segment.fallback_features"
+            )
         if self.snapshot:
             iso_date(self.snapshot, "segment.snapshot")
