@@ -62,6 +62,8 @@ def run(spark: SparkSession, config: Config) -> None:
             )
         n_rules = rules.count()
         stats["rows"] = n_rules
+        if not n_rules:
+            log.warning(mining.no_rules_note(model, guarded, cfg))
         baskets.unpersist()
         models.save(
             config,

@@ -157,6 +157,26 @@ def support_note(guarded: GuardResult, cfg: BasketConfig) -> tuple[int, str] | N
     return None
 
 
+def no_rules_note(model: FPGrowthModel, guarded: GuardResult, cfg: BasketConfig) -> str:
+    """Why no rule was kept: the most confident rule the frequent itemsets give, or that no two items co-occur."""
+    strongest = (
+        model.copy({model.minConfidence: 0.0})  # copy() hands the param to the JVM's model; a setter would not
+        .associationRules.orderBy(F.desc("confidence"), F.size("antecedent"))
+        .select("antecedent", "consequent", "confidence")
+        .first()  # one row: the strongest rule
+    )
+    if strongest is None:
+        return (
+            f"no association rule: no two items share baskets often enough (an itemset needs a share of "
+            f"{guarded.min_support:g} of the {guarded.baskets:,} baskets: basket.min_support, basket.min_count)"
+        )
+    return (
+        f"no association rule reaches basket.min_confidence {cfg.min_confidence:g}: the most confident of the "
+        f"{guarded.itemsets:,} frequent itemsets' rules, {'+'.join(strongest.antecedent)} -> "
+        f"{'+'.join(strongest.consequent)}, has {strongest.confidence:.3f}"
+    )
+
+
 def fit(baskets: DataFrame, cfg: BasketConfig, min_support: float) -> FPGrowthModel:
     fp = FPGrowth(itemsCol=ITEMS, minSupport=min_support, minConfidence=cfg.min_confidence, predictionCol="prediction")
     if cfg.num_partitions:

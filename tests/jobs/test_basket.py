@@ -80,6 +80,28 @@ def test_rules_match_a_brute_force_count(spark: SparkSession) -> None:
         assert r.basket_count == len(baskets)
 
 
+def test_no_rule_above_min_confidence_names_the_strongest_one(spark: SparkSession) -> None:
+    baskets = _random_baskets(seed=11, n=400)
+    every = _brute_force(baskets, 0.04, 0.0)["rules"]
+    best = max(c for _, c, *_ in every.values())
+    cfg = BasketConfig(min_support=0.04, min_count=1, min_confidence=round(best + 0.01, 2))
+    df = spark.createDataFrame([(str(i), b) for i, b in enumerate(baskets)], "basket_id string, items array<string>")
+    model = mining.fit(df, cfg, cfg.min_support)
+    assert mining.rules(model, len(baskets), cfg, cfg.min_support).count() == 0
+    guarded = mining.GuardResult(cfg.min_support, len(_brute_force(baskets, 0.04, 1.0)["itemsets"]), 0, len(baskets))
+    note = mining.no_rules_note(model, guarded, cfg)
+    strongest = {f"{'+'.join(a)} -> {c}" for (a, c), (_, conf, *_) in every.items() if conf == best}
+    prefix = f"no association rule reaches basket.min_confidence {cfg.min_confidence:g}: the most confident of the "
+    assert note.startswith(prefix + f"{guarded.itemsets:,} frequent itemsets' rules, ")
+    assert note.endswith(f", has {best:.3f}") and note[len(prefix) :].split(", ")[1] in strongest
+    apart = spark.createDataFrame([(str(i), [f"x{i % 5}"]) for i in range(50)], "basket_id string, items array<string>")
+    alone = mining.no_rules_note(mining.fit(apart, cfg, 0.1), mining.GuardResult(0.1, 5, 0, 50), cfg)
+    assert alone == (
+        "no association rule: no two items share baskets often enough (an itemset needs a share of 0.1 of the 50 "
+        "baskets: basket.min_support, basket.min_count)"
+    )
+
+
 def test_explosion_guard_raises_support_on_long_dense_baskets(spark: SparkSession) -> None:
     rng = random.Random(3)
     items = [f"p{k}" for k in range(40)]
