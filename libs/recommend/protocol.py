@@ -180,7 +180,8 @@ def tune(
 def _tune_blend(
     ctx: sources.Context, side: Side, als_cfg: AlsConfig, configured: hybrid.Blend
 ) -> tuple[hybrid.Blend, list[Metric]]:
-    """The configured blend against `weight_trials` random draws of weights and rrf_k; the best on validation wins.
+    """The configured blend against `weight_trials` random draws of weights and rrf_k and each source alone; the
+    best on validation wins.
 
     Every blend is served and ranked in one keyed pass; only nDCG is read for each.
     """
@@ -193,6 +194,13 @@ def _tune_blend(
         pool = [configured] + [
             hybrid.Blend({**dict(zip(names, levels, strict=True)), "als": 1.0, "popular": popular}, rrf_k)
             for levels, popular, rrf_k in draws
+        ]
+        # Each source alone too (popularity only filling short lists): the blend served is never worse on
+        # validation than the best single source, which the draws above (ALS always in) cannot promise.
+        zero = dict.fromkeys(built.candidates, 0.0)
+        pool += [
+            hybrid.Blend({**zero, "popular": POPULAR_LEVELS[0], name: 1.0}, configured.rrf_k)
+            for name in built.candidates
         ]
         labels = [f"{i}" for i in range(len(pool))]  # two draws may share a label's weights: number them
         candidates = list(built.candidates.values())

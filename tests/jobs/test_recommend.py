@@ -157,7 +157,9 @@ recommend:
     _, meta, _ = models.load(tuned, "recommend_als")  # the serving model uses the winning trial's settings
     assert f"als_r{meta['rank']}_l{meta['reg_param']:g}_a{meta['alpha']:g}_i{meta['max_iter']}" == best
     blends = [r for r in trials if r.variant.startswith("blend_")]
-    assert len(blends) == 4  # the configured blend and three draws
+    # The configured blend, three draws, and each source built here (ALS and popularity) alone.
+    assert len(blends) == 6
+    assert {"blend_als1_popular0.01_rrf60", "blend_als0_popular1_rrf60"} <= {r.variant for r in blends}
     served = "blend_" + "_".join(f"{k}{v:g}" for k, v in sorted(meta["weights"].items())) + f"_rrf{meta['rrf_k']}"
     assert {r.variant: r.value for r in blends}[served] == max(r.value for r in blends)  # the best on validation serves
     again = {r.customer_id: r.user_idx for r in lake.read(tables.CUSTOMER_INDEX).collect()}
