@@ -139,6 +139,14 @@ def recommendations(metrics: Rows, k: int, test_days: int) -> str:
 def rules(found: Rows | None) -> str:
     if found is None:
         return ""
+    if not found:
+        return page.section(
+            "Top association rules",
+            page.note(
+                "No rule was kept: none reached basket.min_confidence. The basket step's log names the most "
+                "confident rule the frequent itemsets give."
+            ),
+        )
     return page.section(
         "Top association rules",
         page.table(

@@ -50,6 +50,8 @@ def test_rules_format_shares_as_percentages_and_empty_sections_are_left_out() ->
     rule = {"if bought": "P1", "then": "P2", "support": 0.0123, "confidence": 0.5, "lift": 4.2, "orders": 1234}
     assert _cells(render.rules([rule])) == [["P1", "P2", "1.2%", "50.0%", "4.2000", "1,234"]]
     assert render.rules(None) == ""
+    assert "No rule was kept: none reached basket.min_confidence" in render.rules([])
+    assert "<table>" not in render.rules([])
     assert render.quality([], []) == ""
     assert render.segments(None) == "" and render.rfm(None) == "" and render.campaigns(None) == ""
     assert render.fairness([]) == ""
