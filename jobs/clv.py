@@ -48,13 +48,17 @@ def run(spark: SparkSession, config: Config) -> None:
         split = f"snapshot {day}"
         metrics += [
             *(Metric(MODEL, "bgnbd", k, v, split) for k, v in vars(fitted.purchases).items()),
-            *(Metric(MODEL, "gamma_gamma", k, v, split) for k, v in vars(fitted.value).items()),
+            *(
+                Metric(MODEL, "gamma_gamma", k, v, split)
+                for k, v in (vars(fitted.value) if fitted.value else {}).items()
+            ),
             Metric(MODEL, "bgnbd", "customers", float(fitted.customers), split),
             Metric(MODEL, "bgnbd", "patterns", float(fitted.patterns), split),
             Metric(MODEL, "clv", "expected_purchases", float(totals[0]), split),
-            Metric(MODEL, "clv", "mean_clv", float(totals[1]), split),
             Metric(MODEL, "clv", "mean_p_alive", float(totals[2]), split),
         ]
+        if totals[1] is not None:  # no CLV without order values
+            metrics.append(Metric(MODEL, "clv", "mean_clv", float(totals[1]), split))
         append_metrics(spark, lake, metrics, run_id)
 
 

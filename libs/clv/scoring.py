@@ -16,22 +16,21 @@ from pmkt.libs.errors import MissingInput, UserError
 from pmkt.libs.log import get_logger
 
 log = get_logger(__name__)
-SCORES = "expected_purchases double, p_alive double, expected_order_value double, clv double"
+PURCHASE_SCORES = "expected_purchases double, p_alive double"
+SCORES = f"{PURCHASE_SCORES}, expected_order_value double, clv double"
 
 
 @dataclass(frozen=True)
 class Fitted:
     purchases: models.BgNbd
-    value: models.GammaGamma
+    value: models.GammaGamma | None  # None without order values: purchases and P(alive) only
     patterns: int  # distinct (x, t_x, T) patterns the BG/NBD fit summed over
     customers: int
 
     def __str__(self) -> str:
         bg, gg = self.purchases, self.value
-        return (
-            f"BG/NBD r {bg.r:.4g}, alpha {bg.alpha:.4g}, a {bg.a:.4g}, b {bg.b:.4g}; Gamma-Gamma p {gg.p:.4g}, "
-            f"q {gg.q:.4g}, v {gg.v:.4g}"
-        )
+        fitted = f"BG/NBD r {bg.r:.4g}, alpha {bg.alpha:.4g}, a {bg.a:.4g}, b {bg.b:.4g}"
+        return fitted + (f"; Gamma-Gamma p {gg.p:.4g}, q {gg.q:.4g}, v {gg.v:.4g}" if gg else "; no order values")
 
 
 def fit(summaries: DataFrame, cfg: ClvConfig) -> Fitted:
@@ -51,12 +50,21 @@ def fit(summaries: DataFrame, cfg: ClvConfig) -> Fitted:
         cfg.max_patterns,
         "distinct (repeat purchases, mean value) pairs: rounding values to 0.5%",
     )
-    if values.empty:
-        raise MissingInput("CLV needs customers with repeat purchases of positive value before the cutoff")
+    if not (rows["frequency"] > 0).any():
+        raise MissingInput("CLV needs customers with repeat purchases before the cutoff")
     purchases = models.fit_bgnbd(rows["frequency"], rows["recency"], rows["age"], rows["customers"], cfg.penalizer)
-    value = models.fit_gamma_gamma(values["frequency"], values["monetary"], values["customers"], cfg.penalizer)
-    if value.q <= 1:
-        raise UserError(f"Gamma-Gamma fit has q = {value.q:.3f} <= 1: order values have no finite mean; check amounts")
+    value = None
+    if values.empty:
+        log.warning(
+            "no repeat purchase has a positive amount: BG/NBD alone, so expected purchases and P(alive) "
+            "without expected order value or CLV"
+        )
+    else:
+        value = models.fit_gamma_gamma(values["frequency"], values["monetary"], values["customers"], cfg.penalizer)
+        if value.q <= 1:
+            raise UserError(
+                f"Gamma-Gamma fit has q = {value.q:.3f} <= 1: order values have no finite mean; check amounts"
+            )
     return Fitted(purchases, value, len(rows), int(rows["customers"].sum()))
 
 
@@ -82,21 +90,25 @@ def score(summaries: DataFrame, fitted: Fitted, cfg: ClvConfig) -> DataFrame:
     def predict(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for b in batches:
             x, t_x, big_t = (b[c].to_numpy(dtype=float) for c in ("frequency", "recency", "age"))
-            value = models.expected_order_value(fitted.value, x, b["monetary"].to_numpy(dtype=float))
-            yield pd.DataFrame(
-                {
-                    "customer_id": b["customer_id"],
-                    "expected_purchases": models.expected_purchases(fitted.purchases, horizon, x, t_x, big_t),
-                    "p_alive": models.p_alive(fitted.purchases, x, t_x, big_t),
-                    "expected_order_value": value,
-                    "clv": cfg.margin
-                    * models.discounted_value(fitted.purchases, value, x, t_x, big_t, horizon, step, per_step),
-                }
-            )
+            out = {
+                "customer_id": b["customer_id"],
+                "expected_purchases": models.expected_purchases(fitted.purchases, horizon, x, t_x, big_t),
+                "p_alive": models.p_alive(fitted.purchases, x, t_x, big_t),
+            }
+            if fitted.value is not None:
+                value = models.expected_order_value(fitted.value, x, b["monetary"].to_numpy(dtype=float))
+                out["expected_order_value"] = value
+                out["clv"] = cfg.margin * models.discounted_value(
+                    fitted.purchases, value, x, t_x, big_t, horizon, step, per_step
+                )
+            yield pd.DataFrame(out)
 
+    with_value = fitted.value is not None
     scored = summaries.select("customer_id", "frequency", "recency", "age", "monetary").mapInPandas(
-        predict, schema=f"customer_id string, {SCORES}"
+        predict, schema=f"customer_id string, {SCORES if with_value else PURCHASE_SCORES}"
     )
+    if not with_value:  # null, not NaN: there is no value to predict
+        scored = scored.select("*", *[F.lit(None).cast("double").alias(c) for c in ("expected_order_value", "clv")])
     return summaries.join(scored, on="customer_id", how="inner")
 
 

@@ -187,8 +187,10 @@ CLV = Contract(
         Col("first_purchase", "date"),
         Col("expected_purchases", "double", "BG/NBD: expected purchase days in the next `clv.horizon_days`"),
         Col("p_alive", "double", "BG/NBD: P(still a customer)"),
-        Col("expected_order_value", "double", "Gamma-Gamma: expected amount of a future purchase"),
-        Col("clv", "double", "discounted value of the next `clv.horizon_days` (x `clv.margin`)"),
+        Col(
+            "expected_order_value", "double", "Gamma-Gamma: expected amount of a future purchase; empty without amounts"
+        ),
+        Col("clv", "double", "discounted value of the next `clv.horizon_days` (x `clv.margin`); empty without amounts"),
         RUN_ID,
     ),
 )

@@ -236,10 +236,10 @@ def ctr(metrics: Rows) -> str:
     )
 
 
-def clv(found: tuple[Rows, Rows] | None, metrics: Rows) -> str:
+def clv(found: tuple[Rows, Rows, str] | None, metrics: Rows) -> str:
     if not found:
         return ""
-    buckets, deciles = found
+    buckets, deciles, by = found
     parts = []
     if buckets:
         labels = [b["frequency_bucket"] for b in buckets]
@@ -265,12 +265,13 @@ def clv(found: tuple[Rows, Rows] | None, metrics: Rows) -> str:
                 "customer's purchases in the hold-out period against what they bought."
             ),
         ]
+    money = ["mean_clv", "total_clv"] if by == "clv" else []
     parts += [
-        "<h3>Customers by CLV decile</h3>",
-        page.table(
-            deciles, ["decile", "customers", "mean_clv", "total_clv", "mean_p_alive", "mean_expected_purchases"]
-        ),
+        f"<h3>Customers by {'CLV' if by == 'clv' else 'expected purchases'} decile</h3>",
+        page.table(deciles, ["decile", "customers", *money, "mean_p_alive", "mean_expected_purchases"]),
     ]
+    if not money:
+        parts.append(page.note("No order values: BG/NBD's expected purchases and P(alive) only, no CLV."))
     fitted = [m for m in metrics if m["variant"] in ("bgnbd", "gamma_gamma") and m["metric"] not in ("patterns",)]
     parts.append(page.table(fitted, ["variant", "metric", "value"]))
     return page.section("Customer lifetime value", *parts)

@@ -154,8 +154,9 @@ def uplift_curves(lake: Lake) -> Rows | None:
     return [r.asDict() for r in lake.read(tables.UPLIFT_EVALUATION).orderBy("variant", "point").collect()]
 
 
-def clv(lake: Lake) -> tuple[Rows, Rows] | None:
-    """The latest CLV hold-out calibration by frequency bucket, and CLV deciles of the latest snapshot."""
+def clv(lake: Lake) -> tuple[Rows, Rows, str] | None:
+    """The latest CLV hold-out calibration by frequency bucket, and deciles of the latest snapshot by CLV (by
+    expected purchases without order values), with the column they rank by."""
     if not lake.exists(tables.CLV):
         return None
     calibration = lake.latest_rows(tables.CLV_CALIBRATION) if lake.exists(tables.CLV_CALIBRATION) else None
@@ -164,7 +165,8 @@ def clv(lake: Lake) -> tuple[Rows, Rows] | None:
     scores = lake.latest_rows(tables.CLV)
     assert scores is not None
     # Deciles by approximate quantiles (MLlib), so no window sorts every customer in one partition.
-    binned = QuantileDiscretizer(numBuckets=10, inputCol="clv", outputCol="_bucket", relativeError=0.001)
+    by = "clv" if scores.where(F.col("clv").isNotNull()).limit(1).count() else "expected_purchases"
+    binned = QuantileDiscretizer(numBuckets=10, inputCol=by, outputCol="_bucket", relativeError=0.001)
     deciles = (
         binned.fit(scores)
         .transform(scores)
@@ -179,7 +181,7 @@ def clv(lake: Lake) -> tuple[Rows, Rows] | None:
         .orderBy("decile")
         .collect()
     )  # ten rows
-    return buckets, [r.asDict() for r in deciles]
+    return buckets, [r.asDict() for r in deciles], by
 
 
 def attribution(lake: Lake) -> Rows | None:

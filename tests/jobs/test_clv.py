@@ -16,6 +16,7 @@ from pmkt.libs import tables
 from pmkt.libs.campaign import audience
 from pmkt.libs.clv import models
 from pmkt.libs.lake import Lake
+from pmkt.libs.report import render, sections
 from tests.conftest import GeneratedLake, seed, test_config
 from tests.libs.test_clv import BGNBD, cdnow_sample
 
@@ -62,6 +63,31 @@ def test_clv_on_cdnow_fits_the_published_parameters_and_scores_every_customer(
     # Recency and age follow the snapshot: a customer last seen long ago is less likely alive than a regular.
     assert (scored.loc[scored["frequency"] == 0, "p_alive"] == 1.0).all()
     assert scored["clv"].min() >= 0 and scored.loc[scored["frequency"] >= 7, "clv"].mean() > scored["clv"].mean()
+
+
+def test_purchases_without_amounts_get_the_published_bgnbd_fit_and_no_clv(
+    spark: SparkSession, tmp_path: Path, lifetimes_datasets: Path
+) -> None:
+    """A count-only export (a groceries log: who bought on which day): BG/NBD needs no amounts."""
+    config = test_config(tmp_path, **{"clv.snapshot": "1998-07-01", "clv.holdout_days": 273})
+    lake = Lake(spark, config.lake)
+    lines = cdnow_sample(spark, lifetimes_datasets).withColumn("amount", F.lit(None).cast("double"))
+    seed(lake, lines, tables.SILVER["transactions"])
+    clv.run(spark, config)
+
+    metrics = _metrics(lake)
+    for name, expected in BGNBD.items():
+        assert metrics[("holdout", f"bgnbd_{name}")] == pytest.approx(expected, rel=0.01), name
+    assert not any(variant == "gamma_gamma" for variant, _ in metrics) and ("clv", "mean_clv") not in metrics
+    scored = lake.read(tables.CLV).toPandas()  # the sample's 2,357 customers
+    assert len(scored) == 2357 and scored["clv"].isna().all() and scored["expected_order_value"].isna().all()
+    fit = models.BgNbd(*(metrics[("bgnbd", k)] for k in ("r", "alpha", "a", "b")))
+    x, t_x, big_t = (scored[c].to_numpy(dtype=float) for c in ("frequency", "recency", "age"))
+    assert np.allclose(scored["p_alive"], models.p_alive(fit, x, t_x, big_t))
+    buckets, deciles, by = sections.clv(lake) or ([], [], "")
+    assert by == "expected_purchases" and sum(d["customers"] for d in deciles) == 2357 and len(buckets) == 8
+    shown = render.clv((buckets, deciles, by), sections.model_metrics(lake, "clv"))
+    assert "Customers by expected purchases decile" in shown and "mean_clv" not in shown
 
 
 def test_audiences_see_clv_and_p_alive_beside_the_features(spark: SparkSession, modelled: GeneratedLake) -> None:
