@@ -110,11 +110,12 @@ def count_itemsets(baskets: DataFrame, n: int, min_support: float, cap: int, max
             )
             # Local checkpoints, not caches: a cached level's plan still holds every earlier level's, twice (the
             # expansion and the filter by frequent itemsets), and Spark analyses that tree in time doubling with
-            # each level; an 8-item bundle bought together took minutes. Spark frees the blocks with the frames.
-            grown = grown.localCheckpoint(eager=True)
+            # each level; an 8-item bundle bought together took minutes. On disk, since a level grows with the
+            # baskets; Spark frees the blocks with the frames.
+            grown = grown.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
             frequent = (
                 grown.groupBy("itemset").count().where(F.col("count") >= min_count).select("itemset")
-            ).localCheckpoint(eager=True)
+            ).localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
             found = frequent.count()  # one number
             total += found
             if total > cap:
