@@ -38,6 +38,11 @@ def run(spark: SparkSession, config: Config) -> None:
         summaries = summaries.cache()
         fitted = scoring.fit(summaries, cfg)
         log.info("fitted on %s customers (%s patterns): %s", f"{fitted.customers:,}", f"{fitted.patterns:,}", fitted)
+        if fitted.value is None:
+            log.warning(
+                "no repeat purchase has a positive amount: BG/NBD alone, so expected purchases and P(alive) "
+                "without expected order value or CLV"
+            )
         scored = scoring.score(summaries, fitted, cfg).withColumn("run_id", F.lit(run_id))
         lake.write_snapshot(scored.withColumn("snapshot_date", F.lit(day)), tables.CLV, day)
         summaries.unpersist()

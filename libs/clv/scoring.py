@@ -54,12 +54,7 @@ def fit(summaries: DataFrame, cfg: ClvConfig) -> Fitted:
         raise MissingInput("CLV needs customers with repeat purchases before the cutoff")
     purchases = models.fit_bgnbd(rows["frequency"], rows["recency"], rows["age"], rows["customers"], cfg.penalizer)
     value = None
-    if values.empty:
-        log.warning(
-            "no repeat purchase has a positive amount: BG/NBD alone, so expected purchases and P(alive) "
-            "without expected order value or CLV"
-        )
-    else:
+    if not values.empty:  # else BG/NBD alone: no repeat purchase has a positive amount
         value = models.fit_gamma_gamma(values["frequency"], values["monetary"], values["customers"], cfg.penalizer)
         if value.q <= 1:
             raise UserError(
