@@ -51,12 +51,10 @@ def run(spark: SparkSession, config: Config) -> None:
             lake.read_snapshot(tables.CLV, day).agg(F.sum("expected_purchases"), F.avg("clv"), F.avg("p_alive"))
         )
         split = f"snapshot {day}"
+        value_params = vars(fitted.value) if fitted.value else {}  # no Gamma-Gamma without order values
         metrics += [
             *(Metric(MODEL, "bgnbd", k, v, split) for k, v in vars(fitted.purchases).items()),
-            *(
-                Metric(MODEL, "gamma_gamma", k, v, split)
-                for k, v in (vars(fitted.value) if fitted.value else {}).items()
-            ),
+            *(Metric(MODEL, "gamma_gamma", k, v, split) for k, v in value_params.items()),
             Metric(MODEL, "bgnbd", "customers", float(fitted.customers), split),
             Metric(MODEL, "bgnbd", "patterns", float(fitted.patterns), split),
             Metric(MODEL, "clv", "expected_purchases", float(totals[0]), split),

@@ -57,7 +57,7 @@ def groups(lake: Lake, cfg: FairnessConfig) -> tuple[DataFrame, list[str]]:
     senior-citizen flag, say) can be a group too; `age_band` comes from `birth_date` as of today there. An
     attribute no customer has a value for is left out.
     """
-    features = _latest(lake.read(tables.CUSTOMER_FEATURES)) if lake.exists(tables.CUSTOMER_FEATURES) else None
+    features = lake.latest_rows(tables.CUSTOMER_FEATURES)
     customers = _customers(lake)
     in_features = [g for g in cfg.groups if features is not None and g in features.columns]
     in_customers = [g for g in cfg.groups if g not in in_features and customers is not None and g in customers.columns]
@@ -95,16 +95,16 @@ def decisions(lake: Lake, cfg: FairnessConfig, people: DataFrame) -> list[tuple[
     if lake.exists(tables.CAMPAIGN_PLAN) and lake.exists(tables.CUSTOMER_FEATURES):
         plan = lake.read(tables.CAMPAIGN_PLAN)
         day = one(plan.agg(F.max("snapshot_date")))[0]
-        features = lake.read(tables.CUSTOMER_FEATURES)
-        population = features.where(F.col("snapshot_date") == F.lit(day)).select("customer_id")
+        population = lake.read_snapshot(tables.CUSTOMER_FEATURES, day).select("customer_id")
         out += _selections("campaign", population, plan.where(F.col("group") == "treatment"))
     if lake.exists(tables.SILVER["campaign_contacts"]):
         # Control customers were selected too, then held out at random: the selection is everyone contacted.
         out += _selections("contacts", people.select("customer_id"), lake.read(tables.SILVER["campaign_contacts"]))
-    if lake.exists(tables.CHURN_SCORES):
-        out.append(("churn high risk", _churn(lake)))
-    if lake.exists(tables.PROPENSITY_SCORES):
-        scores = _latest(lake.read(tables.PROPENSITY_SCORES))
+    churn = lake.latest_rows(tables.CHURN_SCORES)
+    if churn is not None:
+        out.append(("churn high risk", _churn(lake, churn)))
+    scores = lake.latest_rows(tables.PROPENSITY_SCORES)
+    if scores is not None:
         top = F.percent_rank().over(Window.partitionBy("category").orderBy(F.desc("probability")))
         out.append(
             (
@@ -140,13 +140,9 @@ def _selections(kind: str, population: DataFrame, chosen: DataFrame) -> list[tup
     return out
 
 
-def _latest(df: DataFrame) -> DataFrame:
-    return df.where(F.col("snapshot_date") == one(df.agg(F.max("snapshot_date")))[0])
-
-
-def _churn(lake: Lake) -> DataFrame:
-    """High-risk band as the selection; a supplied churn label (silver.customers.churn_label) where there is one."""
-    scores = _latest(lake.read(tables.CHURN_SCORES))
+def _churn(lake: Lake, scores: DataFrame) -> DataFrame:
+    """High-risk band of the latest churn `scores` as the selection; a supplied churn label
+    (silver.customers.churn_label) where there is one."""
     labels = None
     if lake.exists(tables.SILVER["customers"]) and "churn_label" in lake.read(tables.SILVER["customers"]).columns:
         labels = lake.read(tables.SILVER["customers"]).select("customer_id", F.col("churn_label").alias("label"))

@@ -165,6 +165,7 @@ def test_a_labelled_customer_table_alone_is_audited_from_silver_customers(
     with caplog.at_level(logging.INFO, logger="pmkt"):
         fairness_job.run(spark, config)
     assert "no customer has a value for city: not audited" in caplog.text
+    # one row per attribute and group: seven
     rows = {(r.attribute, r.group): r for r in lake.read(tables.FAIRNESS_AUDIT).collect()}
     assert {a for a, _ in rows} == {"gender", "age_band", "senior"}
     group_of = {

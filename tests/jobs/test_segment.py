@@ -123,7 +123,7 @@ def test_an_export_without_a_clickstream_is_segmented_on_the_fallback_features(
         "segment.features with data: none; segmenting on segment.fallback_features with data instead: "
         "recency_days, frequency, monetary, avg_order_value" in caplog.text
     )
-    [chosen] = lake.read(tables.SEGMENT_K_SELECTION).where(F.col("chosen")).collect()
+    [chosen] = lake.read(tables.SEGMENT_K_SELECTION).where(F.col("chosen")).collect()  # one row
     assert chosen.k == 3
     pairs = lake.read(tables.SEGMENTS).select("customer_id", "segment_id").collect()  # 600 rows
     assert len(pairs) == 600
