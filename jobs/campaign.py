@@ -38,12 +38,8 @@ def run(spark: SparkSession, config: Config) -> None:
     with timed(log, f"audiences as of {day}") as stats:
         lake.write_snapshot(audience.members(ok, cfg.audiences, day), tables.AUDIENCES, day)
         stats["rows"] = lake.read_snapshot(tables.AUDIENCES, day).count()
-    members = lake.read_snapshot(tables.AUDIENCES, day)
-    scorers = _scorers(config) if cfg.campaigns else None
-    for spec in cfg.campaigns:
-        assert scorers is not None  # loaded above whenever there is a campaign to plan
-        with timed(log, f"plan {spec.id} for audience {spec.audience} by {spec.targeting}") as stats:
-            stats["rows"] = _plan(spark, lake, config, spec, view, members, day, scorers)
+    if cfg.campaigns:
+        _plans(spark, lake, config, view, lake.read_snapshot(tables.AUDIENCES, day), day)
     if cfg.triggers:
         with timed(log, f"{len(cfg.triggers)} triggers"):
             _actions(lake, config, ok, day)
@@ -51,6 +47,24 @@ def run(spark: SparkSession, config: Config) -> None:
         with timed(log, "campaign evaluation against control groups"):
             _evaluate(spark, lake, config)
     view.unpersist()
+
+
+def _plans(spark: SparkSession, lake: Lake, config: Config, view: DataFrame, members: DataFrame, day: dt.date) -> None:
+    """Plan each campaign the lake has the models and tables for; one it lacks them for is left out with a warning
+    that says what is missing, and the audiences, the other campaigns and the triggers go ahead (a shop with no
+    campaign history has no response model yet, but its triggers need none)."""
+    specs = config.campaign.campaigns
+    try:
+        scorers = _scorers(config)
+    except MissingInput as exc:
+        log.warning("no campaign planned (%s): %s", ", ".join(s.id for s in specs), exc)
+        return
+    for spec in specs:
+        try:
+            with timed(log, f"plan {spec.id} for audience {spec.audience} by {spec.targeting}") as stats:
+                stats["rows"] = _plan(spark, lake, config, spec, view, members, day, scorers)
+        except MissingInput as exc:
+            log.warning("campaign %s not planned: %s", spec.id, exc)
 
 
 def _plan(
@@ -86,7 +100,7 @@ def _plan(
     )
     response, uplift, ctr = scorers
     if spec.targeting == "uplift" and uplift is None:
-        raise UserError(f"campaign '{spec.id}' targets by uplift: run `pmkt uplift` first to fit the uplift model")
+        raise MissingInput("it targets by uplift: run `pmkt uplift` first to fit the uplift model")
     best = offers.best_offers(people, candidates, channels, response, uplift, spec.targeting, ctr).persist(
         StorageLevel.MEMORY_AND_DISK
     )

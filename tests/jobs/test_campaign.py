@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from pmkt.jobs import campaign
-from pmkt.libs import tables
+from pmkt.libs import tables, tracking
 from pmkt.libs.c360 import snapshot
 from pmkt.libs.campaign import evaluation
 from pmkt.libs.config import FeaturesConfig, GenerateConfig, load_config
@@ -84,6 +85,39 @@ def test_consent_suppression_caps_control_and_idempotent_actions(
     assert again.groupBy("rule", "customer_id", "period").count().where(F.col("count") > 1).count() == 0
     plan2 = lake.read(tables.CAMPAIGN_PLAN).where(F.col("campaign_id") == "C")
     assert {r.customer_id for r in plan2.where(F.col("group") == "control").collect()} == first_controls
+
+
+def test_a_campaign_without_its_model_is_left_out_and_the_rest_goes_ahead(
+    spark: SparkSession, modelled: GeneratedLake, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mlflow import MlflowClient
+
+    base = own_copy(modelled, tmp_path).config
+    lake = Lake(spark, base.lake)
+    plans = (
+        "campaign.campaigns=[{id: A, audience: grow, channels: [email], budget: 5.0, control_share: 0.1},"
+        " {id: U, audience: grow, channels: [email], budget: 5.0, control_share: 0.1, targeting: uplift}]"
+    )
+    # No response model (a shop without campaign history): no plan, but the triggers and the evaluation run.
+    config = load_config(Path("conf/local.yaml"), [f"lake.root={base.lake.root}", plans, "models.alias=none-such"])
+    with caplog.at_level(logging.WARNING, logger="pmkt"):
+        campaign.run(spark, config)
+    assert "no campaign planned (A, U): no pmkt_response_converted model with alias 'none-such'" in caplog.text
+    assert not lake.exists(tables.CAMPAIGN_PLAN)
+    rules = {r.rule for r in lake.read(tables.ACTIONS).select("rule").distinct().collect()}  # one row per rule
+    assert rules >= {"cart-reminder", "birthday", "churn-alert"}
+    evaluated = lake.read(tables.CAMPAIGN_METRICS).where(F.col("segment") == evaluation.ALL)
+    assert evaluated.count() == lake.read(tables.SILVER["campaigns"]).count()  # every past campaign, once
+    # A response model but no uplift model: A is planned, U (targeted by uplift) is left out.
+    config = load_config(Path("conf/local.yaml"), [f"lake.root={base.lake.root}", plans])
+    tracking.configure(config)
+    MlflowClient().delete_registered_model_alias(tracking.registered_name(config, "uplift"), config.models.alias)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pmkt"):
+        campaign.run(spark, config)
+    assert "campaign U not planned: it targets by uplift: run `pmkt uplift` first" in caplog.text
+    planned = {r.campaign_id for r in lake.read(tables.CAMPAIGN_PLAN).select("campaign_id").distinct().collect()}
+    assert planned == {"A"}
 
 
 def test_planted_uplift_is_significant_exactly_where_planted(spark: SparkSession) -> None:
