@@ -38,6 +38,9 @@ def run(spark: SparkSession, config: Config) -> None:
     with timed(log, f"audiences as of {day}") as stats:
         lake.write_snapshot(audience.members(ok, cfg.audiences, day), tables.AUDIENCES, day)
         stats["rows"] = lake.read_snapshot(tables.AUDIENCES, day).count()
+    nobody = audience.nobody_note(view, ok) if stats["rows"] == 0 else None
+    if nobody:
+        log.warning("audiences are empty: %s", nobody)
     if cfg.campaigns:
         _plans(spark, lake, config, view, lake.read_snapshot(tables.AUDIENCES, day), day)
     if cfg.triggers:

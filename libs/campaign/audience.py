@@ -102,6 +102,19 @@ def eligible(view: DataFrame, blocked: DataFrame | None) -> DataFrame:
     return ok.join(blocked, on="customer_id", how="left_anti") if blocked is not None else ok
 
 
+def nobody_note(view: DataFrame, ok: DataFrame) -> str | None:
+    """Why no customer is in any audience when none may be contacted (None when someone may: the rules then
+    matched nobody). Costs a query or two; call it only when the audiences came out empty."""
+    if not ok.isEmpty():
+        return None
+    if view.where(F.col("consent")).isEmpty():
+        return (
+            "no customer has marketing consent on record (silver.customers' consent is missing, false or null), so "
+            "no audience, plan or action can name anyone: map a consent column in the customers source"
+        )
+    return "every customer with marketing consent is on the suppression list (campaign.suppression_path)"
+
+
 def members(view: DataFrame, rules: tuple[AudienceRule, ...], day: dt.date) -> DataFrame:
     """gold.audiences rows: (snapshot_date, audience, customer_id, reason) for every rule a customer matches."""
     parts = []

@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from scipy.stats import norm
 
-from pmkt.libs.campaign import evaluation, messages, offers, triggers
+from pmkt.libs.campaign import audience, evaluation, messages, offers, triggers
 from pmkt.libs.config import CampaignSpec, ChannelConfig, TriggerRule
 from pmkt.libs.errors import ConfigError
 
@@ -79,6 +79,15 @@ def test_control_draw_is_stable_and_close_to_the_share(spark: SparkSession) -> N
     other = ids.select("customer_id", offers.control_draw("NBO-2").alias("u"))
     overlap = draws.where(F.col("u") < 0.2).join(other.where(F.col("u") < 0.2), on="customer_id", how="inner").count()
     assert overlap / 20000 == pytest.approx(0.04, abs=0.01)  # independent across campaigns: 0.2 x 0.2
+
+
+def test_empty_audiences_say_whether_consent_or_suppression_emptied_them(spark: SparkSession) -> None:
+    view = spark.createDataFrame([("u1", False), ("u2", False)], "customer_id string, consent boolean")
+    assert "no customer has marketing consent" in (audience.nobody_note(view, audience.eligible(view, None)) or "")
+    view = spark.createDataFrame([("u1", True), ("u2", False)], "customer_id string, consent boolean")
+    blocked = spark.createDataFrame([("u1",)], "customer_id string")
+    assert "on the suppression list" in (audience.nobody_note(view, audience.eligible(view, blocked)) or "")
+    assert audience.nobody_note(view, audience.eligible(view, None)) is None  # u1 may be contacted
 
 
 def test_lift_statistics_match_scipy_and_holm_by_hand() -> None:
