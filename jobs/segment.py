@@ -28,6 +28,7 @@ MODEL = "segment"
 
 def run(spark: SparkSession, config: Config) -> None:
     cfg = config.segment
+    segmentation.check_names(cfg)
     lake = Lake(spark, config.lake)
     day = lake.latest_snapshot(tables.CUSTOMER_FEATURES, cfg.snapshot)
     features = lake.read_snapshot(tables.CUSTOMER_FEATURES, day)

@@ -15,6 +15,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pmkt.libs.config import SegmentConfig
+from pmkt.libs.contracts.features import CUSTOMER_FEATURES
+from pmkt.libs.errors import ConfigError
 from pmkt.libs.frames import one
 
 SCALED, PROJECTED, PREDICTION = "_seg_scaled", "_seg_pca", "segment_id"
@@ -26,6 +28,18 @@ class KScore:
     k: int
     silhouette: float
     cost: float
+
+
+def check_names(cfg: SegmentConfig) -> None:
+    """Every feature the segment config names is a column of gold.customer_features: a misspelt one would
+    otherwise be left out as a feature without data."""
+    for key in ("features", "fallback_features", "log_features", "profile_features"):
+        for name in getattr(cfg, key):
+            if not any(c.matches(name) for c in CUSTOMER_FEATURES.columns):
+                raise ConfigError(
+                    f"config key 'segment.{key}' names '{name}', which is not a column of gold.customer_features "
+                    "(docs/tables.md lists them)"
+                )
 
 
 def usable_features(df: DataFrame, features: Sequence[str]) -> list[str]:

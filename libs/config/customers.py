@@ -104,7 +104,7 @@ class SegmentConfig:
     # Used instead when fewer than two of segment.features have data (an export without a clickstream): RFM and the
     # order value are then all the behaviour there is.
     fallback_features: tuple[str, ...] = ("recency_days", "frequency", "monetary", "avg_order_value")
-    # log1p-transformed before scaling (skewed money and counts)
+    # log1p-transformed before scaling when segmented on (skewed money and counts)
     log_features: tuple[str, ...] = (
         "sessions_per_month",
         "views_per_session",
@@ -150,9 +150,5 @@ class SegmentConfig:
             raise ConfigError("config key 'segment.selection_sample' must be in (0, 1]")
         if not 0.5 < self.outlier_quantile < 1:
             raise ConfigError("config key 'segment.outlier_quantile' must be in (0.5, 1)")
-        if not set(self.log_features) <= set(self.features) | set(self.fallback_features):
-            raise ConfigError(
-                "config key 'segment.log_features' must be a subset of segment.features and segment.fallback_features"
-            )
         if self.snapshot:
             iso_date(self.snapshot, "segment.snapshot")

@@ -131,7 +131,6 @@ def test_an_export_without_a_clickstream_is_segmented_on_the_fallback_features(
 
 
 def test_without_the_fallback_too_few_features_is_missing_input(spark: SparkSession, tmp_path: Path) -> None:
-    off = ["segment.fallback_features=[]", "segment.log_features=[sessions_per_month]"]
-    _, config, _ = _purchases_only(spark, tmp_path, off)
+    _, config, _ = _purchases_only(spark, tmp_path, ["segment.fallback_features=[]"])
     with pytest.raises(MissingInput, match="at least two of segment.features"):
         segment.run(spark, config)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from pmkt.libs.c360 import segmentation
 from pmkt.libs.config import SegmentConfig
+from pmkt.libs.errors import ConfigError
 
 FEATURES = ["x", "y"]
 CENTRES = [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0)]
@@ -74,3 +76,12 @@ def test_laid_out_rows_give_the_same_segments_numbered_alike_in_any_order(spark:
     assert np.array_equal(np.array(segmentation.centroids(fitted[0])), np.array(segmentation.centroids(fitted[1])))
     # As they arrived, the same three blobs come out numbered otherwise: k-means|| draws its centres per partition.
     assert _labels(segmentation.fit(shuffled, cfg, FEATURES, 3), blobs) != _labels(fitted[0], blobs)
+
+
+def test_overriding_the_features_alone_is_valid_and_a_misspelt_name_is_a_config_error() -> None:
+    # The default log_features name behaviour columns a user's own feature list leaves out: they apply when used.
+    segmentation.check_names(SegmentConfig(features=("orders_90d", "revenue_365d", "recency_days")))
+    with pytest.raises(ConfigError, match="^config key 'segment.features' names 'frequncy', which is not a column"):
+        segmentation.check_names(SegmentConfig(features=("frequncy", "monetary")))
+    with pytest.raises(ConfigError, match="'segment.profile_features' names 'spend'"):
+        segmentation.check_names(SegmentConfig(profile_features=("spend",)))
