@@ -52,7 +52,7 @@ def export(spark, lake, work: Path, config) -> dict[str, str]:
     from pmkt.libs.c360 import snapshot
     from pmkt.libs.churn import labels
     from pmkt.libs.frames import union_all
-    from pmkt.libs.recommend import interactions
+    from pmkt.libs.recommend import interactions, protocol
 
     paths = {}
 
@@ -88,7 +88,7 @@ def export(spark, lake, work: Path, config) -> dict[str, str]:
     )
     save("baskets", mining.baskets_from(inputs.lines, inputs.products, config.basket).select("items"))
     feedback = interactions.load(lake, config.recommend)
-    end = interactions.latest_ts(feedback.contacts) + dt.timedelta(seconds=1)
+    end = protocol.end_of(interactions.span(feedback.contacts))
     strengths = interactions.strengths(feedback.contacts, config.recommend, end)
     users = lake.read(tables.CUSTOMER_INDEX).select("customer_id", "user_idx")
     items = lake.read(tables.PRODUCT_INDEX).select("product_id", "item_idx")

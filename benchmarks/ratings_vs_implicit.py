@@ -48,7 +48,7 @@ from pmkt.libs import tables  # noqa: E402
 from pmkt.libs.config import Config, load_config  # noqa: E402
 from pmkt.libs.lake import Lake  # noqa: E402
 from pmkt.libs.metrics import latest_metrics  # noqa: E402
-from pmkt.libs.recommend import evaluate, interactions, splits  # noqa: E402
+from pmkt.libs.recommend import evaluate, interactions, protocol, splits  # noqa: E402
 from pmkt.libs.session import get_spark  # noqa: E402
 
 RECBOLE = "recbole==1.2.1"
@@ -197,7 +197,7 @@ def peers(spark: SparkSession, config: Config, split_name: str) -> dict[str, tup
     lake = Lake(spark, config.lake)
     cfg = config.recommend
     contacts = interactions.load(lake, cfg).contacts.cache()
-    end = interactions.latest_ts(contacts) + dt.timedelta(seconds=1)
+    end = protocol.end_of(interactions.span(contacts))
     split = splits.make(contacts, cfg, end, split_name, cfg.test_days)
     train = split.keep(contacts, "ts")
     inner = splits.make(train, cfg, split.as_of, split.name, cfg.validation_days)

@@ -35,12 +35,19 @@ def run(spark: SparkSession, config: Config) -> None:
     lake = Lake(spark, config.lake)
     feedback = interactions.load(lake, cfg)
     contacts = feedback.contacts.persist(StorageLevel.MEMORY_AND_DISK)
-    end = protocol.end_of(contacts)
+    span = interactions.span(contacts)
+    end = protocol.end_of(span)
+    if span.latest is not None and span.undated:
+        log.warning(
+            "%s of %s contacts have no time: they count as history of unknown age (never decayed, never held out)",
+            f"{span.undated:,}",
+            f"{span.contacts:,}",
+        )
     with tracking.model_run(lake, config, MODEL, config.recommend) as run_id:
         with timed(log, "id indexes"):
             ctx = _context(spark, lake, config, contacts, feedback.products)
         with timed(log, f"split ({cfg.split})"):
-            split = splits.make(contacts, cfg, end, cfg.split, cfg.test_days)
+            split = splits.make(contacts, cfg, end, cfg.split, cfg.test_days, dated=span.latest is not None)
         log.info("evaluation split: %s", split.name)
         with timed(log, "tuning on validation"):
             als_cfg, mix, metrics = protocol.tune(ctx, contacts, split)

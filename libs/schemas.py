@@ -183,7 +183,7 @@ RATINGS = Entity(
         Column("customer_id", ID, required=True),
         Column("product_id", ID, required=True),
         Column("rating", DOUBLE, required=True, doc="explicit rating, e.g. 1–5 stars"),
-        Column("rated_ts", TS, required=True),
+        Column("rated_ts", TS, doc="when rated; an export without times is recommended from all the same"),
     ),
     keys=("customer_id", "product_id"),
     on_existing="update",

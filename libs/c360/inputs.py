@@ -114,8 +114,8 @@ def default_cutoff(inputs: Inputs) -> dt.date:
     stamps = [t for t in latest if t is not None]
     if undated and not stamps:  # e.g. baskets exported as order and product ids only
         raise MissingInput(
-            f"silver.order_lines holds {undated:,} lines and none has an order_ts: features and every model but "
-            "basket need dated orders (map ingest.sources.transactions.columns.order_ts), or run only ingest and basket"
+            f"silver.order_lines holds {undated:,} lines and none has an order_ts: features and the models that read "
+            "them need dated orders (map ingest.sources.transactions.columns.order_ts); basket and recommend go without"
         )
     if not stamps:
         raise MissingInput("silver has no orders or events to build features from")

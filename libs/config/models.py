@@ -287,7 +287,7 @@ class RecommendConfig:
     rrf_k: int = 60  # blend by reciprocal rank, weight / (rrf_k + rank); 0: by score scaled to the best
     exclude: str = "seen"  # seen: every item the customer turned to; consumed: bought or rated; none
     max_per_category: int = 3  # diversification: more of one category only when nothing else is left
-    split: str = "auto"  # evaluation and tuning: auto | global_time | per_user_last | per_user_random
+    split: str = "auto"  # evaluation and tuning: auto | global_time | per_user_last | per_user_random (undated)
     test_days: int = 30  # global_time: train before the last test_days, test on them
     validation_days: int = 30  # global_time tuning: the last validation_days of the training period
     test_fraction: float = 0.2  # per-user splits: each customer's share of items on the test side

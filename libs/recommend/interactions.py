@@ -102,17 +102,19 @@ def load(lake: Lake, cfg: RecommendConfig) -> Feedback:
 def strengths(contacts: DataFrame, cfg: RecommendConfig, as_of: dt.datetime) -> DataFrame:
     """(customer_id, product_id, strength, last_ts, kind, consumed): summed weights, decayed to `as_of`.
 
-    With a half-life h, a contact `age` days old counts weight x 0.5^(age/h).
+    With a half-life h, a contact `age` days old counts weight x 0.5^(age/h). A contact without a time
+    (a rating or order line exported undated) is history of unknown age: it counts, undecayed.
     """
     age_days = (F.unix_timestamp(F.lit(as_of)) - F.unix_timestamp("ts")) / 86400.0
     decay = (
-        F.pow(F.lit(0.5), F.greatest(age_days, F.lit(0.0)) / cfg.half_life_days)
+        F.pow(F.lit(0.5), F.greatest(F.coalesce(age_days, F.lit(0.0)), F.lit(0.0)) / cfg.half_life_days)
         if cfg.half_life_days > 0
         else F.lit(1.0)
     )
     rank = F.create_map(*[F.lit(x) for kv in KIND_RANK.items() for x in kv])[F.col("kind")]
+    before = F.col("ts").isNull() | (F.col("ts") < F.lit(as_of))
     return (
-        contacts.where(F.col("ts") < F.lit(as_of))
+        contacts.where(before)
         .groupBy("customer_id", "product_id")
         .agg(
             F.sum(F.col("weight") * decay).alias("strength"),
@@ -133,10 +135,19 @@ def excluded(contacts: DataFrame, cfg: RecommendConfig) -> DataFrame | None:
     return pairs.select("customer_id", "product_id").distinct()
 
 
-def latest_ts(contacts: DataFrame) -> dt.datetime:
-    latest, contacted = one(contacts.agg(F.max("ts"), F.count(F.lit(1))))  # one row
+@dataclass(frozen=True)
+class Span:
+    """When the contacts happened: the latest time (None when none has one) and how many have no time."""
+
+    latest: dt.datetime | None
+    contacts: int
+    undated: int
+
+
+def span(contacts: DataFrame) -> Span:
+    """The contacts' span in one aggregation; raises when no contact names a product."""
+    row = one(contacts.agg(F.max("ts"), F.count(F.lit(1)), F.count_if(F.col("ts").isNull())))  # one row
+    latest, contacted, undated = row[0], int(row[1]), int(row[2])
     if not contacted:
         raise MissingInput("no order line, event or rating names a product (product_id): nothing to recommend")
-    if latest is None:
-        raise MissingInput("interactions have no timestamps: cannot split train and test in time")
-    return latest
+    return Span(latest, contacted, undated)

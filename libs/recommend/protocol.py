@@ -220,6 +220,8 @@ def _tune_blend(
         built.unpersist()
 
 
-def end_of(contacts: DataFrame) -> dt.datetime:
-    """Just after the latest contact: the end of every split."""
-    return interactions.latest_ts(contacts) + dt.timedelta(seconds=1)
+def end_of(span: interactions.Span) -> dt.datetime:
+    """Just after the latest contact: the end of every split. When no contact has a time, now (nothing decays)."""
+    if span.latest is None:
+        return dt.datetime.now().replace(microsecond=0)  # naive local time, as Spark returns timestamps
+    return span.latest + dt.timedelta(seconds=1)

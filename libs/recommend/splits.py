@@ -7,7 +7,9 @@ Three families, as in the usual recommender toolkits:
 - `per_user_random`: a random `test_fraction` of each customer's liked items (hash-based, reproducible).
 
 A split keeps the contacts (and order lines) a model may learn from and names the test pairs: items
-with positive feedback that the customer first turned to on the test side.
+with positive feedback that the customer first turned to on the test side. A contact without a time (a
+rating or order line exported undated) is history of unknown age: every split keeps it on the training side
+and no time-based split holds its item out. When no contact has a time, `auto` is `per_user_random`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from pmkt.libs.config import RecommendConfig
+from pmkt.libs.errors import ConfigError
 from pmkt.libs.frames import one
 from pmkt.libs.log import get_logger
 from pmkt.libs.recommend import interactions
@@ -39,8 +42,24 @@ class Split:
     as_of: dt.datetime
 
 
-def make(contacts: DataFrame, cfg: RecommendConfig, end: dt.datetime, family: str, days: int) -> Split:
-    """The split of `contacts` (all before `end`) of one family; `days` is the global window's length."""
+def make(
+    contacts: DataFrame, cfg: RecommendConfig, end: dt.datetime, family: str, days: int, dated: bool = True
+) -> Split:
+    """The split of `contacts` (all before `end`) of one family; `days` is the global window's length.
+
+    `dated` False says no contact has a time: only a random split can hold items out.
+    """
+    if not dated:
+        if family not in ("auto", "per_user_random"):
+            raise ConfigError(
+                f"config key 'recommend.split' is {family}, which splits in time, but no contact has a time: "
+                "use auto or per_user_random"
+            )
+        log.info(
+            "no contact has a time: evaluating on a random %.0f%% of each customer's liked items (per_user_random)",
+            100 * cfg.test_fraction,
+        )
+        return _per_user(contacts, cfg, end, last=False)
     if family == "auto":
         split = make(contacts, cfg, end, "global_time", days)
         # Personalisation can only be judged on customers with a history before the split; customers
@@ -71,9 +90,11 @@ def make(contacts: DataFrame, cfg: RecommendConfig, end: dt.datetime, family: st
 
 
 def _pairs(contacts: DataFrame) -> DataFrame:
-    """(customer_id, product_id, first_ts, strength): one row per item a customer turned to."""
+    """(customer_id, product_id, first_ts, strength): one row per item a customer turned to; `first_ts` is null
+    when a contact with the item has no time (its first contact is unknown)."""
+    undated = F.count_if(F.col("ts").isNull()) > 0
     return contacts.groupBy("customer_id", "product_id").agg(
-        F.min("ts").alias("first_ts"), F.sum("weight").alias("strength")
+        F.when(~undated, F.min("ts")).alias("first_ts"), F.sum("weight").alias("strength")
     )
 
 
@@ -85,7 +106,7 @@ def _relevant(pairs: DataFrame, cfg: RecommendConfig) -> DataFrame:
 
 def _global_time(contacts: DataFrame, cfg: RecommendConfig, end: dt.datetime, split: dt.datetime) -> Split:
     def keep(df: DataFrame, ts: str) -> DataFrame:
-        return df.where(F.col(ts) < F.lit(split))
+        return df.where(F.col(ts).isNull() | (F.col(ts) < F.lit(split)))
 
     later = contacts.where((F.col("ts") >= F.lit(split)) & (F.col("ts") < F.lit(end)))
     test = _relevant(_pairs(later), cfg)
@@ -107,7 +128,9 @@ def _per_user(contacts: DataFrame, cfg: RecommendConfig, end: dt.datetime, last:
     n = F.count(F.lit(1)).over(per_user.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing))
     n_test = F.greatest(F.lit(1), F.floor(F.col("_n") * cfg.test_fraction))
     ranked = pairs.withColumn("_n", n).withColumn("_pos", F.row_number().over(order))
-    chosen = ranked.where((F.col("_n") >= MIN_PAIRS) & (F.col("_pos") <= n_test))
+    # Chronologically, an item whose first contact is unknown is never the latest: it stays history.
+    known = F.col("first_ts").isNotNull() if last else F.lit(True)
+    chosen = ranked.where((F.col("_n") >= MIN_PAIRS) & (F.col("_pos") <= n_test) & known)
     if not last:
         held = chosen.select("customer_id", "product_id")
 
@@ -120,7 +143,8 @@ def _per_user(contacts: DataFrame, cfg: RecommendConfig, end: dt.datetime, last:
 
     def keep_last(df: DataFrame, ts: str) -> DataFrame:
         joined = df.join(cutoffs, on="customer_id", how="left")
-        return joined.where(F.col("_cutoff").isNull() | (F.col(ts) < F.col("_cutoff"))).drop("_cutoff")
+        history = F.col("_cutoff").isNull() | F.col(ts).isNull() | (F.col(ts) < F.col("_cutoff"))
+        return joined.where(history).drop("_cutoff")
 
     later = pairs.join(cutoffs, on="customer_id", how="inner").where(F.col("first_ts") >= F.col("_cutoff"))
     return Split("per_user_last", keep_last, later.select("customer_id", "product_id"), end)

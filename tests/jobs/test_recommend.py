@@ -169,3 +169,54 @@ recommend:
     heavy_rows = lake.read(tables.RECOMMENDATIONS).where(F.col("customer_id") == "heavy").collect()
     heavy_list = {r.product_id for r in heavy_rows}
     assert heavy_list == {"I17", "I18", "I19"}
+
+
+def test_an_undated_ratings_export_is_recommended_from_on_a_random_split(spark: SparkSession, tmp_path: Path) -> None:
+    """A ratings export with no times (Book-Crossing's shape: `;`-separated, quoted, 1-10 and 0 for "seen")."""
+    rng = random.Random(7)
+    lines, liked = ['"User-ID";"ISBN";"Book-Rating"'], {}
+    for u in range(40):
+        own = [f"0{i:09d}" for i in (range(0, 12) if u % 2 == 0 else range(12, 24))]
+        other = [f"0{i:09d}" for i in (range(12, 24) if u % 2 == 0 else range(0, 12))]
+        mine = rng.sample(own, 1 if u == 0 else 4 + u % 6)  # user 0 likes one book: nothing to hold out
+        liked[str(u)] = len(mine)
+        lines += [f'"{u}";"{b}";"{rng.choice([8, 9, 10])}"' for b in mine]
+        lines += [f'"{u}";"{b}";"{rating}"' for b, rating in zip(rng.sample(other, 2), (0, 2), strict=True)]
+    (tmp_path / "BX-Book-Ratings.csv").write_text("\n".join(lines) + "\n")
+    conf = tmp_path / "books.yaml"
+    conf.write_text(f"""lake: {{root: {tmp_path / "lake"}}}
+ingest:
+  check_references: false
+  sources:
+    ratings:
+      path: {tmp_path / "BX-Book-Ratings.csv"}
+      options: {{sep: ";"}}
+      columns: {{customer_id: User-ID, product_id: ISBN, rating: Book-Rating}}
+recommend:
+  min_rating: 6
+  rating_centre: 5
+  test_fraction: 0.25
+  min_test_customers: 10
+  top_k: 3
+  candidates: 10
+  itemcf_min_common: 1
+  als: {{rank: 4, max_iter: 8, reg_param: 0.1, alpha: 2.0, tune_trials: 0}}
+  weight_trials: 0
+""")
+    config = load_config(conf)
+    [report] = ingest.run(spark, config)
+    assert (report.input, report.inserted) == (len(lines) - 1, len(lines) - 1)
+    recommend.run(spark, config)
+    lake = Lake(spark, config.lake)
+    metrics = {(r.variant, r.metric): r.value for r in latest_metrics(lake, "recommend").collect()}
+    assert metrics[("all", "split:per_user_random")] == 1.0
+    # Each customer with two or more liked books holds out a quarter of them (at least one); user 0 holds none.
+    held = {u: max(1, n // 4) for u, n in liked.items() if n >= 2}
+    assert (metrics[("all", "test_customers")], metrics[("all", "test_pairs")]) == (len(held), sum(held.values()))
+    assert metrics[("itemcf", "ndcg@3")] > metrics[("popular", "ndcg@3")]
+    recs = lake.read(tables.RECOMMENDATIONS).collect()
+    assert len(recs) == 40 * 3
+    own = [(int(r.product_id) < 12) == (int(r.customer_id) % 2 == 0) for r in recs]
+    assert sum(own) / len(own) >= 0.9  # the planted taste groups decide what is recommended
+    rated = {(line.split(";")[0].strip('"'), line.split(";")[1].strip('"')) for line in lines[1:]}
+    assert not {(r.customer_id, r.product_id) for r in recs} & rated  # a 0 ("seen") included

@@ -17,9 +17,9 @@ from pyspark.sql import functions as F
 
 from pmkt.libs import tables
 from pmkt.libs.config import AlsConfig, LakeConfig, RecommendConfig
-from pmkt.libs.errors import MissingInput
+from pmkt.libs.errors import ConfigError, MissingInput
 from pmkt.libs.lake import Lake
-from pmkt.libs.recommend import als, hybrid, ids, interactions, scoring, similarity, splits
+from pmkt.libs.recommend import als, hybrid, ids, interactions, protocol, scoring, similarity, splits
 
 STRENGTHS = "customer_id string, product_id string, strength double, last_ts timestamp, kind string, consumed boolean"
 T0 = dt.datetime(2025, 6, 1)
@@ -416,12 +416,13 @@ def test_strength_sums_weights_with_half_life_decay(spark: SparkSession) -> None
             ("u", "A", T0 - dt.timedelta(days=10), "purchase", 8.0),
             ("u", "A", T0 - dt.timedelta(days=20), "view", 1.0),
             ("u", "B", T0 + dt.timedelta(days=1), "view", 1.0),  # after as_of: not counted
+            ("u", "C", None, "rating", 2.0),  # no time: history of unknown age, counted undecayed
         ],
         "customer_id string, product_id string, ts timestamp, kind string, weight double",
     )
-    got = interactions.strengths(contacts, RecommendConfig(half_life_days=10.0), T0).collect()
-    assert [(r.product_id, r.kind, r.consumed) for r in got] == [("A", "purchase", True)]
-    assert got[0].strength == pytest.approx(8 * 0.5 + 1 * 0.25)
+    got = interactions.strengths(contacts, RecommendConfig(half_life_days=10.0), T0).orderBy("product_id").collect()
+    assert [(r.product_id, r.kind, r.consumed) for r in got] == [("A", "purchase", True), ("C", "rating", True)]
+    assert [r.strength for r in got] == [pytest.approx(8 * 0.5 + 1 * 0.25), 2.0]
 
 
 def test_id_index_is_stable_and_only_grows(spark: SparkSession, tmp_path: Path) -> None:
@@ -518,12 +519,42 @@ def test_splits_hold_out_what_each_family_promises(spark: SparkSession) -> None:
     assert splits.make(warm, RecommendConfig(min_test_customers=2), end, "auto", 3).name == "global_time"
 
 
-def test_the_latest_contact_names_what_is_missing(spark: SparkSession) -> None:
+def test_undated_contacts_stay_history_and_an_undated_export_splits_at_random(spark: SparkSession) -> None:
+    dated = _contacts(spark, [("a", p, d, 1.0) for d, p in enumerate("ABCD", start=1)])
+    undated = spark.createDataFrame(
+        [("a", "U", None, "rating", 1.0), ("a", "D", None, "rating", 1.0), ("b", "V", None, "rating", 1.0)],
+        dated.schema,
+    )
+    contacts = dated.unionByName(undated)
+    cfg = RecommendConfig(test_fraction=0.5, min_test_customers=1, min_test_pairs=1)
+    end = T0 + dt.timedelta(days=5)
+
+    def pairs(df: object) -> set:
+        return {(r.customer_id, r.product_id) for r in df.select("customer_id", "product_id").collect()}
+
+    # a liked A-D and U: half of 5 is 2 held out, the latest first contacts. D also has an undated rating,
+    # so its first contact is unknown: C and B are held out, and D and U stay history with A.
+    last = splits.make(contacts, cfg, end, "per_user_last", 30)
+    assert pairs(last.test) == {("a", "B"), ("a", "C")}
+    assert pairs(last.keep(contacts, "ts")) == {("a", "A"), ("a", "D"), ("a", "U"), ("b", "V")}
+    timed = splits.make(contacts, cfg, end, "global_time", 2)  # days 3 and 4 are the test window
+    assert pairs(timed.keep(contacts, "ts")) == {("a", "A"), ("a", "B"), ("a", "D"), ("a", "U"), ("b", "V")}
+    assert pairs(timed.test) == {("a", "C")}  # D was rated (undated) on the training side: never served again
+    # Nothing dated at all: auto holds out a random half of each customer's items; a time split can't.
+    assert interactions.span(undated) == interactions.Span(None, 3, 3)
+    randomly = splits.make(undated, cfg, end, "auto", 30, dated=False)
+    assert randomly.name == "per_user_random" and len(pairs(randomly.test)) == 1
+    assert pairs(randomly.keep(undated, "ts")) | pairs(randomly.test) == pairs(undated)
+    with pytest.raises(ConfigError, match=r"^config key 'recommend.split' is global_time, which splits in time"):
+        splits.make(undated, cfg, end, "global_time", 30, dated=False)
+
+
+def test_the_span_counts_undated_contacts_and_names_what_is_missing(spark: SparkSession) -> None:
     schema = "customer_id string, product_id string, ts timestamp, kind string, weight double"
     stamped = [("c1", "p1", dt.datetime(2025, 3, 1, 8), "purchase", 1.0), ("c2", "p2", None, "purchase", 1.0)]
-    assert interactions.latest_ts(spark.createDataFrame(stamped, schema)) == dt.datetime(2025, 3, 1, 8)
-    with pytest.raises(MissingInput, match=r"^interactions have no timestamps"):
-        interactions.latest_ts(spark.createDataFrame(stamped[1:], schema))
+    span = interactions.span(spark.createDataFrame(stamped, schema))
+    assert span == interactions.Span(dt.datetime(2025, 3, 1, 8), 2, 1)
+    assert protocol.end_of(span) == dt.datetime(2025, 3, 1, 8, 0, 1)
     # CDNOW's order lines have no product ids, so none becomes a contact.
     with pytest.raises(MissingInput, match=r"names a product \(product_id\): nothing to recommend$"):
-        interactions.latest_ts(spark.createDataFrame([], schema))
+        interactions.span(spark.createDataFrame([], schema))
