@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from pmkt.libs import models, tables
 from pmkt.libs.campaign import audience, evaluation, offers, plan, triggers
-from pmkt.libs.config import CampaignSpec, Config, CtrConfig
+from pmkt.libs.config import CampaignSpec, ChannelConfig, Config, CtrConfig
 from pmkt.libs.errors import MissingInput, UserError
 from pmkt.libs.frames import union_all
 from pmkt.libs.lake import Lake
@@ -54,15 +54,25 @@ def run(spark: SparkSession, config: Config) -> None:
 
 def _plans(spark: SparkSession, lake: Lake, config: Config, view: DataFrame, members: DataFrame, day: dt.date) -> None:
     """Plan each campaign the lake has the models and tables for; one it lacks them for is left out with a warning
-    that says what is missing, and the audiences, the other campaigns and the triggers go ahead (a shop with no
-    campaign history has no response model yet, but its triggers need none)."""
+    that says what is missing, and the audiences, the other campaigns and the triggers go ahead. A shop with no
+    campaign history has no response model yet: only campaigns with `targeting: explore`, which need none, are
+    planned then."""
     specs = config.campaign.campaigns
+    scorers: Scorers | None = None
     try:
         scorers = _scorers(config)
     except MissingInput as exc:
-        log.warning("no campaign planned (%s): %s", ", ".join(s.id for s in specs), exc)
-        return
+        waiting = [s.id for s in specs if s.targeting != "explore"]
+        if waiting:
+            log.warning(
+                "no campaign planned (%s): %s; a campaign with `targeting: explore` needs no model (a first, "
+                "randomised campaign the models then learn from)",
+                ", ".join(waiting),
+                exc,
+            )
     for spec in specs:
+        if scorers is None and spec.targeting != "explore":
+            continue
         try:
             with timed(log, f"plan {spec.id} for audience {spec.audience} by {spec.targeting}") as stats:
                 stats["rows"] = _plan(spark, lake, config, spec, view, members, day, scorers)
@@ -78,7 +88,7 @@ def _plan(
     view: DataFrame,
     members: DataFrame,
     day: dt.date,
-    scorers: Scorers,
+    scorers: Scorers | None,
 ) -> int:
     cfg = config.campaign
     channels = {name: cfg.channels[name] for name in spec.channels}
@@ -101,16 +111,12 @@ def _plan(
         cfg.offers_per_source,
         spec.offer_types,
     )
-    response, uplift, ctr = scorers
-    if spec.targeting == "uplift" and uplift is None:
-        raise MissingInput("it targets by uplift: run `pmkt uplift` first to fit the uplift model")
-    best = offers.best_offers(people, candidates, channels, response, uplift, spec.targeting, ctr).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
+    best = _best(people, candidates, channels, spec, scorers).persist(StorageLevel.MEMORY_AND_DISK)
     treated = offers.within_limits(best.where(F.col("group") == "treatment"), spec, channels).persist(
         StorageLevel.MEMORY_AND_DISK
     )
-    rows = plan.rows(treated, plan.matched_control(best, treated), products, spec, day, cfg.templates)
+    control = plan.matched_control(best, treated, offers.ranked_by(spec))
+    rows = plan.rows(treated, control, products, spec, day, cfg.templates)
     lake.write(
         rows, tables.CAMPAIGN_PLAN, mode="overwrite", replace_where=f"campaign_id = '{spec.id}'", merge_schema=True
     )
@@ -124,14 +130,31 @@ def _plan(
     )
     for r in summary:
         log.info(
-            "%s %-9s %7s customers, cost %.2f, expected profit %.2f",
+            "%s %-9s %7s customers, cost %.2f, expected profit %s",
             spec.id,
             r.group,
             f"{r.n:,}",
             r.cost or 0.0,
-            r.profit or 0.0,
+            "unknown (exploring)" if spec.targeting == "explore" else f"{r.profit or 0.0:.2f}",
         )
     return sum(r.n for r in summary)
+
+
+def _best(
+    people: DataFrame,
+    candidates: DataFrame,
+    channels: dict[str, ChannelConfig],
+    spec: CampaignSpec,
+    scorers: Scorers | None,
+) -> DataFrame:
+    """Each customer's one (offer, channel): drawn at random when exploring, else the most profitable by the models."""
+    if spec.targeting == "explore":
+        return offers.explore_offers(people, candidates, channels, spec)
+    assert scorers is not None  # _plans plans only explore campaigns without them
+    response, uplift, ctr = scorers
+    if spec.targeting == "uplift" and uplift is None:
+        raise MissingInput("it targets by uplift: run `pmkt uplift` first to fit the uplift model")
+    return offers.best_offers(people, candidates, channels, response, uplift, spec.targeting, ctr)
 
 
 def _scorers(config: Config) -> Scorers:

@@ -16,11 +16,20 @@ from pmkt.libs.uplift import model as uplift_model
 
 OFFER = ("customer_id", "offer_type", "product_id", "category", "value", "offer_reason")
 CTR_INPUTS = ("top_category", "mobile_share", "preferred_hour")  # the customer's columns P(click) reads
+PRIORITY = "priority"  # what a campaign with `targeting: explore` is ranked by: a random number in (0, 1]
+SCORES = ("p_convert", "uplift", ctr_model.P_CLICK, "expected_profit")  # all null when exploring
 
 
-def control_draw(campaign_id: str) -> Column:
-    """A uniform number in [0, 1) from (customer, campaign) alone: the same split on every re-run."""
-    return (F.abs(F.xxhash64(F.lit("control"), F.lit(campaign_id), F.col("customer_id"))) % 1_000_000) / 1_000_000.0
+def control_draw(campaign_id: str, salt: str = "control", *more: Column) -> Column:
+    """A uniform number in [0, 1) from (customer, campaign) alone: the same split on every re-run. Another
+    `salt` (and `more` columns) gives a draw independent of the control split."""
+    key = F.xxhash64(F.lit(salt), F.lit(campaign_id), F.col("customer_id"), *more)
+    return (F.abs(key) % 1_000_000) / 1_000_000.0
+
+
+def ranked_by(spec: CampaignSpec) -> str:
+    """The column a campaign's treated customers are chosen by, highest first (while positive)."""
+    return PRIORITY if spec.targeting == "explore" else "expected_profit"
 
 
 def offers(
@@ -159,24 +168,38 @@ def best_offers(
     return ctr_model.score(fitted, ctr_model.features(best, F.col("preferred_hour"), cfg))
 
 
+def explore_offers(
+    people: DataFrame, candidates: DataFrame, channels: dict[str, ChannelConfig], spec: CampaignSpec
+) -> DataFrame:
+    """Each of `people`'s (offer, channel) drawn at random from their candidates, with a random `priority`: a first
+    campaign planned without a response model. Its contacts, every offer type and channel tried on customers chosen
+    at random, are what the response, uplift and CTR models then learn from. The scores are null."""
+    rows = options(
+        people.select("customer_id", "group", "segment_name").join(candidates, on="customer_id", how="inner"),
+        channels,
+    )
+    option = [F.col(c).cast("string") for c in ("offer_type", "product_id", "category", "channel")]
+    order = Window.partitionBy("customer_id").orderBy(
+        control_draw(spec.id, "explore-offer", *option), "channel", "offer_type", F.col("product_id").asc_nulls_last()
+    )
+    drawn = rows.withColumn("_n", F.row_number().over(order)).where(F.col("_n") == 1).drop("_n")
+    nulls = [F.lit(None).cast("double").alias(c) for c in SCORES]
+    return drawn.select("*", *nulls, (1.0 - control_draw(spec.id, "explore-order")).alias(PRIORITY))
+
+
 def within_limits(best: DataFrame, spec: CampaignSpec, channels: dict[str, ChannelConfig]) -> DataFrame:
-    """Treated customers, highest expected profit first, while it is positive, each channel has
-    capacity left and the budget covers the contact. A customer whose best channel is full is not
+    """Treated customers, highest expected profit (or, exploring, priority) first, while it is positive, each
+    channel has capacity left and the budget covers the contact. A customer whose best channel is full is not
     moved to another channel.
 
     The running budget total needs one ordered pass over the campaign's candidates (one partition).
     """
+    by = ranked_by(spec)
     capacity = F.create_map(*[F.lit(x) for name, c in channels.items() for x in (name, c.capacity)])
-    in_channel = F.row_number().over(Window.partitionBy("channel").orderBy(F.desc("expected_profit"), "customer_id"))
-    fits = (
-        best.where(F.col("expected_profit") > 0)
-        .withColumn("_c", in_channel)
-        .where(F.col("_c") <= capacity[F.col("channel")])
-    )
+    in_channel = F.row_number().over(Window.partitionBy("channel").orderBy(F.desc(by), "customer_id"))
+    fits = best.where(F.col(by) > 0).withColumn("_c", in_channel).where(F.col("_c") <= capacity[F.col("channel")])
     spent = F.sum("contact_cost").over(
-        Window.orderBy(F.desc("expected_profit"), "customer_id").rowsBetween(
-            Window.unboundedPreceding, Window.currentRow
-        )
+        Window.orderBy(F.desc(by), "customer_id").rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
     return fits.withColumn("_spent", spent).where(F.col("_spent") <= F.lit(spec.budget)).drop("_c", "_spent")
 

@@ -68,11 +68,12 @@ def in_reach(
     )
 
 
-def matched_control(best: DataFrame, treated: DataFrame) -> DataFrame:
-    """The control customers whose best offer's expected profit clears the lowest one that was treated, so the
-    control group is held to the treated group's selection (none when nobody was treated)."""
-    floor = one(treated.agg(F.min("expected_profit")))[0]  # one value
-    cleared = F.col("expected_profit") >= F.lit(floor if floor is not None else float("inf"))
+def matched_control(best: DataFrame, treated: DataFrame, by: str = "expected_profit") -> DataFrame:
+    """The control customers whose best offer's expected profit (or what else the campaign ranks `by`) clears the
+    lowest one that was treated, so the control group is held to the treated group's selection (none when nobody
+    was treated)."""
+    floor = one(treated.agg(F.min(by)))[0]  # one value
+    cleared = F.col(by) >= F.lit(floor if floor is not None else float("inf"))
     return best.where((F.col("group") == "control") & cleared)
 
 

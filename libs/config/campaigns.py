@@ -24,7 +24,7 @@ class ChannelConfig:
     capacity: int  # contacts per campaign
 
 
-TARGETING = ("response", "uplift")
+TARGETING = ("response", "uplift", "explore")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ class CampaignSpec:
     # offers considered: product, cross_sell, category
     offer_types: tuple[str, ...] = ("product", "cross_sell", "category")
     # response: rank by expected profit P(convert) x value - cost; uplift: by expected incremental profit,
-    # uplift x value - cost, with the uplift model `pmkt uplift` saved
+    # uplift x value - cost, with the uplift model `pmkt uplift` saved; explore: no model, a random offer and
+    # channel each and a random order within budget (a first campaign, whose contacts the models learn from)
     targeting: str = "response"
 
     def __post_init__(self) -> None:

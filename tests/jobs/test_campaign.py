@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from pmkt.jobs import campaign
 from pmkt.libs import tables, tracking
 from pmkt.libs.c360 import snapshot
-from pmkt.libs.campaign import evaluation
+from pmkt.libs.campaign import evaluation, offers
 from pmkt.libs.config import FeaturesConfig, GenerateConfig, load_config
 from pmkt.libs.lake import Lake
 from pmkt.libs.synth import facts
@@ -96,14 +96,25 @@ def test_a_campaign_without_its_model_is_left_out_and_the_rest_goes_ahead(
     lake = Lake(spark, base.lake)
     plans = (
         "campaign.campaigns=[{id: A, audience: grow, channels: [email], budget: 5.0, control_share: 0.1},"
-        " {id: U, audience: grow, channels: [email], budget: 5.0, control_share: 0.1, targeting: uplift}]"
+        " {id: U, audience: grow, channels: [email], budget: 5.0, control_share: 0.1, targeting: uplift},"
+        " {id: E, audience: grow, channels: [email], budget: 1.02, control_share: 0.3, targeting: explore}]"
     )
-    # No response model (a shop without campaign history): no plan, but the triggers and the evaluation run.
+    # No response model (a shop without campaign history): only the exploring campaign E is planned, and the
+    # triggers and the evaluation run.
     config = load_config(Path("conf/local.yaml"), [f"lake.root={base.lake.root}", plans, "models.alias=none-such"])
     with caplog.at_level(logging.WARNING, logger="pmkt"):
         campaign.run(spark, config)
     assert "no campaign planned (A, U): no pmkt_response_converted model with alias 'none-such'" in caplog.text
-    assert not lake.exists(tables.CAMPAIGN_PLAN)
+    explored = lake.read(tables.CAMPAIGN_PLAN).collect()  # one campaign's rows on the test world
+    assert {r.campaign_id for r in explored} == {"E"}
+    treated = [r for r in explored if r.group == "treatment"]
+    assert len(treated) == 20  # the budget binds: 20 emails at 0.05 (21 would cost 1.05)
+    assert all(r.p_convert is None and r.expected_profit is None and r.message for r in treated)
+    control = {r.customer_id for r in explored if r.group == "control"}
+    members = lake.read_snapshot(tables.AUDIENCES, explored[0].snapshot_date)
+    held = members.where(F.col("audience") == "grow").select("customer_id")
+    drawn = {r.customer_id for r in held.where(offers.control_draw("E") < 0.3).collect()}  # test world: small
+    assert control and control <= drawn  # the members held out by E's own draw, as in any campaign
     rules = {r.rule for r in lake.read(tables.ACTIONS).select("rule").distinct().collect()}  # one row per rule
     assert rules >= {"cart-reminder", "birthday", "churn-alert"}
     evaluated = lake.read(tables.CAMPAIGN_METRICS).where(F.col("segment") == evaluation.ALL)
@@ -118,7 +129,7 @@ def test_a_campaign_without_its_model_is_left_out_and_the_rest_goes_ahead(
     assert "campaign U not planned: it targets by uplift: run `pmkt uplift` first" in caplog.text
     plan = lake.read(tables.CAMPAIGN_PLAN)
     planned = {r.campaign_id for r in plan.select("campaign_id").distinct().collect()}  # one row per campaign
-    assert planned == {"A"}
+    assert planned == {"A", "E"}
 
 
 def test_planted_uplift_is_significant_exactly_where_planted(spark: SparkSession) -> None:

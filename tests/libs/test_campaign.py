@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from scipy.stats import norm
 
 from pmkt.libs.campaign import audience, evaluation, messages, offers, triggers
+from pmkt.libs.campaign import plan as campaign_plan
 from pmkt.libs.config import CampaignSpec, ChannelConfig, TriggerRule
 from pmkt.libs.errors import ConfigError
 
@@ -67,6 +68,55 @@ def test_budget_capacity_and_positive_profit_are_respected_exactly(spark: SparkS
             best, CampaignSpec(id="C", audience="a", channels=("email",), budget=99.0), channels
         ).collect()
     ]
+
+
+def test_exploring_draws_offers_and_order_at_random_within_budget_capacity_and_a_matched_control(
+    spark: SparkSession,
+) -> None:
+    people = spark.createDataFrame(
+        [(f"c{i:03d}", "control" if i % 5 == 0 else "treatment", "s") for i in range(300)],
+        "customer_id string, group string, segment_name string",
+    )
+    options = [("product", "A", "tv", 50.0), ("cross_sell", "B", "tv", 20.0), ("category", None, "books", 5.0)]
+    candidates = spark.createDataFrame(
+        [(f"c{i:03d}", *o, "why") for i in range(300) for o in options],
+        "customer_id string, offer_type string, product_id string, category string, value double, offer_reason string",
+    )
+    channels = {"email": ChannelConfig(cost=1.0, capacity=1000), "sms": ChannelConfig(cost=2.0, capacity=40)}
+    spec = CampaignSpec(id="FIRST", audience="a", channels=("email", "sms"), budget=100.0, targeting="explore")
+    drawn = offers.explore_offers(people, candidates, channels, spec).collect()  # 300 rows
+    assert len(drawn) == 300 and len({r.customer_id for r in drawn}) == 300  # one (offer, channel) each
+    assert all(r.p_convert is None and r.expected_profit is None and 0 < r.priority <= 1 for r in drawn)
+    # Every offer on every channel is tried, each about a sixth of the time (50 expected; binomial sd 6.5).
+    tried = {(o[0], ch): 0 for o in options for ch in channels}
+    for r in drawn:
+        tried[(r.offer_type, r.channel)] += 1
+    assert min(tried.values()) >= 25 and max(tried.values()) <= 75, tried
+    again = offers.explore_offers(people, candidates, channels, spec).collect()
+    assert {(r.customer_id, r.offer_type, r.channel, r.priority) for r in again} == {
+        (r.customer_id, r.offer_type, r.channel, r.priority) for r in drawn
+    }  # the same draw on every re-run
+    # Treated by priority while sms has room (40) and the running cost stays within the budget: an oracle in Python.
+    treated = offers.within_limits(
+        offers.explore_offers(people, candidates, channels, spec).where("group = 'treatment'"), spec, channels
+    )
+    expected, spent, sms = [], 0.0, 0
+    for r in sorted((r for r in drawn if r.group == "treatment"), key=lambda r: (-r.priority, r.customer_id)):
+        if r.channel == "sms":
+            sms += 1
+            if sms > 40:
+                continue
+        spent += channels[r.channel].cost
+        if spent > spec.budget:
+            break
+        expected.append(r.customer_id)
+    assert sorted(r.customer_id for r in treated.collect()) == sorted(expected)
+    floor = min(r.priority for r in drawn if r.customer_id in expected)
+    best = offers.explore_offers(people, candidates, channels, spec)
+    control = campaign_plan.matched_control(best, treated, offers.ranked_by(spec))
+    assert {r.customer_id for r in control.collect()} == {
+        r.customer_id for r in drawn if r.group == "control" and r.priority >= floor
+    }
 
 
 def test_control_draw_is_stable_and_close_to_the_share(spark: SparkSession) -> None:
