@@ -78,12 +78,29 @@ def distinguishing(z: Mapping[str, float], top: int = 3) -> list[str]:
     return [f"{f} {v:+.1f} sd" for f, v in ranked]
 
 
-def unique_names(names: Mapping[int, str]) -> dict[int, str]:
-    """Suffix repeated names with the segment id so every segment's name is unique."""
-    seen: dict[str, int] = {}
-    for name in names.values():
-        seen[name] = seen.get(name, 0) + 1
-    return {sid: (f"{n} ({sid})" if seen[n] > 1 else n) for sid, n in names.items()}
+def unique_names(names: Mapping[int, str], zs: Mapping[int, Mapping[str, float]]) -> dict[int, str]:
+    """Every segment's name unique. Segments that share a name are told apart by the feature on which each differs
+    most from the others of that name, e.g. 'High-value frequent buyers, higher recency_days' and '..., lower
+    recency_days'; the segment id breaks what still ties."""
+    out = {}
+    for sid, name in names.items():
+        others = [zs[o] for o, n in names.items() if n == name and o != sid]
+        out[sid] = f"{name}, {_apart(zs[sid], others)}" if others and _apart(zs[sid], others) else name
+    repeated = {n for n in out.values() if list(out.values()).count(n) > 1}
+    return {sid: (f"{n} ({sid})" if n in repeated else n) for sid, n in out.items()}
+
+
+def _apart(z: Mapping[str, float], others: Sequence[Mapping[str, float]]) -> str | None:
+    """'higher f' or 'lower f' for the feature f on which `z` is furthest from the mean of `others` (the first
+    in name order on a tie); None when it is no different."""
+    gaps = {
+        f: z.get(f, 0.0) - sum(o.get(f, 0.0) for o in others) / len(others)
+        for f in sorted({f for one_z in (z, *others) for f in one_z})
+    }
+    feature = max(gaps, key=lambda f: abs(gaps[f]), default=None)
+    if feature is None or gaps[feature] == 0:
+        return None
+    return f"{'higher' if gaps[feature] > 0 else 'lower'} {feature}"
 
 
 def build(
@@ -102,7 +119,8 @@ def build(
     total = sum(sizes.values())
     zs = {sid: z_scores(m, population) for sid, m in means.items()}
     fixed = dict(fixed or {})
-    chosen = dict(names) if names else unique_names({sid: auto_name(z) for sid, z in zs.items() if sid not in fixed})
+    auto = {sid: auto_name(z) for sid, z in zs.items() if sid not in fixed}
+    chosen = dict(names) if names else unique_names(auto, zs)
     chosen.update(fixed)
     rows = [
         (

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from pmkt.libs.c360 import segmentation
+from pmkt.libs.c360 import segment_profiles, segmentation
 from pmkt.libs.config import SegmentConfig
 from pmkt.libs.errors import ConfigError
 
@@ -85,3 +85,26 @@ def test_overriding_the_features_alone_is_valid_and_a_misspelt_name_is_a_config_
         segmentation.check_names(SegmentConfig(features=("frequncy", "monetary")))
     with pytest.raises(ConfigError, match="'segment.profile_features' names 'spend'"):
         segmentation.check_names(SegmentConfig(profile_features=("spend",)))
+
+
+def test_segments_that_share_a_name_are_told_apart_by_what_sets_them_apart() -> None:
+    zs = {
+        0: {"monetary": 1.2, "frequency": 0.9, "recency_days": -0.8},
+        1: {"monetary": -0.9, "frequency": -0.7, "recency_days": 0.1},
+        2: {"monetary": 1.0, "frequency": 1.1, "recency_days": 0.6},
+        3: {"monetary": 1.0, "frequency": 1.1, "recency_days": 0.6},  # the same as 2: only the id tells them apart
+    }
+    names = {sid: segment_profiles.auto_name(z) for sid, z in zs.items()}
+    assert names == {
+        0: "High-value frequent buyers",
+        1: "Low-value occasional buyers",
+        2: "Lapsing frequent buyers",
+        3: "Lapsing frequent buyers",
+    }
+    names[2] = names[3] = names[0]  # three segments of one name: 0 is furthest from 2 and 3 in recency_days
+    assert segment_profiles.unique_names(names, zs) == {
+        0: "High-value frequent buyers, lower recency_days",
+        1: "Low-value occasional buyers",
+        2: "High-value frequent buyers, higher recency_days (2)",
+        3: "High-value frequent buyers, higher recency_days (3)",
+    }
