@@ -150,7 +150,8 @@ def _best(
     """Each customer's one (offer, channel): drawn at random when exploring, else the most profitable by the models."""
     if spec.targeting == "explore":
         return offers.explore_offers(people, candidates, channels, spec)
-    assert scorers is not None  # _plans plans only explore campaigns without them
+    if scorers is None:  # _plans leaves such a campaign out before it gets here
+        raise MissingInput("it targets by a model, and the response model is not saved")
     response, uplift, ctr = scorers
     if spec.targeting == "uplift" and uplift is None:
         raise MissingInput("it targets by uplift: run `pmkt uplift` first to fit the uplift model")
