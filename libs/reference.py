@@ -174,9 +174,15 @@ def config_reference() -> str:
             if item is not None:
                 items.setdefault(item, f"{section.name}.{f.name}")
     out += ["### Entries of lists and maps", ""]
-    for item, where in items.items():
+    queue = list(items.items())
+    for item, where in queue:  # grows: an entry's own lists (a source's lookups) follow it
         out += [f"Each entry of `{where}`:" + (f" {_doc(item)}" if _doc(item) else ""), ""]
         out += [*_table(list(_rows(item, "", helps))), ""]
+        for f in dataclasses.fields(item):
+            inner = _item_class(typing.get_type_hints(item)[f.name])
+            if inner is not None and inner not in items:
+                items[inner] = f"{where}.*.{f.name}"
+                queue.append((inner, items[inner]))
     return "\n".join(out).rstrip() + "\n"
 
 

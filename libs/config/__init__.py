@@ -40,6 +40,7 @@ from pmkt.libs.config.data import (
     ForgetConfig,
     GenerateConfig,
     IngestConfig,
+    LookupConfig,
     QualityConfig,
     SourceConfig,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "SPLITS",
     "SegmentConfig",
     "ServeConfig",
+    "LookupConfig",
     "SourceConfig",
     "SparkConfig",
     "StreamConfig",

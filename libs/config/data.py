@@ -38,6 +38,16 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
+class LookupConfig:
+    """A file that completes a source's rows by a shared key, e.g. orders (customer, time) for order lines."""
+
+    path: str  # a file or folder; any Hadoop path
+    key: str  # the column both files name the key with, e.g. order_id
+    format: str = "csv"  # csv | json | parquet | text, as a source's
+    options: Mapping[str, str] = field(default_factory=empty_map)  # reader options, as a source's
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     """One input export: where it is, how to read it and how its columns map to the canonical ones."""
 
@@ -51,6 +61,8 @@ class SourceConfig:
     # canonical column -> {source value: canonical value}, e.g. event type codes
     values: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     extends_source: bool = False  # in a conf that extends another: merge with the inherited source of this name
+    # files joined to each row in turn by a key (a row without exactly one match is quarantined: lookup_failed)
+    lookups: tuple[LookupConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,3 +201,7 @@ def _validate_source(name: str, src: SourceConfig) -> None:
     for canonical in src.values:
         if canonical not in entity.column_names:
             raise ConfigError(f"unknown config key '{where}.values.{canonical}'")
+    for i, lookup in enumerate(src.lookups):
+        if lookup.format not in READ_FORMATS:
+            formats = ", ".join(READ_FORMATS)
+            raise ConfigError(f"config key '{where}.lookups[{i}].format' must be one of {formats}: '{lookup.format}'")

@@ -12,6 +12,9 @@ INGEST_ID = Col("_ingest_id", "string", "the ingest run that landed the row")
 INGESTED_AT = Col("_ingested_at", "timestamp", "when it landed")
 FILE_META = (SOURCE_FILE, FILE_SIZE, FILE_MTIME, Col("_line", "bigint", "an id of the row within its read"))
 SILVER_LINEAGE = (SOURCE_FILE, INGEST_ID, INGESTED_AT)
+LOOKUP_NOTE = Col(
+    "_lookup_note", "string", "why the row's lookup failed (no row, or several, for its key)", optional="with lookups"
+)
 EMAIL_DOMAIN = Col("email_domain", "string", "the email's domain, kept in clear for segmentation")
 _GRAIN = {"transactions": "order line", "campaign_contacts": "contact", "ratings": "customer × product"}
 _PSEUDONYM = "keyed HMAC pseudonym of the {} (the raw value is never stored)"
@@ -69,6 +72,7 @@ def _bronze(entity: schemas.Entity) -> Contract:
             Col("_corrupt_record", "string", "the line when it does not parse (a keyed hash for PII-bearing entities)"),
             Col("_parse_note", "string", "why it does not parse"),
             Col("_raw", "string", "the source row as JSON" + hashed),
+            LOOKUP_NOTE,
             *FILE_META,
         ),
         extras="the source's `extra` columns, as strings",

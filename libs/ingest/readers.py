@@ -13,25 +13,17 @@ from pmkt.libs.errors import UserError
 from pmkt.libs.schemas import Entity
 
 CORRUPT = "_corrupt_record"
+LOOKUP_NOTE = contract.LOOKUP_NOTE.name
 META = tuple(c.name for c in contract.FILE_META)
 
 
 def read_source(spark: SparkSession, entity: Entity, src: SourceConfig) -> DataFrame:
-    """Every source column as a string, plus `_corrupt_record` and the file metadata columns."""
+    """Every source column as a string, plus `_corrupt_record` and the file metadata columns; with lookups, their
+    mapped columns too and `_lookup_note` (why a row's lookup failed, else null)."""
     name = entity.name
-    try:
-        if src.format == "text":
-            df = _read_text(spark, src)
-        elif src.format == "parquet":
-            df = _read_parquet(spark, src)
-        else:
-            df = _read_delimited(spark, src)
-    except AnalysisException as exc:
-        if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc):
-            raise UserError(f"input path for source '{name}' not found: {src.path}") from None
-        if "UNABLE_TO_INFER_SCHEMA" in str(exc):
-            raise UserError(f"source '{name}' at {src.path} holds no readable files") from None
-        raise
+    df = _read(spark, f"source '{name}'", src)
+    if src.lookups:
+        df = _with_lookups(spark, name, df, src)
     wanted = [*src.columns.values(), *src.extra]
     missing = [c for c in wanted if c not in df.columns]
     if missing:
@@ -44,6 +36,55 @@ def read_source(spark: SparkSession, entity: Entity, src: SourceConfig) -> DataF
             f"source '{name}' has no column '{missing[0]}' ({listing}); is the header row missing, "
             f"or the column map (ingest.sources.{name}.columns) wrong?"
         )
+    return df
+
+
+def _read(spark: SparkSession, what: str, src: SourceConfig) -> DataFrame:
+    try:
+        if src.format == "text":
+            return _read_text(spark, src)
+        if src.format == "parquet":
+            return _read_parquet(spark, src)
+        return _read_delimited(spark, src)
+    except AnalysisException as exc:
+        if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc):
+            raise UserError(f"input path for {what} not found: {src.path}") from None
+        if "UNABLE_TO_INFER_SCHEMA" in str(exc):
+            raise UserError(f"{what} at {src.path} holds no readable files") from None
+        raise
+
+
+def _with_lookups(spark: SparkSession, name: str, df: DataFrame, src: SourceConfig) -> DataFrame:
+    """Each lookup's mapped columns joined to every row by its key, in turn. A key with several different rows in
+    the lookup gives no values; the row's `_lookup_note` says which lookup failed and how, for quarantine."""
+    mapped = {*src.columns.values(), *src.extra}
+    df = df.withColumn(LOOKUP_NOTE, F.lit(None).cast("string"))
+    for i, lookup in enumerate(src.lookups):
+        key = lookup.key
+        if key not in df.columns:
+            raise UserError(f"source '{name}' has no column '{key}' to look up {lookup.path} by")
+        # Only mapped columns and the later lookups' keys are taken: a lookup's other columns (they may be
+        # personal) never land.
+        later_keys = {later.key for later in src.lookups[i + 1 :]}
+        wanted = sorted((mapped | later_keys) - set(df.columns))
+        reader = SourceConfig(lookup.path, lookup.format, lookup.options, columns={c: c for c in [key, *wanted]})
+        table = _read(spark, f"the lookup of source '{name}'", reader)
+        if key not in table.columns:
+            raise UserError(f"lookup {lookup.path} of source '{name}' has no column '{key}'")
+        cols = [c for c in wanted if c in table.columns]
+        rows = table.where(F.col(key).isNotNull()).select(key, *cols).distinct()
+        one_row = F.count(F.lit(1)) == 1
+        per_key = rows.groupBy(key).agg(
+            F.count(F.lit(1)).alias("_lookup_rows"), *[F.when(one_row, F.first(c)).alias(c) for c in cols]
+        )
+        df = df.join(per_key.withColumnRenamed(key, "_lookup_key"), F.col(key) == F.col("_lookup_key"), how="left")
+        n = F.col("_lookup_rows")
+        why = (
+            F.when(F.col(key).isNull(), F.lit(f"no {key} to look up in {lookup.path}"))
+            .when(n.isNull(), F.lit(f"{key} not in {lookup.path}"))
+            .when(n > 1, F.concat(F.lit(f"{key} has "), n.cast("string"), F.lit(f" different rows in {lookup.path}")))
+        )
+        df = df.withColumn(LOOKUP_NOTE, F.coalesce(F.col(LOOKUP_NOTE), why)).drop("_lookup_key", "_lookup_rows")
     return df
 
 

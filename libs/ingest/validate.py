@@ -12,7 +12,7 @@ from pmkt.libs.config import IngestConfig, SourceConfig
 from pmkt.libs.contracts import ingest as contract
 from pmkt.libs.errors import UserError
 from pmkt.libs.frames import one
-from pmkt.libs.ingest.readers import CORRUPT
+from pmkt.libs.ingest.readers import CORRUPT, LOOKUP_NOTE
 from pmkt.libs.schemas import Entity
 
 REASON, DETAIL, RAW, PARSE_NOTE = "_reason", "_detail", "_raw", "_parse_note"
@@ -73,6 +73,7 @@ def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes)
         corrupt.alias(CORRUPT),
         note.alias(PARSE_NOTE),
         raw.alias(RAW),
+        *([F.col(LOOKUP_NOTE)] if src.lookups else []),
         "_source_file",
         "_file_size",
         "_file_mtime",
@@ -218,6 +219,8 @@ def _checks(
 ) -> list[tuple[str, Column, Column]]:
     """(reason, condition, detail) in priority order: a row gets the first reason that applies."""
     checks: list[tuple[str, Column, Column]] = [("malformed", F.col(CORRUPT).isNotNull(), F.col(PARSE_NOTE))]
+    if src.lookups:  # a line whose order header (say) is missing or ambiguous has no trustworthy customer or time
+        checks.append(("lookup_failed", F.col(LOOKUP_NOTE).isNotNull(), F.col(LOOKUP_NOTE)))
     for name in cols:
         column = entity.column(name)
         mapped = name in src.columns or name in entity.derived_keys

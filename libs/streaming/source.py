@@ -29,6 +29,10 @@ def events_source(config: Config) -> SourceConfig:
     batch = config.ingest.sources.get(ENTITY.name)
     if batch is None:
         batch = SourceConfig(path=cfg.landing, columns=landing.column_map(config))
+    if batch.lookups:
+        raise UserError(
+            "ingest.sources.events has lookups, which the stream does not join: land events with every mapped column"
+        )
     file_format = cfg.format if cfg.format in ("json", "csv") else "json"
     options = {k: v for k, v in batch.options.items() if k != "recursiveFileLookup"}
     return replace(batch, path=cfg.landing, format=file_format, options={**options, **cfg.options})

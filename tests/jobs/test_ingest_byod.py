@@ -264,3 +264,52 @@ def test_real_cdnow_keeps_every_line_and_its_revenue_to_the_cent(
         == (69659, 69659, 0, 0)
     )
     assert revenue == sum(Decimal(line.split()[3]) for line in lines)
+
+
+def test_order_lines_completed_by_their_order_and_customer_files(spark: SparkSession, tmp_path: Path) -> None:
+    """Olist's shape: items name only the order; orders name the customer and the time; customers the person."""
+    (tmp_path / "items.csv").write_text(
+        "order_id,order_item_id,product_id,price\n"
+        "o1,1,p1,10.0\no1,2,p2,5.5\no2,1,p1,10.0\n"
+        "o3,1,p3,7.0\n"  # o3 has two different order rows: no trustworthy customer or time
+        "o9,1,p1,10.0\n"  # o9 is in no order file
+    )
+    (tmp_path / "orders.csv").write_text(
+        "order_id,customer_id,order_status,order_purchase_timestamp\n"
+        "o1,c-a,delivered,2025-03-01 10:00:00\no1,c-a,delivered,2025-03-01 10:00:00\n"  # the same row twice is one
+        "o2,c-b,delivered,2025-03-02 11:00:00\n"
+        "o3,c-a,delivered,2025-03-03 12:00:00\no3,c-b,canceled,2025-03-03 12:00:00\n"
+    )
+    (tmp_path / "customers.csv").write_text(
+        "customer_id,customer_unique_id,customer_city\nc-a,person-1,Recife\nc-b,person-1,Recife\n"
+    )
+    config = _config(
+        tmp_path,
+        f"""    transactions:
+      path: {tmp_path / "items.csv"}
+      lookups:
+        - {{path: {tmp_path / "orders.csv"}, key: order_id}}
+        - {{path: {tmp_path / "customers.csv"}, key: customer_id}}
+      columns: {{order_id: order_id, line_id: order_item_id, product_id: product_id, unit_price: price,
+                order_ts: order_purchase_timestamp, customer_id: customer_unique_id}}
+""",
+    )
+    [report] = ingest.run(spark, config)
+    assert (report.input, report.inserted, report.quarantined) == (5, 3, 2)
+    lake = Lake(spark, config.lake)
+    silver = {
+        (r.order_id, r.line_id): (r.customer_id, r.order_ts, r.product_id, r.amount)
+        for r in lake.read(tables.SILVER["transactions"]).collect()
+    }
+    assert silver == {
+        ("o1", "1"): ("person-1", dt.datetime(2025, 3, 1, 10), "p1", 10.0),
+        ("o1", "2"): ("person-1", dt.datetime(2025, 3, 1, 10), "p2", 5.5),
+        ("o2", "1"): ("person-1", dt.datetime(2025, 3, 2, 11), "p1", 10.0),
+    }
+    quarantined = {r.detail for r in lake.read(tables.QUARANTINE).where(F.col("reason") == "lookup_failed").collect()}
+    assert quarantined == {
+        f"order_id has 2 different rows in {tmp_path / 'orders.csv'}",
+        f"order_id not in {tmp_path / 'orders.csv'}",
+    }
+    bronze = " ".join(r._raw for r in lake.read(tables.BRONZE["transactions"]).collect())
+    assert "person-1" in bronze and "Recife" not in bronze and "delivered" not in bronze  # unmapped columns stay out

@@ -58,6 +58,11 @@ def test_set_overrides_nested_keys_with_yaml_typing() -> None:
         (["generate.segments=9"], "'generate.segments' must be between 2 and 6"),
         (["generate.customers"], "--set expects key=value"),
         (["churn.gbt_trees=0"], "churn.gbt_trees and churn.gbt_max_depth must be at least 1"),
+        (
+            ["ingest.sources.events.lookups=[{path: /x, key: session_id, format: xlsx}]"],
+            "config key 'ingest.sources.events.lookups[0].format' must be one of csv, json, parquet, text: 'xlsx'",
+        ),
+        (["ingest.sources.events.lookups=[{path: /x}]"], "lookups[0]': LookupConfig.__init__() missing 1 required"),
     ],
 )
 def test_bad_config_names_the_key(overrides: list[str], message: str) -> None:
