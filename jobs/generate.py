@@ -12,6 +12,7 @@ from pyspark.sql import types as T
 from pmkt.libs import tables
 from pmkt.libs.config import Config
 from pmkt.libs.frames import union_all
+from pmkt.libs.ingest.readers import CSV_DEFAULTS
 from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger, timed
 from pmkt.libs.runner import run_job
@@ -144,7 +145,7 @@ def _export(
         truth.append(bad_truth)
     writer = rows.repartition(n_files, *[F.col(k) for k in keys]).sortWithinPartitions(*keys).write.mode("overwrite")
     if fmt == "csv":
-        writer.option("header", "true").csv(path)
+        writer.options(**CSV_DEFAULTS).csv(path)
     else:
         writer.json(path)
     # Counted in the files just written (before the bad rows join them): a line count, not a rerun of the world.

@@ -13,6 +13,9 @@ from pmkt.libs.errors import UserError
 from pmkt.libs.schemas import Entity
 
 CORRUPT = "_corrupt_record"
+# A header row, and a quote inside a quoted field written twice ("a ""b"""), as RFC 4180, Excel, pandas and
+# databases write CSV; Spark's own default is a backslash. A source's options override either.
+CSV_DEFAULTS = {"header": "true", "escape": '"'}
 LOOKUP_NOTE = contract.LOOKUP_NOTE.name
 META = tuple(c.name for c in contract.FILE_META)
 
@@ -106,7 +109,7 @@ def _options(src: SourceConfig) -> dict[str, str]:
 def _read_delimited(spark: SparkSession, src: SourceConfig) -> DataFrame:
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT, **_options(src)}
     if src.format == "csv":
-        options.setdefault("header", "true")
+        options = {**CSV_DEFAULTS, **options}
         # The header decides the column names; every value is read as a string and typed later.
         names = spark.read.options(**options).csv(src.path).columns
         names = [n for n in names if n != CORRUPT]

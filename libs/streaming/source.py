@@ -13,7 +13,7 @@ from pyspark.sql import types as T
 from pmkt.libs import schemas
 from pmkt.libs.config import Config, SourceConfig, StreamConfig
 from pmkt.libs.errors import UserError
-from pmkt.libs.ingest.readers import CORRUPT
+from pmkt.libs.ingest.readers import CORRUPT, CSV_DEFAULTS
 from pmkt.libs.streaming import landing
 from pmkt.libs.tables import TableId
 
@@ -85,7 +85,7 @@ def read(spark: SparkSession, cfg: StreamConfig, src: SourceConfig) -> DataFrame
         )
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT, **src.options}
     if src.format == "csv":
-        options = {"header": "true", "enforceSchema": "false", **options}
+        options = {**CSV_DEFAULTS, "enforceSchema": "false", **options}
         schema = _string_schema(_csv_header(spark, src.path, options) or names)
     reader = spark.readStream.options(**options).option("maxFilesPerTrigger", cfg.max_files_per_trigger)
     df = reader.schema(schema).format(src.format).load(src.path)

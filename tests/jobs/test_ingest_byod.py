@@ -313,3 +313,24 @@ def test_order_lines_completed_by_their_order_and_customer_files(spark: SparkSes
     }
     bronze = " ".join(r._raw for r in lake.read(tables.BRONZE["transactions"]).collect())
     assert "person-1" in bronze and "Recife" not in bronze and "delivered" not in bronze  # unmapped columns stay out
+
+
+def test_a_quote_written_twice_inside_a_quoted_field_is_one_quote(spark: SparkSession, tmp_path: Path) -> None:
+    """RFC 4180, as Excel, pandas and databases write it; Spark's own default escape is a backslash."""
+    (tmp_path / "products.csv").write_text(
+        'product_id,product_name,department\n1,"Hot Sauce ""Original"", 12oz",pantry\n2,Plain,"a ""b"""\n'
+    )
+    config = _config(
+        tmp_path,
+        f"""    products:
+      path: {tmp_path / "products.csv"}
+      columns: {{product_id: product_id, product_name: product_name, category: department}}
+""",
+    )
+    [report] = ingest.run(spark, config)
+    assert (report.input, report.inserted, report.quarantined) == (2, 2, 0)
+    names = {
+        r.product_id: (r.product_name, r.category)
+        for r in Lake(spark, config.lake).read(tables.SILVER["products"]).collect()
+    }
+    assert names == {"1": ('Hot Sauce "Original", 12oz', "pantry"), "2": ("Plain", 'a "b"')}
