@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
@@ -85,9 +86,10 @@ def unique_names(names: Mapping[int, str], zs: Mapping[int, Mapping[str, float]]
     out = {}
     for sid, name in names.items():
         others = [zs[o] for o, n in names.items() if n == name and o != sid]
-        out[sid] = f"{name}, {_apart(zs[sid], others)}" if others and _apart(zs[sid], others) else name
-    repeated = {n for n in out.values() if list(out.values()).count(n) > 1}
-    return {sid: (f"{n} ({sid})" if n in repeated else n) for sid, n in out.items()}
+        apart = _apart(zs[sid], others) if others else None
+        out[sid] = f"{name}, {apart}" if apart else name
+    times = Counter(out.values())
+    return {sid: (f"{n} ({sid})" if times[n] > 1 else n) for sid, n in out.items()}
 
 
 def _apart(z: Mapping[str, float], others: Sequence[Mapping[str, float]]) -> str | None:

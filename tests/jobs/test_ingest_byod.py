@@ -299,19 +299,21 @@ def test_order_lines_completed_by_their_order_and_customer_files(spark: SparkSes
     lake = Lake(spark, config.lake)
     silver = {
         (r.order_id, r.line_id): (r.customer_id, r.order_ts, r.product_id, r.amount)
-        for r in lake.read(tables.SILVER["transactions"]).collect()
+        for r in lake.read(tables.SILVER["transactions"]).collect()  # three lines
     }
     assert silver == {
         ("o1", "1"): ("person-1", dt.datetime(2025, 3, 1, 10), "p1", 10.0),
         ("o1", "2"): ("person-1", dt.datetime(2025, 3, 1, 10), "p2", 5.5),
         ("o2", "1"): ("person-1", dt.datetime(2025, 3, 2, 11), "p1", 10.0),
     }
-    quarantined = {r.detail for r in lake.read(tables.QUARANTINE).where(F.col("reason") == "lookup_failed").collect()}
+    quarantined = {
+        r.detail for r in lake.read(tables.QUARANTINE).where(F.col("reason") == "lookup_failed").collect()
+    }  # two
     assert quarantined == {
         f"order_id has 2 different rows in {tmp_path / 'orders.csv'}",
         f"order_id not in {tmp_path / 'orders.csv'}",
     }
-    bronze = " ".join(r._raw for r in lake.read(tables.BRONZE["transactions"]).collect())
+    bronze = " ".join(r._raw for r in lake.read(tables.BRONZE["transactions"]).collect())  # five lines
     assert "person-1" in bronze and "Recife" not in bronze and "delivered" not in bronze  # unmapped columns stay out
 
 
@@ -331,6 +333,6 @@ def test_a_quote_written_twice_inside_a_quoted_field_is_one_quote(spark: SparkSe
     assert (report.input, report.inserted, report.quarantined) == (2, 2, 0)
     names = {
         r.product_id: (r.product_name, r.category)
-        for r in Lake(spark, config.lake).read(tables.SILVER["products"]).collect()
+        for r in Lake(spark, config.lake).read(tables.SILVER["products"]).collect()  # two products
     }
     assert names == {"1": ('Hot Sauce "Original", 12oz', "pantry"), "2": ("Plain", 'a "b"')}

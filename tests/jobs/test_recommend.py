@@ -114,7 +114,7 @@ recommend:
     lake = Lake(spark, config.lake)
     index = {r.customer_id: r.user_idx for r in lake.read(tables.CUSTOMER_INDEX).collect()}
     assert len(index) == 40
-    recs = lake.read(tables.RECOMMENDATIONS).collect()
+    recs = lake.read(tables.RECOMMENDATIONS).collect()  # 40 customers x 3
     assert len(recs) == 40 * 3
     own = [int(r.product_id[1:]) // 10 == int(r.customer_id) % 2 for r in recs]
     assert sum(own) / len(own) >= 0.9  # the planted taste groups decide what is recommended
@@ -208,7 +208,7 @@ recommend:
     assert (report.input, report.inserted) == (len(lines) - 1, len(lines) - 1)
     recommend.run(spark, config)
     lake = Lake(spark, config.lake)
-    metrics = {(r.variant, r.metric): r.value for r in latest_metrics(lake, "recommend").collect()}
+    metrics = {(r.variant, r.metric): r.value for r in latest_metrics(lake, "recommend").collect()}  # one run's
     assert metrics[("all", "split:per_user_random")] == 1.0
     # Each customer with two or more liked books holds out a quarter of them (at least one); user 0 holds none.
     held = {u: max(1, n // 4) for u, n in liked.items() if n >= 2}
