@@ -269,6 +269,9 @@ class RecommendConfig:
     rating_weight: float = 1.0  # a rating adds rating_weight x (rating - rating_centre)
     rating_centre: float = 0.0  # e.g. 2.5 on a 1-5 scale: a 3 counts little, a 5 much more
     min_rating: float = 0.0  # lower ratings carry no weight (never positive feedback), but still count as seen
+    # linear: rating_weight x (rating - rating_centre); log: rating_weight x ln(1 + rating - rating_centre), for
+    # counts in the `rating` column (plays, views, listens) whose few huge values would swamp a linear sum
+    rating_scale: str = "linear"
     half_life_days: float = 0.0  # exponential time decay of interaction strength; 0: none
     top_k: int = 10  # recommendations per customer
     candidates: int = 50  # per source and customer, before the blend and the serving rules
@@ -321,6 +324,10 @@ class RecommendConfig:
             raise ConfigError(
                 "config keys 'recommend.max_per_category', 'test_days' and 'validation_days' must be positive"
             )
+        if self.rating_scale not in RATING_SCALES:
+            raise ConfigError(
+                f"config key 'recommend.rating_scale' must be {' or '.join(RATING_SCALES)}, got '{self.rating_scale}'"
+            )
         if self.exclude not in ("seen", "consumed", "none"):
             raise ConfigError(f"config key 'recommend.exclude' must be seen, consumed or none, got '{self.exclude}'")
         if self.split not in SPLITS:
@@ -336,3 +343,6 @@ DEFAULT_WEIGHTS: dict[str, float] = {"als": 1.0, "itemcf": 0.5, "content": 0.1, 
 
 
 SPLITS = ("auto", "global_time", "per_user_last", "per_user_random")
+
+
+RATING_SCALES = ("linear", "log")

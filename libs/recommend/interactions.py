@@ -79,9 +79,11 @@ def load(lake: Lake, cfg: RecommendConfig) -> Feedback:
             )
     if ratings is not None:
         # Every rating is a contact, so a rated item is never recommended back; below min_rating it
-        # carries no weight (no positive signal), above it rating_weight x (rating - rating_centre).
+        # carries no weight (no positive signal), above it rating_weight x its scaled distance from rating_centre.
         positive = F.col("rating") >= cfg.min_rating
-        weight = F.when(positive, F.greatest(F.col("rating") - cfg.rating_centre, F.lit(0.0)) * cfg.rating_weight)
+        above = F.greatest(F.col("rating") - cfg.rating_centre, F.lit(0.0))
+        scaled = F.log1p(above) if cfg.rating_scale == "log" else above
+        weight = F.when(positive, scaled * cfg.rating_weight)
         parts.append(
             ratings.select(
                 "customer_id",

@@ -20,6 +20,7 @@ from pmkt.libs.config import AlsConfig, LakeConfig, RecommendConfig
 from pmkt.libs.errors import ConfigError, MissingInput
 from pmkt.libs.lake import Lake
 from pmkt.libs.recommend import als, hybrid, ids, interactions, protocol, scoring, similarity, splits
+from tests.conftest import seed
 
 STRENGTHS = "customer_id string, product_id string, strength double, last_ts timestamp, kind string, consumed boolean"
 T0 = dt.datetime(2025, 6, 1)
@@ -423,6 +424,34 @@ def test_strength_sums_weights_with_half_life_decay(spark: SparkSession) -> None
     got = interactions.strengths(contacts, RecommendConfig(half_life_days=10.0), T0).orderBy("product_id").collect()
     assert [(r.product_id, r.kind, r.consumed) for r in got] == [("A", "purchase", True), ("C", "rating", True)]
     assert [r.strength for r in got] == [pytest.approx(8 * 0.5 + 1 * 0.25), 2.0]
+
+
+def test_rating_weights_linear_and_log_scaled_from_the_centre(spark: SparkSession, tmp_path: Path) -> None:
+    lake = Lake(spark, LakeConfig(root=str(tmp_path / "lake")))
+    plays = [("u", "A", 1.0), ("u", "B", 2.0), ("u", "C", 9.0), ("u", "D", 2001.0), ("v", "A", 0.0)]
+    schema = "customer_id string, product_id string, rating double, rated_ts timestamp"
+    seed(lake, spark.createDataFrame([(*p, None) for p in plays], schema), tables.SILVER["ratings"])
+
+    def weights(**cfg: object) -> dict[tuple[str, str], float]:
+        contacts = interactions.load(lake, RecommendConfig(**cfg)).contacts  # type: ignore[arg-type]
+        return {(r.customer_id, r.product_id): r.weight for r in contacts.collect()}  # five rows
+
+    assert weights(rating_centre=1.0, min_rating=2.0) == {
+        ("u", "A"): 0.0,  # below min_rating: seen, not liked
+        ("u", "B"): 1.0,
+        ("u", "C"): 8.0,
+        ("u", "D"): 2000.0,
+        ("v", "A"): 0.0,
+    }
+    assert weights(rating_centre=1.0, min_rating=2.0, rating_scale="log", rating_weight=2.0) == {
+        ("u", "A"): 0.0,
+        ("u", "B"): pytest.approx(2 * math.log(2)),
+        ("u", "C"): pytest.approx(2 * math.log(9)),
+        ("u", "D"): pytest.approx(2 * math.log(2001)),
+        ("v", "A"): 0.0,
+    }
+    with pytest.raises(ConfigError, match="recommend.rating_scale"):
+        RecommendConfig(rating_scale="sqrt")
 
 
 def test_id_index_is_stable_and_only_grows(spark: SparkSession, tmp_path: Path) -> None:
