@@ -20,6 +20,12 @@ LOOKUP_NOTE = contract.LOOKUP_NOTE.name
 META = tuple(c.name for c in contract.FILE_META)
 
 
+def source_columns(df: DataFrame) -> list[str]:
+    """The file's columns, not the reader's (a header-less CSV's are `_c0`, `_c1`, ...: no prefix tells)."""
+    internal = {CORRUPT, LOOKUP_NOTE, *META}
+    return [c for c in df.columns if c not in internal]
+
+
 def read_source(spark: SparkSession, entity: Entity, src: SourceConfig) -> DataFrame:
     """Every source column as a string, plus `_corrupt_record` and the file metadata columns; with lookups, their
     mapped columns too and `_lookup_note` (why a row's lookup failed, else null)."""
@@ -30,7 +36,7 @@ def read_source(spark: SparkSession, entity: Entity, src: SourceConfig) -> DataF
     wanted = [*src.columns.values(), *src.extra]
     missing = [c for c in wanted if c not in df.columns]
     if missing:
-        found = [c for c in df.columns if not c.startswith("_")]
+        found = source_columns(df)
         if entity.has_pii:  # without a header row the "names" are the first row's values: a name, an email
             listing = f"found {len(found)} columns, names withheld as this entity carries personal data"
         else:

@@ -12,7 +12,7 @@ from pmkt.libs.config import IngestConfig, SourceConfig
 from pmkt.libs.contracts import ingest as contract
 from pmkt.libs.errors import UserError
 from pmkt.libs.frames import one
-from pmkt.libs.ingest.readers import CORRUPT, LOOKUP_NOTE
+from pmkt.libs.ingest.readers import CORRUPT, LOOKUP_NOTE, source_columns
 from pmkt.libs.schemas import Entity
 
 REASON, DETAIL, RAW, PARSE_NOTE = "_reason", "_detail", "_raw", "_parse_note"
@@ -32,7 +32,7 @@ def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes)
     pii_sources = {src.columns[c.name]: c.name for c in entity.columns if c.pii and c.name in src.columns}
     clear_sources = {src.columns[c.name] for c in entity.columns if not c.pii and c.name in src.columns}
     clear_sources |= set(src.extra)
-    source_cols = [c for c in df.columns if not c.startswith("_")]
+    source_cols = source_columns(df)
     broken = F.col(CORRUPT).isNotNull()
 
     def hashed(value: Column) -> Column:

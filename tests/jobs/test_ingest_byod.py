@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 
@@ -336,3 +337,29 @@ def test_a_quote_written_twice_inside_a_quoted_field_is_one_quote(spark: SparkSe
         for r in Lake(spark, config.lake).read(tables.SILVER["products"]).collect()  # two products
     }
     assert names == {"1": ('Hot Sauce "Original", 12oz', "pantry"), "2": ("Plain", 'a "b"')}
+
+
+def test_a_header_less_export_maps_its_columns_by_position_and_quarantines_with_its_fields(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Amazon's ratings files, Last.fm's plays: no header row, so Spark names the columns `_c0`, `_c1`, ..."""
+    (tmp_path / "ratings.csv").write_text("A1,B7,5.0,1400000000\nA1,B8,x,1400000060\nA2,B7,3.0,1400000120\n")
+    config = _config(
+        tmp_path,
+        f"""    ratings:
+      path: {tmp_path / "ratings.csv"}
+      options: {{header: "false"}}
+      timestamp_format: epoch_seconds
+      columns: {{customer_id: _c0, product_id: _c1, rating: _c2, rated_ts: _c3}}
+""",
+    )
+    [report] = ingest.run(spark, config)
+    assert (report.input, report.inserted, report.quarantined) == (3, 2, 1)
+    lake = Lake(spark, config.lake)
+    rows = {(r.customer_id, r.product_id, r.rating) for r in lake.read(tables.SILVER["ratings"]).collect()}  # two
+    assert rows == {("A1", "B7", 5.0), ("A2", "B7", 3.0)}
+    [bad] = lake.read(tables.QUARANTINE).collect()
+    assert (bad.reason, json.loads(bad.raw)) == (
+        "wrong_type",
+        {"_c0": "A1", "_c1": "B8", "_c2": "x", "_c3": "1400000060"},
+    )
