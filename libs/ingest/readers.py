@@ -132,16 +132,20 @@ def _read_parquet(spark: SparkSession, src: SourceConfig) -> DataFrame:
 
 
 def _read_text(spark: SparkSession, src: SourceConfig) -> DataFrame:
-    """Lines split on a regex (default: runs of whitespace); the first line of each file is the header."""
+    """Lines split on a regex (default: runs of whitespace). The first line of each file is the header, unless
+    `options.header` is false: then the columns are `_c0`, `_c1`, ... as Spark names a header-less CSV's."""
     sep = src.options.get("delimiter_regex", r"\s+")
     lines = _with_meta(spark.read.options(**{k: v for k, v in _options(src).items() if k != "header"}).text(src.path))
-    first = lines.select("value").first()  # one line: the header
+    first = lines.select("value").first()  # one line: the header, or the first row's fields to count
     if first is None:
         raise UserError(f"source at {src.path} is empty")
-    names = [n for n in _split_header(first[0], sep)]
-    fields = F.split(F.trim(F.col("value")), sep)
-    is_header = F.trim(F.col("value")) == F.lit(first[0].strip())
-    blank = F.trim(F.col("value")) == ""
+    names = _split_header(first[0], sep)
+    line = F.regexp_replace(F.col("value"), r"^\s+|\s+$", "")  # tabs too, as Python's strip() for the header
+    is_header = line == F.lit(first[0].strip())
+    if str(src.options.get("header", "true")).lower() == "false":
+        names, is_header = [f"_c{i}" for i in range(len(names))], F.lit(False)
+    fields = F.split(line, sep)
+    blank = line == ""
     return lines.where(~is_header & ~blank).select(
         *[F.when(F.size(fields) == len(names), fields[i]).alias(n) for i, n in enumerate(names)],
         F.when(F.size(fields) != len(names), F.col("value")).alias(CORRUPT),
