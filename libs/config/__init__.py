@@ -34,8 +34,11 @@ from pmkt.libs.config.customers import (
 )
 from pmkt.libs.config.data import (
     DEFAULT_EXPECTATIONS,
+    EPOCH_FORMATS,
     QUALITY_RULES,
     READ_FORMATS,
+    SINCE_FORMAT,
+    SINCE_UNITS,
     Expectation,
     ForgetConfig,
     GenerateConfig,
@@ -87,6 +90,7 @@ __all__ = [
     "DEFAULT_CONF",
     "DEFAULT_EXPECTATIONS",
     "DEFAULT_WEIGHTS",
+    "EPOCH_FORMATS",
     "Expectation",
     "FairnessConfig",
     "FeaturesConfig",
@@ -110,6 +114,8 @@ __all__ = [
     "ReportConfig",
     "ResponseConfig",
     "RfmRule",
+    "SINCE_FORMAT",
+    "SINCE_UNITS",
     "SPLITS",
     "SegmentConfig",
     "ServeConfig",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -11,6 +12,11 @@ from pmkt.libs.config.base import empty_map, iso_date
 from pmkt.libs.errors import ConfigError
 
 READ_FORMATS = ("csv", "json", "parquet", "text")
+# Time formats beside Spark's datetime patterns: Unix time, and a number of units after a date of the export's own
+# choosing ("days since 2020-01-01"), for exports that count days from their own start instead of giving dates.
+EPOCH_FORMATS = {"epoch_seconds": 1_000_000, "epoch_millis": 1_000}
+SINCE_FORMAT = re.compile(r"(days|hours|minutes|seconds) since (\S+)")
+SINCE_UNITS = {"days": 86_400_000_000, "hours": 3_600_000_000, "minutes": 60_000_000, "seconds": 1_000_000}
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,10 @@ class SourceConfig:
     options: Mapping[str, str] = field(default_factory=empty_map)  # reader options, e.g. sep, header
     columns: Mapping[str, str] = field(default_factory=empty_map)  # canonical name -> source column
     extra: Mapping[str, str] = field(default_factory=empty_map)  # extra source column -> type, kept in silver
-    timestamp_format: str | None = None  # Spark datetime pattern; None: ISO 8601
-    date_format: str | None = None  # Spark datetime pattern of date columns; None: ISO 8601
+    # Spark datetime pattern, epoch_seconds, epoch_millis, or "<days|hours|minutes|seconds> since <YYYY-MM-DD>";
+    # None: ISO 8601
+    timestamp_format: str | None = None
+    date_format: str | None = None  # the same, for date columns
     # canonical column -> {source value: canonical value}, e.g. event type codes
     values: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     extends_source: bool = False  # in a conf that extends another: merge with the inherited source of this name
@@ -201,6 +209,13 @@ def _validate_source(name: str, src: SourceConfig) -> None:
     for canonical in src.values:
         if canonical not in entity.column_names:
             raise ConfigError(f"unknown config key '{where}.values.{canonical}'")
+    for key in ("timestamp_format", "date_format"):
+        fmt = getattr(src, key) or ""
+        since = SINCE_FORMAT.fullmatch(fmt.strip())
+        if since:
+            iso_date(since.group(2), f"{where}.{key}")
+        elif " since " in fmt:
+            raise ConfigError(f"config key '{where}.{key}' must read '<{'|'.join(SINCE_UNITS)}> since <YYYY-MM-DD>'")
     for i, lookup in enumerate(src.lookups):
         if lookup.format not in READ_FORMATS:
             formats = ", ".join(READ_FORMATS)

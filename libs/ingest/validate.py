@@ -8,7 +8,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from pmkt.libs import pii, schemas
-from pmkt.libs.config import IngestConfig, SourceConfig
+from pmkt.libs.config import EPOCH_FORMATS, SINCE_FORMAT, SINCE_UNITS, IngestConfig, SourceConfig
 from pmkt.libs.contracts import ingest as contract
 from pmkt.libs.errors import UserError
 from pmkt.libs.frames import one
@@ -81,9 +81,6 @@ def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes)
     )
 
 
-EPOCH_FORMATS = {"epoch_seconds": 1_000_000, "epoch_millis": 1_000}
-
-
 def _clean(text: Column) -> Column:
     trimmed = F.trim(text)
     return F.when(trimmed != "", trimmed)
@@ -101,9 +98,14 @@ def typed_value(kind: str, text: Column, fmt: str | None) -> Column:
     if kind == schemas.BOOL:
         low = F.lower(text)
         return F.when(low.isin(*TRUE_WORDS), True).when(low.isin(*FALSE_WORDS), False)
+    since = SINCE_FORMAT.fullmatch((fmt or "").strip())
     if fmt in EPOCH_FORMATS:  # Unix time, as in most ratings exports
         number = text.try_cast("double")
         stamp = F.timestamp_micros((number * EPOCH_FORMATS[fmt]).try_cast("long"))
+    elif since:  # in doubles, so a number too large to be a time is null (quarantined), not an overflow error
+        unit, origin = since.groups()
+        start = F.unix_micros(F.to_timestamp(F.lit(origin))).cast("double")
+        stamp = F.timestamp_micros((start + text.try_cast("double") * SINCE_UNITS[unit]).try_cast("long"))
     else:
         stamp = F.try_to_timestamp(text, F.lit(fmt)) if fmt else F.try_to_timestamp(text)
     return stamp if kind == schemas.TS else F.to_date(stamp)

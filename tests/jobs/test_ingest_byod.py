@@ -371,3 +371,28 @@ def test_a_header_less_export_maps_its_columns_by_position_and_quarantines_with_
         "wrong_type",
         {"_c0": "A1", "_c1": "B8", "_c2": "x", "_c3": "1400000060"},
     )
+
+
+def test_days_counted_from_the_exports_own_start_become_dates(spark: SparkSession, tmp_path: Path) -> None:
+    """dunnhumby's Complete Journey numbers its days 1, 2, ... with no calendar date: the user picks day 0."""
+    (tmp_path / "transaction_data.csv").write_text(
+        "household_key,BASKET_ID,DAY,PRODUCT_ID,QUANTITY,SALES_VALUE\n"
+        "2375,26984851472,1,1004906,1,1.39\n2375,26984851472,1,1033142,1,0.82\n"
+        "1364,26984896261,32.5,842930,2,3.18\n1364,26984896262,1e30,842930,1,1.00\n"
+    )
+    config = _config(
+        tmp_path,
+        f"""    transactions:
+      path: {tmp_path / "transaction_data.csv"}
+      timestamp_format: days since 2019-12-31
+      columns: {{customer_id: household_key, order_id: BASKET_ID, order_ts: DAY, product_id: PRODUCT_ID,
+                quantity: QUANTITY, amount: SALES_VALUE}}
+""",
+    )
+    [report] = ingest.run(spark, config)
+    assert (report.input, report.inserted, report.quarantined) == (4, 3, 1)
+    lake = Lake(spark, config.lake)
+    got = {(r.order_id, r.order_ts) for r in lake.read(tables.SILVER["transactions"]).collect()}  # three lines
+    assert got == {("26984851472", dt.datetime(2020, 1, 1)), ("26984896261", dt.datetime(2020, 2, 1, 12))}
+    [bad] = lake.read(tables.QUARANTINE).collect()
+    assert (bad.reason, bad.key.split("|")[0]) == ("wrong_type", "26984896262")  # order id | line id

@@ -63,6 +63,14 @@ def test_set_overrides_nested_keys_with_yaml_typing() -> None:
             "config key 'ingest.sources.events.lookups[0].format' must be one of csv, json, parquet, text: 'xlsx'",
         ),
         (["ingest.sources.events.lookups=[{path: /x}]"], "lookups[0]': LookupConfig.__init__() missing 1 required"),
+        (
+            ["ingest.sources.events.timestamp_format=weeks since 2020-01-01"],
+            "config key 'ingest.sources.events.timestamp_format' must read '<days|hours|minutes|seconds> since",
+        ),
+        (
+            ["ingest.sources.events.date_format=days since 2020-13-01"],
+            "config key 'ingest.sources.events.date_format' must be an ISO date (YYYY-MM-DD), got '2020-13-01'",
+        ),
     ],
 )
 def test_bad_config_names_the_key(overrides: list[str], message: str) -> None:
