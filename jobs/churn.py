@@ -93,11 +93,10 @@ def run(spark: SparkSession, config: Config) -> None:
 
 def _spec(config: Config, df: DataFrame) -> cm.Spec:
     cfg = config.churn
-    numeric = tuple(c for c in fairness.admitted(cfg.numeric_features, config.fairness, MODEL) if c in df.columns)
-    categorical = tuple(
-        c for c in fairness.admitted(cfg.categorical_features, config.fairness, MODEL) if c in df.columns
-    )
-    missing = sorted(set(cfg.numeric_features + cfg.categorical_features) - set(numeric + categorical))
+    admitted = fairness.admitted(cfg.numeric_features + cfg.categorical_features, config.fairness, MODEL)
+    numeric = tuple(c for c in cfg.numeric_features if c in admitted and c in df.columns)
+    categorical = tuple(c for c in cfg.categorical_features if c in admitted and c in df.columns)
+    missing = sorted(set(admitted) - set(df.columns))  # a protected attribute left out is not missing
     if missing:
         log.info("churn features not in the data, skipped: %s", ", ".join(missing))
     if not numeric and not categorical:

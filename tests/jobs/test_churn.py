@@ -101,7 +101,9 @@ def _telco_rows(n: int) -> list[str]:
 
 
 @pytest.mark.slow
-def test_supplied_label_telco_table_end_to_end(spark: SparkSession, tmp_path: Path) -> None:
+def test_supplied_label_telco_table_end_to_end(
+    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "telco").mkdir()
     (tmp_path / "telco" / "telco.csv").write_text("\n".join(_telco_rows(800)) + "\n")
     conf = tmp_path / "telco.yaml"
@@ -114,14 +116,18 @@ ingest:
       extra: {{tenure: int, Contract: string, MonthlyCharges: double}}
 churn:
   label_column: churn_label
-  numeric_features: [tenure, MonthlyCharges]
-  categorical_features: [Contract]
+  numeric_features: [tenure, MonthlyCharges, TotalCharges]
+  categorical_features: [Contract, gender]
   reason_names: {{tenure: short tenure, MonthlyCharges: high monthly charges}}
   compare_gbt: false
 """)
     config = load_config(conf)
     ingest.run(spark, config)
-    churn.run(spark, config)
+    with caplog.at_level("INFO", logger="pmkt"):
+        churn.run(spark, config)
+    # gender is protected (fairness.protected): left out on purpose, so not reported as missing too
+    assert "churn: protected attribute(s) gender left out of the features" in caplog.messages
+    assert "churn features not in the data, skipped: TotalCharges" in caplog.messages
     lake = Lake(spark, config.lake)
     metrics = {r.metric: r.value for r in lake.read(tables.MODEL_METRICS).where(F.col("model") == "churn").collect()}
     assert metrics["roc_auc"] > 0.75
