@@ -366,7 +366,7 @@ def test_a_header_less_export_maps_its_columns_by_position_and_quarantines_with_
     lake = Lake(spark, config.lake)
     rows = {(r.customer_id, r.product_id, r.rating) for r in lake.read(tables.SILVER["ratings"]).collect()}  # two
     assert rows == {("A1", "B7", 5.0), ("A2", "B7", 3.0)}
-    [bad] = lake.read(tables.QUARANTINE).collect()
+    [bad] = lake.read(tables.QUARANTINE).collect()  # exactly one row, or the unpacking fails
     assert (bad.reason, json.loads(bad.raw)) == (
         "wrong_type",
         {"_c0": "A1", "_c1": "B8", "_c2": "x", "_c3": "1400000060"},
@@ -394,5 +394,5 @@ def test_days_counted_from_the_exports_own_start_become_dates(spark: SparkSessio
     lake = Lake(spark, config.lake)
     got = {(r.order_id, r.order_ts) for r in lake.read(tables.SILVER["transactions"]).collect()}  # three lines
     assert got == {("26984851472", dt.datetime(2020, 1, 1)), ("26984896261", dt.datetime(2020, 2, 1, 12))}
-    [bad] = lake.read(tables.QUARANTINE).collect()
+    [bad] = lake.read(tables.QUARANTINE).collect()  # exactly one row, or the unpacking fails
     assert (bad.reason, bad.key.split("|")[0]) == ("wrong_type", "26984896262")  # order id | line id
