@@ -38,6 +38,8 @@ def run(spark: SparkSession, config: Config) -> None:
         summaries = summaries.cache()
         fitted = scoring.fit(summaries, cfg)
         log.info("fitted on %s customers (%s patterns): %s", f"{fitted.customers:,}", f"{fitted.patterns:,}", fitted)
+        for line in fitted.runaway():
+            log.warning("%s", line)
         if fitted.value is None:
             log.warning(
                 "no repeat purchase has a positive amount: BG/NBD alone, so expected purchases and P(alive) "

@@ -65,6 +65,35 @@ def test_the_fits_on_the_published_summaries_match_the_published_parameters_with
     for name, expected in {**BGNBD, **GAMMA_GAMMA}.items():
         got = getattr(purchases if name in BGNBD else value, name)
         assert got == pytest.approx(expected, rel=0.01), name
+    assert (purchases.runaway(), value.runaway()) == ((), ())
+
+
+def test_a_fit_run_off_to_its_limit_says_what_the_scores_then_assume() -> None:
+    # Every order worth 20: customers don't differ in spend, and the likelihood keeps rising with p and q. Repeat
+    # purchases evenly spread to the same end: customers don't differ in dropping out, and it rises with a and b.
+    # The published CDNOW fit (above) runs off nowhere.
+    x, same, ones = np.array([1, 2, 3, 4, 5, 1, 2, 3.0]), np.full(8, 20.0), np.ones(8)
+    value = models.fit_gamma_gamma(x, same, ones)
+    assert value.runaway() == ("p", "q")
+    assert value.p * value.v / (value.q - 1) == pytest.approx(20.0, rel=1e-3)  # the limit: everyone's mean is 20
+    repeat, last, end = np.arange(6.0), np.arange(0.0, 60.0, 10.0), np.full(6, 52.0)
+    purchases = models.fit_bgnbd(repeat, last, end, np.array([50, 40, 30, 20, 10, 5.0]))
+    assert purchases.runaway() == ("a", "b")
+    lines = scoring.Fitted(purchases, value, patterns=6, customers=155).runaway()
+    dropout = purchases.a / (purchases.a + purchases.b)
+    assert lines == [
+        f"BG/NBD a {purchases.a:.3g}, b {purchases.b:.3g}: customers don't differ in how likely they are to stop "
+        f"buying, so each has the same chance, a / (a + b) = {dropout:.3f}, of dropping out after a purchase "
+        "(the fit's limit, not an estimate)",
+        f"Gamma-Gamma p {value.p:.3g} and q {value.q:.3g}: customers don't differ in what they typically spend, so "
+        "each one's expected order value is the population's, p v / (q - 1) = 20 (the fit's limit, not an estimate)",
+    ]
+    own = scoring.Fitted(purchases, models.GammaGamma(p=1e6, q=3.0, v=40.0), patterns=6, customers=155).runaway()
+    assert own[1] == (
+        "Gamma-Gamma p 1e+06: a customer's orders don't vary around their own mean, so each one's expected order "
+        "value is that mean (the fit's limit, not an estimate)"
+    )
+    assert scoring.Fitted(models.BgNbd(**BGNBD), models.GammaGamma(**GAMMA_GAMMA), 1, 2).runaway() == []
 
 
 def test_predictions_equal_their_closed_forms_on_one_customer() -> None:
