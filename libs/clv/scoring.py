@@ -37,25 +37,26 @@ class Fitted:
         no difference between customers in that respect, and the model treats them alike. Empty for a fit the data
         bounds."""
         bg, gg, lines = self.purchases, self.value, []
-        if {"a", "b"} & set(bg.runaway()):
+        ran = bg.runaway()
+        if "a" in ran or "b" in ran:
             lines.append(
                 f"BG/NBD a {bg.a:.3g}, b {bg.b:.3g}: customers don't differ in how likely they are to stop buying, so "
                 f"each has the same chance, a / (a + b) = {bg.a / (bg.a + bg.b):.3f}, of dropping out after a purchase"
             )
-        if "r" in bg.runaway():
+        if "r" in ran:
             lines.append(
                 f"BG/NBD r {bg.r:.3g}: customers don't differ in how often they buy, so each buys "
                 f"r / alpha = {bg.r / bg.alpha:.3g} times a period (clv.period_days) while active"
             )
         if gg is not None and gg.runaway():
-            ran = " and ".join(f"{n} {getattr(gg, n):.3g}" for n in gg.runaway())
+            names = " and ".join(f"{n} {getattr(gg, n):.3g}" for n in gg.runaway())
             # A customer's expected order value weighs their own mean by p x / (p x + q - 1): q decides unless p is
             # larger still.
             lines.append(
-                f"Gamma-Gamma {ran}: customers don't differ in what they typically spend, so each one's expected "
+                f"Gamma-Gamma {names}: customers don't differ in what they typically spend, so each one's expected "
                 f"order value is the population's, p v / (q - 1) = {gg.p * gg.v / (gg.q - 1):.4g}"
                 if gg.p < gg.q
-                else f"Gamma-Gamma {ran}: a customer's orders don't vary around their own mean, so each one's "
+                else f"Gamma-Gamma {names}: a customer's orders don't vary around their own mean, so each one's "
                 "expected order value is that mean"
             )
         return [f"{line} (the fit's limit, not an estimate)" for line in lines]
