@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from pmkt.libs import tables
-from pmkt.libs.c360.features import age_band
+from pmkt.libs.c360.features import age_band, band_of_age
 from pmkt.libs.config import FairnessConfig
 from pmkt.libs.errors import MissingInput
 from pmkt.libs.frames import one, union_all
@@ -54,12 +54,13 @@ def groups(lake: Lake, cfg: FairnessConfig) -> tuple[DataFrame, list[str]]:
     The rows are the customers of the latest gold.customer_features snapshot or, without one (a labelled
     customer table alone has no feature snapshots), silver.customers'. An attribute is read from the snapshot
     where it is a column there, else from silver.customers, so an extra column of the customer export (a
-    senior-citizen flag, say) can be a group too; `age_band` comes from `birth_date` as of today there. An
-    attribute no customer has a value for is left out.
+    senior-citizen flag, say) can be a group too; `age_band` comes from `birth_date` as of today there, or from an
+    `age` column in years. A snapshot column no customer has a value for (the age band of an export with an age
+    but no birth date) is read from silver.customers too. An attribute no customer has a value for is left out.
     """
     features = lake.latest_rows(tables.CUSTOMER_FEATURES)
     customers = _customers(lake)
-    in_features = [g for g in cfg.groups if features is not None and g in features.columns]
+    in_features = _with_values(features, [g for g in cfg.groups if features is not None and g in features.columns])
     in_customers = [g for g in cfg.groups if g not in in_features and customers is not None and g in customers.columns]
     if features is not None:
         rows = features.select("customer_id", *in_features)
@@ -77,13 +78,25 @@ def groups(lake: Lake, cfg: FairnessConfig) -> tuple[DataFrame, list[str]]:
     return rows, [g for g in found if counts[g]]
 
 
+def _with_values(frame: DataFrame | None, columns: list[str]) -> list[str]:
+    """Those of `columns` at least one row of `frame` has a value in (one aggregation)."""
+    if frame is None or not columns:
+        return []
+    counts = one(frame.agg(*[F.count(c).alias(c) for c in columns])).asDict()
+    return [c for c in columns if counts[c]]
+
+
 def _customers(lake: Lake) -> DataFrame | None:
-    """silver.customers with `age_band` as of today when it has a birth date."""
+    """silver.customers with `age_band` as of today: from the birth date, else from an `age` column in years
+    (an export's age, as many labelled customer tables give it)."""
     if not lake.exists(tables.SILVER["customers"]):
         return None
     customers = lake.read(tables.SILVER["customers"])
-    if "birth_date" in customers.columns and "age_band" not in customers.columns:
-        customers = customers.withColumn("age_band", age_band(F.col("birth_date"), F.current_date()))
+    age = next((c for c in customers.columns if c.lower() == "age"), None)  # an extra column keeps its file's name
+    bands = [age_band(F.col("birth_date"), F.current_date())] if "birth_date" in customers.columns else []
+    bands += [band_of_age(F.floor(F.col(age).cast("double")))] if age else []
+    if bands and "age_band" not in customers.columns:
+        customers = customers.withColumn("age_band", F.coalesce(*bands))
     return customers
 
 

@@ -241,7 +241,11 @@ def campaign_features(contacts: DataFrame, cutoffs: DataFrame) -> DataFrame:
 
 def age_band(birth_date: Column, on: Column) -> Column:
     """The age band on the date `on` (a column: each row's own cutoff)."""
-    age = F.floor(F.months_between(on, birth_date) / 12)
+    return band_of_age(F.floor(F.months_between(on, birth_date) / 12))
+
+
+def band_of_age(age: Column) -> Column:
+    """The band of an age in whole years (null for a missing or negative age)."""
     expr = F.when(F.lit(False), F.lit(None))
     for low, high, label in AGE_BANDS:
         expr = expr.when((age >= low) & (age < high), F.lit(label))

@@ -187,6 +187,43 @@ def test_a_labelled_customer_table_alone_is_audited_from_silver_customers(
     assert (rows[("gender", "F")].tpr, rows[("gender", "M")].tpr) == (1.0, 0.5)
 
 
+def test_an_age_in_years_gives_the_age_band_where_the_snapshot_has_none(
+    spark: SparkSession, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """An export with an `Age` column and no birth date: the snapshot's age band is empty, silver's age gives it."""
+    ages = (17, 18, 24, 25, 64, 65, 90, None)
+    band = {17: "<18", 18: "18-24", 24: "18-24", 25: "25-34", 64: "55-64", 65: "65+", 90: "65+", None: "unknown"}
+    people = [(f"A{i:03d}", ages[i % len(ages)], i % 3 == 0) for i in range(240)]  # (id, age, high risk)
+    tmp = tmp_path_factory.mktemp("ages")
+    (tmp / "f.yaml").write_text(f"lake:\n  root: {tmp / 'lake'}\nfairness:\n  groups: [age_band]\n")
+    config = load_config(tmp / "f.yaml")
+    lake = Lake(spark, config.lake)
+    seed(
+        lake,
+        spark.createDataFrame([(c, a) for c, a, _ in people], "customer_id string, Age int"),
+        tables.SILVER["customers"],
+    )
+    snapshot = "snapshot_date date, customer_id string, age_band string"
+    seed(lake, spark.createDataFrame([(DAY, c, None) for c, *_ in people], snapshot), tables.CUSTOMER_FEATURES)
+    scores = [(DAY, c, 0.9 if high else 0.1, "high" if high else "low") for c, _, high in people]
+    seed(
+        lake,
+        spark.createDataFrame(scores, "snapshot_date date, customer_id string, probability double, risk_band string"),
+        tables.CHURN_SCORES,
+    )
+    fairness_job.run(spark, config)
+    found = {
+        r.group: (r.customers, r.selected)
+        for r in lake.read(tables.FAIRNESS_AUDIT).where(F.col("attribute") == "age_band").collect()
+    }
+    expected: dict[str, tuple[int, int]] = {}
+    for _, age, high in people:
+        n, k = expected.get(band[age], (0, 0))
+        expected[band[age]] = (n + 1, k + high)
+    assert found == expected
+    assert set(found) == {"<18", "18-24", "25-34", "55-64", "65+", "unknown"}
+
+
 def test_no_value_for_any_group_is_missing_input(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> None:
     customers = [(f"U{i}", None, None, None, i % 2 == 0, i % 3 == 0) for i in range(20)]
     config, _ = _customers_only_lake(spark, tmp_path_factory.mktemp("nogroups"), customers, "[gender, age_band, city]")
