@@ -26,6 +26,7 @@ from pmkt.libs.lake import Lake
 from pmkt.libs.log import get_logger
 
 log = get_logger(__name__)
+SILVER = "_silver_"  # prefix of silver.customers' attributes while both sources are counted
 SCHEMA = (
     "run_id string, decision string, attribute string, group string, customers long, selected long, "
     "selection_rate double, disparate_impact double, parity_difference double, tpr double, fpr double, "
@@ -60,30 +61,27 @@ def groups(lake: Lake, cfg: FairnessConfig) -> tuple[DataFrame, list[str]]:
     """
     features = lake.latest_rows(tables.CUSTOMER_FEATURES)
     customers = _customers(lake)
-    in_features = _with_values(features, [g for g in cfg.groups if features is not None and g in features.columns])
-    in_customers = [g for g in cfg.groups if g not in in_features and customers is not None and g in customers.columns]
-    if features is not None:
-        rows = features.select("customer_id", *in_features)
-    elif customers is not None:
-        rows = customers.select("customer_id")
-    else:
+    base = features if features is not None else customers
+    if base is None:
         raise MissingInput("fairness needs gold.customer_features or silver.customers: run ingest first")
+    in_features = [g for g in cfg.groups if features is not None and g in features.columns]
+    in_customers = [g for g in cfg.groups if customers is not None and g in customers.columns]
+    # One aggregation says which attributes have values, in the snapshot and in silver.customers alike.
+    probe = base.select("customer_id", *in_features)
     if customers is not None and in_customers:
-        rows = rows.join(customers.select("customer_id", *in_customers), on="customer_id", how="left")
-    found = [g for g in cfg.groups if g in in_features or g in in_customers]
-    counts = one(rows.agg(*[F.count(g).alias(g) for g in found])).asDict() if found else {}
-    empty = [g for g in found if not counts[g]]
+        silver = customers.select("customer_id", *[F.col(g).alias(SILVER + g) for g in in_customers])
+        probe = probe.join(silver, on="customer_id", how="left")
+    counted = [*in_features, *[SILVER + g for g in in_customers]]
+    counts = one(probe.agg(*[F.count(c).alias(c) for c in counted])).asDict() if counted else {}
+    from_features = [g for g in in_features if counts[g]]
+    from_customers = [g for g in in_customers if g not in from_features and counts[SILVER + g]]
+    empty = [g for g in cfg.groups if g in in_features + in_customers and g not in from_features + from_customers]
     if empty:
         log.info("fairness: no customer has a value for %s: not audited", ", ".join(empty))
-    return rows, [g for g in found if counts[g]]
-
-
-def _with_values(frame: DataFrame | None, columns: list[str]) -> list[str]:
-    """Those of `columns` at least one row of `frame` has a value in (one aggregation)."""
-    if frame is None or not columns:
-        return []
-    counts = one(frame.agg(*[F.count(c).alias(c) for c in columns])).asDict()
-    return [c for c in columns if counts[c]]
+    rows = base.select("customer_id", *from_features)
+    if customers is not None and from_customers:
+        rows = rows.join(customers.select("customer_id", *from_customers), on="customer_id", how="left")
+    return rows, [g for g in cfg.groups if g in from_features or g in from_customers]
 
 
 def _customers(lake: Lake) -> DataFrame | None:

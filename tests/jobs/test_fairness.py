@@ -214,7 +214,7 @@ def test_an_age_in_years_gives_the_age_band_where_the_snapshot_has_none(
     fairness_job.run(spark, config)
     found = {
         r.group: (r.customers, r.selected)
-        for r in lake.read(tables.FAIRNESS_AUDIT).where(F.col("attribute") == "age_band").collect()
+        for r in lake.read(tables.FAIRNESS_AUDIT).where(F.col("attribute") == "age_band").collect()  # 6 bands
     }
     expected: dict[str, tuple[int, int]] = {}
     for _, age, high in people:
