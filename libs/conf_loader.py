@@ -97,7 +97,12 @@ def apply_override(cls: type, data: dict[str, Any], assignment: str) -> dict[str
     if "=" not in assignment:
         raise ConfigError(f"--set expects key=value, got '{assignment}'")
     dotted, raw = assignment.split("=", 1)
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:  # a lone `,` (a decimal mark) is not YAML: the text as typed
+        value = raw
+    if value == "" and raw.strip()[:1] in ("|", ">"):  # YAML reads a lone `|` (a separator) as an empty block
+        value = raw
     parts = dotted.strip().split(".")
     out = deep_merge({}, data)
     node: dict[str, Any] = out

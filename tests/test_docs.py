@@ -49,7 +49,7 @@ def test_byod_example(spark: SparkSession, tmp_path: Path) -> None:
     assert (report.input, report.inserted, report.quarantined, report.duplicates, report.unchanged) == (3, 2, 1, 0, 0)
     silver = lake.read(tables.SILVER["transactions"])
     assert sorted((r.order_id, r.product_id, r.amount, r.Filiale) for r in silver.collect()) == [
-        ("B100", "A-7", 120.0, "Berlin"),
+        ("B100", "A-7", 1120.0, "Berlin"),  # 1.120,00
         ("B100", "A-9", 19.98, "Berlin"),
     ]
     assert [r.reason for r in lake.read(tables.QUARANTINE).select("reason").collect()] == ["negative_value"]

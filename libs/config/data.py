@@ -12,6 +12,8 @@ from pmkt.libs.config.base import empty_map, iso_date
 from pmkt.libs.errors import ConfigError
 
 READ_FORMATS = ("csv", "json", "parquet", "text")
+DECIMAL_MARKS = (".", ",")
+THOUSANDS_MARKS = (",", ".", "'", " ")  # a space stands for no-break spaces too
 # Time formats beside Spark's datetime patterns: Unix time, and a number of units after a date of the export's own
 # choosing ("days since 2020-01-01"), for exports that count days from their own start instead of giving dates.
 EPOCH_FORMATS = {"epoch_seconds": 1_000_000, "epoch_millis": 1_000}
@@ -66,6 +68,12 @@ class SourceConfig:
     # None: ISO 8601
     timestamp_format: str | None = None
     date_format: str | None = None  # the same, for date columns
+    # The decimal mark of the export's numbers, . or ,; a number written otherwise is quarantined as wrong_type,
+    # never read as another number
+    decimal: str = "."
+    # The mark grouping their digits, if any: , . ' or a space (no-break spaces too); with decimal "," and
+    # thousands "." the export's 1.234,5 is 1234.5
+    thousands: str | None = None
     # canonical column -> {source value: canonical value}, e.g. event type codes
     values: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     extends_source: bool = False  # in a conf that extends another: merge with the inherited source of this name
@@ -209,6 +217,12 @@ def _validate_source(name: str, src: SourceConfig) -> None:
     for canonical in src.values:
         if canonical not in entity.column_names:
             raise ConfigError(f"unknown config key '{where}.values.{canonical}'")
+    if src.decimal not in DECIMAL_MARKS:
+        raise ConfigError(f"config key '{where}.decimal' must be '.' or ',', got '{src.decimal}'")
+    if src.thousands is not None and (src.thousands not in THOUSANDS_MARKS or src.thousands == src.decimal):
+        raise ConfigError(
+            f"config key '{where}.thousands' must be ',', '.', an apostrophe or a space, and not the decimal mark"
+        )
     for key in ("timestamp_format", "date_format"):
         fmt = getattr(src, key) or ""
         since = SINCE_FORMAT.fullmatch(fmt.strip())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
@@ -86,10 +87,27 @@ def _clean(text: Column) -> Column:
     return F.when(trimmed != "", trimmed)
 
 
-def typed_value(kind: str, text: Column, fmt: str | None) -> Column:
-    """Parse a cleaned string as `kind`; null where it does not parse."""
+def number_text(text: Column, decimal: str = ".", thousands: str | None = None) -> Column:
+    """A number written with the source's `decimal` and `thousands` marks as Spark reads one ("1.234,5" to
+    "1234.5"); null when it is not written that way (a "1.23,4", or "12.50" where the decimal mark is ","), so it is
+    quarantined instead of read as another number. With Spark's own marks (".", none) the text is left alone."""
+    if decimal == "." and thousands is None:
+        return text
+    mark = re.escape(decimal)
+    group = "[ \u00a0\u202f]" if thousands == " " else re.escape(thousands or "")
+    whole = r"\d+" if thousands is None else rf"(?:\d{{1,3}}(?:{group}\d{{3}})+|\d+)"
+    written = rf"^[+-]?(?:{whole}(?:{mark}\d+)?|{mark}\d+)(?:[eE][+-]?\d+)?$"
+    plain = text if thousands is None else F.regexp_replace(text, group, "")
+    return F.when(text.rlike(written), F.translate(plain, decimal, "."))
+
+
+def typed_value(kind: str, text: Column, fmt: str | None, decimal: str = ".", thousands: str | None = None) -> Column:
+    """Parse a cleaned string as `kind`; null where it does not parse. Numbers are read with the source's decimal
+    and thousands marks (`number_text`)."""
     if kind in (schemas.ID, schemas.STRING):
         return text
+    if kind in (schemas.INT, schemas.DOUBLE):
+        text = number_text(text, decimal, thousands)
     if kind == schemas.INT:
         number = text.try_cast("double")
         return F.when(_finite(number) & (number == F.floor(number)), number.try_cast("int"))
@@ -131,10 +149,16 @@ def classify(
         if column.pii:
             continue
         fmt = src.date_format if column.kind == schemas.DATE else src.timestamp_format
-        values[column.name] = typed_value(column.kind, F.col(f"_t_{column.name}"), fmt)
+        values[column.name] = typed_value(column.kind, F.col(f"_t_{column.name}"), fmt, src.decimal, src.thousands)
     df = df.select("*", *[_clean(F.col(n)).alias(f"_t_{n}") for n in src.extra])
     extras = {
-        n: typed_value(k, F.col(f"_t_{n}"), src.timestamp_format if k == schemas.TS else src.date_format)
+        n: typed_value(
+            k,
+            F.col(f"_t_{n}"),
+            src.timestamp_format if k == schemas.TS else src.date_format,
+            src.decimal,
+            src.thousands,
+        )
         for n, k in src.extra.items()
     }
     df = df.select("*", *[v.alias(f"_v_{n}") for n, v in {**values, **extras}.items()])
@@ -231,7 +255,7 @@ def _checks(
         elif column.required:
             checks.append(("missing_value", F.col(f"_t_{name}").isNull(), F.lit(f"{name} is empty")))
     kinds = {**{name: entity.column(name).kind for name in cols}, **{name: src.extra[name] for name in extras}}
-    checks += _value_checks(kinds, cfg)
+    checks += _value_checks(kinds, cfg, src)
     for name in (c for c in cols if entity.column(c).non_negative):
         checks.append(("negative_value", F.col(f"_v_{name}") < 0, F.lit(f"{name} is negative")))
     if entity.timestamp:
@@ -263,9 +287,15 @@ def _checks(
     return checks
 
 
-def _value_checks(kinds: dict[str, str], cfg: IngestConfig) -> list[tuple[str, Column, Column]]:
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _value_checks(kinds: dict[str, str], cfg: IngestConfig, src: SourceConfig) -> list[tuple[str, Column, Column]]:
     """Checks on each value by its kind, for canonical and extra columns alike."""
     checks: list[tuple[str, Column, Column]] = []
+    # A number that does not parse says how numbers were read: a decimal comma is the usual cause.
+    marks = f" with decimal mark '{src.decimal}'" + (f" and thousands mark '{src.thousands}'" if src.thousands else "")
     for name, kind in kinds.items():
         text = F.col(f"_t_{name}")
         if kind == schemas.ID:
@@ -286,7 +316,9 @@ def _value_checks(kinds: dict[str, str], cfg: IngestConfig) -> list[tuple[str, C
             )
     for name, kind in kinds.items():
         text, value = F.col(f"_t_{name}"), F.col(f"_v_{name}")
-        checks.append(("wrong_type", text.isNotNull() & value.isNull(), F.lit(f"{name} is not a {kind}")))
+        as_written = marks if kind in (schemas.INT, schemas.DOUBLE) else ""
+        detail = F.lit(f"{name} is not {_article(kind)} {kind}{as_written}")
+        checks.append(("wrong_type", text.isNotNull() & value.isNull(), detail))
     for name, kind in kinds.items():
         value = F.col(f"_v_{name}")
         if kind == schemas.DOUBLE:
@@ -384,5 +416,5 @@ def check_quarantine_share(classified: DataFrame, entity: schemas.Entity, n_inpu
     raise UserError(
         f"{entity.name}: {n_bad:,} of {n_input:,} rows ({n_bad / n_input:.0%}) would be quarantined, more than "
         f"ingest.max_quarantine_share {max_share:.0%}: {reasons}; {example}. Nothing was written or recorded: "
-        "fix the source's conf (formats, column map) and run ingest again"
+        "fix the source's conf (formats, decimal marks, column map) and run ingest again"
     )

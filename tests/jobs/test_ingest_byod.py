@@ -237,6 +237,63 @@ def test_a_mostly_quarantined_source_fails_records_nothing_and_loads_after_a_fix
     assert lake.read(tables.SILVER["transactions"]).count() == 3
 
 
+GERMAN_ORDERS = """Kunde;Bestellnr;Datum;Artikel;Menge;Preis
+K-1;B100;03.02.2025 14:05;A-9;2;9,99
+K-1;B100;03.02.2025 14:05;A-7;1;1.234,50
+K-2;B101;04.02.2025 09:00;A-9;1.000;0,5
+K-2;B101;04.02.2025 09:00;A-8;3;,75
+K-3;B102;05.02.2025 10:00;A-9;1;12.50
+K-3;B102;05.02.2025 10:00;A-7;1;1.23,4
+K-4;B103;06.02.2025 10:00;A-9;2,5;1,00
+"""
+
+
+def _german_config(tmp_path: Path, folder: Path, marks: str) -> Config:
+    return _config(
+        tmp_path,
+        f"""    transactions:
+      path: {folder}
+      options: {{sep: ";"}}
+      timestamp_format: dd.MM.yyyy HH:mm
+{marks}      columns: {{customer_id: Kunde, order_id: Bestellnr, order_ts: Datum, product_id: Artikel, quantity: Menge,
+                unit_price: Preis}}
+""",
+    )
+
+
+def test_decimal_commas_and_grouped_thousands_are_read_as_written_or_quarantined(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    (folder / "export.csv").write_text(GERMAN_ORDERS)
+    # Read with Spark's own marks, six of the seven prices and quantities are not numbers: the error says how
+    # numbers were read, and nothing is recorded.
+    with pytest.raises(UserError) as err:
+        ingest.run(spark, _german_config(tmp_path, folder, ""))
+    assert "6 of 7 rows (86%) would be quarantined" in str(err.value)
+    assert "wrong_type (unit_price is not a double with decimal mark '.') x5" in str(err.value)
+
+    config = _german_config(tmp_path, folder, '      decimal: ","\n      thousands: "."\n')
+    [report] = ingest.run(spark, config)
+    lake = Lake(spark, config.lake)
+    silver = lake.read(tables.SILVER["transactions"]).select("order_id", "product_id", "quantity", "unit_price")
+    expected = spark.createDataFrame(
+        [("B100", "A-9", 2, 9.99), ("B100", "A-7", 1, 1234.5), ("B101", "A-9", 1000, 0.5), ("B101", "A-8", 3, 0.75)],
+        "order_id string, product_id string, quantity int, unit_price double",
+    )
+    assert_df_equality(silver, expected, ignore_row_order=True, ignore_nullable=True)
+    # "12.50" has no decimal comma and "1.23,4" groups wrongly: quarantined, not read as 1250 or 123.4.
+    stored = lake.read(tables.QUARANTINE).where(F.col("entity") == "transactions")
+    quarantined = {(r.reason, r.detail) for r in stored.select("reason", "detail").collect()}  # three rows
+    marks = "with decimal mark ',' and thousands mark '.'"
+    assert quarantined == {
+        ("wrong_type", f"unit_price is not a double {marks}"),
+        ("wrong_type", f"quantity is not an int {marks}"),
+    }
+    assert (report.input, report.inserted, report.quarantined) == (7, 4, 3)
+
+
 @pytest.mark.slow
 def test_real_cdnow_keeps_every_line_and_its_revenue_to_the_cent(
     spark: SparkSession, tmp_path: Path, lifetimes_datasets: Path

@@ -44,6 +44,15 @@ def test_set_overrides_nested_keys_with_yaml_typing() -> None:
     assert config.lake.catalog == "main"
 
 
+def test_set_takes_a_value_that_is_not_yaml_as_typed() -> None:
+    config = load_config(
+        CONF / "local.yaml",
+        ["ingest.sources.transactions.options.sep=|", "ingest.sources.transactions.decimal=,"],
+    )
+    source = config.ingest.sources["transactions"]
+    assert (source.options["sep"], source.decimal, source.thousands) == ("|", ",", None)
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -63,6 +72,11 @@ def test_set_overrides_nested_keys_with_yaml_typing() -> None:
             "config key 'ingest.sources.events.lookups[0].format' must be one of csv, json, parquet, text: 'xlsx'",
         ),
         (["ingest.sources.events.lookups=[{path: /x}]"], "lookups[0]': LookupConfig.__init__() missing 1 required"),
+        (["ingest.sources.events.decimal=;"], "config key 'ingest.sources.events.decimal' must be '.' or ','"),
+        (
+            ["ingest.sources.events.decimal=,", "ingest.sources.events.thousands=,"],
+            "config key 'ingest.sources.events.thousands' must be ',', '.', an apostrophe or a space",
+        ),
         (
             ["ingest.sources.events.timestamp_format=weeks since 2020-01-01"],
             "config key 'ingest.sources.events.timestamp_format' must read '<days|hours|minutes|seconds> since",
