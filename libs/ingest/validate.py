@@ -18,6 +18,10 @@ from pmkt.libs.schemas import Entity
 
 REASON, DETAIL, RAW, PARSE_NOTE = "_reason", "_detail", "_raw", "_parse_note"
 UNCLOSED_QUOTE = "an unclosed quote: a quoted field with a line break? set the source's options.multiLine: true"
+NOT_JSON_LINES = (
+    "line is not a JSON object: a file holding one JSON document (an array, or objects over several lines)? "
+    "set the source's options.multiLine: true"
+)
 LINEAGE = tuple(c.name for c in contract.SILVER_LINEAGE)
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
@@ -64,7 +68,10 @@ def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes)
     raw = F.to_json(F.struct(*[raw_field(c).alias(c) for c in source_cols]))
     corrupt = F.col(CORRUPT)
     quotes = F.size(F.split(F.coalesce(corrupt, F.lit("")), '"')) - 1
-    note = F.when(broken & (quotes % 2 == 1), F.lit(UNCLOSED_QUOTE)).when(broken, F.lit("line does not parse"))
+    if src.format == "json" and str(src.options.get("multiLine", "false")).lower() != "true":
+        note = F.when(broken, F.lit(NOT_JSON_LINES))
+    else:
+        note = F.when(broken & (quotes % 2 == 1), F.lit(UNCLOSED_QUOTE)).when(broken, F.lit("line does not parse"))
     if entity.has_pii:
         # A broken line can't be parsed into fields, so it can't be pseudonymised field by field.
         corrupt = F.when(broken, F.concat(F.lit("redacted line, hmac="), pii.hmac_sha256(corrupt, key)))

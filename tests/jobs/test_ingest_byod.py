@@ -294,6 +294,43 @@ def test_decimal_commas_and_grouped_thousands_are_read_as_written_or_quarantined
     assert (report.input, report.inserted, report.quarantined) == (7, 4, 3)
 
 
+PRETTY_EVENTS = [
+    {"id": "E1", "user": "C1", "item": "P1", "type": "view", "ts": "2025-02-03T10:00:00"},
+    {"id": "E2", "user": "C1", "item": "P2", "type": "purchase", "ts": "2025-02-03T10:05:00"},
+]
+
+
+def _events_config(tmp_path: Path, folder: Path, options: str) -> Config:
+    return _config(
+        tmp_path,
+        f"""    events:
+      path: {folder}
+      format: json
+      options: {{{options}}}
+      columns: {{event_id: id, customer_id: user, product_id: item, event_type: type, event_ts: ts}}
+""",
+    )
+
+
+def test_a_pretty_printed_json_export_says_to_read_it_whole_and_then_loads(spark: SparkSession, tmp_path: Path) -> None:
+    folder = tmp_path / "events"
+    folder.mkdir()
+    (folder / "events.json").write_text(json.dumps(PRETTY_EVENTS, indent=2))  # 16 lines, none a whole object
+    with pytest.raises(UserError) as err:
+        ingest.run(spark, _events_config(tmp_path, folder, ""))
+    assert "16 of 16 rows (100%) would be quarantined" in str(err.value)
+    assert "objects over several lines)? set the source's options.multiLine: true) x16" in str(err.value)
+
+    config = _events_config(tmp_path, folder, "multiLine: 'true'")
+    [report] = ingest.run(spark, config)
+    assert (report.input, report.inserted, report.quarantined) == (2, 2, 0)
+    silver = Lake(spark, config.lake).read(tables.SILVER["events"])
+    assert sorted((r.event_id, r.event_type, r.event_ts) for r in silver.collect()) == [  # two rows
+        ("E1", "view", dt.datetime(2025, 2, 3, 10, 0)),
+        ("E2", "purchase", dt.datetime(2025, 2, 3, 10, 5)),
+    ]
+
+
 @pytest.mark.slow
 def test_real_cdnow_keeps_every_line_and_its_revenue_to_the_cent(
     spark: SparkSession, tmp_path: Path, lifetimes_datasets: Path
