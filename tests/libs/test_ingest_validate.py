@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -43,3 +45,16 @@ def test_an_int_column_takes_grouped_whole_numbers_only(spark: SparkSession) -> 
     value = typed_value(schemas.INT, F.col("text"), None, ",", ".")
     read = {r.text: r.value for r in texts.select("text", value.alias("value")).collect()}  # a handful of rows
     assert read == written
+
+
+def test_excel_serial_dates_read_as_days_since_its_epoch(spark: SparkSession) -> None:
+    texts = spark.createDataFrame([("45000",), ("45000.5",), ("1",)], "text string")
+    value = typed_value(schemas.TS, F.col("text"), "days since 1899-12-30")
+    read = {r.text: r.value for r in texts.select("text", value.alias("value")).collect()}  # three rows
+    # Excel's serial 45000 is 2023-03-15. Excel counts a 29 February 1900 that never was, so its serials before
+    # 61 (1 March 1900) are a day off this epoch: its 1 is 1900-01-01, read here as 1899-12-31.
+    assert read == {
+        "45000": dt.datetime(2023, 3, 15),
+        "45000.5": dt.datetime(2023, 3, 15, 12),
+        "1": dt.datetime(1899, 12, 31),
+    }
