@@ -68,10 +68,11 @@ def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes)
     raw = F.to_json(F.struct(*[raw_field(c).alias(c) for c in source_cols]))
     corrupt = F.col(CORRUPT)
     quotes = F.size(F.split(F.coalesce(corrupt, F.lit("")), '"')) - 1
+    note = F.when(broken & (quotes % 2 == 1), F.lit(UNCLOSED_QUOTE)).when(broken, F.lit("line does not parse"))
     if src.format == "json" and str(src.options.get("multiLine", "false")).lower() != "true":
-        note = F.when(broken, F.lit(NOT_JSON_LINES))
-    else:
-        note = F.when(broken & (quotes % 2 == 1), F.lit(UNCLOSED_QUOTE)).when(broken, F.lit("line does not parse"))
+        # A line that does not even start an object is a piece of a pretty-printed document, not a broken line.
+        fragment = broken & ~F.ltrim(corrupt).startswith("{")
+        note = F.when(fragment, F.lit(NOT_JSON_LINES)).otherwise(note)
     if entity.has_pii:
         # A broken line can't be parsed into fields, so it can't be pseudonymised field by field.
         corrupt = F.when(broken, F.concat(F.lit("redacted line, hmac="), pii.hmac_sha256(corrupt, key)))
