@@ -69,7 +69,8 @@ def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes)
     corrupt = F.col(CORRUPT)
     quotes = F.size(F.split(F.coalesce(corrupt, F.lit("")), '"')) - 1
     note = F.when(broken & (quotes % 2 == 1), F.lit(UNCLOSED_QUOTE)).when(broken, F.lit("line does not parse"))
-    if src.format == "json" and str(src.options.get("multiLine", "false")).lower() != "true":
+    whole_files = any(k.lower() == "multiline" and str(v).lower() == "true" for k, v in src.options.items())
+    if src.format == "json" and not whole_files:  # Spark's options ignore case: multiline is multiLine
         # A line that does not even start an object is a piece of a pretty-printed document, not a broken line.
         fragment = broken & ~F.ltrim(corrupt).startswith("{")
         note = F.when(fragment, F.lit(NOT_JSON_LINES)).otherwise(note)
@@ -152,23 +153,9 @@ def classify(
         texts[column.name] = text
     texts.update(_derived_keys(entity, src, texts))
     df = bronze.select("*", *[t.alias(f"_t_{n}") for n, t in texts.items()])
-    values = {}
-    for column in entity.columns:
-        if column.pii:
-            continue
-        fmt = src.date_format if column.kind == schemas.DATE else src.timestamp_format
-        values[column.name] = typed_value(column.kind, F.col(f"_t_{column.name}"), fmt, src.decimal, src.thousands)
+    values = {c.name: _typed(src, c.kind, c.name) for c in entity.columns if not c.pii}
     df = df.select("*", *[_clean(F.col(n)).alias(f"_t_{n}") for n in src.extra])
-    extras = {
-        n: typed_value(
-            k,
-            F.col(f"_t_{n}"),
-            src.timestamp_format if k == schemas.TS else src.date_format,
-            src.decimal,
-            src.thousands,
-        )
-        for n, k in src.extra.items()
-    }
+    extras = {n: _typed(src, k, n) for n, k in src.extra.items()}
     df = df.select("*", *[v.alias(f"_v_{n}") for n, v in {**values, **extras}.items()])
     df = _references(df, entity, cfg, known)
     checks = _checks(entity, src, cfg, list(values), list(extras))
@@ -185,6 +172,12 @@ def classify(
             if c not in spent and not c.startswith(("_t_", "_ref_"))
         ]
     )
+
+
+def _typed(src: SourceConfig, kind: str, name: str) -> Column:
+    """Column `name`'s cleaned text (`_t_<name>`) as `kind`, in the source's date, time and number formats."""
+    fmt = src.date_format if kind == schemas.DATE else src.timestamp_format
+    return typed_value(kind, F.col(f"_t_{name}"), fmt, src.decimal, src.thousands)
 
 
 def _derived_keys(entity: Entity, src: SourceConfig, texts: dict[str, Column]) -> dict[str, Column]:
