@@ -80,6 +80,10 @@ class SourceConfig:
     # files joined to each row in turn by a key (a row without exactly one match is quarantined: lookup_failed)
     lookups: tuple[LookupConfig, ...] = ()
 
+    def option(self, name: str) -> str | None:
+        """A reader option's value, its key matched in any case as Spark's readers match it: multiline is multiLine."""
+        return next((str(v) for k, v in self.options.items() if k.lower() == name.lower()), None)
+
 
 @dataclass(frozen=True)
 class IngestConfig:

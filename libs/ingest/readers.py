@@ -109,7 +109,7 @@ def _with_meta(df: DataFrame) -> DataFrame:
 
 
 def _options(src: SourceConfig) -> dict[str, str]:
-    return {k: v for k, v in src.options.items() if k not in ("delimiter_regex",)}
+    return {k: v for k, v in src.options.items() if k.lower() != "delimiter_regex"}  # ours, not a Spark option
 
 
 def _read_delimited(spark: SparkSession, src: SourceConfig) -> DataFrame:
@@ -134,15 +134,16 @@ def _read_parquet(spark: SparkSession, src: SourceConfig) -> DataFrame:
 def _read_text(spark: SparkSession, src: SourceConfig) -> DataFrame:
     """Lines split on a regex (default: runs of whitespace). The first line of each file is the header, unless
     `options.header` is false: then the columns are `_c0`, `_c1`, ... as Spark names a header-less CSV's."""
-    sep = src.options.get("delimiter_regex", r"\s+")
-    lines = _with_meta(spark.read.options(**{k: v for k, v in _options(src).items() if k != "header"}).text(src.path))
+    sep = src.option("delimiter_regex") or r"\s+"
+    options = {k: v for k, v in _options(src).items() if k.lower() != "header"}  # the header is ours to find here
+    lines = _with_meta(spark.read.options(**options).text(src.path))
     first = lines.select("value").first()  # one line: the header, or the first row's fields to count
     if first is None:
         raise UserError(f"source at {src.path} is empty")
     names = _split_header(first[0], sep)
     line = F.regexp_replace(F.col("value"), r"^\s+|\s+$", "")  # tabs too, as Python's strip() for the header
     is_header = line == F.lit(first[0].strip())
-    if str(src.options.get("header", "true")).lower() == "false":
+    if (src.option("header") or "true").lower() == "false":
         names, is_header = [f"_c{i}" for i in range(len(names))], F.lit(False)
     fields = F.split(line, sep)
     blank = line == ""

@@ -69,8 +69,7 @@ def bronze_columns(df: DataFrame, entity: Entity, src: SourceConfig, key: bytes)
     corrupt = F.col(CORRUPT)
     quotes = F.size(F.split(F.coalesce(corrupt, F.lit("")), '"')) - 1
     note = F.when(broken & (quotes % 2 == 1), F.lit(UNCLOSED_QUOTE)).when(broken, F.lit("line does not parse"))
-    whole_files = any(k.lower() == "multiline" and str(v).lower() == "true" for k, v in src.options.items())
-    if src.format == "json" and not whole_files:  # Spark's options ignore case: multiline is multiLine
+    if src.format == "json" and (src.option("multiLine") or "").lower() != "true":
         # A line that does not even start an object is a piece of a pretty-printed document, not a broken line.
         fragment = broken & ~F.ltrim(corrupt).startswith("{")
         note = F.when(fragment, F.lit(NOT_JSON_LINES)).otherwise(note)

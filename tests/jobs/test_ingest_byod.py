@@ -435,14 +435,16 @@ def test_a_quote_written_twice_inside_a_quoted_field_is_one_quote(spark: SparkSe
 
 
 @pytest.mark.parametrize(
-    ("fmt", "lines"),
+    ("fmt", "lines", "header"),
     [
-        ("csv", "A1,B7,5.0,1400000000\nA1,B8,x,1400000060\nA2,B7,3.0,1400000120\n"),
-        ("text", "A1  B7 5.0 1400000000\nA1 B8 x 1400000060\n\tA2 B7 3.0   1400000120\n"),
+        ("csv", "A1,B7,5.0,1400000000\nA1,B8,x,1400000060\nA2,B7,3.0,1400000120\n", "header"),
+        ("text", "A1  B7 5.0 1400000000\nA1 B8 x 1400000060\n\tA2 B7 3.0   1400000120\n", "header"),
+        # Spark's options ignore case; the text reader's own reading of `header` does too.
+        ("text", "A1  B7 5.0 1400000000\nA1 B8 x 1400000060\n\tA2 B7 3.0   1400000120\n", "Header"),
     ],
 )
 def test_a_header_less_export_maps_its_columns_by_position_and_quarantines_with_its_fields(
-    spark: SparkSession, tmp_path: Path, fmt: str, lines: str
+    spark: SparkSession, tmp_path: Path, fmt: str, lines: str, header: str
 ) -> None:
     """Amazon's ratings files, Last.fm's plays: no header row, so Spark names the columns `_c0`, `_c1`, ..."""
     (tmp_path / "ratings.csv").write_text(lines)
@@ -451,7 +453,7 @@ def test_a_header_less_export_maps_its_columns_by_position_and_quarantines_with_
         f"""    ratings:
       path: {tmp_path / "ratings.csv"}
       format: {fmt}
-      options: {{header: "false"}}
+      options: {{{header}: "false"}}
       timestamp_format: epoch_seconds
       columns: {{customer_id: _c0, product_id: _c1, rating: _c2, rated_ts: _c3}}
 """,
