@@ -34,7 +34,7 @@ help:
 	@echo "make serve               the HTTP API over the demo lake on 127.0.0.1:8000 (after make demo)"
 	@echo "make stream-demo         a day of new events through pmkt stream: triggers, fresh lists (after make demo)"
 	@echo "make test                set up, lint, then run the full test suite"
-	@echo "make lint                ruff (lint and format check) and mypy on libs and jobs"
+	@echo "make lint                ruff (lint and format check) and mypy on libs, jobs and benchmarks"
 	@echo "make docs                regenerate the configuration reference and table catalogue in docs/ from the code"
 	@echo "make benchmark           MLlib ALS against the implicit library (1M and 10M interactions)"
 	@echo "make benchmark-ratings   the documented ratings example on MovieLens 100k and the demo world vs tuned implicit"
@@ -81,34 +81,34 @@ serve: setup
 # A day of new events through `pmkt stream` on the demo lake (run `make demo` first): the triggers, the changed
 # recommendations and the latency from a file landing to its outputs.
 stream-demo: setup
-	$(PY) benchmarks/stream_latency.py --conf-file conf/stream-demo.yaml $(BENCH_ARGS)
+	$(PY) -m benchmarks.stream_latency --conf-file conf/stream-demo.yaml $(BENCH_ARGS)
 
 # MLlib ALS against the implicit library at 1M and 10M interactions (about 10 minutes on 2 cores).
 benchmark: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
-	$(PY) benchmarks/als_vs_implicit.py $(BENCH_ARGS)
+	$(PY) -m benchmarks.als_vs_implicit $(BENCH_ARGS)
 
 # The pipeline's cost curve: every step at 1x, 3x and 10x of the demo world (hours at 10x on 2 cores).
 benchmark-scale: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
-	$(PY) benchmarks/scale.py $(BENCH_ARGS)
+	$(PY) -m benchmarks.scale $(BENCH_ARGS)
 
 # Every pipeline step through spark-submit.sh on a real standalone cluster (two 1-core workers on 127.0.0.1),
 # then locally; the deterministic outputs must be equal and the model metrics within a stated tolerance.
 benchmark-cluster: setup
-	$(PY) benchmarks/cluster_pipeline.py $(BENCH_ARGS)
+	$(PY) -m benchmarks.cluster_pipeline $(BENCH_ARGS)
 
 # p50/p95/p99 and requests per second of `pmkt serve` on a lake's tables, over loopback.
 LAKE ?= lakehouse
 benchmark-serve: setup
-	$(PY) benchmarks/serve_latency.py --lake $(LAKE) $(BENCH_ARGS)
+	$(PY) -m benchmarks.serve_latency --lake $(LAKE) $(BENCH_ARGS)
 
 # The documented ratings example (docs/recommendations.md) on MovieLens 100k (taken out of a PyPI wheel) and on the
 # generated world, against implicit ALS and item cosine tuned on the same validation split.
 benchmark-ratings: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
-	$(PY) benchmarks/ratings_vs_implicit.py --world ml100k
-	$(PY) benchmarks/ratings_vs_implicit.py --world generated
+	$(PY) -m benchmarks.ratings_vs_implicit --world ml100k
+	$(PY) -m benchmarks.ratings_vs_implicit --world generated
 
 # The report test renders the page in headless Chromium (Debian's chromium package).
 browser:
@@ -123,7 +123,7 @@ lint: setup
 	@# mypy reads files, not import hooks: it sees the source folders under the names they install as.
 	@mkdir -p build/typecheck/pmkt && touch build/typecheck/pmkt/__init__.py
 	@ln -sfn ../../../libs build/typecheck/pmkt/libs && ln -sfn ../../../jobs build/typecheck/pmkt/jobs
-	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p pmkt.libs -p pmkt.jobs
+	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p pmkt.libs -p pmkt.jobs -p benchmarks
 
 # The generated reference pages (docs/configuration.md, docs/tables.md); a test fails when they are stale.
 docs: setup

@@ -1,7 +1,7 @@
 """MLlib ALS against the `implicit` library: same data, same split, same hyperparameters, same evaluator.
 
     make benchmark                       # 1M and 10M interactions
-    .venv/bin/python benchmarks/als_vs_implicit.py --sizes 1m
+    .venv/bin/python -m benchmarks.als_vs_implicit --sizes 1m
 
 Data: Spark generates users with one of 50 planted taste groups and Zipf-popular items, so nDCG@10
 means something. The last 20% of the time range is the test set; train items are filtered from every
@@ -20,6 +20,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit's own advice when benchmarking it
 
@@ -93,9 +94,7 @@ def materialised(top: DataFrame, start: float) -> tuple[DataFrame, float]:
     return top, time.perf_counter() - start
 
 
-def mllib(
-    spark: SparkSession, train: DataFrame, truth: DataFrame, name: str, **params: object
-) -> tuple[Result, ALSModel]:
+def mllib(spark: SparkSession, train: DataFrame, truth: DataFrame, name: str, **params: Any) -> tuple[Result, ALSModel]:
     als = ALS(
         userCol="user",
         itemCol="item",

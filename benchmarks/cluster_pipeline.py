@@ -1,7 +1,7 @@
 """The whole pipeline through spark-submit.sh on a standalone cluster against the same run in local mode.
 
     make benchmark-cluster                       # 1x: the demo world, 12,000 customers
-    .venv/bin/python benchmarks/cluster_pipeline.py --customers 3000
+    .venv/bin/python -m benchmarks.cluster_pipeline --customers 3000
 
 A master and two 1-core workers start on 127.0.0.1 (only they are stopped afterwards). Every pipeline step
 is submitted on its own, as a scheduler would, first to the cluster and then with `--master local[2]`, each
@@ -23,11 +23,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benchmarks.standalone import cluster
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.standalone import cluster  # noqa: E402 - run as a script, the repository root is put on the path
 
 KEY = "cluster-benchmark-pii-key"
 ENTITIES = ("products", "customers", "campaigns", "events", "transactions", "campaign_contacts")
@@ -85,7 +88,7 @@ def run_pipeline(master: str, base: Path, customers: int, steps: list[str]) -> d
     return seconds
 
 
-def differences(left, right, keys: list[str], rel_tol: float) -> dict[str, int]:
+def differences(left: DataFrame, right: DataFrame, keys: list[str], rel_tol: float) -> dict[str, int]:
     """Rows per column where two tables disagree, after a keyed full outer join (one pass, one row back)."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -123,6 +126,7 @@ def differences(left, right, keys: list[str], rel_tol: float) -> dict[str, int]:
             for name, cond in checks.items()
         ]
     ).first()  # one row of counts
+    assert row is not None  # an aggregation without groups has one row
     return {k: int(v or 0) for k, v in row.asDict().items() if v}
 
 
@@ -155,7 +159,7 @@ def compare(cluster_root: Path, local_root: Path) -> list[str]:
         print(f"{table!s:<28} {left.count():>10,} rows  {'equal' if not found else found}", flush=True)
         problems += [f"{table}: {found}"] if found else []
 
-    def metrics(lake: Lake):
+    def metrics(lake: Lake) -> DataFrame:
         return (
             lake.read(tables.MODEL_METRICS)
             .groupBy("model", "variant", "metric", "split")

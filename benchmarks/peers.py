@@ -1,7 +1,7 @@
 """pmkt's Spark steps against the single-node tools a team uses today, on the same data, in the same run.
 
-    .venv/bin/python benchmarks/peers.py --lake lakehouse     # a lake the demo pipeline (or the scale run) built
-    (benchmarks/scale.py runs it after the pipeline at every scale factor)
+    .venv/bin/python -m benchmarks.peers --lake lakehouse     # a lake the demo pipeline (or the scale run) built
+    (benchmarks.scale runs it after the pipeline at every scale factor)
 
 The lake's tables are exported to Parquet first (not timed); then each pair does the same work on it:
 
@@ -26,11 +26,18 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit's own advice when benchmarking it
 
 ROOT = Path(__file__).resolve().parent.parent
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, Row, SparkSession
+
+    from pmkt.libs.config import Config
+    from pmkt.libs.lake import Lake
 
 
 def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
@@ -42,7 +49,7 @@ def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     return statistics.median(times), out
 
 
-def export(spark, lake, work: Path, config) -> dict[str, str]:
+def export(spark: SparkSession, lake: Lake, work: Path, config: Config) -> dict[str, str]:
     """The inputs of every pair as Parquet files (Spark writes them; nothing is collected)."""
     from pyspark.sql import functions as F
 
@@ -56,22 +63,22 @@ def export(spark, lake, work: Path, config) -> dict[str, str]:
 
     paths = {}
 
-    def save(name: str, df) -> None:
+    def save(name: str, df: DataFrame) -> None:
         paths[name] = str(work / f"{name}.parquet")
         df.write.mode("overwrite").parquet(paths[name])
 
     inputs = c360_inputs.load(lake)
-    save("lines", inputs.lines.select("customer_id", "order_id", "order_ts", "amount", "quantity"))
-    save("events", inputs.events.select("customer_id", "event_type", "event_ts", "device", "session_id"))
-    latest = lake.latest_rows(tables.CUSTOMER_FEATURES)
-    save("segment_rows", latest)
+    lines, events = _present(inputs.lines, "silver.transactions"), _present(inputs.events, "silver.events")
+    save("lines", lines.select("customer_id", "order_id", "order_ts", "amount", "quantity"))
+    save("events", events.select("customer_id", "event_type", "event_ts", "device", "session_id"))
+    save("segment_rows", _present(lake.latest_rows(tables.CUSTOMER_FEATURES), "gold.customer_features"))
     cfg = config.churn
     last_day = c360_inputs.default_cutoff(inputs)
     train_days, _ = labels.labelled_cutoffs(last_day, cfg.horizon_days, cfg.train_cutoffs, cfg.step_days)
     feats = snapshot.build_many(inputs, train_days, config.features)
     labelled = [
         feats.where(F.col("snapshot_date") == F.lit(d)).join(
-            labels.churn_labels(inputs.lines, d, cfg.horizon_days, cfg.activity_days),
+            labels.churn_labels(lines, d, cfg.horizon_days, cfg.activity_days),
             on=["customer_id", "snapshot_date"],
             how="inner",
         )
@@ -86,7 +93,7 @@ def export(spark, lake, work: Path, config) -> dict[str, str]:
             F.col(labels.LABEL).cast("double").alias("label"),
         ),
     )
-    save("baskets", mining.baskets_from(inputs.lines, inputs.products, config.basket).select("items"))
+    save("baskets", mining.baskets_from(lines, inputs.products, config.basket).select("items"))
     feedback = interactions.load(lake, config.recommend)
     end = protocol.end_of(interactions.span(feedback.contacts))
     strengths = interactions.strengths(feedback.contacts, config.recommend, end)
@@ -101,7 +108,18 @@ def export(spark, lake, work: Path, config) -> dict[str, str]:
     return {**paths, "cutoff": last_day.isoformat(), "numeric": ",".join(numeric)}
 
 
-def features_pair(spark, paths: dict[str, str], windows: list[int], repeats: int) -> dict:
+def _present(df: DataFrame | None, table: str) -> DataFrame:
+    if df is None:  # the pairs read the demo world's tables, which the demo and the scale runs write
+        raise SystemExit(f"the lake has no {table}: the peers need the demo's world")
+    return df
+
+
+def _one(row: Row | None) -> dict[str, Any]:
+    assert row is not None  # an aggregation without groups has one row
+    return row.asDict()
+
+
+def features_pair(spark: SparkSession, paths: dict[str, str], windows: list[int], repeats: int) -> dict:
     import pandas as pd
     from pyspark.sql import functions as F
 
@@ -115,8 +133,8 @@ def features_pair(spark, paths: dict[str, str], windows: list[int], repeats: int
         orders = fx.order_features(lines, None, days, windows).cache()
         evs = fx.event_features(fx.event_rows(events), days, windows).cache()
         out = {
-            **orders.agg(F.sum("frequency").alias("orders"), F.sum("monetary").alias("monetary")).first().asDict(),
-            **evs.agg(F.sum("events").alias("events"), F.sum("sessions").alias("sessions")).first().asDict(),
+            **_one(orders.agg(F.sum("frequency").alias("orders"), F.sum("monetary").alias("monetary")).first()),
+            **_one(evs.agg(F.sum("events").alias("events"), F.sum("sessions").alias("sessions")).first()),
         }
         orders.unpersist()
         evs.unpersist()
@@ -178,18 +196,19 @@ def features_pair(spark, paths: dict[str, str], windows: list[int], repeats: int
     return _pair("features", spark_side, pandas_side, repeats, rel=1e-9)
 
 
-def _naive(frame, column: str):
+def _naive(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     """Spark writes UTC instants; compare them as the UTC wall clock, as the Spark session does."""
     if getattr(frame[column].dt, "tz", None) is not None:
         frame[column] = frame[column].dt.tz_convert("UTC").dt.tz_localize(None)
     return frame
 
 
-def kmeans_pair(spark, paths: dict[str, str], config, repeats: int) -> dict:
+def kmeans_pair(spark: SparkSession, paths: dict[str, str], config: Config, repeats: int) -> dict:
     import numpy as np
     from pyspark.ml import Pipeline
     from pyspark.ml.clustering import KMeans
     from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
     from sklearn.cluster import KMeans as SkKMeans
 
     from pmkt.libs.c360 import segmentation as seg
@@ -200,7 +219,7 @@ def kmeans_pair(spark, paths: dict[str, str], config, repeats: int) -> dict:
     scaled = Pipeline(stages=seg.prep_stages(cfg, list(cfg.features))).fit(rows).transform(rows).select(seg.SCALED)
     scaled = scaled.cache()
     matrix_path = paths["segment_rows"] + ".matrix"
-    scaled.select(vector_to_array(seg.SCALED).alias("x")).write.mode("overwrite").parquet(matrix_path)
+    scaled.select(vector_to_array(F.col(seg.SCALED)).alias("x")).write.mode("overwrite").parquet(matrix_path)
     import pyarrow.parquet as pq
 
     def spark_side() -> float:
@@ -219,7 +238,7 @@ def kmeans_pair(spark, paths: dict[str, str], config, repeats: int) -> dict:
     return out
 
 
-def logreg_pair(spark, paths: dict[str, str], config, repeats: int) -> dict:
+def logreg_pair(spark: SparkSession, paths: dict[str, str], config: Config, repeats: int) -> dict:
     import numpy as np
     import pandas as pd
     from pyspark.ml.classification import LogisticRegression
@@ -251,7 +270,7 @@ def logreg_pair(spark, paths: dict[str, str], config, repeats: int) -> dict:
     return out
 
 
-def fpgrowth_pair(spark, paths: dict[str, str], config, repeats: int) -> dict:
+def fpgrowth_pair(spark: SparkSession, paths: dict[str, str], config: Config, repeats: int) -> dict:
     import pandas as pd
     from mlxtend.frequent_patterns import association_rules, fpgrowth
     from mlxtend.preprocessing import TransactionEncoder
@@ -279,7 +298,7 @@ def fpgrowth_pair(spark, paths: dict[str, str], config, repeats: int) -> dict:
     return out
 
 
-def als_pair(spark, paths: dict[str, str], config, repeats: int) -> dict:
+def als_pair(spark: SparkSession, paths: dict[str, str], config: Config, repeats: int) -> dict:
     import implicit
     import numpy as np
     import pyarrow.parquet as pq
@@ -348,7 +367,7 @@ def _close(a: Any, b: Any, rel: float) -> bool:
     return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
 
 
-def measure(spark, config, work: Path, repeats: int) -> list[dict]:
+def measure(spark: SparkSession, config: Config, work: Path, repeats: int) -> list[dict]:
     """Every pair on the lake of `config`; scratch files under `work`."""
     from pmkt.libs.lake import Lake
 
@@ -386,7 +405,6 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--driver-memory", default="2g")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
     from pmkt.libs.config import load_config
     from pmkt.libs.session import get_spark
 

@@ -1,7 +1,7 @@
 """The documented ratings example on a real public ratings file, against `implicit` tuned on the same split.
 
     make benchmark-ratings                       # MovieLens 100k, then the generated world
-    .venv/bin/python benchmarks/ratings_vs_implicit.py --world ml100k
+    .venv/bin/python -m benchmarks.ratings_vs_implicit --world ml100k
 
 Protocol:
 1. Data. MovieLens 100k (943 users, 1,682 movies, 100,000 ratings with timestamps) ships inside the
@@ -31,7 +31,9 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit's own advice when benchmarking it
 
@@ -42,7 +44,6 @@ from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # benchmarks run from a checkout
 
 from pmkt.libs import tables  # noqa: E402
 from pmkt.libs.config import Config, load_config  # noqa: E402
@@ -81,7 +82,10 @@ def fetch_ml100k(folder: Path) -> Path:
 def doc_conf(work: Path, ratings: Path) -> Path:
     """The documented ratings.yaml, as written, pointed at `ratings` and a lake under `work`."""
     text = (ROOT / "docs" / "recommendations.md").read_text()
-    block = re.search(r"<!-- doc-example: ratings.yaml -->\n```[a-z]*\n(.*?)```", text, re.S).group(1)
+    found = re.search(r"<!-- doc-example: ratings.yaml -->\n```[a-z]*\n(.*?)```", text, re.S)
+    if found is None:
+        raise SystemExit("docs/recommendations.md has no ratings.yaml example")
+    block = found.group(1)
     block = block.replace("path: exports/ratings", f"path: {ratings}").replace(
         "root: lakehouse/ratings", f"root: {work / 'lake'}"
     )
@@ -132,23 +136,27 @@ class Side:
     def __init__(self, spark: SparkSession, contacts: DataFrame, split: splits.Split, cfg: Config) -> None:
         train = split.keep(contacts, "ts")
         # Benchmark-only: the public data sets here are small enough for one machine.
-        self.strengths = (
+        strengths: pd.DataFrame = (
             interactions.strengths(train, cfg.recommend, split.as_of)
             .select("customer_id", "product_id", "strength")
             .toPandas()
         )
-        seen = interactions.excluded(train, cfg.recommend).toPandas()
+        self.strengths = strengths
+        excluded = interactions.excluded(train, cfg.recommend)
+        if excluded is None:  # the peers exclude seen items too: an exclude-nothing conf has no like-for-like pair
+            raise SystemExit("recommend.exclude is none: the benchmark compares lists without seen items")
+        seen: pd.DataFrame = excluded.toPandas()
         self.test = split.test
         # Benchmark-only, like the frames above: one id per test customer of a public data set.
         self.test_users = [r.customer_id for r in split.test.select("customer_id").distinct().collect()]
         all_users = sorted(set(seen["customer_id"]) | set(self.test_users))
-        all_items = sorted(set(seen["product_id"]) | set(self.strengths["product_id"]))
+        all_items = sorted(set(seen["product_id"]) | set(strengths["product_id"]))
         self.users, self.items = {u: i for i, u in enumerate(all_users)}, {p: i for i, p in enumerate(all_items)}
         self.item_ids = np.array(all_items, dtype=object)
         self.weights = to_matrix(self.strengths, self.users, self.items, "strength")
         self.seen = to_matrix(seen, self.users, self.items, None)
 
-    def lists(self, model, spark: SparkSession) -> DataFrame:
+    def lists(self, model: Any, spark: SparkSession) -> DataFrame:
         rows = np.array([self.users[u] for u in self.test_users])
         ids, _ = model.recommend(rows, self.seen[rows], N=K, filter_already_liked_items=True)
         out = [
@@ -165,7 +173,7 @@ def score(spark: SparkSession, lake: Lake, recs: DataFrame, test: DataFrame) -> 
     return evaluate.ranking_metrics(evaluate.ranking_lists(recs, test, index), K)[f"ndcg@{K}"]
 
 
-def implicit_als(side: Side, factors: int, regularization: float, scale: float):
+def implicit_als(side: Side, factors: int, regularization: float, scale: float) -> Any:
     from implicit.als import AlternatingLeastSquares
 
     model = AlternatingLeastSquares(factors=factors, regularization=regularization, iterations=15, random_state=1)
@@ -173,7 +181,7 @@ def implicit_als(side: Side, factors: int, regularization: float, scale: float):
     return model
 
 
-def implicit_cosine(side: Side, k: int):
+def implicit_cosine(side: Side, k: int) -> Any:
     from implicit.nearest_neighbours import CosineRecommender
 
     model = CosineRecommender(K=k)
@@ -182,7 +190,7 @@ def implicit_cosine(side: Side, k: int):
 
 
 def tuned(
-    name: str, spark: SparkSession, lake: Lake, val: Side, test: Side, grid: list[dict], build
+    name: str, spark: SparkSession, lake: Lake, val: Side, test: Side, grid: list[dict], build: Callable[..., Any]
 ) -> tuple[float, dict, float]:
     """Pick the best of `grid` on validation, refit on the test split's training side; (ndcg, params, seconds)."""
     start = time.perf_counter()

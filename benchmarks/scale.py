@@ -1,7 +1,7 @@
 """The pipeline's cost curve: every step at 1x, 3x and 10x of the demo world, with a 2 GiB driver.
 
-    make benchmark-scale                                  # 1x, 3x and 10x
-    .venv/bin/python benchmarks/scale.py --factors 1     # one scale only
+    make benchmark-scale                                   # 1x, 3x and 10x
+    .venv/bin/python -m benchmarks.scale --factors 1      # one scale only
 
 Each scale factor runs in its own process (`spark.driver.memory` is fixed when the JVM starts), in local
 mode, where the driver is also the executor. 1x is the demo world: 12,000 customers. Per step it records
@@ -23,9 +23,11 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import peers  # benchmarks/ is the script's own folder, so first on sys.path
+from benchmarks import peers
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CUSTOMERS = 12_000
@@ -45,8 +47,6 @@ SUMMED = {
 def run_one(factor: float, work: Path, out: Path, driver_memory: str, repeats: int) -> None:
     """The whole pipeline at one scale, in this process, then the single-node peers on its lake (`repeats`
     runs each, 0: none); per-step figures and the pairs to `out` (JSON)."""
-    sys.path.insert(0, str(ROOT))
-
     from pmkt.jobs.pipeline import run_step
     from pmkt.libs import tables
     from pmkt.libs.config import load_config
@@ -72,10 +72,10 @@ def run_one(factor: float, work: Path, out: Path, driver_memory: str, repeats: i
     config = load_config(ROOT / "conf" / "local.yaml", [f"{k}={v}" for k, v in sets.items()])
     spark = get_spark(config)
     sc = spark.sparkContext
-    steps = []
+    steps: list[dict[str, Any]] = []
     for step in config.pipeline.steps:
         start_ms, start = int(time.time() * 1000), time.perf_counter()
-        run_step(spark, config, step)  # its jobs in the step's job group, as in `pmkt pipeline`
+        run_step(spark, config, step, [])  # in the step's job group, as in `pmkt pipeline`; listed steps never skip
         steps.append(
             {
                 "step": step,
@@ -120,7 +120,9 @@ def run_one(factor: float, work: Path, out: Path, driver_memory: str, repeats: i
 def _event_log_metrics(events_dir: Path, steps: list[dict]) -> dict[str, dict]:
     """Stage metrics of each step's jobs (by job group, else by submission time), from the event log."""
     files = _event_files(events_dir)
-    stage_step, stage_metrics, heap = {}, {}, defaultdict(int)
+    stage_step: dict[int, str | None] = {}
+    stage_metrics: dict[int, dict[str, int]] = {}
+    heap: defaultdict[int, int] = defaultdict(int)
 
     def step_at(ms: int) -> str | None:
         return next((s["step"] for s in steps if s["start_ms"] <= ms <= s["end_ms"]), None)
@@ -161,7 +163,7 @@ def _event_files(events_dir: Path) -> list[str]:
     return sorted(parts, key=lambda p: int(os.path.basename(p).split("_")[1]))
 
 
-def _lines(files: list[str]):
+def _lines(files: list[str]) -> Iterator[str]:
     for name in files:
         with open(name) as f:
             yield from f
@@ -225,7 +227,8 @@ def main() -> int:
         out = work / f"x{factor:g}.json"
         cmd = [
             sys.executable,
-            __file__,
+            "-m",
+            "benchmarks.scale",
             "--run-one",
             str(factor),
             "--json",

@@ -1,6 +1,6 @@
 """Latency of `pmkt serve` on a lake's tables: a bounded load of concurrent requests over loopback.
 
-    python benchmarks/serve_latency.py --lake lakehouse [--requests 20000] [--concurrency 8]
+    .venv/bin/python -m benchmarks.serve_latency --lake lakehouse [--requests 20000] [--concurrency 8]
 
 Starts the real server (`pmkt serve`, a separate process), waits for /health, then sends `--requests`
 requests per endpoint from `--concurrency` client threads, each on its own keep-alive connection, to

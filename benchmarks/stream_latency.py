@@ -1,6 +1,6 @@
 """`make stream-demo`: a day of new events through `pmkt stream`, with event-to-output latency.
 
-    python benchmarks/stream_latency.py [--conf-file conf/stream-demo.yaml] [--sessions 2000] [--files 4]
+    .venv/bin/python -m benchmarks.stream_latency [--conf-file conf/stream-demo.yaml] [--sessions 2000] [--files 4]
 
 Generates a day of browsing sessions after the lake's latest event (known customers and some new ones, with
 Spark), starts the real stream (`pmkt stream`, a separate process, a micro-batch every --trigger-seconds),
@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,7 +95,7 @@ def _report(
     import pyarrow.compute as pc
     from deltalake import DeltaTable
 
-    def rows(table: str, column: str) -> list[dict[str, object]]:
+    def rows(table: str, column: str) -> list[dict[str, Any]]:
         path = f"{root}/{table}"
         if not DeltaTable.is_deltatable(path):
             return []
@@ -131,7 +132,7 @@ def _report(
     for r in unseen[:4] + known[:4]:
         top = ", ".join(str(x["product_id"]) for x in r["items"][:5])
         print(f"  {r['customer_id']:<12} {'new to the lake' if r in unseen else 'known':<16} {top}")
-    result = {
+    result: dict[str, Any] = {
         "date": dt.date.today().isoformat(),
         "files": len(landed),
         "triggers": by_rule,

@@ -1,0 +1,1 @@
+"""Benchmarks, run from a checkout as modules: `.venv/bin/python -m benchmarks.<name>` (see the Makefile)."""
