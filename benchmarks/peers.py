@@ -68,7 +68,7 @@ def export(spark: SparkSession, lake: Lake, work: Path, config: Config) -> dict[
         df.write.mode("overwrite").parquet(paths[name])
 
     inputs = c360_inputs.load(lake)
-    lines, events = _present(inputs.lines, "silver.transactions"), _present(inputs.events, "silver.events")
+    lines, events = _present(inputs.lines, "silver.order_lines"), _present(inputs.events, "silver.events")
     save("lines", lines.select("customer_id", "order_id", "order_ts", "amount", "quantity"))
     save("events", events.select("customer_id", "event_type", "event_ts", "device", "session_id"))
     save("segment_rows", _present(lake.latest_rows(tables.CUSTOMER_FEATURES), "gold.customer_features"))
