@@ -93,6 +93,8 @@ def differences(left: DataFrame, right: DataFrame, keys: list[str], rel_tol: flo
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
+    from pmkt.libs.frames import one
+
     cols = [c for c in left.columns if c not in keys]
     a = left.select(*keys, *[F.col(c).alias(f"a_{c}") for c in cols], F.lit(True).alias("a_"))
     b = right.select(*keys, *[F.col(c).alias(f"b_{c}") for c in cols], F.lit(True).alias("b_"))
@@ -120,13 +122,14 @@ def differences(left: DataFrame, right: DataFrame, keys: list[str], rel_tol: flo
         else:
             checks[c] = ~x.eqNullSafe(y)
     both = F.col("a_").isNotNull() & F.col("b_").isNotNull()
-    row = joined.agg(
-        *[
-            F.sum(F.when((cond if name.startswith("only_") else both & cond), 1).otherwise(0)).alias(name)
-            for name, cond in checks.items()
-        ]
-    ).first()  # one row of counts
-    assert row is not None  # an aggregation without groups has one row
+    row = one(  # one row of counts
+        joined.agg(
+            *[
+                F.sum(F.when((cond if name.startswith("only_") else both & cond), 1).otherwise(0)).alias(name)
+                for name, cond in checks.items()
+            ]
+        )
+    )
     return {k: int(v or 0) for k, v in row.asDict().items() if v}
 
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 if TYPE_CHECKING:
     import pandas as pd
-    from pyspark.sql import DataFrame, Row, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from pmkt.libs.config import Config
     from pmkt.libs.lake import Lake
@@ -114,16 +114,12 @@ def _present(df: DataFrame | None, table: str) -> DataFrame:
     return df
 
 
-def _one(row: Row | None) -> dict[str, Any]:
-    assert row is not None  # an aggregation without groups has one row
-    return row.asDict()
-
-
 def features_pair(spark: SparkSession, paths: dict[str, str], windows: list[int], repeats: int) -> dict:
     import pandas as pd
     from pyspark.sql import functions as F
 
     from pmkt.libs.c360 import features as fx
+    from pmkt.libs.frames import one
 
     cutoff = dt.date.fromisoformat(paths["cutoff"])
 
@@ -133,8 +129,8 @@ def features_pair(spark: SparkSession, paths: dict[str, str], windows: list[int]
         orders = fx.order_features(lines, None, days, windows).cache()
         evs = fx.event_features(fx.event_rows(events), days, windows).cache()
         out = {
-            **_one(orders.agg(F.sum("frequency").alias("orders"), F.sum("monetary").alias("monetary")).first()),
-            **_one(evs.agg(F.sum("events").alias("events"), F.sum("sessions").alias("sessions")).first()),
+            **one(orders.agg(F.sum("frequency").alias("orders"), F.sum("monetary").alias("monetary"))).asDict(),
+            **one(evs.agg(F.sum("events").alias("events"), F.sum("sessions").alias("sessions"))).asDict(),
         }
         orders.unpersist()
         evs.unpersist()

@@ -135,17 +135,17 @@ class Side:
 
     def __init__(self, spark: SparkSession, contacts: DataFrame, split: splits.Split, cfg: Config) -> None:
         train = split.keep(contacts, "ts")
-        # Benchmark-only: the public data sets here are small enough for one machine.
+        # Benchmark-only: implicit, the peer, takes the split as in-memory matrices, and the public data sets here
+        # (MovieLens 100k, the demo world) are small enough for one machine. Never done in pmkt's own jobs.
         strengths: pd.DataFrame = (
             interactions.strengths(train, cfg.recommend, split.as_of)
             .select("customer_id", "product_id", "strength")
             .toPandas()
         )
-        self.strengths = strengths
         excluded = interactions.excluded(train, cfg.recommend)
         if excluded is None:  # the peers exclude seen items too: an exclude-nothing conf has no like-for-like pair
             raise SystemExit("recommend.exclude is none: the benchmark compares lists without seen items")
-        seen: pd.DataFrame = excluded.toPandas()
+        seen: pd.DataFrame = excluded.toPandas()  # benchmark-only, as the strengths: the peer's seen-items matrix
         self.test = split.test
         # Benchmark-only, like the frames above: one id per test customer of a public data set.
         self.test_users = [r.customer_id for r in split.test.select("customer_id").distinct().collect()]
@@ -153,7 +153,7 @@ class Side:
         all_items = sorted(set(seen["product_id"]) | set(strengths["product_id"]))
         self.users, self.items = {u: i for i, u in enumerate(all_users)}, {p: i for i, p in enumerate(all_items)}
         self.item_ids = np.array(all_items, dtype=object)
-        self.weights = to_matrix(self.strengths, self.users, self.items, "strength")
+        self.weights = to_matrix(strengths, self.users, self.items, "strength")
         self.seen = to_matrix(seen, self.users, self.items, None)
 
     def lists(self, model: Any, spark: SparkSession) -> DataFrame:
